@@ -1,0 +1,41 @@
+"""Fine-tuning backends: a small protocol the Slack side uses, and its implementations."""
+
+from slackbot.backends.base import (
+    TERMINAL_STATUSES,
+    AuthError,
+    Backend,
+    BackendError,
+    ConflictError,
+    Dataset,
+    FineTuneSpec,
+    ModelState,
+    NotFoundError,
+    PreferenceParams,
+    ProtocolError,
+    Provider,
+    RateLimitedError,
+    ServerError,
+    SftParams,
+    TransportError,
+    ValidationError,
+)
+
+__all__ = [
+    "TERMINAL_STATUSES",
+    "AuthError",
+    "Backend",
+    "BackendError",
+    "ConflictError",
+    "Dataset",
+    "FineTuneSpec",
+    "ModelState",
+    "NotFoundError",
+    "PreferenceParams",
+    "ProtocolError",
+    "Provider",
+    "RateLimitedError",
+    "ServerError",
+    "SftParams",
+    "TransportError",
+    "ValidationError",
+]

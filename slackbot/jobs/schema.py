@@ -6,11 +6,15 @@ describe, and the test suite checks that the migrated database matches it.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     Boolean,
     Column,
     DateTime,
+    Dialect,
     ForeignKey,
     Index,
     Integer,
@@ -20,6 +24,33 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC in Python.
+
+    SQLite stores no offset and hands back naive values; comparing those with aware ones raises. Naive input
+    is refused rather than guessed at, because a local-time value silently stored as UTC is a wrong deadline.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; pass a timezone-aware UTC value")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+        return value.astimezone(UTC)  # type: ignore[no-any-return]
+
 
 metadata = MetaData(
     naming_convention={
@@ -33,6 +64,8 @@ metadata = MetaData(
 # Our own lifecycle states around the backend's statuses (which are stored as they come, e.g. "TRAINING").
 SUBMITTING = "SUBMITTING"  # row written, backend.create not yet confirmed
 REJECTED = "REJECTED"  # the backend refused the create; the slug may be used again
+# The model vanished from the backend (404 on its own GET) while we followed it: told once, then not polled.
+DELETED = "DELETED"
 
 jobs = Table(
     "jobs",
@@ -58,16 +91,20 @@ jobs = Table(
     Column("submission_key", String(128)),  # idempotency key of the submission (e.g. view id)
     Column("status", String(32), nullable=False),
     Column("error_message", Text),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-    Column("status_changed_at", DateTime(timezone=True), nullable=False),
-    Column("finished_at", DateTime(timezone=True)),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("status_changed_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime()),
     Column("tracking", Boolean, nullable=False, default=True),  # false once terminal / expired / rejected
-    Column("next_poll_at", DateTime(timezone=True)),
+    Column("next_poll_at", UtcDateTime()),
     Column("poll_failures", Integer, nullable=False, default=0),
     Column("lease_owner", String(64)),
-    Column("lease_until", DateTime(timezone=True)),
+    Column("lease_until", UtcDateTime()),
     UniqueConstraint("team_id", "slug", name="uq_jobs_team_slug"),
+    # A redelivered view_submission carries the same key; NULLs (jobs not made from a form) never collide.
+    UniqueConstraint("team_id", "submission_key", name="uq_jobs_team_submission"),
+    # Ids appear in Slack buttons; SQLite would otherwise reuse the id of a deleted (replaced) job.
+    sqlite_autoincrement=True,
 )
 Index("ix_jobs_due", jobs.c.tracking, jobs.c.next_poll_at)
 Index("ix_jobs_team_created", jobs.c.team_id, jobs.c.created_at)
@@ -77,21 +114,22 @@ outbox = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("job_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
-    # One row per (job, key): e.g. "reply:TRAINING", "card:TRAINING", "final:DEPLOYED". The unique key is what
-    # makes a transition told once, whichever replica or retry writes it.
+    # One row per (job, key): "card:post", "reply:TRAINING", "rejected:1", "reply:EXPIRED". The unique key is
+    # what makes a transition told once, whichever replica or retry writes it.
     Column("dedupe_key", String(128), nullable=False),
-    Column("kind", String(16), nullable=False),  # "reply" | "card" | "dm" | ...
+    Column("kind", String(16), nullable=False),  # "card" | "reply" | "rejected" (the dedupe_key prefix)
     Column("channel_id", String(32), nullable=False),
-    Column("payload", JSON, nullable=False),  # text, blocks, thread_ts, reply_broadcast, ...
+    Column("payload", JSON, nullable=False),  # semantic: {"type": "transition", ...}; rendered at delivery
     Column("state", String(16), nullable=False, default="pending"),  # pending | in_flight | sent | dead
     Column("attempts", Integer, nullable=False, default=0),
-    Column("not_before", DateTime(timezone=True), nullable=False),
+    Column("not_before", UtcDateTime(), nullable=False),
     Column("claimed_by", String(64)),
-    Column("claimed_until", DateTime(timezone=True)),
+    Column("claimed_until", UtcDateTime()),
     Column("sent_ts", String(32)),
     Column("last_error", Text),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("sent_at", DateTime(timezone=True)),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("sent_at", UtcDateTime()),
     UniqueConstraint("job_id", "dedupe_key", name="uq_outbox_job_key"),
+    sqlite_autoincrement=True,
 )
 Index("ix_outbox_due", outbox.c.state, outbox.c.not_before)

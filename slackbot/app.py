@@ -1,0 +1,36 @@
+"""The Bolt app: `create_app(runtime)` registers every listener on one App used by both run modes."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import App, BoltResponse
+
+from slackbot import listeners
+
+if TYPE_CHECKING:
+    from slackbot.runtime import Runtime
+
+log = logging.getLogger("slackbot.app")
+
+
+def create_app(runtime: Runtime, *, token_verification: bool = True) -> App:
+    settings = runtime.settings
+    app = App(
+        client=runtime.slack,
+        signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "",
+        # ack() answers Slack at once; the rest of a listener runs after the HTTP response is sent.
+        process_before_response=False,
+        token_verification_enabled=token_verification,
+        logger=logging.getLogger("slackbot.bolt"),
+    )
+
+    @app.error
+    def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
+        # Never a traceback to the user, never the payload (it may carry what someone typed) in the log.
+        log.error("listener failed", exc_info=error, extra={"type": body.get("type") or body.get("command")})
+        return BoltResponse(status=500, body="")
+
+    listeners.register(app, runtime)
+    return app

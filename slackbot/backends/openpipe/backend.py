@@ -1,0 +1,99 @@
+"""`OpenPipeBackend`: the `Backend` protocol on top of OpenPipe's v1 API."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Collection
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import SecretStr
+
+from slackbot.backends.base import Dataset, FineTuneSpec, ModelState, NotFoundError, Provider
+from slackbot.backends.openpipe.catalog import BASE_MODELS
+from slackbot.backends.openpipe.client import OpenPipeClient
+from slackbot.backends.openpipe.wire import to_create_request
+
+
+def project_id(api_key: SecretStr, base_url: str) -> str:
+    """A stable, non-secret name for the key's project: 8 hex digits of a hash identify it, reveal nothing."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or "unknown"
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    digest = hashlib.sha256(api_key.get_secret_value().encode()).hexdigest()[:8]
+    return f"openpipe:{host}:{digest}"
+
+
+class OpenPipeBackend:
+    name = "openpipe"
+
+    def __init__(
+        self,
+        api_key: SecretStr,
+        base_url: str,
+        *,
+        timeout: float = 20.0,
+        client: httpx.Client | None = None,
+        max_attempts: int = 4,
+        sleep: Callable[[float], None] = time.sleep,
+        base_delay: float = 0.5,
+    ) -> None:
+        self._project = project_id(api_key, base_url)
+        self.client = OpenPipeClient(
+            api_key,
+            base_url,
+            timeout=timeout,
+            client=client,
+            max_attempts=max_attempts,
+            sleep=sleep,
+            base_delay=base_delay,
+        )
+
+    def __repr__(self) -> str:
+        return f"OpenPipeBackend(project={self._project!r})"
+
+    @property
+    def project(self) -> str:
+        return self._project
+
+    def list_datasets(self) -> list[Dataset]:
+        return [item.to_dataset() for item in self.client.list_datasets().data]
+
+    def list_base_models(self, provider: Provider) -> list[str]:
+        names = list(BASE_MODELS[provider])
+        if provider is Provider.OPENPIPE:
+            # Fine-tunes of the project can be trained further, once deployed.
+            own = [m.name for m in self.client.list_models().data if m.openpipe.status == "DEPLOYED"]
+            names += [name for name in own if name not in names]
+        return names
+
+    def create(self, spec: FineTuneSpec) -> ModelState:
+        return self.client.create_model(to_create_request(spec)).to_state()
+
+    def refresh(self, slugs: Collection[str]) -> dict[str, ModelState]:
+        wanted = set(slugs)
+        if not wanted:
+            return {}
+        found = {m.name: m.to_state() for m in self.client.list_models().data if m.name in wanted}
+        # A model missing from the list may still be readable by slug (e.g. just created).
+        for slug in sorted(wanted - found.keys()):
+            try:
+                found[slug] = self.client.get_model(slug).to_state()
+            except NotFoundError:
+                continue
+        return found
+
+    def get(self, slug: str) -> ModelState:
+        return self.client.get_model(slug).to_state()
+
+    def delete(self, slug: str) -> bool:
+        """True if the model was deleted; False if it no longer existed."""
+        try:
+            return self.client.delete_model(slug).deleted
+        except NotFoundError:
+            return False
+
+    def close(self) -> None:
+        self.client.close()

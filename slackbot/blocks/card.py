@@ -1,0 +1,233 @@
+"""The status card: one message per fine-tune, kept up to date with `chat.update`.
+
+Pure functions returning `(text_fallback, blocks)`. Blocks are built with `slack_sdk.models.blocks` so Slack's
+length and count limits are checked when they are serialised. Text that comes from users or from the backend
+(slugs, dataset names, error messages) is escaped, so it can never ping `<!channel>` or forge a link, and
+token-shaped strings are redacted, so a secret echoed in a backend error never reaches a channel.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    Block,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from slackbot.backends.base import Provider
+from slackbot.jobs.records import JobRecord
+from slackbot.jobs.schema import DELETED, REJECTED, SUBMITTING
+from slackbot.logs import Redactor
+
+Rendered = tuple[str, list[dict[str, Any]]]
+
+OPENPIPE_API_BASE = "https://api.openpipe.ai/api/v1"
+SECTION_TEXT_LIMIT = 3000
+FIELD_TEXT_LIMIT = 2000
+HEADER_TEXT_LIMIT = 150
+EXPIRED = "EXPIRED"
+
+STATUS_EMOJI = {
+    SUBMITTING: ":outbox_tray:",
+    "PENDING": ":hourglass_flowing_sand:",
+    "QUEUED": ":hourglass_flowing_sand:",
+    "PROVISIONING": ":gear:",
+    "TRAINING": ":weight_lifter:",
+    "DEPLOYED": ":white_check_mark:",
+    "ERROR": ":x:",
+    "PENDING_DEPRECATION": ":warning:",
+    "DEPRECATED": ":no_entry_sign:",
+    REJECTED: ":no_entry:",
+    DELETED: ":wastebasket:",
+    EXPIRED: ":zzz:",
+}
+STATUS_LABEL = {
+    SUBMITTING: "Submitting",
+    "PENDING": "Accepted — waiting to be queued",
+    "QUEUED": "Queued — waiting for a GPU",
+    "PROVISIONING": "Provisioning — the trainer is starting",
+    "TRAINING": "Training",
+    "DEPLOYED": "Deployed",
+    "ERROR": "Failed",
+    "PENDING_DEPRECATION": "Scheduled for deprecation",
+    "DEPRECATED": "Deprecated",
+    REJECTED: "Rejected by the service",
+    DELETED: "Deleted at the service",
+    EXPIRED: "No longer followed",
+}
+
+_redactor = Redactor()
+
+
+def mrkdwn_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def escape(text: str) -> str:
+    """Make user- or backend-supplied text inert in mrkdwn (no mentions, links, broadcasts or secrets)."""
+    return mrkdwn_escape(_redactor(text))
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def effective_status(job: JobRecord) -> str:
+    """The job's status, or EXPIRED for a job we stopped following before it finished."""
+    if not job.tracking and not job.is_terminal and job.status not in (REJECTED, SUBMITTING, DELETED):
+        return EXPIRED
+    return job.status
+
+
+def status_text(status: str) -> str:
+    emoji = STATUS_EMOJI.get(status, ":grey_question:")
+    return f"{emoji} {STATUS_LABEL.get(status, escape(status))}"
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    days, rem = divmod(seconds, 86400)
+    hours, rem = divmod(rem, 3600)
+    minutes, secs = divmod(rem, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+def slack_date(moment: datetime) -> str:
+    """Slack renders this in each reader's own time zone; the part after `|` is the fallback."""
+    fallback = moment.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
+
+
+def model_name(job: JobRecord) -> str:
+    """The name the model is called by once deployed."""
+    if job.backend == "openpipe":
+        return f"openpipe:{job.slug}"
+    return job.model_id or job.slug
+
+
+def usage_example(job: JobRecord, api_base: str = OPENPIPE_API_BASE) -> str:
+    """One curl line; the key is an environment variable, never a value."""
+    body = json.dumps({"model": model_name(job), "messages": [{"role": "user", "content": "Hello"}]})
+    return (
+        f'curl {api_base.rstrip("/")}/chat/completions -H "Authorization: Bearer $OPENPIPE_API_KEY" '
+        f"-H \"Content-Type: application/json\" -d '{body}'"
+    )
+
+
+def _value(value: object) -> str:
+    return "provider default" if value is None else str(value)
+
+
+def settings_summary(job: JobRecord) -> str:
+    spec = job.spec
+    try:
+        provider: Provider | None = Provider(job.provider)
+    except ValueError:
+        provider = None
+    parts: list[str] = []
+    if spec.enable_sft:
+        sft = spec.sft
+        fields = [
+            ("epochs", sft.epochs),
+            ("batch size", sft.batch_size),
+            ("LR multiplier", sft.learning_rate_multiplier),
+        ]
+        if provider is Provider.GEMINI:
+            fields.append(("learning rate", sft.learning_rate))
+        parts.append("SFT: " + ", ".join(f"{name} {_value(v)}" for name, v in fields))
+    else:
+        parts.append("SFT: off")
+    if spec.enable_preference:
+        pref = spec.preference
+        fields = [
+            ("epochs", pref.epochs),
+            ("beta", pref.beta),
+            ("LR multiplier", pref.learning_rate_multiplier),
+        ]
+        if provider is Provider.OPENAI:
+            fields.append(("batch size", pref.batch_size))
+        else:
+            fields.append(("adapter weight", pref.adapter_weight))
+        variant = pref.variant or "DPO"
+        parts.append(f"{variant}: " + ", ".join(f"{name} {_value(v)}" for name, v in fields))
+    elif provider is None or provider.supports_preference:
+        parts.append("DPO: off")
+    return "\n".join(parts)
+
+
+def provider_label(job: JobRecord) -> str:
+    try:
+        return Provider(job.provider).label
+    except ValueError:
+        return escape(job.provider)
+
+
+def dataset_text(job: JobRecord) -> str:
+    name = escape(job.dataset_name or job.dataset_id)
+    if job.dataset_entries is not None:
+        return f"{name} ({job.dataset_entries:,} entries)"
+    return name
+
+
+def elapsed_seconds(job: JobRecord, now: datetime) -> float:
+    end = job.finished_at or now
+    return (end - job.created_at).total_seconds()
+
+
+def _blocks(blocks: list[Block]) -> list[dict[str, Any]]:
+    return [block.to_dict() for block in blocks]
+
+
+def status_card(job: JobRecord, now: datetime) -> Rendered:
+    """The parent message of a job's thread, showing the job's CURRENT state."""
+    status = effective_status(job)
+    slug = escape(job.slug)
+    state_line = status_text(status)
+    elapsed = format_duration(elapsed_seconds(job, now))
+    fields = [
+        f"*Status*\n{state_line}",
+        f"*Provider*\n{provider_label(job)}",
+        f"*Base model*\n`{clip(escape(job.base_model), 200)}`",
+        f"*Dataset*\n{clip(dataset_text(job), 300)}",
+        f"*Requested by*\n<@{job.requester_id}>",
+        f"*Started*\n{slack_date(job.created_at)} ({elapsed} {'total' if job.finished_at else 'ago'})",
+        f"*Settings*\n{clip(settings_summary(job), 1000)}",
+    ]
+    blocks: list[Block] = [
+        HeaderBlock(text=clip(f"Fine-tune {job.slug}", HEADER_TEXT_LIMIT)),
+        SectionBlock(fields=[MarkdownTextObject(text=clip(f, FIELD_TEXT_LIMIT)) for f in fields]),
+    ]
+    if status == "ERROR":
+        message = escape(job.error_message or "The service gave no reason.")
+        blocks.append(SectionBlock(text=clip(f":x: *Error:* {message}", SECTION_TEXT_LIMIT)))
+    elif status == "DEPLOYED":
+        blocks.append(
+            SectionBlock(
+                text=clip(
+                    f"Call it as `{escape(model_name(job))}`:\n```{mrkdwn_escape(usage_example(job))}```",
+                    SECTION_TEXT_LIMIT,
+                )
+            )
+        )
+    elif status == EXPIRED:
+        blocks.append(
+            SectionBlock(
+                text="This job ran longer than the bot follows jobs: it is no longer followed here, "
+                "and later changes will not be posted."
+            )
+        )
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip(f"Job #{job.id} · {slug}", 2000))]))
+    text = f"Fine-tune {slug}: {STATUS_LABEL.get(status, escape(status))}"
+    return clip(text, SECTION_TEXT_LIMIT), _blocks(blocks)

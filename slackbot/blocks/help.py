@@ -1,0 +1,54 @@
+"""`/finetune help` and the reply to an unknown sub-command."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from slack_sdk.models.blocks import ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
+
+from slackbot.blocks.ids import COMMAND
+
+SHORTCUT_NAME: Final = "Fine-tune from this thread"
+
+_COMMANDS: Final = (
+    (COMMAND, "open the form to start a fine-tune; progress is posted in this channel"),
+    (f"{COMMAND} status <slug>", "the current state of one model"),
+    (f"{COMMAND} list", "recent fine-tunes started from this workspace"),
+    (f"{COMMAND} track <slug>", "follow a model started elsewhere (e.g. in OpenPipe's web UI) here"),
+    (f"{COMMAND} help", "this message"),
+)
+
+
+def help_message() -> tuple[str, list[dict[str, Any]]]:
+    """(notification text, blocks) explaining what the bot does and how to use it."""
+    commands = "\n".join(f"• `{usage}`: {what}" for usage, what in _COMMANDS)
+    blocks = [
+        HeaderBlock(text="Fine-tuning from Slack"),
+        SectionBlock(
+            text=MarkdownTextObject(
+                text="I start fine-tuning jobs on a dataset you pick, then follow them: every status change "
+                "is posted in a thread under the job's card, and the card is kept up to date."
+            )
+        ),
+        SectionBlock(text=MarkdownTextObject(text="*Commands*\n" + commands)),
+        SectionBlock(
+            text=MarkdownTextObject(
+                text=f"*Message shortcut*\nOn any message, choose *More actions ⋯ → {SHORTCUT_NAME}* to "
+                "start a job whose updates go to that message's thread."
+            )
+        ),
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(text="If a job fails, the failure notice has an *Edit and retry* button.")
+            ]
+        ),
+    ]
+    text = f"{COMMAND} starts and follows fine-tuning jobs. Commands: " + ", ".join(u for u, _ in _COMMANDS)
+    return text, [b.to_dict() for b in blocks]
+
+
+def usage_message(unknown: str) -> str:
+    """One line for an unknown sub-command (the input is shortened and shown as code)."""
+    shown = " ".join(unknown.split())[:40].replace("`", "'")
+    names = ", ".join(f"`{usage}`" for usage, _ in _COMMANDS)
+    return f"I don't know `{COMMAND} {shown}`. Try {names}."

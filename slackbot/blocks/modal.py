@@ -1,0 +1,368 @@
+"""The /finetune modal, the dataset picker's options, and a checker for the view limits Slack enforces.
+
+Pure functions: the listeners call `finetune_modal` for views.open / views.update and `dataset_options` /
+`options_error` to answer the dataset picker's options requests.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from slack_sdk.models.blocks import (
+    Block,
+    CheckboxesElement,
+    DividerBlock,
+    ExternalDataSelectElement,
+    InputBlock,
+    InputInteractiveElement,
+    MarkdownTextObject,
+    NumberInputElement,
+    Option,
+    PlainTextInputElement,
+    SectionBlock,
+    StaticSelectElement,
+)
+from slack_sdk.models.views import View
+
+from slackbot.backends.base import Dataset, Provider
+from slackbot.blocks import ids
+from slackbot.forms import (
+    FormState,
+    ModalMetadata,
+    field_action_id,
+    field_block_id,
+    state_provider,
+    state_toggle,
+    suggest_slug,
+    visible_fields,
+)
+
+TITLE: Final = "Start a fine-tune"
+TITLE_RETRY: Final = "Edit and retry"
+SUBMIT: Final = "Start training"
+CLOSE: Final = "Cancel"
+MAX_OPTIONS: Final = 100  # Slack's limit for a static_select and for one options response
+OPTION_TEXT_MAX: Final = 75
+OPTION_VALUE_MAX: Final = 150
+DEFAULT_HINT: Final = "blank = provider default"
+_PLAIN_NUMBER: Final = re.compile(r"[0-9]{1,3}(\.[0-9]{1,10})?")
+_LABEL_SEPARATOR: Final = " · "  # between a dataset's name and its entry count in the option text
+
+# field → (label, placeholder) for the free-text inputs
+_TEXT_INPUTS: Final[dict[str, tuple[str, str]]] = {
+    "sft_batch_size": ("Batch size", "auto or 1 to 1024 (blank = provider default)"),
+    "sft_lr_multiplier": ("Learning-rate multiplier", "e.g. 1.0 (blank = provider default)"),
+    "sft_epochs": ("Epochs", "1 to 50 (blank = provider default)"),
+    "sft_learning_rate": ("Learning rate", "e.g. 0.0002 (blank = provider default)"),
+    "dpo_beta": ("DPO beta", "e.g. 0.1 (blank = provider default)"),
+    "dpo_lr_multiplier": ("DPO learning-rate multiplier", "e.g. 1.0 (blank = provider default)"),
+    "dpo_epochs": ("DPO epochs", "1 to 50 (blank = provider default)"),
+    "dpo_adapter_weight": ("DPO adapter weight", "e.g. 1.0 (blank = provider default)"),
+    "dpo_batch_size": ("DPO batch size", "1 to 1024 (blank = provider default)"),
+}
+_NO_AUTO_BATCH: Final = "1 to 1024 (blank = provider default)"
+
+
+def _trim(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _option(text: str, value: str) -> Option:
+    return Option(text=_trim(text, OPTION_TEXT_MAX), value=value[:OPTION_VALUE_MAX])
+
+
+def _text(state: Mapping[str, object], name: str) -> str | None:
+    value = state.get(name)
+    return value if isinstance(value, str) and value else None
+
+
+def dataset_label(dataset: Dataset) -> str:
+    entries = f"{dataset.entry_count:,} entr{'y' if dataset.entry_count == 1 else 'ies'}"
+    suffix = _LABEL_SEPARATOR + entries
+    return _trim(dataset.name, OPTION_TEXT_MAX - len(suffix)) + suffix
+
+
+def dataset_option(dataset: Dataset) -> dict[str, Any]:
+    """The option for one dataset, as `initial_dataset_option` and in options responses."""
+    return _option(dataset_label(dataset), dataset.id).to_dict()
+
+
+def dataset_options(datasets: Sequence[Dataset], query: str) -> list[dict[str, Any]]:
+    """Options for the dataset picker: name (or id) contains `query`, case-insensitive; at most 100."""
+    needle = query.strip().casefold()
+    found = [d for d in datasets if needle in d.name.casefold() or needle == d.id.casefold()]
+    return [dataset_option(d) for d in found[:MAX_OPTIONS]]
+
+
+def options_error(message: str) -> list[dict[str, Any]]:
+    """A single option that says what went wrong; the form rejects its value with a clear message."""
+    return [_option("⚠ " + message, ids.OPTION_ERROR_VALUE).to_dict()]
+
+
+def _initial_dataset(
+    state: Mapping[str, object], given: Mapping[str, Any] | None
+) -> tuple[Option, str] | None:
+    """The dataset option to show as chosen, and its text (for the slug suggestion)."""
+    if given is not None:
+        text, value = given.get("text"), given.get("value")
+        label = text.get("text") if isinstance(text, Mapping) else text
+        if isinstance(label, str) and isinstance(value, str):
+            return _option(label, value), label
+    dataset, label = _text(state, "dataset"), _text(state, "dataset_label")
+    if dataset and label and dataset != ids.OPTION_ERROR_VALUE:
+        return _option(label, dataset), label
+    return None
+
+
+def _input(
+    name: str, provider: Provider, label: str, element: InputInteractiveElement, **kw: Any
+) -> InputBlock:
+    return InputBlock(block_id=field_block_id(name, provider), label=label, element=element, **kw)
+
+
+def _text_input(name: str, provider: Provider, state: Mapping[str, object]) -> InputBlock:
+    label, placeholder = _TEXT_INPUTS[name]
+    if name == "sft_batch_size" and provider in (Provider.OPENAI, Provider.GEMINI):
+        placeholder = _NO_AUTO_BATCH
+    initial = _text(state, name)
+    element = PlainTextInputElement(
+        action_id=field_action_id(name),
+        placeholder=placeholder,
+        initial_value=initial[:3000] if initial else None,
+    )
+    return _input(name, provider, label, element, optional=True)
+
+
+def _toggle(name: str, provider: Provider, label: str, text: str, on: bool) -> InputBlock:
+    option = Option(text=text, value=ids.CHECKED)
+    element = CheckboxesElement(
+        action_id=field_action_id(name), options=[option], initial_options=[option] if on else None
+    )
+    # optional: an unticked box is a valid answer, not a missing one.
+    return _input(name, provider, label, element, optional=True, dispatch_action=True)
+
+
+def _select(
+    name: str, provider: Provider, label: str, options: list[Option], initial: str | None
+) -> InputBlock:
+    chosen = next((o for o in options if o.value == initial), None)
+    element = StaticSelectElement(
+        action_id=field_action_id(name), placeholder="Choose…", options=options, initial_option=chosen
+    )
+    return _input(name, provider, label, element)
+
+
+def _temperature(provider: Provider, state: Mapping[str, object]) -> InputBlock:
+    initial = _text(state, "default_temperature")
+    # Slack refuses the whole view if an initial value is not a plain number within min..max.
+    ok = initial is not None and _PLAIN_NUMBER.fullmatch(initial) is not None and float(initial) <= 2
+    element = NumberInputElement(
+        action_id=field_action_id("default_temperature"),
+        is_decimal_allowed=True,
+        min_value="0",
+        max_value="2",
+        initial_value=initial if ok else None,
+        placeholder="0 to 2 (blank = provider default)",
+    )
+    return _input("default_temperature", provider, "Default temperature", element, optional=True)
+
+
+def _field_block(
+    name: str,
+    provider: Provider,
+    state: Mapping[str, object],
+    base_models: Sequence[str],
+    dataset: tuple[Option, str] | None,
+    toggles: tuple[bool, bool],
+) -> list[Block]:
+    if name == "dataset":
+        picker = ExternalDataSelectElement(
+            action_id=ids.ACTION_DATASET,
+            placeholder="Search datasets",
+            min_query_length=0,
+            initial_option=dataset[0] if dataset else None,
+        )
+        return [_input(name, provider, "Dataset", picker)]
+    if name == "provider":
+        options = [_option(p.label, p.value) for p in Provider]
+        block = _select(name, provider, "Provider", options, provider.value)
+        block.dispatch_action = True
+        return [block]
+    if name == "base_model":
+        models = list(dict.fromkeys(m for m in base_models if m and len(m) <= OPTION_VALUE_MAX))[:MAX_OPTIONS]
+        options = [_option(m, m) for m in models] or [
+            _option("⚠ No base models available for this provider", ids.OPTION_ERROR_VALUE)
+        ]
+        return [_select(name, provider, "Base model", options, _text(state, "base_model"))]
+    if name == "slug":
+        initial = _text(state, "slug")
+        if initial is None and dataset is not None and dataset[0].value != ids.OPTION_ERROR_VALUE:
+            initial = suggest_slug(dataset[1].rsplit(_LABEL_SEPARATOR, 1)[0])
+        slug_input = PlainTextInputElement(
+            action_id=ids.ACTION_SLUG,
+            placeholder="lowercase letters, digits and -",
+            initial_value=initial[:3000] if initial else None,
+            max_length=64,
+        )
+        hint = "The new model's name, used to call it. 3 to 64 characters."
+        return [_input(name, provider, "Model slug", slug_input, hint=hint)]
+    if name == "enable_sft":
+        return [
+            _divider(),
+            _toggle(name, provider, "Supervised fine-tuning (SFT)", "Train with SFT", toggles[0]),
+        ]
+    if name == "enable_dpo":
+        text = "Also train with DPO (needs preference pairs)"
+        return [_divider(), _toggle(name, provider, "Preference tuning (DPO)", text, toggles[1])]
+    if name == "dpo_variant":
+        options = [_option("DPO", "DPO"), _option("APO Zero", "APO Zero")]
+        block = _select(name, provider, "DPO variant", options, _text(state, "dpo_variant"))
+        block.optional = True
+        return [block]
+    if name == "pruning_rule_ids":
+        rules = PlainTextInputElement(
+            action_id=ids.ACTION_PRUNING_RULES,
+            multiline=True,
+            placeholder="ids separated by commas, spaces or new lines (up to 20)",
+            initial_value=(_text(state, name) or "")[:3000] or None,
+        )
+        return [_divider(), _input(name, provider, "Pruning rule ids", rules, optional=True)]
+    if name == "default_temperature":
+        return [_temperature(provider, state)]
+    return [_text_input(name, provider, state)]
+
+
+def _divider() -> DividerBlock:
+    return DividerBlock()
+
+
+def _error_block(errors: Mapping[str, str]) -> SectionBlock:
+    lines = "\n".join(f"⚠ {message}" for message in errors.values())
+    return SectionBlock(block_id="form_errors", text=MarkdownTextObject(text=_trim(lines, 3000)))
+
+
+def finetune_modal(
+    metadata: ModalMetadata,
+    state: FormState | None,
+    *,
+    provider: Provider,
+    base_models: list[str],
+    initial_dataset_option: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The modal as view JSON. `provider` wins over the state's (the listener reads the new choice).
+
+    `errors` (e.g. the service's refusal on "Edit and retry") are shown at the top of the view.
+    """
+    state = dict(state or {})
+    state["provider"] = provider.value
+    toggles = (state_toggle(state, "enable_sft"), state_toggle(state, "enable_dpo"))
+    assert state_provider(state) is provider
+    dataset = _initial_dataset(state, initial_dataset_option)
+    blocks: list[Block] = [_error_block(errors)] if errors else []
+    for name in visible_fields(provider, enable_sft=toggles[0], enable_dpo=toggles[1]):
+        blocks += _field_block(name, provider, state, base_models, dataset, toggles)
+    view = View(
+        type="modal",
+        callback_id=ids.VIEW_FINETUNE,
+        title=TITLE_RETRY if metadata.origin == "retry" else TITLE,
+        submit=SUBMIT,
+        close=CLOSE,
+        private_metadata=metadata.encode(),
+        blocks=blocks,
+    )
+    return view.to_dict()
+
+
+# --- limits -------------------------------------------------------------------------------------------------
+
+
+def _iter_options(element: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    options = list(element.get("options") or [])
+    for group in element.get("option_groups") or []:
+        options += list(group.get("options") or [])
+    return options
+
+
+def _plain(obj: object) -> str:
+    return str(obj.get("text", "")) if isinstance(obj, Mapping) else str(obj or "")
+
+
+def check_view_limits(view: Mapping[str, Any]) -> list[str]:
+    """Problems Slack would refuse the view for, including those slack_sdk does not check. [] when fine."""
+    problems: list[str] = []
+    for key in ("title", "submit", "close"):
+        if key in view and len(_plain(view[key])) > 24:
+            problems.append(f"{key} is over 24 characters")
+    if len(view.get("private_metadata") or "") > 3000:
+        problems.append("private_metadata is over 3000 characters")
+    if len(view.get("callback_id") or "") > 255:
+        problems.append("callback_id is over 255 characters")
+    if len(json.dumps(view)) >= 250_000:
+        problems.append("view is 250 kB or larger")
+    blocks = list(view.get("blocks") or [])
+    if len(blocks) > 100:
+        problems.append(f"{len(blocks)} blocks (max 100)")
+    seen: set[str] = set()
+    for block in blocks:
+        block_id = block.get("block_id")
+        if block_id is not None:
+            if block_id in seen:
+                problems.append(f"duplicate block_id {block_id}")
+            seen.add(block_id)
+        if block.get("type") == "input" and "submit" not in view:
+            problems.append(f"input block {block_id} in a view without submit")
+        element = block.get("element") or block.get("accessory")
+        if isinstance(element, Mapping):
+            problems += [f"{block_id}: {p}" for p in _check_element(element)]
+    return problems
+
+
+def _check_element(element: Mapping[str, Any]) -> list[str]:
+    problems: list[str] = []
+    kind = element.get("type")
+    options = _iter_options(element)
+    values = {o.get("value") for o in options}
+    for option in options:
+        if len(_plain(option.get("text"))) > OPTION_TEXT_MAX:
+            problems.append(f"option text over {OPTION_TEXT_MAX} characters")
+        if len(str(option.get("value", ""))) > OPTION_VALUE_MAX:
+            problems.append(f"option value over {OPTION_VALUE_MAX} characters")
+    if kind in ("checkboxes", "radio_buttons") and len(options) > 10:
+        problems.append(f"{kind} with {len(options)} options (max 10)")
+    if kind == "static_select":
+        if not 1 <= len(options) <= MAX_OPTIONS:
+            problems.append(f"static_select with {len(options)} options (needs 1 to {MAX_OPTIONS})")
+        initial = element.get("initial_option")
+        if isinstance(initial, Mapping) and initial.get("value") not in values:
+            problems.append("static_select initial_option is not one of its options")
+    if kind == "checkboxes":
+        chosen = {o.get("value") for o in element.get("initial_options") or []}
+        if not chosen <= values:
+            problems.append("checkboxes initial_options are not among its options")
+    if kind == "plain_text_input" and len(element.get("initial_value") or "") > 3000:
+        problems.append("plain_text_input initial_value over 3000 characters")
+    if kind == "number_input":
+        problems += _check_number_input(element)
+    return problems
+
+
+def _check_number_input(element: Mapping[str, Any]) -> list[str]:
+    try:
+        low = float(element.get("min_value", "-inf"))
+        high = float(element.get("max_value", "inf"))
+        initial = element.get("initial_value")
+        value = float(initial) if initial is not None else None
+    except (TypeError, ValueError):
+        return ["number_input min/max/initial value is not a number"]
+    problems = []
+    if low > high:
+        problems.append("number_input min_value is greater than max_value")
+    if value is not None and not low <= value <= high:
+        problems.append("number_input initial_value is outside min..max")
+    if value is not None and not element.get("is_decimal_allowed") and not value.is_integer():
+        problems.append("number_input initial_value is decimal but decimals are not allowed")
+    return problems

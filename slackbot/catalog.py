@@ -1,0 +1,116 @@
+"""Cached reads of the backend's catalogue (datasets, base models, existing slugs) for Slack's 3 s paths.
+
+Slack gives options requests, block actions and view submissions 3 seconds. OpenPipe may take longer, so every
+read here is stale-while-revalidate with a wait budget: a fresh value is returned at once, a stale one is
+returned at once while a background refresh runs, and only a cold cache waits — at most `wait` seconds.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Generic, TypeVar
+
+from slackbot.backends.base import Backend, Dataset, Provider
+
+T = TypeVar("T")
+
+
+class NotReady(Exception):
+    """The value is not cached and the backend did not answer within the wait budget."""
+
+
+class Refreshing(Generic[T]):
+    def __init__(self, fetch: Callable[[], T], ttl: float, executor: ThreadPoolExecutor) -> None:
+        self._fetch = fetch
+        self._ttl = ttl
+        self._executor = executor
+        self._lock = threading.Lock()
+        self._value: T | None = None
+        self._fetched_at = 0.0
+        self._inflight: Future[T] | None = None
+
+    def _refresh(self) -> Future[T]:
+        with self._lock:
+            if self._inflight is None:
+                self._inflight = self._executor.submit(self._run)
+            return self._inflight
+
+    def _run(self) -> T:
+        try:
+            value = self._fetch()
+            with self._lock:
+                self._value, self._fetched_at = value, time.monotonic()
+            return value
+        finally:
+            with self._lock:
+                self._inflight = None
+
+    def get(self, wait: float) -> T:
+        """The cached value, refreshing as needed; raises NotReady or the backend's error on a cold miss."""
+        with self._lock:
+            value, age = self._value, time.monotonic() - self._fetched_at
+        if value is not None and age < self._ttl:
+            return value
+        future = self._refresh()
+        if value is not None:
+            return value
+        try:
+            return future.result(timeout=wait)
+        except FutureTimeout:
+            raise NotReady from None
+
+    def prefetch(self) -> None:
+        with self._lock:
+            fresh = self._value is not None and time.monotonic() - self._fetched_at < self._ttl
+        if not fresh:
+            self._refresh()
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._fetched_at = 0.0
+
+
+class Catalog:
+    def __init__(self, backend: Backend, *, ttl_seconds: float = 60.0) -> None:
+        self.backend = backend
+        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="catalog")
+        self._datasets: Refreshing[list[Dataset]] = Refreshing(backend.list_datasets, ttl_seconds, self._executor)
+        self._models: Refreshing[list[str]] = Refreshing(
+            lambda: backend.list_base_models(Provider.OPENPIPE), ttl_seconds, self._executor
+        )
+
+    def datasets(self, wait: float = 2.0) -> list[Dataset]:
+        return self._datasets.get(wait)
+
+    def dataset(self, dataset_id: str, wait: float = 1.5) -> Dataset | None:
+        return next((d for d in self.datasets(wait) if d.id == dataset_id), None)
+
+    def base_models(self, provider: Provider, wait: float = 1.0) -> list[str]:
+        """Models a provider accepts; for OpenPipe also the project's deployed models, when known in time."""
+        if provider is not Provider.OPENPIPE:
+            return self.backend.list_base_models(provider)
+        try:
+            return self._models.get(wait)
+        except Exception:
+            return static_base_models(provider)
+
+    def warm(self) -> None:
+        """Start background refreshes (e.g. right after a modal opened) so later reads are instant."""
+        for cache in (self._datasets, self._models):
+            cache.prefetch()
+
+    def invalidate_models(self) -> None:
+        self._models.invalidate()
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def static_base_models(provider: Provider) -> list[str]:
+    from slackbot.backends.openpipe.catalog import BASE_MODELS
+
+    return list(BASE_MODELS[provider])

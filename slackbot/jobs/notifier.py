@@ -1,0 +1,447 @@
+"""Delivers outbox rows to Slack: the status card, one thread reply per transition, refusals, expiry notices.
+
+Outbox payloads are semantic (written by the store in the same transaction as the change they describe):
+  {"type": "post_card"} / {"type": "tracking", "by": U}     key card:post   — post the status card
+  {"type": "transition", "from", "to", "at", "error_message"} key reply:<TO> — reply + update the card
+  {"type": "rejected", "message", "issues"}                  key rejected:<n> — refusal + "Edit and retry"
+  {"type": "expired", "max_age_hours"}                       key reply:EXPIRED — reply + update the card
+Text is rendered at delivery time from the payload and the job's CURRENT row, so a late card update can never
+show an old state.
+
+Guarantees:
+- Rows of one job go out in id order; a row waits while an earlier one of its job is undelivered.
+- About one post per second per channel; a 429 pauses only the channel it came from (the WebClient must not
+  sleep on 429s itself, so RateLimitErrorRetryHandler is stripped from the clients used here).
+- Exactly once across crashes: every post carries message metadata naming its outbox row. A row claimed again
+  after an attempt that may have reached Slack (attempts > 1: a crash, a dropped connection) is first looked
+  for in the channel/thread; if found it is marked sent with that ts instead of being posted again.
+  chat.postMessage is never retried blindly by the SDK for the same reason; chat.update is idempotent.
+- Unusable channels fall back: not_in_channel → conversations.join and retry; otherwise a DM to the requester
+  saying why. A card that fell back to a DM moves the job's thread to that DM.
+- Transient failures back off; after `max_attempts` claims a row is marked dead and logged, never dropped.
+"""
+
+from __future__ import annotations
+
+import copy
+import http.client
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject
+
+from slackbot.blocks.card import status_card
+from slackbot.blocks.replies import FINAL_STATUSES, expired_reply, rejected_message, transition_reply
+from slackbot.jobs import outbox as outbox_q
+from slackbot.jobs.records import JobRecord, OutboxRecord
+from slackbot.jobs.store import JobStore
+
+log = logging.getLogger(__name__)
+
+METADATA_EVENT = "slackbot_delivery"
+# The channel cannot take this message, whatever we retry: fall back (join, or DM the requester).
+FALLBACK_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "is_archived",
+        "not_in_channel",
+        "restricted_action",
+        "restricted_action_read_only_channel",
+        "restricted_action_thread_only_channel",
+        "restricted_action_non_threadable_channel",
+        "team_access_not_granted",
+        "ekm_access_denied",
+        "invalid_thread_ts",  # the card (thread parent) was deleted
+        "thread_not_found",
+    }
+)
+# Slack-side trouble that may clear up; worth another attempt later.
+TRANSIENT_ERRORS = frozenset(
+    {
+        "internal_error",
+        "fatal_error",
+        "service_unavailable",
+        "request_timeout",
+        "ratelimited",
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+    }
+)
+UPDATE_GONE_ERRORS = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
+
+
+@dataclass(frozen=True)
+class NotifierConfig:
+    broadcast_failures: bool = True
+    post_interval_seconds: float = 1.0  # per channel
+    batch_size: int = 50
+    lease_seconds: float = 120.0
+    max_attempts: int = 8
+    backoff_base_seconds: float = 2.0
+    backoff_max_seconds: float = 600.0
+    history_pages: int = 5  # how far back reconciliation looks (pages of 200 messages)
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    reconciled: int = 0  # found already posted by an earlier attempt
+    deferred: int = 0  # paced, rate limited or waiting for an earlier row of the job
+    retried: int = 0
+    dead: int = 0
+    fallbacks: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: DeliveryReport) -> None:
+        for name in ("sent", "reconciled", "deferred", "retried", "dead", "fallbacks"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors.extend(other.errors)
+
+
+class _Busy(Exception):
+    """Not now: the channel is paced or rate limited, or an earlier row of the job is pending."""
+
+    def __init__(self, until: datetime) -> None:
+        super().__init__(until.isoformat())
+        self.until = until
+
+
+class _Transient(Exception):
+    """Worth retrying later. The post may or may not have reached Slack."""
+
+
+class _Unusable(Exception):
+    """The channel cannot take the message (archived, not found, not a member...)."""
+
+    def __init__(self, error: str, channel: str) -> None:
+        super().__init__(error)
+        self.error = error
+        self.channel = channel
+
+
+class _Fatal(Exception):
+    """Retrying cannot help (a malformed message, a missing scope): the row is dead."""
+
+
+@dataclass(frozen=True)
+class _Target:
+    channel: str
+    thread_ts: str | None
+
+
+@dataclass(frozen=True)
+class _Posted:
+    channel: str
+    ts: str
+    fell_back: bool = False
+    reconciled: bool = False  # an earlier attempt had posted it already
+
+
+class Notifier:
+    def __init__(
+        self,
+        store: JobStore,
+        slack: WebClient,
+        owner: str,
+        clock: Callable[[], datetime],
+        config: NotifierConfig | None = None,
+    ) -> None:
+        self.store = store
+        self.owner = owner
+        self.clock = clock
+        self.config = config or NotifierConfig()
+        handlers = [h for h in slack.retry_handlers if not isinstance(h, RateLimitErrorRetryHandler)]
+        # Reads, joins and chat.update may be retried on a dropped connection; posts may not (it may have
+        # gone through, and only reconciliation can tell), so they use a copy without retry handlers.
+        self._slack = copy.copy(slack)
+        self._slack.retry_handlers = handlers
+        self._poster = copy.copy(slack)
+        self._poster.retry_handlers = []
+        self._next_post: dict[str, datetime] = {}  # channel → earliest time of its next post
+        self._waiting: dict[str, int] = {}  # channel → rows sent back to wait in this round
+
+    # --- entry points -------------------------------------------------------------------------------------
+
+    def deliver_due(self) -> DeliveryReport:
+        """Deliver every due outbox row (up to the batch size), paced per channel."""
+        rows = self.store.claim_deliveries(
+            self.owner, self.clock(), self.config.batch_size, self.config.lease_seconds
+        )
+        return self._deliver(rows)
+
+    def deliver_job(self, job_id: int) -> DeliveryReport:
+        """Deliver one job's due rows now (e.g. the card right after a submit)."""
+        rows = outbox_q.claim_for_job(
+            self.store.engine, job_id, self.owner, self.clock(), self.config.lease_seconds
+        )
+        return self._deliver(rows)
+
+    def _deliver(self, rows: list[OutboxRecord]) -> DeliveryReport:
+        report = DeliveryReport()
+        self._waiting = {}
+        for row in rows:
+            self._deliver_row(row, report)
+        return report
+
+    # --- one row ------------------------------------------------------------------------------------------
+
+    def _deliver_row(self, row: OutboxRecord, report: DeliveryReport) -> None:
+        now = self.clock()
+        job = self.store.get(row.job_id)
+        if job is None:
+            self._dead(row, "the job no longer exists", report)
+            return
+        try:
+            earlier = outbox_q.blocked_until(self.store.engine, row.job_id, row.id)
+            if earlier is not None:
+                raise _Busy(max(earlier, now))
+            kind = row.payload.get("type")
+            if kind in ("post_card", "tracking"):
+                self._post_card(job, row, report)
+            elif kind == "transition":
+                self._transition(job, row, report)
+            elif kind == "rejected":
+                text, blocks = rejected_message(job, row.payload)
+                self._post_and_mark(job, row, _Target(job.channel_id, job.thread_ts), text, blocks, report)
+            elif kind == "expired":
+                self._update_card(job)
+                text, blocks = expired_reply(job, row.payload)
+                self._post_and_mark(job, row, self._reply_target(job), text, blocks, report)
+            else:
+                raise _Fatal(f"unknown outbox payload type {kind!r}")
+        except _Busy as busy:
+            outbox_q.release(self.store.engine, row.id, self.owner, busy.until)
+            report.deferred += 1
+        except _Transient as exc:
+            self._retry(row, str(exc), now, report)
+        except _Unusable as exc:
+            self._dead(row, f"{exc.error} in {exc.channel}, and no fallback worked", report)
+        except _Fatal as exc:
+            self._dead(row, str(exc), report)
+
+    def _post_card(self, job: JobRecord, row: OutboxRecord, report: DeliveryReport) -> None:
+        text, blocks = status_card(job, self.clock())
+        posted = self._post(job, row, _Target(job.channel_id, job.thread_ts), text, blocks)
+        # Recorded before mark_sent: if we die in between, the row is reconciled and recorded again.
+        self.store.record_card(job.id, posted.channel, posted.ts, posted.ts if posted.fell_back else None)
+        self._sent(row, posted, report)
+
+    def _transition(self, job: JobRecord, row: OutboxRecord, report: DeliveryReport) -> None:
+        target = self._reply_target(job)
+        self._check_pace(target.channel)  # before the card update, so a waiting row costs no API call
+        self._update_card(job)
+        to = str(row.payload.get("to") or job.status)
+        text, blocks = transition_reply(
+            job, row.payload, self.clock(), mention_requester=to in FINAL_STATUSES
+        )
+        broadcast = to == "ERROR" and self.config.broadcast_failures and target.thread_ts is not None
+        self._post_and_mark(job, row, target, text, blocks, report, broadcast=broadcast)
+
+    def _post_and_mark(
+        self,
+        job: JobRecord,
+        row: OutboxRecord,
+        target: _Target,
+        text: str,
+        blocks: list[dict[str, Any]],
+        report: DeliveryReport,
+        broadcast: bool = False,
+    ) -> None:
+        self._sent(row, self._post(job, row, target, text, blocks, broadcast), report)
+
+    def _reply_target(self, job: JobRecord) -> _Target:
+        return _Target(job.card_channel_id or job.channel_id, job.thread_ts or job.card_ts)
+
+    def _update_card(self, job: JobRecord) -> None:
+        """Show the job's current state on its card. A card that is gone or not editable is left alone."""
+        if job.card_ts is None or job.card_channel_id is None:
+            return
+        text, blocks = status_card(job, self.clock())
+        try:
+            self._call(
+                self._slack,
+                "chat_update",
+                job.card_channel_id,
+                channel=job.card_channel_id,
+                ts=job.card_ts,
+                text=text,
+                blocks=blocks,
+            )
+        except (_Unusable, _Fatal) as exc:
+            log.warning("card not updated", extra={"job_id": job.id, "error": str(exc)})
+
+    # --- posting with reconciliation and fallbacks -------------------------------------------------------
+
+    def _post(
+        self,
+        job: JobRecord,
+        row: OutboxRecord,
+        target: _Target,
+        text: str,
+        blocks: list[dict[str, Any]],
+        broadcast: bool = False,
+    ) -> _Posted:
+        """Post once, wherever it can go: the target, the target once joined, or a DM to the requester."""
+        try:
+            return self._post_once(job, row, target, text, blocks, broadcast)
+        except _Unusable as exc:
+            if exc.error == "not_in_channel" and self._join(target.channel):
+                return self._post_once(job, row, target, text, blocks, broadcast)
+            reason = exc.error
+        dm = self._open_dm(job.requester_id)
+        note = f":information_source: I could not post in <#{target.channel}> ({reason}), so it comes here."
+        dm_blocks = [*blocks, ContextBlock(elements=[MarkdownTextObject(text=note)]).to_dict()]
+        posted = self._post_once(job, row, _Target(dm, None), f"{text}\n{note}", dm_blocks, False)
+        log.info("delivered by DM", extra={"outbox_id": row.id, "job_id": job.id, "reason": reason})
+        return _Posted(dm, posted.ts, fell_back=True, reconciled=posted.reconciled)
+
+    def _post_once(
+        self,
+        job: JobRecord,
+        row: OutboxRecord,
+        target: _Target,
+        text: str,
+        blocks: list[dict[str, Any]],
+        broadcast: bool,
+    ) -> _Posted:
+        self._check_pace(target.channel)
+        if row.attempts > 1:
+            found = self._find_delivered(row, target)
+            if found is not None:
+                return _Posted(target.channel, found, reconciled=True)
+        kwargs: dict[str, Any] = {
+            "channel": target.channel,
+            "text": text,
+            "blocks": blocks,
+            "unfurl_links": False,
+            "unfurl_media": False,
+            "metadata": {
+                "event_type": METADATA_EVENT,
+                "event_payload": {"outbox_id": row.id, "job_id": job.id},
+            },
+        }
+        if target.thread_ts is not None:
+            kwargs["thread_ts"] = target.thread_ts
+            if broadcast:
+                kwargs["reply_broadcast"] = True
+        response = self._call(self._poster, "chat_postMessage", target.channel, **kwargs)
+        self._next_post[target.channel] = self.clock() + timedelta(seconds=self.config.post_interval_seconds)
+        return _Posted(target.channel, str(response["ts"]))
+
+    def _find_delivered(self, row: OutboxRecord, target: _Target) -> str | None:
+        """The ts of a message an earlier attempt posted for this row, if Slack has it."""
+        cursor: str | None = None
+        for _ in range(self.config.history_pages):
+            args: dict[str, Any] = {"channel": target.channel, "include_all_metadata": True, "limit": 200}
+            if cursor:
+                args["cursor"] = cursor
+            if target.thread_ts is not None:
+                page = self._call(
+                    self._slack, "conversations_replies", target.channel, ts=target.thread_ts, **args
+                )
+            else:
+                page = self._call(self._slack, "conversations_history", target.channel, **args)
+            for message in page.get("messages") or []:
+                meta = message.get("metadata") or {}
+                payload = meta.get("event_payload") or {}
+                if meta.get("event_type") == METADATA_EVENT and payload.get("outbox_id") == row.id:
+                    return str(message["ts"])
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                break
+        return None
+
+    def _join(self, channel: str) -> bool:
+        try:
+            self._call(self._slack, "conversations_join", channel, channel=channel)
+        except (_Unusable, _Fatal):
+            return False  # private channels cannot be joined by the bot
+        return True
+
+    def _open_dm(self, user_id: str) -> str:
+        try:
+            response = self._call(self._slack, "conversations_open", user_id, users=user_id)
+        except _Unusable as exc:
+            raise _Fatal(f"cannot open a DM with the requester: {exc.error}") from None
+        return str(response["channel"]["id"])
+
+    # --- Slack calls, pacing and failure classification --------------------------------------------------
+
+    def _check_pace(self, channel: str) -> None:
+        now = self.clock()
+        free_at = self._next_post.get(channel)
+        if free_at is not None and free_at > now:
+            # Spread the waiting rows over the coming slots instead of waking them all at once.
+            waiting = self._waiting.get(channel, 0)
+            self._waiting[channel] = waiting + 1
+            raise _Busy(free_at + timedelta(seconds=waiting * self.config.post_interval_seconds))
+
+    def _call(self, client: WebClient, method: str, channel: str, /, **kwargs: Any) -> Any:
+        """Call Slack, turning failures into the notifier's outcomes; `channel` is whose pace a 429 sets."""
+        try:
+            return getattr(client, method)(**kwargs)
+        except SlackApiError as exc:
+            status = exc.response.status_code
+            error = str(exc.response.get("error") or f"http_{status}")
+            if status == 429:
+                wait = _retry_after(exc.response.headers)
+                until = self.clock() + timedelta(seconds=wait)
+                self._next_post[channel] = max(until, self._next_post.get(channel, until))
+                raise _Busy(until) from None
+            if status >= 500 or error in TRANSIENT_ERRORS:
+                raise _Transient(f"{method}: {error}") from None
+            if error in FALLBACK_ERRORS:
+                raise _Unusable(error, channel) from None
+            raise _Fatal(f"{method}: {error}") from None
+        except (OSError, http.client.HTTPException) as exc:
+            # Includes URLError, timeouts and a connection dropped after the request was sent.
+            raise _Transient(f"{method}: {type(exc).__name__}") from None
+
+    # --- outcomes -----------------------------------------------------------------------------------------
+
+    def _sent(self, row: OutboxRecord, posted: _Posted, report: DeliveryReport) -> None:
+        self.store.mark_sent(row.id, posted.ts, self.clock())
+        if posted.reconciled:
+            report.reconciled += 1
+        else:
+            report.sent += 1
+        if posted.fell_back:
+            report.fallbacks += 1
+
+    def _retry(self, row: OutboxRecord, error: str, now: datetime, report: DeliveryReport) -> None:
+        if row.attempts >= self.config.max_attempts:
+            self._dead(row, f"gave up after {row.attempts} attempts: {error}", report)
+            return
+        delay = min(
+            self.config.backoff_max_seconds, self.config.backoff_base_seconds * 2 ** max(row.attempts - 1, 0)
+        )
+        self.store.mark_retry(row.id, now + timedelta(seconds=delay), error)
+        report.retried += 1
+        log.info("delivery will be retried", extra={"outbox_id": row.id, "error": error, "in_s": delay})
+
+    def _dead(self, row: OutboxRecord, error: str, report: DeliveryReport) -> None:
+        self.store.mark_dead(row.id, error)
+        report.dead += 1
+        report.errors.append(f"outbox {row.id} (job {row.job_id}): {error}")
+        log.error(
+            "delivery failed for good", extra={"outbox_id": row.id, "job_id": row.job_id, "error": error}
+        )
+
+
+def _retry_after(headers: Any) -> float:
+    for key in ("Retry-After", "retry-after"):
+        value = (headers or {}).get(key)
+        if value is not None:
+            try:
+                return max(float(value[0] if isinstance(value, list) else value), 0.0)
+            except ValueError:
+                break
+    return 1.0

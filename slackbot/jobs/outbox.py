@@ -1,0 +1,87 @@
+"""Outbox queries the notifier needs beyond the store's: per-job claims, order checks, giving a claim back."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, Engine, and_, case, or_, select, update
+
+from slackbot.jobs.records import OutboxRecord
+from slackbot.jobs.schema import outbox
+from slackbot.jobs.store import IN_FLIGHT, PENDING
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    return or_(
+        and_(outbox.c.state == PENDING, outbox.c.not_before <= now),
+        and_(outbox.c.state == IN_FLIGHT, outbox.c.claimed_until <= now),
+    )
+
+
+def claim_for_job(
+    engine: Engine, job_id: int, owner: str, now: datetime, lease_seconds: float
+) -> list[OutboxRecord]:
+    """Like `JobStore.claim_deliveries`, limited to one job (the card right after a submit)."""
+    due = and_(outbox.c.job_id == job_id, _due(now))
+    with engine.begin() as conn:
+        query = select(outbox.c.id).where(due).order_by(outbox.c.id)
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        ids = list(conn.execute(query).scalars())
+        if not ids:
+            return []
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(ids), due)
+            .values(
+                state=IN_FLIGHT,
+                claimed_by=owner,
+                claimed_until=now + timedelta(seconds=lease_seconds),
+                attempts=outbox.c.attempts + 1,
+            )
+        )
+        rows = conn.execute(
+            select(outbox)
+            .where(outbox.c.id.in_(ids), outbox.c.claimed_by == owner, outbox.c.state == IN_FLIGHT)
+            .order_by(outbox.c.id)
+        )
+        return [OutboxRecord.from_row(row) for row in rows]
+
+
+def blocked_until(engine: Engine, job_id: int, outbox_id: int) -> datetime | None:
+    """When an earlier, still undelivered row of the same job might be done; None if there is none.
+
+    Rows of one job are delivered strictly in id order, so a later reply never overtakes an earlier one.
+    """
+    query = select(outbox.c.state, outbox.c.not_before, outbox.c.claimed_until).where(
+        outbox.c.job_id == job_id,
+        outbox.c.id < outbox_id,
+        outbox.c.state.in_((PENDING, IN_FLIGHT)),
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    # An in-flight row is busy until its claim runs out; a pending one until it is due.
+    times: list[datetime] = [
+        (row.claimed_until or row.not_before) if row.state == IN_FLIGHT else row.not_before for row in rows
+    ]
+    return min(times) if times else None
+
+
+def release(engine: Engine, outbox_id: int, owner: str, not_before: datetime) -> None:
+    """Give back a claim that sent nothing (paced, rate limited, waiting for an earlier row).
+
+    The claim's `attempts` increment is undone: attempts > 1 must keep meaning "an earlier attempt may have
+    reached Slack", and waiting must not count towards giving up on the row.
+    """
+    with engine.begin() as conn:
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id == outbox_id, outbox.c.claimed_by == owner, outbox.c.state == IN_FLIGHT)
+            .values(
+                state=PENDING,
+                not_before=not_before,
+                attempts=case((outbox.c.attempts > 0, outbox.c.attempts - 1), else_=0),
+                claimed_by=None,
+                claimed_until=None,
+            )
+        )

@@ -1,0 +1,131 @@
+"""The local timer: one APScheduler interval job per process that runs the tracker and the notifier.
+
+The database is the queue (see store.py), so the scheduler keeps no state worth persisting: APScheduler's
+default in-memory job store, one job, `max_instances=1` and `coalesce=True` so a slow tick never overlaps the
+next or piles up missed runs, and a little jitter so replicas started together do not poll in lockstep.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+log = logging.getLogger(__name__)
+
+_JOB_ID = "slackbot-tick"
+
+
+class TickFailed(Exception):
+    """One or more steps of a tick raised; the others still ran."""
+
+
+def guarded(*steps: tuple[str, Callable[[], object]]) -> Callable[[], None]:
+    """A tick running each named step in turn; a failing step is logged and does not stop the ones after it.
+
+    The tick raises `TickFailed` at the end if any step failed, so the scheduler can count failures for
+    `healthy()`; it never kills the scheduler. Typical use:
+    `guarded(("tracker", tracker.poll_once), ("notifier", notifier.deliver_due))`.
+    """
+
+    def tick() -> None:
+        failed = []
+        for name, step in steps:
+            try:
+                step()
+            except Exception:
+                log.exception("tick step failed", extra={"step": name})
+                failed.append(name)
+        if failed:
+            raise TickFailed("failed: " + ", ".join(failed))
+
+    return tick
+
+
+class JobScheduler:
+    def __init__(
+        self,
+        tick: Callable[[], None],
+        interval_seconds: float,
+        *,
+        jitter_seconds: float | None = None,
+        stale_after_seconds: float | None = None,
+        max_consecutive_failures: int = 5,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if interval_seconds <= 0:
+            raise ValueError("interval_seconds must be positive")
+        self._tick = tick
+        self._interval = interval_seconds
+        self._jitter = min(1.0, interval_seconds / 10) if jitter_seconds is None else jitter_seconds
+        # A tick that has not completed for this long means the timer is stuck or dead.
+        self._stale_after = stale_after_seconds or max(3 * interval_seconds, interval_seconds + 60)
+        self._max_failures = max_consecutive_failures
+        self._monotonic = monotonic
+        self._scheduler = BackgroundScheduler(timezone=UTC)
+        self._run_lock = threading.Lock()  # run_now(wait=True) and the timer never tick at the same time
+        self._state_lock = threading.Lock()
+        self._started_at: float | None = None
+        self._last_tick_done: float | None = None
+        self._failures = 0
+        self.ticks = 0
+
+    def start(self) -> None:
+        self._started_at = self._monotonic()
+        self._scheduler.add_job(
+            self._run,
+            IntervalTrigger(seconds=self._interval, jitter=self._jitter or None, timezone=UTC),
+            id=_JOB_ID,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            next_run_time=datetime.now(UTC),  # the first tick at once: jobs left over from a restart
+            replace_existing=True,
+        )
+        self._scheduler.start()
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop the timer; with `wait`, return only after the tick in progress has finished (SIGTERM path)."""
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=wait)
+
+    @property
+    def running(self) -> bool:
+        return bool(self._scheduler.running)
+
+    def run_now(self, wait: bool = False) -> None:
+        """Tick as soon as possible: in the timer's thread, or (wait=True) in the caller's, after any tick."""
+        if wait or not self._scheduler.running:
+            self._run()
+            return
+        self._scheduler.modify_job(_JOB_ID, next_run_time=datetime.now(UTC))
+
+    def healthy(self) -> bool:
+        """Running, a tick finished recently, and not failing tick after tick."""
+        if not self._scheduler.running or self._started_at is None:
+            return False
+        with self._state_lock:
+            last = self._last_tick_done if self._last_tick_done is not None else self._started_at
+            failures = self._failures
+        return failures < self._max_failures and self._monotonic() - last <= self._stale_after
+
+    def _run(self) -> None:
+        with self._run_lock:
+            ok = True
+            try:
+                self._tick()
+            except TickFailed as exc:
+                ok = False  # each failing step was logged with its traceback already
+                log.warning("scheduler tick incomplete: %s", exc)
+            except Exception:
+                ok = False
+                log.exception("scheduler tick failed")
+            with self._state_lock:
+                self.ticks += 1
+                self._last_tick_done = self._monotonic()
+                self._failures = 0 if ok else self._failures + 1

@@ -1,0 +1,463 @@
+"""The jobs table as a queue: job rows, leases for the tracker, outbox rows written in the same transaction.
+
+Every status change is a compare-and-set, and every Slack message it causes is an outbox row with a key unique
+per job, inserted ignoring duplicates; so however many replicas or retries race, a transition is told once.
+Outbox payloads are semantic (see the contract in the notifier); the notifier renders text at delivery time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from slackbot.backends.base import TERMINAL_STATUSES, FineTuneSpec, ModelState, Provider
+from slackbot.jobs.records import JobRecord, OutboxRecord
+from slackbot.jobs.schema import REJECTED, SUBMITTING, jobs, outbox
+
+PENDING, IN_FLIGHT, SENT, DEAD = "pending", "in_flight", "sent", "dead"
+
+
+class DuplicateJob(Exception):
+    """A job with this slug (or this submission) exists already in the workspace."""
+
+    def __init__(self, existing: JobRecord) -> None:
+        self.existing = existing
+        super().__init__(f"job {existing.id} already uses slug {existing.slug!r}")
+
+
+class JobStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # --- reading ------------------------------------------------------------------------------------------
+
+    def get(self, job_id: int) -> JobRecord | None:
+        with self.engine.connect() as conn:
+            return _one_job(conn, jobs.c.id == job_id)
+
+    def by_slug(self, team_id: str, slug: str) -> JobRecord | None:
+        with self.engine.connect() as conn:
+            return _one_job(conn, and_(jobs.c.team_id == team_id, jobs.c.slug == slug))
+
+    def recent(self, team_id: str, limit: int = 10) -> list[JobRecord]:
+        query = (
+            select(jobs)
+            .where(jobs.c.team_id == team_id)
+            .order_by(jobs.c.created_at.desc(), jobs.c.id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [JobRecord.from_row(row) for row in conn.execute(query)]
+
+    def outbox_for_job(self, job_id: int) -> list[OutboxRecord]:
+        """Every outbox row of a job, oldest first (for tests, `/finetune status` and reconciliation)."""
+        query = select(outbox).where(outbox.c.job_id == job_id).order_by(outbox.c.id)
+        with self.engine.connect() as conn:
+            return [OutboxRecord.from_row(row) for row in conn.execute(query)]
+
+    def pending_for_job(self, job_id: int) -> list[OutboxRecord]:
+        return [row for row in self.outbox_for_job(job_id) if row.state in (PENDING, IN_FLIGHT)]
+
+    # --- creating -----------------------------------------------------------------------------------------
+
+    def create_job(
+        self,
+        *,
+        team_id: str,
+        channel_id: str,
+        requester_id: str,
+        backend: str,
+        project: str,
+        spec: FineTuneSpec,
+        now: datetime,
+        thread_ts: str | None = None,
+        dataset_name: str | None = None,
+        dataset_entries: int | None = None,
+        form_state: dict[str, Any] | None = None,
+        submission_key: str | None = None,
+        status: str = SUBMITTING,
+        next_poll_at: datetime | None = None,
+        model_id: str | None = None,
+        outbox_payload: dict[str, Any] | None = None,
+    ) -> JobRecord:
+        """Insert a job (replacing a REJECTED one with the same slug); `DuplicateJob` if slug or key is taken.
+
+        A SUBMITTING row is written tracking, so that if this process dies before backend.create answers the
+        tracker still finds out whether the model exists. `outbox_payload` (e.g. `{"type": "tracking"}`) is
+        queued as the card post in the same transaction.
+        """
+        values: dict[str, Any] = {
+            "team_id": team_id,
+            "channel_id": channel_id,
+            "thread_ts": thread_ts,
+            "requester_id": requester_id,
+            "backend": backend,
+            "project": project,
+            "slug": spec.slug,
+            "model_id": model_id,
+            "provider": spec.provider.value,
+            "base_model": spec.base_model,
+            "dataset_id": spec.dataset_id,
+            "dataset_name": dataset_name,
+            "dataset_entries": dataset_entries,
+            "spec": spec.model_dump(mode="json"),
+            "form_state": form_state,
+            "submission_key": submission_key,
+            "status": status,
+            "created_at": now,
+            "updated_at": now,
+            "status_changed_at": now,
+            "finished_at": now if status in TERMINAL_STATUSES else None,
+            "tracking": status not in TERMINAL_STATUSES,
+            "next_poll_at": (next_poll_at or now) if status not in TERMINAL_STATUSES else None,
+            "poll_failures": 0,
+        }
+        try:
+            with self.engine.begin() as conn:
+                if submission_key is not None:
+                    same = _one_job(conn, and_(jobs.c.team_id == team_id, jobs.c.submission_key == submission_key))
+                    if same is not None:
+                        raise DuplicateJob(same)
+                conn.execute(
+                    delete(jobs).where(jobs.c.team_id == team_id, jobs.c.slug == spec.slug, jobs.c.status == REJECTED)
+                )
+                job_id = conn.execute(insert(jobs).values(**values).returning(jobs.c.id)).scalar_one()
+                if outbox_payload is not None:
+                    _queue(conn, job_id, channel_id, "card:post", outbox_payload, now)
+                created = _one_job(conn, jobs.c.id == job_id)
+        except IntegrityError:
+            existing = self._existing(team_id, spec.slug, submission_key)
+            if existing is None:
+                raise
+            raise DuplicateJob(existing) from None
+        assert created is not None
+        return created
+
+    def _existing(self, team_id: str, slug: str, submission_key: str | None) -> JobRecord | None:
+        with self.engine.connect() as conn:
+            if submission_key is not None:
+                found = _one_job(conn, and_(jobs.c.team_id == team_id, jobs.c.submission_key == submission_key))
+                if found is not None:
+                    return found
+            return _one_job(conn, and_(jobs.c.team_id == team_id, jobs.c.slug == slug))
+
+    def track_existing(
+        self,
+        *,
+        team_id: str,
+        channel_id: str,
+        user_id: str,
+        backend: str,
+        project: str,
+        state: ModelState,
+        now: datetime,
+        thread_ts: str | None = None,
+        provider: Provider = Provider.OPENPIPE,
+    ) -> JobRecord:
+        """Follow a model made elsewhere (`/finetune track`), queueing its card; may raise DuplicateJob."""
+        spec = FineTuneSpec(
+            dataset_id=state.dataset_id, slug=state.slug, provider=provider, base_model=state.base_model
+        )
+        return self.create_job(
+            team_id=team_id,
+            channel_id=channel_id,
+            requester_id=user_id,
+            backend=backend,
+            project=project,
+            spec=spec,
+            now=now,
+            thread_ts=thread_ts,
+            status=state.status,
+            model_id=state.id,
+            outbox_payload={"type": "tracking", "by": user_id},
+        )
+
+    # --- submit outcomes ----------------------------------------------------------------------------------
+
+    def confirm_created(
+        self,
+        job_id: int,
+        state: ModelState,
+        now: datetime,
+        next_poll_at: datetime,
+        lease_owner: str | None = None,
+    ) -> bool:
+        """SUBMITTING → the backend's status, and queue the card. False if someone else resolved it first."""
+        terminal = state.status in TERMINAL_STATUSES
+        with self.engine.begin() as conn:
+            job = _one_job(conn, jobs.c.id == job_id)
+            if job is None:
+                return False
+            changed = conn.execute(
+                update(jobs)
+                .where(*_cas(job_id, SUBMITTING, lease_owner))
+                .values(
+                    status=state.status,
+                    model_id=state.id,
+                    error_message=state.error_message,
+                    updated_at=now,
+                    status_changed_at=now,
+                    tracking=not terminal,
+                    finished_at=now if terminal else None,
+                    next_poll_at=None if terminal else next_poll_at,
+                    poll_failures=0,
+                    lease_owner=None,
+                    lease_until=None,
+                )
+            ).rowcount
+            if changed:
+                _queue(conn, job_id, job.channel_id, "card:post", {"type": "post_card"}, now)
+            return bool(changed)
+
+    def reject(
+        self,
+        job_id: int,
+        message: str,
+        issues: Sequence[str],
+        now: datetime,
+        lease_owner: str | None = None,
+    ) -> bool:
+        """SUBMITTING → REJECTED (not followed any more) and queue the refusal for the requester."""
+        with self.engine.begin() as conn:
+            job = _one_job(conn, jobs.c.id == job_id)
+            if job is None:
+                return False
+            changed = conn.execute(
+                update(jobs)
+                .where(*_cas(job_id, SUBMITTING, lease_owner))
+                .values(
+                    status=REJECTED,
+                    error_message=message,
+                    updated_at=now,
+                    status_changed_at=now,
+                    tracking=False,
+                    finished_at=now,
+                    next_poll_at=None,
+                    lease_owner=None,
+                    lease_until=None,
+                )
+            ).rowcount
+            if changed:
+                count = conn.execute(
+                    select(func.count())
+                    .select_from(outbox)
+                    .where(outbox.c.job_id == job_id, outbox.c.kind == "rejected")
+                ).scalar_one()
+                payload = {"type": "rejected", "message": message, "issues": list(issues)}
+                _queue(conn, job_id, job.channel_id, f"rejected:{count + 1}", payload, now)
+            return bool(changed)
+
+    # --- tracker ------------------------------------------------------------------------------------------
+
+    def claim_due(self, owner: str, now: datetime, limit: int, lease_seconds: float) -> list[JobRecord]:
+        """Lease up to `limit` tracked jobs whose poll is due and that no live lease holds."""
+        due = and_(
+            jobs.c.tracking.is_(True),
+            jobs.c.next_poll_at <= now,
+            or_(jobs.c.lease_until.is_(None), jobs.c.lease_until <= now),
+        )
+        until = now + timedelta(seconds=lease_seconds)
+        with self.engine.begin() as conn:
+            # PostgreSQL: rows another replica is claiming right now are skipped, not waited for. SQLite has
+            # no row locks; its BEGIN IMMEDIATE transaction (see db.py) makes the select-then-update atomic.
+            query = select(jobs.c.id).where(due).order_by(jobs.c.next_poll_at, jobs.c.id).limit(limit)
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            ids = list(conn.execute(query).scalars())
+            if not ids:
+                return []
+            conn.execute(update(jobs).where(jobs.c.id.in_(ids), due).values(lease_owner=owner, lease_until=until))
+            rows = conn.execute(select(jobs).where(jobs.c.id.in_(ids), jobs.c.lease_owner == owner).order_by(jobs.c.id))
+            return [JobRecord.from_row(row) for row in rows]
+
+    def apply_transition(
+        self,
+        job_id: int,
+        expected_status: str,
+        new_status: str,
+        error_message: str | None,
+        now: datetime,
+        next_poll_at: datetime | None,
+        lease_owner: str | None,
+    ) -> bool:
+        """Compare-and-set the status and queue its reply; False if the row moved on or the lease is gone.
+
+        Terminal statuses (and DELETED) stop the tracking; the lease is released either way.
+        """
+        stop = new_status in TERMINAL_STATUSES or next_poll_at is None
+        with self.engine.begin() as conn:
+            job = _one_job(conn, jobs.c.id == job_id)
+            if job is None:
+                return False
+            changed = conn.execute(
+                update(jobs)
+                .where(*_cas(job_id, expected_status, lease_owner))
+                .values(
+                    status=new_status,
+                    error_message=error_message,
+                    updated_at=now,
+                    status_changed_at=now,
+                    tracking=not stop,
+                    finished_at=now if stop else None,
+                    next_poll_at=None if stop else next_poll_at,
+                    poll_failures=0,
+                    lease_owner=None,
+                    lease_until=None,
+                )
+            ).rowcount
+            if changed:
+                payload = {
+                    "type": "transition",
+                    "from": expected_status,
+                    "to": new_status,
+                    "at": now.isoformat(),
+                    "error_message": error_message,
+                }
+                _queue(conn, job_id, job.channel_id, f"reply:{new_status}", payload, now)
+            return bool(changed)
+
+    def reschedule(self, job_id: int, next_poll_at: datetime, failures: int, lease_owner: str | None = None) -> bool:
+        """Set the next poll and release the lease (only ours, when `lease_owner` is given)."""
+        conditions = [jobs.c.id == job_id, jobs.c.tracking.is_(True)]
+        if lease_owner is not None:
+            conditions.append(jobs.c.lease_owner == lease_owner)
+        with self.engine.begin() as conn:
+            return bool(
+                conn.execute(
+                    update(jobs)
+                    .where(*conditions)
+                    .values(next_poll_at=next_poll_at, poll_failures=failures, lease_owner=None, lease_until=None)
+                ).rowcount
+            )
+
+    def release(self, job_id: int, lease_owner: str | None = None) -> None:
+        conditions = [jobs.c.id == job_id]
+        if lease_owner is not None:
+            conditions.append(jobs.c.lease_owner == lease_owner)
+        with self.engine.begin() as conn:
+            conn.execute(update(jobs).where(*conditions).values(lease_owner=None, lease_until=None))
+
+    def expire(self, job_id: int, now: datetime, max_age_hours: float = 0.0, lease_owner: str | None = None) -> bool:
+        """Stop following a job that ran past the maximum age, and queue the notice (once)."""
+        conditions = [jobs.c.id == job_id, jobs.c.tracking.is_(True)]
+        if lease_owner is not None:
+            conditions.append(jobs.c.lease_owner == lease_owner)
+        with self.engine.begin() as conn:
+            job = _one_job(conn, jobs.c.id == job_id)
+            if job is None:
+                return False
+            changed = conn.execute(
+                update(jobs)
+                .where(*conditions)
+                .values(tracking=False, next_poll_at=None, updated_at=now, lease_owner=None, lease_until=None)
+            ).rowcount
+            if changed:
+                payload = {"type": "expired", "max_age_hours": max_age_hours}
+                _queue(conn, job_id, job.channel_id, "reply:EXPIRED", payload, now)
+            return bool(changed)
+
+    # --- notifier -----------------------------------------------------------------------------------------
+
+    def record_card(self, job_id: int, channel_id: str, ts: str, thread_ts: str | None = None) -> None:
+        """Note where the card is; replies go to `thread_ts`, else the thread set before, else the card."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id)
+                .values(
+                    card_channel_id=channel_id,
+                    card_ts=ts,
+                    thread_ts=func.coalesce(thread_ts, jobs.c.thread_ts, ts),
+                )
+            )
+
+    def claim_deliveries(self, owner: str, now: datetime, limit: int, lease_seconds: float) -> list[OutboxRecord]:
+        """Lease due outbox rows: pending ones whose time has come, and in-flight ones whose claim expired.
+
+        `attempts` counts claims, so attempts > 1 means an earlier attempt may already have reached Slack and
+        must be reconciled before sending again.
+        """
+        due = or_(
+            and_(outbox.c.state == PENDING, outbox.c.not_before <= now),
+            and_(outbox.c.state == IN_FLIGHT, outbox.c.claimed_until <= now),
+        )
+        with self.engine.begin() as conn:
+            query = select(outbox.c.id).where(due).order_by(outbox.c.id).limit(limit)
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            ids = list(conn.execute(query).scalars())
+            if not ids:
+                return []
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id.in_(ids), due)
+                .values(
+                    state=IN_FLIGHT,
+                    claimed_by=owner,
+                    claimed_until=now + timedelta(seconds=lease_seconds),
+                    attempts=outbox.c.attempts + 1,
+                )
+            )
+            rows = conn.execute(
+                select(outbox)
+                .where(outbox.c.id.in_(ids), outbox.c.claimed_by == owner, outbox.c.state == IN_FLIGHT)
+                .order_by(outbox.c.id)
+            )
+            return [OutboxRecord.from_row(row) for row in rows]
+
+    def mark_sent(self, outbox_id: int, ts: str | None, now: datetime) -> None:
+        self._set_outbox(outbox_id, state=SENT, sent_ts=ts, sent_at=now, claimed_by=None, claimed_until=None)
+
+    def mark_retry(self, outbox_id: int, not_before: datetime, error: str) -> None:
+        self._set_outbox(
+            outbox_id,
+            state=PENDING,
+            not_before=not_before,
+            last_error=error,
+            claimed_by=None,
+            claimed_until=None,
+        )
+
+    def mark_dead(self, outbox_id: int, error: str) -> None:
+        self._set_outbox(outbox_id, state=DEAD, last_error=error, claimed_by=None, claimed_until=None)
+
+    def _set_outbox(self, outbox_id: int, **values: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(outbox).where(outbox.c.id == outbox_id).values(**values))
+
+
+def _one_job(conn: Connection, condition: Any) -> JobRecord | None:
+    row = conn.execute(select(jobs).where(condition)).first()
+    return JobRecord.from_row(row) if row is not None else None
+
+
+def _cas(job_id: int, expected_status: str, lease_owner: str | None) -> list[Any]:
+    conditions: list[Any] = [jobs.c.id == job_id, jobs.c.status == expected_status]
+    if lease_owner is not None:
+        conditions.append(jobs.c.lease_owner == lease_owner)
+    return conditions
+
+
+def _queue(
+    conn: Connection, job_id: int, channel_id: str, dedupe_key: str, payload: dict[str, Any], now: datetime
+) -> bool:
+    """Insert an outbox row unless one with the same key exists for the job; True if inserted."""
+    values = {
+        "job_id": job_id,
+        "dedupe_key": dedupe_key,
+        "kind": dedupe_key.split(":", 1)[0],
+        "channel_id": channel_id,
+        "payload": payload,
+        "state": PENDING,
+        "attempts": 0,
+        "not_before": now,
+        "created_at": now,
+    }
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(outbox).values(**values).on_conflict_do_nothing(index_elements=["job_id", "dedupe_key"])
+    return bool(conn.execute(stmt).rowcount)

@@ -1,0 +1,199 @@
+"""Follow tracked jobs: claim the due ones, refresh them with one backend call per project, record changes.
+
+Each change is a compare-and-set on the job row with its outbox row in the same transaction (see store.py),
+so two replicas that both saw a change tell it once. Poll intervals adapt: soon after a change, slower while
+a job sits still (up to `max_interval_seconds`), and exponential backoff per project while its backend fails.
+
+Decisions worth knowing:
+- A model that disappears (absent from the list and 404 on its own GET) is reported once as a transition to
+  "DELETED" and no longer followed: nothing we could poll would bring it back.
+- A SUBMITTING job (create's outcome unknown) found at the backend is adopted (card queued); absent for longer
+  than `unknown_outcome_grace` it becomes REJECTED, with a message saying the model was never created.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from slackbot.backends.base import KNOWN_STATUSES, Backend, BackendError, ModelState, RateLimitedError
+from slackbot.jobs.records import JobRecord
+from slackbot.jobs.schema import DELETED, SUBMITTING
+from slackbot.jobs.store import JobStore
+
+log = logging.getLogger(__name__)
+
+NEVER_CREATED = (
+    "The fine-tuning service never confirmed this model and it does not exist there, so it was not started. "
+    "Please submit it again."
+)
+VANISHED = "The model no longer exists at the fine-tuning service (it was deleted)."
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    interval_seconds: float = 30.0
+    max_interval_seconds: float = 120.0
+    max_age: timedelta = timedelta(hours=72)
+    lease_seconds: float = 120.0
+    batch_limit: int = 500
+    max_backoff_seconds: float = 900.0
+    unknown_outcome_grace: timedelta = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Transition:
+    job_id: int
+    slug: str
+    old: str
+    new: str
+
+
+@dataclass
+class TickReport:
+    claimed: int = 0
+    requests: int = 0  # backend calls (refresh), one per project with due jobs
+    transitions: list[Transition] = field(default_factory=list)
+    unknown_statuses: list[Transition] = field(default_factory=list)  # also in `transitions`
+    errors: list[str] = field(default_factory=list)  # one line per failing project or job; no secrets
+    adopted: list[int] = field(default_factory=list)  # SUBMITTING jobs found at the backend
+    rejected: list[int] = field(default_factory=list)  # SUBMITTING jobs never created
+    expired: list[int] = field(default_factory=list)
+    lost: int = 0  # compare-and-sets that found the row already changed by someone else
+
+
+class Tracker:
+    def __init__(
+        self,
+        store: JobStore,
+        backends: Mapping[str, Backend],
+        owner: str,
+        clock: Callable[[], datetime],
+        config: TrackerConfig | None = None,
+    ) -> None:
+        self.store = store
+        self.backends = backends
+        self.owner = owner
+        self.clock = clock
+        self.config = config or TrackerConfig()
+
+    def poll_once(self) -> TickReport:
+        cfg = self.config
+        now = self.clock()
+        report = TickReport()
+        claimed = self.store.claim_due(self.owner, now, cfg.batch_limit, cfg.lease_seconds)
+        report.claimed = len(claimed)
+        by_project: dict[str, list[JobRecord]] = defaultdict(list)
+        for job in claimed:
+            by_project[job.project].append(job)
+        for project, group in by_project.items():
+            self._poll_project(project, group, now, report)
+        return report
+
+    def _poll_project(self, project: str, group: list[JobRecord], now: datetime, report: TickReport) -> None:
+        backend = self.backends.get(project)
+        if backend is None:
+            report.errors.append(f"no backend configured for project {project}")
+            self._back_off(group, now, None)
+            return
+        try:
+            report.requests += 1
+            states = backend.refresh({job.slug for job in group})
+        except Exception as exc:
+            reason = exc.describe() if isinstance(exc, BackendError) else type(exc).__name__
+            log.warning("refresh failed", extra={"project": project, "jobs": len(group), "error": reason})
+            report.errors.append(f"{project}: {reason}")
+            self._back_off(group, now, exc)
+            return
+        for job in group:
+            try:
+                self._update(job, states.get(job.slug), now, report)
+            except Exception as exc:
+                # The lease runs out and the job is polled again; the other jobs go on.
+                log.exception("tracking one job failed", extra={"job_id": job.id})
+                report.errors.append(f"job {job.id}: {type(exc).__name__}")
+
+    def _update(self, job: JobRecord, state: ModelState | None, now: datetime, report: TickReport) -> None:
+        cfg = self.config
+        soon = now + timedelta(seconds=cfg.interval_seconds)
+        if job.status == SUBMITTING:
+            self._resolve_submitting(job, state, now, report)
+            return
+        if state is None:
+            self._transition(job, DELETED, VANISHED, now, None, report)
+            return
+        if state.status != job.status:
+            if self._transition(job, state.status, state.error_message, now, soon, report):
+                if state.status not in KNOWN_STATUSES:
+                    report.unknown_statuses.append(Transition(job.id, job.slug, job.status, state.status))
+                if not state.is_terminal:
+                    self._expire_if_old(job, now, report)
+            return
+        if self._expire_if_old(job, now, report):
+            return
+        # Nothing moved: wait longer the longer it has been still, from `interval` up to the cap.
+        still = (now - job.status_changed_at).total_seconds()
+        delay = min(cfg.max_interval_seconds, max(cfg.interval_seconds, still / 2))
+        self.store.reschedule(job.id, now + timedelta(seconds=delay), 0, lease_owner=self.owner)
+
+    def _resolve_submitting(self, job: JobRecord, state: ModelState | None, now: datetime, report: TickReport) -> None:
+        cfg = self.config
+        if state is not None:
+            soon = now + timedelta(seconds=cfg.interval_seconds)
+            if self.store.confirm_created(job.id, state, now, soon, lease_owner=self.owner):
+                report.adopted.append(job.id)
+            else:
+                self._lost(job, report)
+        elif now - job.created_at >= cfg.unknown_outcome_grace:
+            if self.store.reject(job.id, NEVER_CREATED, (), now, lease_owner=self.owner):
+                report.rejected.append(job.id)
+            else:
+                self._lost(job, report)
+        else:
+            self.store.reschedule(job.id, now + timedelta(seconds=cfg.interval_seconds), 0, lease_owner=self.owner)
+
+    def _transition(
+        self,
+        job: JobRecord,
+        new_status: str,
+        error_message: str | None,
+        now: datetime,
+        next_poll_at: datetime | None,
+        report: TickReport,
+    ) -> bool:
+        done = self.store.apply_transition(
+            job.id, job.status, new_status, error_message, now, next_poll_at, lease_owner=self.owner
+        )
+        if done:
+            report.transitions.append(Transition(job.id, job.slug, job.status, new_status))
+        else:
+            self._lost(job, report)
+        return done
+
+    def _expire_if_old(self, job: JobRecord, now: datetime, report: TickReport) -> bool:
+        if now - job.created_at < self.config.max_age:
+            return False
+        hours = self.config.max_age.total_seconds() / 3600
+        if self.store.expire(job.id, now, max_age_hours=hours):
+            report.expired.append(job.id)
+        return True
+
+    def _lost(self, job: JobRecord, report: TickReport) -> None:
+        report.lost += 1
+        self.store.release(job.id, lease_owner=self.owner)
+
+    def _back_off(self, group: list[JobRecord], now: datetime, exc: Exception | None) -> None:
+        """Reschedule every claimed job of a failing project, never dropping one; expire the too-old."""
+        cfg = self.config
+        failures = max(job.poll_failures for job in group) + 1
+        delay = min(cfg.max_backoff_seconds, cfg.interval_seconds * 2 ** (failures - 1))
+        if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+            delay = max(delay, min(exc.retry_after, cfg.max_backoff_seconds))
+        for job in group:
+            if now - job.created_at >= cfg.max_age and job.status != SUBMITTING:
+                self.store.expire(job.id, now, max_age_hours=cfg.max_age.total_seconds() / 3600)
+                continue
+            self.store.reschedule(job.id, now + timedelta(seconds=delay), failures, lease_owner=self.owner)

@@ -1,0 +1,83 @@
+"""Actions: rebuilding the modal when the provider or a switch changes, and "Edit and retry"."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from slackbot.backends.base import Provider
+from slackbot.blocks import ids
+from slackbot.blocks.modal import finetune_modal
+from slackbot.forms import MetadataError, ModalMetadata, form_state_from_view, state_provider
+from slackbot.listeners.context import dig, ephemeral, open_modal, team_of, user_of
+
+if TYPE_CHECKING:
+    from slackbot.runtime import Runtime
+
+log = logging.getLogger("slackbot.listeners")
+
+
+def register(app: App, runtime: Runtime) -> None:
+    def rebuild(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        """Redraw the modal for the new provider / switches, keeping what was typed."""
+        ack()
+        view = body.get("view")
+        view_id, view_hash = dig(view, "id"), dig(view, "hash")
+        if not isinstance(view, dict) or not view_id:
+            return
+        try:
+            metadata = ModalMetadata.decode(view.get("private_metadata"))
+        except MetadataError as exc:
+            log.warning("modal action with bad metadata", extra={"error": str(exc)})
+            return
+        values = view.get("state", {}).get("values") if isinstance(view.get("state"), dict) else None
+        state = form_state_from_view(values)
+        provider = state_provider(state) or Provider.OPENPIPE
+        new_view = finetune_modal(
+            metadata, state, provider=provider, base_models=runtime.catalog.base_models(provider, wait=1.0)
+        )
+        try:
+            # The hash makes Slack refuse the update if the view changed meanwhile (another action won).
+            client.views_update(view_id=view_id, hash=view_hash, view=new_view)
+        except SlackApiError as exc:
+            if exc.response.get("error") != "hash_conflict":
+                log.warning("views.update failed", extra={"error": exc.response.get("error")})
+
+    for action_id in ids.DISPATCH_ACTIONS:
+        app.action(action_id)(rebuild)
+
+    @app.action(ids.ACTION_EDIT_RETRY)
+    def edit_and_retry(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        team, user = team_of(body), user_of(body)
+        channel = dig(body, "channel", "id") or dig(body, "container", "channel_id")
+        actions = body.get("actions")
+        raw = (
+            actions[0].get("value") if isinstance(actions, list) and actions and isinstance(actions[0], dict) else None
+        )
+        job = runtime.store.get(int(raw)) if isinstance(raw, str) and raw.isdigit() else None
+        # Jobs of another workspace are invisible, exactly like jobs that do not exist.
+        if job is None or job.team_id != team or not user:
+            ephemeral(client, channel, user, "That fine-tune request no longer exists; start again with /finetune.")
+            return
+        decision = runtime.permissions.check(user, job.channel_id)
+        if not decision.allowed:
+            ephemeral(client, channel, user, decision.reason)
+            return
+        trigger = dig(body, "trigger_id")
+        metadata = ModalMetadata(
+            team_id=job.team_id,
+            user_id=user,
+            channel_id=job.channel_id,
+            thread_ts=job.thread_ts,
+            origin="retry",
+            retry_of=job.id,
+        )
+        errors = {"service": f"OpenPipe refused the last attempt: {job.error_message}"} if job.error_message else None
+        state = {k: v for k, v in (job.form_state or {}).items() if isinstance(v, str | bool)}
+        if not trigger or not open_modal(runtime, client, trigger, metadata, state, errors=errors):
+            ephemeral(client, channel, user, "Slack did not let me open the form in time. Please click again.")

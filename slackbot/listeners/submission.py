@@ -1,0 +1,145 @@
+"""view_submission: validate, answer field errors inside Slack's 3 s, then start the job after the modal closes."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+
+from slackbot.backends.base import BackendError, Dataset, NotFoundError, Provider
+from slackbot.blocks import ids
+from slackbot.catalog import NotReady
+from slackbot.forms import (
+    FormContext,
+    FormErrors,
+    FormState,
+    MetadataError,
+    ModalMetadata,
+    field_block_id,
+    form_state_from_view,
+    parse_form,
+    state_provider,
+)
+from slackbot.jobs.schema import REJECTED
+from slackbot.jobs.submit import SubmitRequest
+from slackbot.listeners.context import dig, ephemeral, team_of, user_of
+
+if TYPE_CHECKING:
+    from slackbot.runtime import Runtime
+
+log = logging.getLogger("slackbot.listeners")
+
+# Lookups that make validation more precise (dataset still there? slug taken?) share this budget; whatever has
+# not answered by then is left to the service, which refuses bad requests itself (and the user gets "Edit and
+# retry"). Keeps the ack well inside Slack's 3 s.
+LOOKUP_BUDGET_SECONDS = 1.5
+
+
+def register(app: App, runtime: Runtime) -> None:
+    lookups = ThreadPoolExecutor(max_workers=4, thread_name_prefix="submit-lookup")
+
+    @app.view(ids.VIEW_FINETUNE)
+    def submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        team, user = team_of(body), user_of(body)
+        try:
+            metadata = ModalMetadata.decode(view.get("private_metadata"))
+        except MetadataError:
+            ack(response_action="errors", errors={ids.BLOCK_DATASET: _DAMAGED})
+            return
+        if team != metadata.team_id or not user:
+            ack(response_action="errors", errors={ids.BLOCK_DATASET: _DAMAGED})
+            return
+        state_values = view.get("state", {}).get("values") if isinstance(view.get("state"), dict) else None
+        state = form_state_from_view(state_values)
+        provider = state_provider(state) or Provider.OPENPIPE
+        decision = runtime.permissions.check(user, metadata.channel_id)
+        if not decision.allowed:
+            ack(response_action="errors", errors={field_block_id("provider", provider): decision.reason})
+            return
+
+        ctx, dataset = _context(runtime, lookups, team, state, provider)
+        result = parse_form(state, ctx)
+        if isinstance(result, FormErrors):
+            ack(response_action="errors", errors=dict(result))
+            return
+        ack()  # the modal closes now; everything below happens after Slack got its answer
+
+        outcome = runtime.submitter.submit(
+            SubmitRequest(
+                team_id=team,
+                user_id=user,
+                channel_id=metadata.channel_id,
+                thread_ts=metadata.thread_ts,
+                spec=result,
+                dataset_name=dataset.name if dataset else None,
+                dataset_entries=dataset.entry_count if dataset and dataset.entry_count else None,
+                form_state=state,
+                submission_key=dig(view, "id"),
+            )
+        )
+        log.info(
+            "submission handled",
+            extra={
+                "team": team,
+                "job_id": outcome.job.id,
+                "slug": outcome.job.slug,
+                "created": outcome.created,
+            },
+        )
+        if outcome.created:
+            runtime.catalog.invalidate_models()
+        if outcome.error is not None and not outcome.rejected:
+            ephemeral(
+                client,
+                metadata.channel_id,
+                user,
+                f"OpenPipe did not confirm `{result.slug}` yet ({outcome.error.message}). "
+                "I'll keep checking and post in the channel as soon as it answers.",
+            )
+
+
+_DAMAGED = "This form could not be read back (it may be from an older version). Close it and run /finetune again."
+
+
+def _context(
+    runtime: Runtime, lookups: ThreadPoolExecutor, team: str, state: FormState, provider: Provider
+) -> tuple[FormContext, Dataset | None]:
+    """What validation needs, fetched in parallel within the budget; unknowns are left to the service."""
+    slug = state.get("slug")
+    slug = slug.strip() if isinstance(slug, str) else ""
+    datasets_f = lookups.submit(runtime.catalog.datasets, LOOKUP_BUDGET_SECONDS)
+    remote_f = lookups.submit(runtime.backend.get, slug) if slug else None
+    pending: list[Future[Any]] = [f for f in (datasets_f, remote_f) if f is not None]
+    wait(pending, timeout=LOOKUP_BUDGET_SECONDS)
+
+    chosen = state.get("dataset")
+    chosen = chosen if isinstance(chosen, str) else ""
+    known: dict[str, Dataset]
+    try:
+        known = {d.id: d for d in datasets_f.result(timeout=0)} if datasets_f.done() else {}
+        verified = datasets_f.done()
+    except (BackendError, NotReady):
+        known, verified = {}, False
+    if not verified and chosen and chosen != ids.OPTION_ERROR_VALUE:
+        # Could not check in time: trust the picked option (Slack only offers what we listed).
+        label = state.get("dataset_label")
+        known = {chosen: Dataset(id=chosen, name=label.split(" · ")[0] if isinstance(label, str) else chosen)}
+
+    taken: set[str] = set()
+    local = runtime.store.by_slug(team, slug) if slug else None
+    if local is not None and local.status != REJECTED:
+        taken.add(slug)
+    if remote_f is not None and remote_f.done():
+        try:
+            remote_f.result(timeout=0)
+            taken.add(slug)
+        except NotFoundError:
+            pass
+        except BackendError:
+            pass  # unknown: the service itself refuses a duplicate
+    base_models = runtime.catalog.base_models(provider, wait=0.0)
+    ctx = FormContext(known_datasets=known, base_models=base_models, existing_slugs=taken)
+    return ctx, known.get(chosen)

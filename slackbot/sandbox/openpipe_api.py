@@ -1,0 +1,520 @@
+"""A local OpenPipe v1 API on loopback, with controllable time and injectable faults.
+
+It answers the endpoints the bot uses with the spec's shapes, validates request bodies against the spec's own
+schemas (a copy in `openpipe_openapi.json`), keeps the 2024 server's quirks (a taken slug is a 500), and
+moves models through their statuses by clock time, so tests advance a `ManualClock` instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+import signal
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import Any
+
+from slackbot.sandbox.clock import Clock, ManualClock, SystemClock
+
+log = logging.getLogger("slackbot.sandbox.openpipe")
+
+PROGRESSION = ("PENDING", "QUEUED", "PROVISIONING", "TRAINING", "DEPLOYED")
+FAULT_KINDS = frozenset(
+    {"status", "latency", "timeout", "timeout_after_commit", "malformed", "html", "drip", "missing_fields"}
+)
+_SEED = (("support-tickets-2026-q3", 1240), ("sql-generation-v2", 530), ("product-faq-dpo-pairs", 310))
+_CODES = {400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 409: "CONFLICT"}
+_CODES |= {429: "TOO_MANY_REQUESTS", 500: "INTERNAL_SERVER_ERROR"}
+
+
+def _spec() -> dict[str, Any]:
+    text = resources.files("slackbot.sandbox").joinpath("openpipe_openapi.json").read_text("utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def _body_schema(spec: dict[str, Any], path: str) -> dict[str, Any]:
+    schema: dict[str, Any] = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    return schema
+
+
+_TYPES: dict[str, Any] = {
+    "string": str,
+    "boolean": bool,
+    "object": dict,
+    "array": list,
+    "number": (int, float),
+    "integer": int,
+}
+
+
+def check(schema: dict[str, Any], value: Any, where: str = "body") -> list[str]:
+    """Problems with `value` under the OpenAPI 3.0 subset the spec uses; [] when it conforms."""
+    if value is None:
+        return [] if schema.get("nullable") or schema == {} else [f"{where}: Expected a value, received null"]
+    if "anyOf" in schema:
+        branches = schema["anyOf"]
+        if any(not check(b, value, where) for b in branches):
+            return []
+        # Report against the branch a discriminator points at, like zod's discriminated unions do.
+        for b in branches:
+            for key, prop in b.get("properties", {}).items():
+                if isinstance(value, dict) and prop.get("enum") == [value.get(key)]:
+                    return check(b, value, where)
+        return [f"{where}: Invalid input"]
+    expected = schema.get("type")
+    if expected:
+        kind = _TYPES[expected]
+        if isinstance(value, bool) and expected in ("number", "integer"):
+            return [f"{where}: Expected {expected}, received boolean"]
+        if not isinstance(value, kind):
+            return [f"{where}: Expected {expected}, received {type(value).__name__}"]
+    if "enum" in schema and value not in schema["enum"]:
+        return [f"{where}: Invalid enum value. Expected {' | '.join(map(repr, schema['enum']))}"]
+    problems: list[str] = []
+    if isinstance(value, dict):
+        props = schema.get("properties", {})
+        problems += [f"{where}.{key}: Required" for key in schema.get("required", []) if key not in value]
+        extra = [key for key in value if key not in props]
+        if extra and schema.get("additionalProperties") is False:
+            problems.append(f"{where}: Unrecognized key(s) in object: {', '.join(map(repr, extra))}")
+        for key, sub in props.items():
+            if key in value:
+                problems += check(sub, value[key], f"{where}.{key}")
+    if isinstance(value, list) and "items" in schema:
+        for i, item in enumerate(value):
+            problems += check(schema["items"], item, f"{where}[{i}]")
+    return problems
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str  # relative to /api/v1, e.g. "/models/my-slug"
+    json: Any
+    time: float
+    fault: str | None = None
+
+
+@dataclass
+class _Fault:
+    method: str
+    template: str
+    kind: str
+    status: int
+    retry_after: float | None
+    delay: float
+    times: int | None
+
+
+@dataclass
+class _Model:
+    id: str
+    slug: str
+    dataset_id: str
+    config: dict[str, Any]
+    created_at: float
+    forced_status: str | None = None
+    forced_at: float = 0.0
+    error_message: str | None = None
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, issues: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.issues = status, message, issues
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"message": self.message, "code": _CODES.get(self.status, "ERROR")}
+        if self.issues is not None:
+            out["issues"] = [{"message": m} for m in self.issues]
+        return out
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _template(path: str) -> str:
+    return re.sub(r"^/models/[^/]+$", "/models/{slug}", path)
+
+
+class LocalOpenPipe:
+    """See the module docstring. Thread-safe: the HTTP threads and the test share one lock."""
+
+    def __init__(
+        self,
+        api_key: str = "opk_local_test",
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        clock: Clock | None = None,
+        step_seconds: float = 60.0,
+        seed: bool = True,
+    ) -> None:
+        if step_seconds <= 0:
+            raise ValueError("step_seconds must be positive")
+        self._key = api_key
+        self._host, self._port = host, port
+        self.clock: Clock = clock or ManualClock()
+        self.step_seconds = step_seconds
+        self._spec = _spec()
+        self._lock = threading.RLock()
+        self._stopping = threading.Event()
+        self._models: dict[str, _Model] = {}
+        self._datasets: dict[str, dict[str, Any]] = {}
+        self._faults: list[_Fault] = []
+        self.requests: list[RecordedRequest] = []
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.url = ""
+        if seed:
+            for name, entries in _SEED:
+                self.add_dataset(name, entries, dataset_id=str(uuid.uuid5(uuid.NAMESPACE_URL, name)))
+
+    # --- lifecycle --------------------------------------------------------------------------------------
+
+    def start(self) -> LocalOpenPipe:
+        server = ThreadingHTTPServer((self._host, self._port), _handler_for(self))
+        server.daemon_threads = True
+        self._server = server
+        self.url = f"http://{self._host}:{server.server_address[1]}/api/v1"
+        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="local-openpipe", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()  # wakes handlers that hold a connection open for a fault
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> LocalOpenPipe:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- state for tests --------------------------------------------------------------------------------
+
+    def add_dataset(self, name: str, entries: int = 100, *, dataset_id: str | None = None) -> str:
+        ds_id = dataset_id or str(uuid.uuid4())
+        now = _iso(self.clock.now())
+        with self._lock:
+            self._datasets[ds_id] = {"id": ds_id, "name": name, "entries": entries, "created": now}
+        return ds_id
+
+    def remove_dataset(self, dataset_id: str) -> None:
+        with self._lock:
+            self._datasets.pop(dataset_id, None)
+
+    def fail_model(self, slug: str, message: str) -> None:
+        """From now on the model reads as ERROR with this errorMessage."""
+        with self._lock:
+            model = self._models[slug]
+            model.forced_status, model.error_message = "ERROR", message
+            model.forced_at = self.clock.now()
+
+    def set_status(self, slug: str, status: str) -> None:
+        with self._lock:
+            model = self._models[slug]
+            model.forced_status, model.forced_at = status, self.clock.now()
+
+    def inject(
+        self,
+        endpoint: str,
+        kind: str,
+        *,
+        status: int = 500,
+        retry_after: float | None = None,
+        delay: float = 0.0,
+        times: int | None = 1,
+    ) -> None:
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; one of {sorted(FAULT_KINDS)}")
+        method, _, template = endpoint.partition(" ")
+        with self._lock:
+            self._faults.append(_Fault(method, template, kind, status, retry_after, delay, times))
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def models(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [self._render(m) for m in self._models.values()]
+
+    def model(self, slug: str) -> dict[str, Any]:
+        with self._lock:
+            return self._render(self._models[slug])
+
+    # --- behaviour --------------------------------------------------------------------------------------
+
+    def _take_fault(self, method: str, path: str) -> _Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.method == "*" or (fault.method == method and fault.template == _template(path)):
+                    if fault.times is not None:
+                        fault.times -= 1
+                        if fault.times <= 0:
+                            self._faults.remove(fault)
+                    return fault
+        return None
+
+    def _status(self, model: _Model) -> str:
+        if model.forced_status is not None:
+            return model.forced_status
+        step = int((self.clock.now() - model.created_at) // self.step_seconds)
+        return PROGRESSION[max(0, min(step, len(PROGRESSION) - 1))]
+
+    def _render(self, model: _Model) -> dict[str, Any]:
+        status = self._status(model)
+        steps = PROGRESSION.index(status) if status in PROGRESSION else 0
+        updated = model.forced_at if model.forced_status else model.created_at + steps * self.step_seconds
+        hyper = {k: v for k, v in model.config.items() if k not in ("provider", "baseModel")}
+        return {
+            "id": model.id,
+            "name": model.slug,
+            "object": "model",
+            "description": None,
+            "created": _iso(model.created_at),
+            "updated": _iso(updated),
+            "openpipe": {
+                "baseModel": model.config["baseModel"],
+                "hyperparameters": hyper or None,
+                "status": status,
+                "datasetId": model.dataset_id,
+                "errorMessage": model.error_message if status == "ERROR" else None,
+            },
+            "contextWindow": 32768,
+            "maxCompletionTokens": 4096,
+            "capabilities": ["chat", "tools", "json"],
+            "pricing": {"chatIn": 0.3, "chatOut": 0.45},
+            "owned_by": "openpipe",
+        }
+
+    def _dataset(self, ds: dict[str, Any]) -> dict[str, Any]:
+        count = sum(1 for m in self._models.values() if m.dataset_id == ds["id"])
+        return {
+            "object": "dataset",
+            "id": ds["id"],
+            "name": ds["name"],
+            "created": ds["created"],
+            "updated": ds["created"],
+            "dataset_entry_count": ds["entries"],
+            "fine_tune_count": count,
+        }
+
+    def _dispatch(self, method: str, path: str, body: Any, auth: str) -> tuple[int, Any]:
+        if not hmac.compare_digest(auth.encode(), f"Bearer {self._key}".encode()):
+            raise ApiError(401, "Missing or invalid API key")
+        if isinstance(body, ApiError):
+            raise body
+        with self._lock:
+            if (method, path) == ("GET", "/models"):
+                return 200, {"object": "list", "data": [self._render(m) for m in self._models.values()]}
+            if (method, path) == ("POST", "/models"):
+                return 200, self._create(body)
+            if (method, path) == ("GET", "/datasets"):
+                return 200, {"object": "list", "data": [self._dataset(d) for d in self._datasets.values()]}
+            if (method, path) == ("POST", "/chat/completions"):
+                return 200, self._chat(body)
+            if _template(path) == "/models/{slug}" and method in ("GET", "DELETE"):
+                slug = path.removeprefix("/models/")
+                if slug not in self._models:
+                    raise ApiError(404, "Model not found")
+                if method == "GET":
+                    return 200, self._render(self._models[slug])
+                gone = self._models.pop(slug)
+                return 200, {"id": gone.id, "object": "model", "deleted": True}
+        raise ApiError(404, f"No route for {method} {path}")
+
+    def _create(self, body: Any) -> dict[str, Any]:
+        problems = check(_body_schema(self._spec, "/models"), body)
+        if problems:
+            raise ApiError(400, "Input validation failed", problems)
+        # Same order and wording as the 2024 server, including its 500s for refusals.
+        if body["datasetId"] not in self._datasets:
+            raise ApiError(500, "Dataset not found")
+        if body["slug"] in _base_model_names(self._spec):
+            raise ApiError(500, "Fine tune IDs cannot match any base model names")
+        if body["slug"] in self._models:
+            raise ApiError(500, "Fine tune IDs have to be globally unique. Please choose a different ID.")
+        model = _Model(str(uuid.uuid4()), body["slug"], body["datasetId"], body["trainingConfig"], self.clock.now())
+        self._models[model.slug] = model
+        return self._render(model)
+
+    def _chat(self, body: Any) -> dict[str, Any]:
+        problems = check(_body_schema(self._spec, "/chat/completions"), body)
+        if problems:
+            raise ApiError(400, "Input validation failed", problems)
+        slug = str(body["model"]).removeprefix("openpipe:")
+        model = self._models.get(slug)
+        if model is None or self._status(model) != "DEPLOYED":
+            raise ApiError(404, f"The model `{body['model']}` does not exist or is not deployed")
+        text = "This is a canned answer from the local OpenPipe sandbox."
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+            "object": "chat.completion",
+            "created": int(self.clock.now()),
+            "model": body["model"],
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+            "usage": {"prompt_tokens": 12, "completion_tokens": 11, "total_tokens": 23},
+        }
+
+
+def _base_model_names(spec: dict[str, Any]) -> set[str]:
+    """Every base model the spec names (enums, and the backtick lists in descriptions)."""
+    names: set[str] = set()
+    for branch in _body_schema(spec, "/models")["properties"]["trainingConfig"]["anyOf"]:
+        prop = branch["properties"]["baseModel"]
+        names.update(prop.get("enum", []))
+        names.update(re.findall(r"`([^`]+)`", prop.get("description", "")))
+    return names
+
+
+def _handler_for(api: LocalOpenPipe) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out in separate writes
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug("local openpipe: " + format, *args)
+
+        def do_GET(self) -> None:
+            self._handle("GET")
+
+        def do_POST(self) -> None:
+            self._handle("POST")
+
+        def do_DELETE(self) -> None:
+            self._handle("DELETE")
+
+        def _handle(self, method: str) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            path = self.path.split("?", 1)[0]
+            if not path.startswith("/api/v1/"):
+                self._send(404, ApiError(404, f"No route for {method} {path}").body())
+                return
+            path = path.removeprefix("/api/v1")
+            try:
+                body: Any = json.loads(raw) if raw else None
+            except ValueError:
+                body = ApiError(400, "Input validation failed", ["body: Invalid JSON"])
+            fault = api._take_fault(method, path)
+            with api._lock:
+                parsed = None if isinstance(body, ApiError) else body
+                api.requests.append(
+                    RecordedRequest(method, path, parsed, api.clock.now(), fault.kind if fault else None)
+                )
+            if fault is not None and self._early_fault(fault):
+                return
+            try:
+                status, payload = api._dispatch(method, path, body, self.headers.get("Authorization", ""))
+            except ApiError as exc:
+                status, payload = exc.status, exc.body()
+            if fault is None:
+                self._send(status, payload)
+            else:
+                self._late_fault(fault, status, payload)
+
+        def _early_fault(self, fault: _Fault) -> bool:
+            """Faults that happen before the request is processed; True if the answer is already given."""
+            if fault.kind == "latency":
+                api._stopping.wait(fault.delay)
+                return False
+            if fault.kind == "status":
+                api._stopping.wait(fault.delay)
+                code = _CODES.get(fault.status, "INTERNAL_SERVER_ERROR")
+                extra = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
+                self._send(fault.status, {"message": f"Injected {fault.status}", "code": code}, extra)
+            elif fault.kind == "html":
+                page = b"<html><head><title>502 Bad Gateway</title></head><body><h1>502</h1></body></html>"
+                self._raw(fault.status, page, "text/html")
+            elif fault.kind == "timeout":
+                self._hang(fault)
+            else:
+                return False
+            return True
+
+        def _late_fault(self, fault: _Fault, status: int, payload: Any) -> None:
+            data = json.dumps(payload).encode()
+            if fault.kind == "timeout_after_commit":
+                self._hang(fault)
+            elif fault.kind == "malformed":
+                self._raw(status, data[: max(1, len(data) // 2)], "application/json")
+            elif fault.kind == "missing_fields":
+                if isinstance(payload, dict):
+                    payload = {k: v for k, v in payload.items() if k not in ("data", "openpipe", "id")}
+                self._send(status, payload)
+            elif fault.kind == "drip":
+                self._raw(status, data, "application/json", drip=max(fault.delay, 0.01))
+            else:
+                self._send(status, payload)
+
+        def _hang(self, fault: _Fault) -> None:
+            api._stopping.wait(fault.delay)
+            self.close_connection = True
+
+        def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+            self._raw(status, json.dumps(payload).encode(), "application/json", headers=headers)
+
+        def _raw(
+            self,
+            status: int,
+            data: bytes,
+            content_type: str,
+            *,
+            headers: dict[str, str] | None = None,
+            drip: float = 0.0,
+        ) -> None:
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                if not drip:
+                    self.wfile.write(data)
+                    return
+                for i in range(0, len(data), 8):
+                    self.wfile.write(data[i : i + 8])
+                    self.wfile.flush()
+                    if api._stopping.wait(drip):
+                        return
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+
+    return Handler
+
+
+def serve_forever(
+    api_key: str,
+    port: int,
+    step_seconds: float,
+    host: str = "127.0.0.1",
+    *,
+    stop: threading.Event | None = None,
+) -> None:
+    """Run a LocalOpenPipe on wall-clock time until Ctrl-C, SIGTERM or `stop` (for `slackbot sandbox openpipe`)."""
+    done = stop or threading.Event()
+    api = LocalOpenPipe(api_key, host=host, port=port, clock=SystemClock(), step_seconds=step_seconds)
+    api.start()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: done.set())
+    log.info("local OpenPipe API listening on %s (use it as OPENPIPE_BASE_URL)", api.url)
+    try:
+        done.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        api.stop()

@@ -1,0 +1,112 @@
+"""Test helpers for the jobs layer: specs, a controllable clock, and an in-memory Backend for unit pieces."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection
+from datetime import UTC, datetime, timedelta
+
+from slackbot.backends.base import (
+    BackendError,
+    Dataset,
+    FineTuneSpec,
+    ModelState,
+    NotFoundError,
+    Provider,
+)
+
+T0 = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
+
+
+def spec(slug: str, dataset_id: str = "ds-1") -> FineTuneSpec:
+    return FineTuneSpec(
+        dataset_id=dataset_id,
+        slug=slug,
+        provider=Provider.OPENPIPE,
+        base_model="meta-llama/Meta-Llama-3.1-8B-Instruct",
+    )
+
+
+class Clock:
+    """A UTC clock that only moves when told to."""
+
+    def __init__(self, start: datetime = T0) -> None:
+        self.current = start
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def advance(self, seconds: float) -> datetime:
+        self.current += timedelta(seconds=seconds)
+        return self.current
+
+
+class FakeBackend:
+    """In-memory Backend: models keyed by slug, statuses set by the test, errors injected per call kind."""
+
+    def __init__(self, project: str = "proj-1") -> None:
+        self._project = project
+        self.models: dict[str, ModelState] = {}
+        self.calls: list[str] = []
+        self.fail_next: dict[str, list[BackendError]] = {}
+        self.lock = threading.Lock()
+        self.create_gate: threading.Event | None = None
+
+    @property
+    def name(self) -> str:
+        return "fake"
+
+    @property
+    def project(self) -> str:
+        return self._project
+
+    def _maybe_fail(self, kind: str) -> None:
+        with self.lock:
+            pending = self.fail_next.get(kind)
+            if pending:
+                raise pending.pop(0)
+
+    def set_status(self, slug: str, status: str, error: str | None = None) -> None:
+        self.models[slug] = self.models[slug].model_copy(update={"status": status, "error_message": error})
+
+    def list_datasets(self) -> list[Dataset]:
+        return []
+
+    def list_base_models(self, provider: Provider) -> list[str]:
+        return []
+
+    def create(self, spec: FineTuneSpec) -> ModelState:
+        with self.lock:
+            self.calls.append(f"create:{spec.slug}")
+        if self.create_gate is not None:
+            self.create_gate.wait(10)
+        self._maybe_fail("create")
+        state = ModelState(
+            id=f"id-{spec.slug}",
+            slug=spec.slug,
+            status="PENDING",
+            base_model=spec.base_model,
+            dataset_id=spec.dataset_id,
+        )
+        self.models[spec.slug] = state
+        return state
+
+    def refresh(self, slugs: Collection[str]) -> dict[str, ModelState]:
+        with self.lock:
+            self.calls.append("refresh")
+        self._maybe_fail("refresh")
+        return {slug: self.models[slug] for slug in slugs if slug in self.models}
+
+    def get(self, slug: str) -> ModelState:
+        with self.lock:
+            self.calls.append(f"get:{slug}")
+        self._maybe_fail("get")
+        if slug not in self.models:
+            raise NotFoundError("no such model", status=404)
+        return self.models[slug]
+
+    def delete(self, slug: str) -> bool:
+        return self.models.pop(slug, None) is not None
+
+    def close(self) -> None:
+        pass

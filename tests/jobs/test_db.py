@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from slackbot.jobs.db import make_engine, migrate, migration_status
+from slackbot.jobs.schema import metadata
+
+
+def test_migrated_database_matches_schema(db_url: str) -> None:
+    engine = make_engine(db_url)
+    assert migration_status(engine) == (None, "0001")
+    migrate(engine)
+    migrate(engine)  # a second run (restart) is a no-op
+    assert migration_status(engine) == ("0001", "0001")
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+    assert diff == []
+    assert set(inspect(engine).get_table_names()) == {"jobs", "outbox", "alembic_version"}
+    engine.dispose()
+
+
+def test_sqlite_file_is_created_with_wal_and_foreign_keys(tmp_path: pytest.TempPathFactory) -> None:
+    path = f"{tmp_path}/nested/dir/bot.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    engine.dispose()
+
+
+def test_naive_datetimes_are_refused(sqlite_url: str) -> None:
+    from slackbot.jobs.store import JobStore
+    from tests.jobs.helpers import spec
+
+    engine = make_engine(sqlite_url)
+    migrate(engine)
+    with pytest.raises(Exception, match="naive datetime"):
+        JobStore(engine).create_job(
+            team_id="T",
+            channel_id="C",
+            requester_id="U",
+            backend="fake",
+            project="p",
+            spec=spec("naive"),
+            now=datetime(2026, 1, 1),  # noqa: DTZ001 - the point of the test
+        )
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_concurrent_migrations_on_postgres(pg_url: str) -> None:
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        engine = make_engine(pg_url)
+        try:
+            migrate(engine)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            engine.dispose()
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    engine = make_engine(pg_url)
+    assert migration_status(engine) == ("0001", "0001")
+    engine.dispose()

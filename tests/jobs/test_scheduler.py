@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from slackbot.jobs.scheduler import JobScheduler, TickFailed, guarded
+
+
+def _wait(predicate: object, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.01)
+    raise AssertionError("condition not reached")
+
+
+def test_ticks_repeat_without_overlap_and_run_now_wakes_it() -> None:
+    active = 0
+    overlap = []
+    count = 0
+    lock = threading.Lock()
+
+    def tick() -> None:
+        nonlocal active, count
+        with lock:
+            active += 1
+            overlap.append(active)
+        time.sleep(0.03)  # longer than the interval: the next run must wait, not overlap
+        with lock:
+            active -= 1
+            count += 1
+
+    scheduler = JobScheduler(tick, 0.02)
+    scheduler.start()
+    try:
+        _wait(lambda: count >= 5)
+        assert max(overlap) == 1
+        assert scheduler.healthy()
+    finally:
+        scheduler.shutdown()
+    assert not scheduler.healthy()
+
+    slow = JobScheduler(tick, 3600)
+    slow.start()
+    try:
+        _wait(lambda: slow.ticks == 1)  # the first tick runs at start
+        slow.run_now()
+        _wait(lambda: slow.ticks == 2)
+        slow.run_now(wait=True)
+        assert slow.ticks == 3
+    finally:
+        slow.shutdown()
+
+
+def test_a_failing_step_does_not_stop_the_others_or_the_scheduler() -> None:
+    calls: list[str] = []
+    failing = True
+
+    def tracker() -> None:
+        calls.append("tracker")
+        if failing:
+            raise RuntimeError("database down")
+
+    tick = guarded(("tracker", tracker), ("notifier", lambda: calls.append("notifier")))
+    with pytest.raises(TickFailed, match="tracker"):
+        tick()
+    assert calls == ["tracker", "notifier"]
+
+    scheduler = JobScheduler(tick, 0.01, max_consecutive_failures=3)
+    scheduler.start()
+    try:
+        _wait(lambda: scheduler.ticks >= 4)
+        assert not scheduler.healthy()  # failing tick after tick
+        assert scheduler.running
+        failing = False
+        _wait(scheduler.healthy)
+        assert calls.count("notifier") == calls.count("tracker")
+    finally:
+        scheduler.shutdown()
+
+
+def test_shutdown_waits_for_the_tick_in_progress() -> None:
+    entered, release, finished = threading.Event(), threading.Event(), threading.Event()
+
+    def tick() -> None:
+        entered.set()
+        release.wait(5)
+        finished.set()
+
+    scheduler = JobScheduler(tick, 3600)
+    scheduler.start()
+    assert entered.wait(5)
+    done = threading.Event()
+    stopper = threading.Thread(target=lambda: (scheduler.shutdown(wait=True), done.set()))
+    stopper.start()
+    assert not done.wait(0.2)  # still inside the tick
+    release.set()
+    assert done.wait(5) and finished.is_set()
+    stopper.join(5)
+    assert not scheduler.running
+
+
+def test_unhealthy_when_no_tick_completes_in_time() -> None:
+    now = [1000.0]
+    block = threading.Event()
+    scheduler = JobScheduler(lambda: block.wait(5) and None, 1.0, monotonic=lambda: now[0])
+    assert not scheduler.healthy()  # not started
+    scheduler.start()
+    try:
+        assert scheduler.healthy()  # just started
+        now[0] += 61  # stale_after = max(3 * 1, 1 + 60) = 61 s
+        assert scheduler.healthy()
+        now[0] += 1
+        assert not scheduler.healthy()  # the first tick hangs: stuck
+    finally:
+        block.set()
+        scheduler.shutdown()

@@ -1,0 +1,235 @@
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+
+from slackbot.backends.base import ModelState
+from slackbot.jobs.schema import REJECTED, SUBMITTING
+from slackbot.jobs.store import DuplicateJob, JobStore
+from tests.jobs.helpers import T0, spec
+
+
+def _create(store: JobStore, slug: str, key: str | None = None, team: str = "T1") -> int:
+    job = store.create_job(
+        team_id=team,
+        channel_id="C1",
+        requester_id="U1",
+        backend="fake",
+        project="p1",
+        spec=spec(slug),
+        now=T0,
+        submission_key=key,
+        form_state={"slug": slug},
+    )
+    return job.id
+
+
+def _state(slug: str, status: str = "PENDING") -> ModelState:
+    return ModelState(id=f"id-{slug}", slug=slug, status=status, base_model="b", dataset_id="ds-1")
+
+
+def test_create_and_read_back(store: JobStore) -> None:
+    job_id = _create(store, "alpha", key="V1")
+    job = store.get(job_id)
+    assert job is not None
+    assert job.status == SUBMITTING and job.tracking and job.next_poll_at == T0
+    assert job.spec == spec("alpha")
+    assert job.created_at.tzinfo is not None and job.created_at == T0
+    assert store.by_slug("T1", "alpha") == job
+    assert store.by_slug("T2", "alpha") is None
+    assert store.get(job_id + 100) is None
+
+
+def test_duplicate_slug_and_submission_key(store: JobStore) -> None:
+    first = _create(store, "alpha", key="V1")
+    with pytest.raises(DuplicateJob) as slug_dup:
+        _create(store, "alpha", key="V2")
+    assert slug_dup.value.existing.id == first
+    with pytest.raises(DuplicateJob) as key_dup:
+        _create(store, "other-slug", key="V1")
+    assert key_dup.value.existing.id == first
+    # The same slug in another workspace is a different job.
+    assert _create(store, "alpha", key="V1", team="T2") != first
+
+
+def test_rejected_job_is_replaced(store: JobStore) -> None:
+    first = _create(store, "alpha", key="V1")
+    assert store.reject(first, "Input validation failed", ["slug: bad"], T0)
+    rejected = store.get(first)
+    assert rejected is not None and rejected.status == REJECTED and not rejected.tracking
+    [row] = store.outbox_for_job(first)
+    assert (row.dedupe_key, row.kind) == ("rejected:1", "rejected")
+    assert row.payload == {"type": "rejected", "message": "Input validation failed", "issues": ["slug: bad"]}
+    assert not store.reject(first, "again", [], T0)  # no longer SUBMITTING
+    second = _create(store, "alpha", key="V2")
+    assert second != first
+    assert store.get(first) is None
+    assert store.by_slug("T1", "alpha") is not None
+
+
+def test_recent_is_newest_first(store: JobStore) -> None:
+    ids = [_create(store, f"job-{i}") for i in range(5)]
+    assert [j.id for j in store.recent("T1", limit=3)] == ids[::-1][:3]
+
+
+def test_confirm_created_queues_card_once(store: JobStore) -> None:
+    job_id = _create(store, "alpha")
+    later = T0 + timedelta(seconds=5)
+    assert store.confirm_created(job_id, _state("alpha"), later, later + timedelta(seconds=30))
+    assert not store.confirm_created(job_id, _state("alpha"), later, later)
+    job = store.get(job_id)
+    assert job is not None and job.status == "PENDING" and job.model_id == "id-alpha"
+    assert job.next_poll_at == later + timedelta(seconds=30)
+    assert [(r.dedupe_key, r.payload) for r in store.outbox_for_job(job_id)] == [("card:post", {"type": "post_card"})]
+
+
+def test_claim_due_leases_and_expired_lease_is_taken_over(store: JobStore) -> None:
+    ids = [_create(store, f"job-{i}") for i in range(3)]
+    late = _create(store, "late")
+    store.reschedule(late, T0 + timedelta(hours=1), 0)
+    claimed = store.claim_due("a", T0, limit=2, lease_seconds=60)
+    assert [j.id for j in claimed] == ids[:2]
+    # Live leases are skipped; the remaining due job goes to the next claimer.
+    assert [j.id for j in store.claim_due("b", T0 + timedelta(seconds=10), 10, 60)] == ids[2:]
+    assert store.claim_due("c", T0 + timedelta(seconds=59), 10, 60) == []
+    # "a" died: once its lease runs out, "c" takes the jobs over, and "a" can no longer change them.
+    taken = store.claim_due("c", T0 + timedelta(seconds=61), 10, 60)
+    assert [j.id for j in taken] == ids[:2]
+    assert not store.apply_transition(ids[0], SUBMITTING, "QUEUED", None, T0, T0, lease_owner="a")
+    assert store.apply_transition(ids[0], SUBMITTING, "QUEUED", None, T0, T0, lease_owner="c")
+    assert not store.reschedule(ids[1], T0, 0, lease_owner="a")
+
+
+def test_transition_is_compare_and_set_with_outbox(store: JobStore) -> None:
+    job_id = _create(store, "alpha")
+    store.confirm_created(job_id, _state("alpha"), T0, T0)
+    [job] = store.claim_due("w", T0, 10, 60)
+    assert store.apply_transition(job_id, "PENDING", "TRAINING", None, T0, T0 + timedelta(seconds=30), "w")
+    assert not store.apply_transition(job_id, "PENDING", "TRAINING", None, T0, T0, "w")  # status moved on
+    job2 = store.get(job_id)
+    assert job2 is not None and job2.status == "TRAINING" and job2.tracking
+    store.claim_due("w", T0 + timedelta(seconds=30), 10, 60)
+    assert store.apply_transition(job_id, "TRAINING", "ERROR", "GPU on fire", T0, T0, "w")
+    done = store.get(job_id)
+    assert done is not None and not done.tracking and done.finished_at == T0 and done.next_poll_at is None
+    assert done.error_message == "GPU on fire"
+    rows = store.outbox_for_job(job_id)
+    assert [r.dedupe_key for r in rows] == ["card:post", "reply:TRAINING", "reply:ERROR"]
+    assert rows[2].payload == {
+        "type": "transition",
+        "from": "TRAINING",
+        "to": "ERROR",
+        "at": T0.isoformat(),
+        "error_message": "GPU on fire",
+    }
+    assert store.claim_due("w", T0 + timedelta(days=1), 10, 60) == []
+
+
+def test_racing_transitions_write_one_outbox_row(store: JobStore) -> None:
+    job_id = _create(store, "alpha")
+    store.confirm_created(job_id, _state("alpha"), T0, T0)
+    barrier = threading.Barrier(8)
+    results: list[bool] = []
+
+    def attempt() -> None:
+        barrier.wait()
+        results.append(store.apply_transition(job_id, "PENDING", "QUEUED", None, T0, T0, lease_owner=None))
+
+    threads = [threading.Thread(target=attempt) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(results) == [False] * 7 + [True]
+    assert [r.dedupe_key for r in store.outbox_for_job(job_id)] == ["card:post", "reply:QUEUED"]
+
+
+def test_expire_and_track_existing(store: JobStore) -> None:
+    tracked = store.track_existing(
+        team_id="T1",
+        channel_id="C9",
+        user_id="U7",
+        backend="fake",
+        project="p1",
+        state=_state("elsewhere", "TRAINING"),
+        now=T0,
+    )
+    assert tracked.status == "TRAINING" and tracked.tracking and tracked.model_id == "id-elsewhere"
+    with pytest.raises(DuplicateJob):
+        store.track_existing(
+            team_id="T1",
+            channel_id="C9",
+            user_id="U7",
+            backend="fake",
+            project="p1",
+            state=_state("elsewhere", "TRAINING"),
+            now=T0,
+        )
+    assert store.expire(tracked.id, T0, max_age_hours=72)
+    assert not store.expire(tracked.id, T0, max_age_hours=72)
+    rows = store.outbox_for_job(tracked.id)
+    assert [(r.dedupe_key, r.channel_id, r.payload) for r in rows] == [
+        ("card:post", "C9", {"type": "tracking", "by": "U7"}),
+        ("reply:EXPIRED", "C9", {"type": "expired", "max_age_hours": 72}),
+    ]
+    job = store.get(tracked.id)
+    assert job is not None and not job.tracking
+    deployed = store.track_existing(
+        team_id="T1",
+        channel_id="C9",
+        user_id="U7",
+        backend="fake",
+        project="p1",
+        state=_state("done-already", "DEPLOYED"),
+        now=T0,
+    )
+    assert not deployed.tracking and deployed.finished_at == T0
+
+
+def test_outbox_claims_retries_and_expiry(store: JobStore) -> None:
+    job_id = _create(store, "alpha")
+    store.confirm_created(job_id, _state("alpha"), T0, T0)
+    store.apply_transition(job_id, "PENDING", "QUEUED", None, T0, T0, None)
+    first = store.claim_deliveries("n1", T0, limit=1, lease_seconds=30)
+    assert [(r.dedupe_key, r.state, r.attempts) for r in first] == [("card:post", "in_flight", 1)]
+    second = store.claim_deliveries("n2", T0, limit=10, lease_seconds=30)
+    assert [r.dedupe_key for r in second] == ["reply:QUEUED"]
+    assert store.claim_deliveries("n3", T0 + timedelta(seconds=29), 10, 30) == []
+    store.mark_sent(first[0].id, "111.1", T0)
+    store.record_card(job_id, "C1", "111.1", None)
+    job = store.get(job_id)
+    assert job is not None and (job.card_channel_id, job.card_ts, job.thread_ts) == ("C1", "111.1", "111.1")
+    # n2 crashed with its row in flight: after the claim runs out it is handed out again, attempts > 1.
+    again = store.claim_deliveries("n3", T0 + timedelta(seconds=31), 10, 30)
+    assert [(r.id, r.attempts) for r in again] == [(second[0].id, 2)]
+    store.mark_retry(again[0].id, T0 + timedelta(seconds=100), "ratelimited")
+    assert store.claim_deliveries("n3", T0 + timedelta(seconds=99), 10, 30) == []
+    [retry] = store.claim_deliveries("n3", T0 + timedelta(seconds=100), 10, 30)
+    assert retry.last_error == "ratelimited"
+    store.mark_dead(retry.id, "channel_not_found")
+    assert store.pending_for_job(job_id) == []
+    states = {r.dedupe_key: (r.state, r.sent_ts) for r in store.outbox_for_job(job_id)}
+    assert states == {"card:post": ("sent", "111.1"), "reply:QUEUED": ("dead", None)}
+
+
+def test_concurrent_creates_of_one_slug_make_one_row(store: JobStore) -> None:
+    barrier = threading.Barrier(6)
+    created: list[int] = []
+    dups: list[int] = []
+
+    def attempt(i: int) -> None:
+        barrier.wait()
+        try:
+            created.append(_create(store, "contested", key=f"V{i}"))
+        except DuplicateJob as exc:
+            dups.append(exc.existing.id)
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(created) == 1
+    assert dups == created * 5

@@ -1,0 +1,190 @@
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection
+from datetime import timedelta
+
+from slackbot.backends.base import ModelState, RateLimitedError, ServerError, TransportError
+from slackbot.jobs.schema import DELETED
+from slackbot.jobs.store import JobStore
+from slackbot.jobs.submit import SubmitRequest, SubmitService
+from slackbot.jobs.tracker import Tracker, TrackerConfig
+from tests.jobs.helpers import Clock, FakeBackend, spec
+
+CONFIG = TrackerConfig(
+    interval_seconds=10,
+    max_interval_seconds=40,
+    max_age=timedelta(hours=2),
+    lease_seconds=30,
+    max_backoff_seconds=160,
+)
+
+
+def _submit(store: JobStore, backend: FakeBackend, clock: Clock, slug: str) -> int:
+    req = SubmitRequest("T1", "U1", "C1", None, spec(slug), "ds", 10, {}, f"key-{slug}")
+    return SubmitService(store, backend, lambda _id: None, clock, poll_interval_seconds=10).submit(req).job.id
+
+
+def _replies(store: JobStore, job_id: int) -> list[str]:
+    return [r.dedupe_key for r in store.outbox_for_job(job_id)]
+
+
+def test_job_through_every_status(store: JobStore) -> None:
+    backend, clock = FakeBackend(), Clock()
+    tracker = Tracker(store, {"proj-1": backend}, "w1", clock, CONFIG)
+    job_id = _submit(store, backend, clock, "alpha")
+    for status in ("QUEUED", "PROVISIONING", "TRAINING", "TRAINING", "DEPLOYED"):
+        backend.set_status("alpha", status)
+        clock.advance(10)
+        report = tracker.poll_once()
+        assert report.claimed == 1 and report.requests == 1 and report.errors == []
+    assert _replies(store, job_id) == [
+        "card:post",
+        "reply:QUEUED",
+        "reply:PROVISIONING",
+        "reply:TRAINING",
+        "reply:DEPLOYED",
+    ]
+    job = store.get(job_id)
+    assert job is not None and job.status == "DEPLOYED" and not job.tracking and job.finished_at == clock()
+    clock.advance(3600)
+    assert tracker.poll_once().claimed == 0
+    assert backend.calls.count("refresh") == 5
+
+
+def test_error_and_unknown_status(store: JobStore) -> None:
+    backend, clock = FakeBackend(), Clock()
+    tracker = Tracker(store, {"proj-1": backend}, "w1", clock, CONFIG)
+    failing = _submit(store, backend, clock, "failing")
+    odd = _submit(store, backend, clock, "odd")
+    backend.set_status("failing", "ERROR", "Dataset has no valid rows")
+    backend.set_status("odd", "EVALUATING")
+    clock.advance(10)
+    report = tracker.poll_once()
+    assert report.requests == 1  # both jobs in one refresh
+    assert [(t.job_id, t.new) for t in report.unknown_statuses] == [(odd, "EVALUATING")]
+    err = store.outbox_for_job(failing)[-1]
+    assert err.payload["to"] == "ERROR" and err.payload["error_message"] == "Dataset has no valid rows"
+    job = store.get(odd)
+    assert job is not None and job.status == "EVALUATING" and job.tracking
+    backend.set_status("odd", "DEPLOYED")
+    clock.advance(10)
+    tracker.poll_once()
+    assert _replies(store, odd) == ["card:post", "reply:EVALUATING", "reply:DEPLOYED"]
+
+
+def test_intervals_adapt_while_idle(store: JobStore) -> None:
+    backend, clock = FakeBackend(), Clock()
+    tracker = Tracker(store, {"proj-1": backend}, "w1", clock, CONFIG)
+    job_id = _submit(store, backend, clock, "alpha")
+    backend.set_status("alpha", "TRAINING")
+    clock.advance(10)
+    tracker.poll_once()
+    delays = []
+    for _ in range(9):
+        job = store.get(job_id)
+        assert job is not None and job.next_poll_at is not None
+        delays.append((job.next_poll_at - clock()).total_seconds())
+        clock.current = job.next_poll_at
+        tracker.poll_once()
+    assert delays[0] == 10 and max(delays) == 40  # soon after the change; the cap is reached
+    assert delays == sorted(delays) and delays[-2:] == [40, 40]  # slower while nothing moves
+    backend.set_status("alpha", "DEPLOYED")
+    job = store.get(job_id)
+    assert job is not None and job.next_poll_at is not None
+    clock.current = job.next_poll_at
+    assert len(tracker.poll_once().transitions) == 1
+
+
+def test_backoff_keeps_every_job_and_loses_no_transition(store: JobStore) -> None:
+    backend, clock = FakeBackend(), Clock()
+    tracker = Tracker(store, {"proj-1": backend}, "w1", clock, CONFIG)
+    ids = [_submit(store, backend, clock, f"job-{i}") for i in range(3)]
+    errors = [
+        ServerError("bad gateway", status=502),
+        RateLimitedError("slow down", status=429, retry_after=100),
+        TransportError("timed out"),
+        ServerError("bad gateway", status=503),
+    ]
+    backend.fail_next["refresh"] = list(errors)
+    backend.set_status("job-0", "TRAINING")
+    backend.set_status("job-1", "ERROR", "boom")
+    delays = []
+    clock.advance(10)
+    for _ in errors:
+        report = tracker.poll_once()
+        assert report.claimed == 3 and len(report.errors) == 1 and report.transitions == []
+        jobs = [store.get(i) for i in ids]
+        assert all(j is not None and j.tracking and j.next_poll_at is not None for j in jobs)
+        nexts = {j.next_poll_at for j in jobs if j is not None}
+        assert len(nexts) == 1
+        delay = (nexts.pop() - clock()).total_seconds()  # type: ignore[operator]
+        delays.append(delay)
+        clock.advance(delay)
+    assert delays == [10, 100, 40, 80]  # doubling; Retry-After honoured when longer
+    report = tracker.poll_once()
+    assert report.errors == [] and sorted((t.job_id, t.new) for t in report.transitions) == [
+        (ids[0], "TRAINING"),
+        (ids[1], "ERROR"),
+    ]
+    job = store.get(ids[2])
+    # Healthy again: failures reset; it has sat still for minutes, so it is polled at the idle cap.
+    assert job is not None and job.poll_failures == 0 and job.next_poll_at == clock() + timedelta(seconds=40)
+
+
+def test_max_age_and_vanished_model(store: JobStore) -> None:
+    backend, clock = FakeBackend(), Clock()
+    tracker = Tracker(store, {"proj-1": backend}, "w1", clock, CONFIG)
+    slow = _submit(store, backend, clock, "slow")
+    gone = _submit(store, backend, clock, "gone")
+    backend.set_status("slow", "TRAINING")
+    del backend.models["gone"]
+    clock.advance(10)
+    report = tracker.poll_once()
+    assert [(t.job_id, t.new) for t in report.transitions] == [(slow, "TRAINING"), (gone, DELETED)]
+    assert store.get(gone).tracking is False  # type: ignore[union-attr]
+    clock.advance(2 * 3600)
+    report = tracker.poll_once()
+    assert report.expired == [slow]
+    assert store.outbox_for_job(slow)[-1].payload == {"type": "expired", "max_age_hours": 2.0}
+    clock.advance(3600)
+    assert tracker.poll_once().claimed == 0
+
+
+class _StallingBackend(FakeBackend):
+    """Blocks the first refresh until released: a replica that stalls past its lease."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self._stalled = False
+
+    def refresh(self, slugs: Collection[str]) -> dict[str, ModelState]:
+        result = super().refresh(slugs)
+        if not self._stalled:
+            self._stalled = True
+            self.entered.set()
+            self.release.wait(10)
+        return result
+
+
+def test_stalled_tracker_loses_its_lease_and_cannot_double_report(store: JobStore) -> None:
+    backend, clock = _StallingBackend(), Clock()
+    job_id = _submit(store, backend, clock, "alpha")
+    backend.set_status("alpha", "QUEUED")
+    slow = Tracker(store, {"proj-1": backend}, "slow", clock, CONFIG)
+    fast = Tracker(store, {"proj-1": backend}, "fast", clock, CONFIG)
+    clock.advance(10)
+    reports = []
+    thread = threading.Thread(target=lambda: reports.append(slow.poll_once()))
+    thread.start()
+    assert backend.entered.wait(10)
+    assert fast.poll_once().claimed == 0  # the lease is live
+    clock.advance(CONFIG.lease_seconds + 1)
+    taken = fast.poll_once()
+    assert taken.claimed == 1 and len(taken.transitions) == 1
+    backend.release.set()
+    thread.join(10)
+    assert reports[0].transitions == [] and reports[0].lost == 1
+    assert _replies(store, job_id) == ["card:post", "reply:QUEUED"]

@@ -1,0 +1,255 @@
+"""Unit tests of the card and reply builders: content, Slack limits, fallback text, no secrets, no pings."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from slack_sdk.models.blocks import Block
+
+from slackbot.backends.base import FineTuneSpec, PreferenceParams, Provider, SftParams
+from slackbot.blocks.card import status_card
+from slackbot.blocks.replies import (
+    EDIT_RETRY_ACTION_ID,
+    expired_reply,
+    rejected_message,
+    transition_reply,
+)
+from slackbot.jobs.records import JobRecord
+
+T0 = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
+SECRET = "opk_live_0123456789abcdef"
+
+
+def make_job(**changes: Any) -> JobRecord:
+    spec = changes.pop(
+        "spec",
+        FineTuneSpec(
+            dataset_id="ds-1",
+            slug="support-bot-v2",
+            provider=Provider.OPENPIPE,
+            base_model="meta-llama/Meta-Llama-3.1-8B-Instruct",
+            sft=SftParams(epochs=3, batch_size="auto"),
+        ),
+    )
+    data: dict[str, Any] = {
+        "id": 7,
+        "team_id": "T1",
+        "channel_id": "C1",
+        "thread_ts": None,
+        "card_channel_id": None,
+        "card_ts": None,
+        "requester_id": "U0ALICE",
+        "backend": "openpipe",
+        "project": "p1",
+        "slug": spec.slug,
+        "model_id": "m-1",
+        "provider": spec.provider.value,
+        "base_model": spec.base_model,
+        "dataset_id": "ds-1",
+        "dataset_name": "support-chats",
+        "dataset_entries": 1234,
+        "spec": spec,
+        "form_state": None,
+        "status": "TRAINING",
+        "error_message": None,
+        "created_at": T0,
+        "updated_at": T0,
+        "status_changed_at": T0,
+        "finished_at": None,
+        "tracking": True,
+        "next_poll_at": T0,
+        "poll_failures": 0,
+    }
+    data.update(changes)
+    return JobRecord(**data)
+
+
+def all_text(rendered: tuple[str, list[dict[str, Any]]]) -> str:
+    return rendered[0] + "\n" + json.dumps(rendered[1], ensure_ascii=False)
+
+
+def assert_valid(rendered: tuple[str, list[dict[str, Any]]]) -> None:
+    text, blocks = rendered
+    assert text.strip(), "a notification fallback text is required"
+    assert 0 < len(blocks) <= 50
+    for block in blocks:
+        # Round trip through slack_sdk's classes: they raise on any limit we broke.
+        parsed = Block.parse(block)
+        assert parsed is not None
+        parsed.to_dict()
+
+
+def test_card_shows_everything_about_a_running_job() -> None:
+    job = make_job()
+    rendered = status_card(job, T0 + timedelta(minutes=75))
+    assert_valid(rendered)
+    body = all_text(rendered)
+    for expected in (
+        "support-bot-v2",
+        "OpenPipe (open models)",
+        "meta-llama/Meta-Llama-3.1-8B-Instruct",
+        "support-chats (1,234 entries)",
+        "<@U0ALICE>",
+        ":weight_lifter: Training",
+        f"<!date^{int(T0.timestamp())}^",
+        "1h 15m",
+        "SFT: epochs 3.0, batch size auto, LR multiplier provider default",
+        "DPO: off",
+    ):
+        assert expected in body, expected
+    assert "openpipe:support-bot-v2" not in body
+
+
+def test_card_settings_for_dpo_and_gemini() -> None:
+    dpo = make_job(
+        spec=FineTuneSpec(
+            dataset_id="ds-1",
+            slug="pref",
+            provider=Provider.OPENAI,
+            base_model="gpt-4o-mini-2024-07-18",
+            enable_sft=False,
+            enable_preference=True,
+            preference=PreferenceParams(beta=0.1, batch_size=8),
+        )
+    )
+    body = all_text(status_card(dpo, T0))
+    assert "SFT: off" in body
+    assert "DPO: epochs provider default, beta 0.1, LR multiplier provider default, batch size 8" in body
+    assert "OpenAI" in body
+    gemini = make_job(
+        spec=FineTuneSpec(
+            dataset_id="ds-1",
+            slug="gem",
+            provider=Provider.GEMINI,
+            base_model="models/gemini-1.5-flash-001-tuning",
+            sft=SftParams(learning_rate=0.001),
+        )
+    )
+    body = all_text(status_card(gemini, T0))
+    assert "learning rate 0.001" in body and "DPO" not in body and "Google Gemini" in body
+
+
+def test_card_terminal_states() -> None:
+    done_at = T0 + timedelta(hours=2, minutes=5)
+    deployed = make_job(status="DEPLOYED", tracking=False, finished_at=done_at)
+    body = all_text(status_card(deployed, done_at + timedelta(days=3)))
+    assert ":white_check_mark: Deployed" in body
+    assert "`openpipe:support-bot-v2`" in body and "curl " in body
+    assert "2h 05m total" in body  # elapsed stops when the job finished
+    assert "$OPENPIPE_API_KEY" in body
+
+    failed = make_job(status="ERROR", tracking=False, finished_at=done_at, error_message="CUDA out of memory")
+    body = all_text(status_card(failed, done_at))
+    assert ":x: Failed" in body and "CUDA out of memory" in body
+
+    expired = make_job(status="TRAINING", tracking=False)
+    body = all_text(status_card(expired, T0 + timedelta(hours=80)))
+    assert "No longer followed" in body and ":zzz:" in body
+
+
+def test_unknown_status_is_shown_as_is() -> None:
+    job = make_job(status="WARMING_UP")
+    assert "WARMING_UP" in all_text(status_card(job, T0))
+    reply = transition_reply(job, {"type": "transition", "to": "WARMING_UP"}, T0, mention_requester=False)
+    assert_valid(reply)
+    assert "WARMING_UP" in reply[0]
+
+
+@pytest.mark.parametrize(
+    ("status", "words"),
+    [
+        ("QUEUED", "Queued — waiting for a GPU"),
+        ("PROVISIONING", "Provisioning"),
+        ("TRAINING", "Training started"),
+        ("DEPLOYED", "Deployed"),
+        ("ERROR", "Training failed"),
+        ("DEPRECATED", "Deprecated"),
+    ],
+)
+def test_transition_reply_words(status: str, words: str) -> None:
+    job = make_job(status=status, error_message="boom" if status == "ERROR" else None)
+    payload = {
+        "type": "transition",
+        "from": "PENDING",
+        "to": status,
+        "at": (T0 + timedelta(minutes=12)).isoformat(),
+    }
+    rendered = transition_reply(job, payload, T0 + timedelta(hours=5), mention_requester=False)
+    assert_valid(rendered)
+    assert words in rendered[0]
+    assert "12m 00s after submission" in all_text(rendered)  # from the transition time, not delivery time
+    assert "<@U0ALICE>" not in all_text(rendered)
+
+
+def test_terminal_replies_mention_and_explain() -> None:
+    job = make_job(status="DEPLOYED")
+    payload = {"type": "transition", "from": "TRAINING", "to": "DEPLOYED", "at": T0.isoformat()}
+    text, blocks = transition_reply(job, payload, T0, mention_requester=True)
+    assert text.startswith("<@U0ALICE>")
+    body = json.dumps(blocks, ensure_ascii=False)
+    assert "openpipe:support-bot-v2" in body and "chat/completions" in body
+
+    failed = make_job(status="ERROR", error_message="from the row")
+    payload = {"type": "transition", "to": "ERROR", "error_message": "Dataset has no entries"}
+    text, _ = transition_reply(failed, payload, T0, mention_requester=True)
+    assert "<@U0ALICE>" in text and "Dataset has no entries" in text
+
+
+def test_backend_text_cannot_ping_or_leak() -> None:
+    hostile = f"<!channel> failed with key {SECRET} see <https://evil.example|here> & Bearer abc.def-123"
+    job = make_job(status="ERROR", error_message=hostile, dataset_name="<!here> data")
+    rendered = [
+        status_card(job, T0),
+        transition_reply(job, {"to": "ERROR", "error_message": hostile}, T0, mention_requester=True),
+        rejected_message(job, {"message": hostile, "issues": [hostile]}),
+    ]
+    for item in rendered:
+        assert_valid(item)
+        body = all_text(item)
+        assert SECRET not in body and "abc.def-123" not in body
+        assert "<!channel>" not in body and "<!here>" not in body and "<https://evil" not in body
+        assert "&lt;!channel&gt;" in body
+
+
+def test_long_values_are_clipped_to_slack_limits() -> None:
+    long = "x" * 5000
+    job = make_job(status="ERROR", error_message=long, dataset_name=long)
+    assert_valid(status_card(job, T0))
+    assert_valid(transition_reply(job, {"to": "ERROR"}, T0, mention_requester=True))
+    assert_valid(rejected_message(job, {"message": long, "issues": [long] * 100}))
+
+
+def test_rejected_message_has_reason_issues_and_button() -> None:
+    job = make_job(status="REJECTED", tracking=False)
+    payload = {
+        "type": "rejected",
+        "message": "Input validation failed",
+        "issues": ["slug: taken", "epochs: > 0"],
+    }
+    rendered = rejected_message(job, payload)
+    assert_valid(rendered)
+    text, blocks = rendered
+    assert "Input validation failed" in text and "slug: taken" in text
+    body = json.dumps(blocks, ensure_ascii=False)
+    assert "• slug: taken" in body and "• epochs: &gt; 0" in body
+    buttons = [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
+    assert buttons == [
+        {
+            "type": "button",
+            "text": {"type": "plain_text", "text": "Edit and retry", "emoji": True},
+            "action_id": EDIT_RETRY_ACTION_ID,
+            "value": "7",
+            "style": "primary",
+        }
+    ]
+
+
+def test_expired_reply() -> None:
+    job = make_job(status="QUEUED", tracking=False)
+    rendered = expired_reply(job, {"type": "expired", "max_age_hours": 72.0})
+    assert_valid(rendered)
+    assert "72 hours" in rendered[0]
+    assert "<@U0ALICE>" in all_text(rendered) and "QUEUED" in all_text(rendered)

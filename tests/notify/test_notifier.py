@@ -1,0 +1,354 @@
+"""The notifier against a real LocalSlack over HTTP and a real database (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from slackbot.blocks.replies import EDIT_RETRY_ACTION_ID
+from slackbot.jobs.notifier import METADATA_EVENT
+from tests.notify.conftest import Env
+
+
+def replies(env: Env, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+    return env.slack.thread(channel, thread_ts)
+
+
+def outbox_states(env: Env, job_id: int) -> list[tuple[str, str]]:
+    return [(row.dedupe_key, row.state) for row in env.store.outbox_for_job(job_id)]
+
+
+def test_card_then_one_reply_per_transition(env: Env) -> None:
+    notifier = env.notifier()
+    job = env.new_job("alpha")
+    report = notifier.deliver_job(job.id)
+    assert report.sent == 1
+    [card] = env.posts("C0GENERAL")
+    job = env.job(job.id)
+    assert (job.card_channel_id, job.card_ts, job.thread_ts) == ("C0GENERAL", card["ts"], card["ts"])
+    assert card["thread_ts"] is None and "Accepted" in card["text"]
+
+    for status in ("QUEUED", "TRAINING", "DEPLOYED"):
+        env.advance(60)
+        env.move(job.id, status)
+    env.run(notifier, seconds=5)
+
+    thread = replies(env, "C0GENERAL", card["ts"])
+    assert [m["text"].split(": ", 1)[1][:14] for m in thread] == [
+        "Queued — waiti",
+        "Training start",
+        "Deployed — the",
+    ]
+    assert "<@U0ALICE>" not in thread[0]["text"] and thread[2]["text"].startswith("<@U0ALICE>")
+    assert "openpipe:alpha" in thread[2]["text"]
+    card_now = env.slack.messages("C0GENERAL")[0]
+    assert "Deployed" in card_now["text"] and len(card_now["edits"]) >= 3
+    for message in [card, *thread]:
+        assert message["unfurl_links"] is False and message["unfurl_media"] is False
+        assert message["metadata"]["event_type"] == METADATA_EVENT
+        assert message["text"] and message["blocks"]
+    ids = [m["metadata"]["event_payload"]["outbox_id"] for m in [card, *thread]]
+    assert len(set(ids)) == 4
+    assert all(state == "sent" for _, state in outbox_states(env, job.id))
+    # Nothing left to do: a further round posts nothing.
+    env.advance(60)
+    assert notifier.deliver_due().sent == 0
+    assert len(env.posts("C0GENERAL")) == 4
+
+
+def test_card_goes_into_the_shortcut_thread(env: Env) -> None:
+    parent = env.web.chat_postMessage(channel="C0GENERAL", text="let's train on this")["ts"]
+    env.advance(1)
+    notifier = env.notifier()
+    job = env.new_job("beta", thread_ts=parent)
+    notifier.deliver_job(job.id)
+    env.advance(1)
+    env.move(job.id, "TRAINING")
+    env.run(notifier, seconds=2)
+    thread = replies(env, "C0GENERAL", parent)
+    assert [m["text"] for m in thread] == ["Fine-tune beta: Training", "beta: Training started"]
+    assert thread[0]["edits"][0]["text"].startswith("Fine-tune beta: Accepted")
+    assert env.job(job.id).thread_ts == parent
+
+
+@pytest.mark.parametrize("broadcast", [True, False])
+def test_error_reply_mentions_and_broadcasts_if_configured(env: Env, broadcast: bool) -> None:
+    notifier = env.notifier(broadcast_failures=broadcast)
+    job = env.new_job("gamma")
+    notifier.deliver_job(job.id)
+    env.advance(5)
+    env.move(job.id, "ERROR", error="Dataset has no entries")
+    env.run(notifier, seconds=1)
+    [reply] = replies(env, "C0GENERAL", env.job(job.id).card_ts or "")
+    assert reply["reply_broadcast"] is broadcast
+    assert "<@U0ALICE>" in reply["text"] and "Dataset has no entries" in reply["text"]
+    assert "Failed" in env.posts("C0GENERAL")[0]["text"]
+
+
+def test_tracking_card(env: Env) -> None:
+    from slackbot.backends.base import ModelState
+
+    state = ModelState(id="m9", slug="elsewhere", status="TRAINING", base_model="b", dataset_id="d")
+    job = env.store.track_existing(
+        team_id="T0LOCAL",
+        channel_id="C0GENERAL",
+        user_id="U0BOB",
+        backend="openpipe",
+        project="p1",
+        state=state,
+        now=env.now(),
+    )
+    assert env.notifier().deliver_job(job.id).sent == 1
+    [card] = env.posts("C0GENERAL")
+    assert "elsewhere" in card["text"] and "Training" in card["text"]
+    assert env.job(job.id).card_ts == card["ts"]
+
+
+def test_rejected_message_with_edit_and_retry(env: Env) -> None:
+    job = env.store.create_job(
+        team_id="T0LOCAL",
+        channel_id="C0GENERAL",
+        requester_id="U0ALICE",
+        backend="openpipe",
+        project="p1",
+        spec=__import__("tests.jobs.helpers", fromlist=["spec"]).spec("delta"),
+        now=env.now(),
+    )
+    assert env.store.reject(job.id, "Input validation failed", ["slug: already used"], env.now())
+    assert env.notifier().deliver_job(job.id).sent == 1
+    [message] = env.posts("C0GENERAL")
+    assert "Input validation failed" in message["text"] and "slug: already used" in message["text"]
+    [button] = [e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert button["action_id"] == EDIT_RETRY_ACTION_ID and button["value"] == str(job.id)
+
+
+def test_expired_reply_and_card(env: Env) -> None:
+    notifier = env.notifier()
+    job = env.new_job("epsilon")
+    notifier.deliver_job(job.id)
+    env.advance(3600)
+    assert env.store.expire(job.id, env.now(), max_age_hours=72)
+    env.run(notifier, seconds=1)
+    card = env.posts("C0GENERAL")[0]
+    assert "No longer followed" in card["text"]
+    [reply] = replies(env, "C0GENERAL", card["ts"])
+    assert "72 hours" in reply["text"]
+
+
+def test_reply_waits_for_an_earlier_row_of_its_job(env: Env) -> None:
+    notifier = env.notifier(backoff_base_seconds=10)
+    job = env.new_job("zeta")
+    notifier.deliver_job(job.id)
+    env.advance(2)
+    env.slack.fail("chat.postMessage", status=500)
+    env.move(job.id, "QUEUED")
+    first = notifier.deliver_due()
+    assert first.retried == 1
+    env.advance(1)
+    env.move(job.id, "TRAINING")
+    env.advance(1)
+    second = notifier.deliver_due()
+    # TRAINING is due and the channel is free, but QUEUED has not gone out yet.
+    assert second.sent == 0 and second.deferred == 1
+    assert replies(env, "C0GENERAL", env.job(job.id).card_ts or "") == []
+    env.run(notifier, seconds=15)
+    thread = replies(env, "C0GENERAL", env.job(job.id).card_ts or "")
+    assert [m["text"] for m in thread] == [
+        "zeta: Queued — waiting for a GPU",
+        "zeta: Training started",
+    ]
+
+
+def test_fifty_jobs_at_once_are_paced_per_channel(env: Env) -> None:
+    notifier = env.notifier(batch_size=200)
+    jobs = [env.new_job(f"job-{i:02d}") for i in range(50)]
+    other = env.new_job("elsewhere", channel="C0OTHER")
+    env.slack.add_channel("C0OTHER", "other")
+    # Rounds four times a second: the notifier's own pacing, not the test's step, must keep the rate.
+    env.run(notifier, seconds=60, step=0.25)
+    assert len(env.posts("C0GENERAL")) == 50
+    assert len(env.posts("C0OTHER")) == 1
+    for job in jobs:
+        env.move(job.id, "TRAINING")
+    env.move(other.id, "TRAINING")
+    start = env.clock.now()
+    notifier.deliver_due()
+    # The quiet channel is not held up behind the busy one.
+    assert len(env.posts("C0OTHER")) == 2
+    env.run(notifier, seconds=60, step=0.25)
+
+    posts = [c for c in env.slack.calls_to("chat.postMessage") if c.args["channel"] == "C0GENERAL"]
+    assert all(c.status == 200 for c in env.slack.calls), "LocalSlack answered something other than 200"
+    assert len(posts) == 100
+    times = [c.at for c in posts]
+    assert all(b - a >= 1.0 for a, b in zip(times, times[1:], strict=False))
+    replies_at = [t for t in times if t >= start]
+    assert len(replies_at) == 50 and replies_at[-1] - start <= 52  # paced, but without dawdling
+    for job in jobs:
+        thread = replies(env, "C0GENERAL", env.job(job.id).card_ts or "")
+        assert [m["text"] for m in thread] == [f"{job.slug}: Training started"]
+
+
+def test_rate_limit_pauses_only_that_channel_and_delivers_once(env: Env) -> None:
+    env.slack.add_channel("C0OTHER", "other")
+    notifier = env.notifier()
+    busy = env.new_job("busy")
+    quiet = env.new_job("quiet", channel="C0OTHER")
+    env.slack.fail("chat.postMessage", status=429, retry_after=7)
+    report = notifier.deliver_due()
+    assert report.deferred == 1 and report.sent == 1  # the busy channel's 429 did not stop the other
+    assert len(env.posts("C0OTHER")) == 1 and env.posts("C0GENERAL") == []
+    env.advance(6)
+    notifier.deliver_due()
+    assert env.posts("C0GENERAL") == []  # Retry-After honoured
+    env.advance(1)
+    notifier.deliver_due()
+    assert len(env.posts("C0GENERAL")) == 1
+    env.run(notifier, seconds=10)
+    assert len(env.posts("C0GENERAL")) == 1
+    assert env.job(busy.id).card_ts and env.job(quiet.id).card_ts
+
+
+def test_server_errors_retry_with_backoff_in_order_once(env: Env) -> None:
+    notifier = env.notifier(backoff_base_seconds=2)
+    job = env.new_job("eta")
+    notifier.deliver_job(job.id)
+    env.slack.fail("chat.postMessage", status=503, error="service_unavailable", times=3)
+    env.slack.fail("chat.update", status=500, times=1)
+    for status in ("QUEUED", "TRAINING", "DEPLOYED"):
+        env.advance(1)
+        env.move(job.id, status)
+    env.run(notifier, seconds=40)
+    thread = replies(env, "C0GENERAL", env.job(job.id).card_ts or "")
+    assert [m["text"].split(": ")[1][:6] for m in thread] == ["Queued", "Traini", "Deploy"]
+    rows = env.store.outbox_for_job(job.id)
+    assert [r.state for r in rows] == ["sent"] * 4
+    assert "Deployed" in env.posts("C0GENERAL")[0]["text"]
+
+
+def test_gives_up_after_max_attempts_and_logs(env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    notifier = env.notifier(max_attempts=3, backoff_base_seconds=1)
+    job = env.new_job("theta")
+    env.slack.fail("chat.postMessage", status=500, times=100)
+    with caplog.at_level(logging.ERROR, logger="slackbot.jobs.notifier"):
+        env.run(notifier, seconds=20)
+    [row] = env.store.outbox_for_job(job.id)
+    assert row.state == "dead" and row.attempts == 3 and "internal_error" in (row.last_error or "")
+    assert any("failed for good" in r.getMessage() for r in caplog.records)
+    assert len(env.slack.calls_to("chat.postMessage")) == 3
+
+
+def test_public_channel_not_joined_is_joined(env: Env) -> None:
+    job = env.new_job("iota", channel="C0RANDOM")
+    assert env.notifier().deliver_job(job.id).sent == 1
+    assert len(env.slack.calls_to("conversations.join")) == 1
+    assert len(env.posts("C0RANDOM")) == 1
+    assert env.job(job.id).card_channel_id == "C0RANDOM"
+
+
+@pytest.mark.parametrize(("channel", "reason"), [("C0PRIVATE", "channel_not_found"), ("C0ARCHIVE", "is_archived")])
+def test_unusable_channel_falls_back_to_dm_and_stays_there(env: Env, channel: str, reason: str) -> None:
+    notifier = env.notifier()
+    job = env.new_job("kappa", channel=channel)
+    report = notifier.deliver_job(job.id)
+    assert report.sent == 1 and report.fallbacks == 1
+    dm = env.web.conversations_open(users="U0ALICE")["channel"]["id"]
+    [card] = env.posts(dm)
+    assert reason in card["text"] and f"<#{channel}>" in card["text"]
+    job = env.job(job.id)
+    assert (job.card_channel_id, job.thread_ts) == (dm, card["ts"])
+    env.advance(2)
+    env.move(job.id, "TRAINING")
+    env.run(notifier, seconds=2)
+    [reply] = replies(env, dm, card["ts"])
+    assert reply["text"] == "kappa: Training started"
+    assert env.posts(channel) == []
+
+
+def test_reply_falls_back_to_dm_when_channel_is_archived_later(env: Env) -> None:
+    notifier = env.notifier()
+    job = env.new_job("lambda")
+    notifier.deliver_job(job.id)
+    env.slack.workspace.channels["C0GENERAL"].is_archived = True
+    env.advance(2)
+    env.move(job.id, "ERROR", error="boom")
+    report = notifier.deliver_due()
+    assert report.fallbacks == 1
+    dm = env.web.conversations_open(users="U0ALICE")["channel"]["id"]
+    [message] = env.posts(dm)
+    assert "boom" in message["text"] and "is_archived" in message["text"]
+
+
+def test_post_accepted_then_dropped_is_reconciled_not_repeated(env: Env) -> None:
+    notifier = env.notifier(backoff_base_seconds=1)
+    job = env.new_job("mu")
+    env.slack.fail("chat.postMessage", kind="accept_then_drop")
+    first = notifier.deliver_job(job.id)
+    assert first.retried == 1 and env.job(job.id).card_ts is None
+    assert len(env.posts("C0GENERAL")) == 1  # Slack did take it
+    env.advance(2)
+    second = notifier.deliver_due()
+    assert second.reconciled == 1 and second.sent == 0
+    [card] = env.posts("C0GENERAL")
+    assert env.job(job.id).card_ts == card["ts"]
+    assert env.store.outbox_for_job(job.id)[0].sent_ts == card["ts"]
+
+    env.slack.fail("chat.postMessage", kind="accept_then_drop")
+    env.advance(1)
+    env.move(job.id, "TRAINING")
+    env.run(notifier, seconds=5)
+    assert len(replies(env, "C0GENERAL", card["ts"])) == 1
+
+
+def test_crash_after_post_before_mark_sent_is_reconciled(env: Env) -> None:
+    """A process posts, dies before recording it; once its claim expires another one finds the post."""
+
+    class Died(BaseException):
+        pass
+
+    first = env.notifier(owner="dies", lease_seconds=30)
+    job = env.new_job("nu")
+    original = env.store.record_card
+
+    def die(*args: Any, **kwargs: Any) -> None:
+        raise Died
+
+    env.store.record_card = die  # type: ignore[method-assign]
+    with pytest.raises(Died):
+        first.deliver_job(job.id)
+    env.store.record_card = original  # type: ignore[method-assign]
+    second = env.notifier(owner="survivor", lease_seconds=30)
+    env.advance(10)
+    assert second.deliver_due().sent == 0  # still claimed by the dead process
+    env.advance(25)
+    report = second.deliver_due()
+    assert report.reconciled == 1
+    [card] = env.posts("C0GENERAL")
+    assert env.job(job.id).card_ts == card["ts"]
+
+
+def test_unknown_payload_is_dead_not_dropped(env: Env) -> None:
+    from sqlalchemy import insert
+
+    from slackbot.jobs.schema import outbox
+
+    job = env.new_job("xi")
+    env.notifier().deliver_job(job.id)
+    with env.store.engine.begin() as conn:
+        conn.execute(
+            insert(outbox).values(
+                job_id=job.id,
+                dedupe_key="future:1",
+                kind="future",
+                channel_id="C0GENERAL",
+                payload={"type": "from_the_future"},
+                state="pending",
+                attempts=0,
+                not_before=env.now(),
+                created_at=env.now(),
+            )
+        )
+    report = env.notifier().deliver_due()
+    assert report.dead == 1 and "from_the_future" in report.errors[0]

@@ -24,15 +24,14 @@ Guarantees:
 from __future__ import annotations
 
 import copy
-import http.client
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject
 
@@ -40,42 +39,23 @@ from slackbot.blocks.card import status_card
 from slackbot.blocks.replies import FINAL_STATUSES, expired_reply, rejected_message, transition_reply
 from slackbot.jobs import outbox as outbox_q
 from slackbot.jobs.records import JobRecord, OutboxRecord
+from slackbot.jobs.slack_post import (
+    METADATA_EVENT,
+    Busy,
+    Fatal,
+    Pacer,
+    RateLimited,
+    Transient,
+    Unusable,
+    call,
+    delivery_metadata,
+    find_delivered,
+)
 from slackbot.jobs.store import JobStore
 
-log = logging.getLogger(__name__)
+__all__ = ["METADATA_EVENT", "DeliveryReport", "Notifier", "NotifierConfig"]
 
-METADATA_EVENT = "slackbot_delivery"
-# The channel cannot take this message, whatever we retry: fall back (join, or DM the requester).
-FALLBACK_ERRORS = frozenset(
-    {
-        "channel_not_found",
-        "is_archived",
-        "not_in_channel",
-        "restricted_action",
-        "restricted_action_read_only_channel",
-        "restricted_action_thread_only_channel",
-        "restricted_action_non_threadable_channel",
-        "team_access_not_granted",
-        "ekm_access_denied",
-        "invalid_thread_ts",  # the card (thread parent) was deleted
-        "thread_not_found",
-    }
-)
-# Slack-side trouble that may clear up; worth another attempt later.
-TRANSIENT_ERRORS = frozenset(
-    {
-        "internal_error",
-        "fatal_error",
-        "service_unavailable",
-        "request_timeout",
-        "ratelimited",
-        "invalid_auth",
-        "not_authed",
-        "account_inactive",
-        "token_revoked",
-    }
-)
-UPDATE_GONE_ERRORS = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -104,31 +84,6 @@ class DeliveryReport:
         for name in ("sent", "reconciled", "deferred", "retried", "dead", "fallbacks"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors.extend(other.errors)
-
-
-class _Busy(Exception):
-    """Not now: the channel is paced or rate limited, or an earlier row of the job is pending."""
-
-    def __init__(self, until: datetime) -> None:
-        super().__init__(until.isoformat())
-        self.until = until
-
-
-class _Transient(Exception):
-    """Worth retrying later. The post may or may not have reached Slack."""
-
-
-class _Unusable(Exception):
-    """The channel cannot take the message (archived, not found, not a member...)."""
-
-    def __init__(self, error: str, channel: str) -> None:
-        super().__init__(error)
-        self.error = error
-        self.channel = channel
-
-
-class _Fatal(Exception):
-    """Retrying cannot help (a malformed message, a missing scope): the row is dead."""
 
 
 @dataclass(frozen=True)
@@ -165,30 +120,28 @@ class Notifier:
         self._slack.retry_handlers = handlers
         self._poster = copy.copy(slack)
         self._poster.retry_handlers = []
-        self._next_post: dict[str, datetime] = {}  # channel → earliest time of its next post
-        self._waiting: dict[str, int] = {}  # channel → rows sent back to wait in this round
+        self._pacer = Pacer(clock, self.config.post_interval_seconds)
+        # deliver_job runs in a listener's thread while the scheduler runs deliver_due: one at a time.
+        self._lock = threading.Lock()
 
     # --- entry points -------------------------------------------------------------------------------------
 
     def deliver_due(self) -> DeliveryReport:
         """Deliver every due outbox row (up to the batch size), paced per channel."""
-        rows = self.store.claim_deliveries(
-            self.owner, self.clock(), self.config.batch_size, self.config.lease_seconds
-        )
+        rows = self.store.claim_deliveries(self.owner, self.clock(), self.config.batch_size, self.config.lease_seconds)
         return self._deliver(rows)
 
     def deliver_job(self, job_id: int) -> DeliveryReport:
         """Deliver one job's due rows now (e.g. the card right after a submit)."""
-        rows = outbox_q.claim_for_job(
-            self.store.engine, job_id, self.owner, self.clock(), self.config.lease_seconds
-        )
+        rows = outbox_q.claim_for_job(self.store.engine, job_id, self.owner, self.clock(), self.config.lease_seconds)
         return self._deliver(rows)
 
     def _deliver(self, rows: list[OutboxRecord]) -> DeliveryReport:
         report = DeliveryReport()
-        self._waiting = {}
-        for row in rows:
-            self._deliver_row(row, report)
+        with self._lock:
+            self._pacer.new_round()
+            for row in rows:
+                self._deliver_row(row, report)
         return report
 
     # --- one row ------------------------------------------------------------------------------------------
@@ -202,7 +155,7 @@ class Notifier:
         try:
             earlier = outbox_q.blocked_until(self.store.engine, row.job_id, row.id)
             if earlier is not None:
-                raise _Busy(max(earlier, now))
+                raise Busy(max(earlier, now))
             kind = row.payload.get("type")
             if kind in ("post_card", "tracking"):
                 self._post_card(job, row, report)
@@ -212,19 +165,20 @@ class Notifier:
                 text, blocks = rejected_message(job, row.payload)
                 self._post_and_mark(job, row, _Target(job.channel_id, job.thread_ts), text, blocks, report)
             elif kind == "expired":
+                self._pacer.check(self._reply_target(job).channel)
                 self._update_card(job)
                 text, blocks = expired_reply(job, row.payload)
                 self._post_and_mark(job, row, self._reply_target(job), text, blocks, report)
             else:
-                raise _Fatal(f"unknown outbox payload type {kind!r}")
-        except _Busy as busy:
+                raise Fatal(f"unknown outbox payload type {kind!r}")
+        except Busy as busy:
             outbox_q.release(self.store.engine, row.id, self.owner, busy.until)
             report.deferred += 1
-        except _Transient as exc:
+        except Transient as exc:
             self._retry(row, str(exc), now, report)
-        except _Unusable as exc:
+        except Unusable as exc:
             self._dead(row, f"{exc.error} in {exc.channel}, and no fallback worked", report)
-        except _Fatal as exc:
+        except Fatal as exc:
             self._dead(row, str(exc), report)
 
     def _post_card(self, job: JobRecord, row: OutboxRecord, report: DeliveryReport) -> None:
@@ -236,12 +190,10 @@ class Notifier:
 
     def _transition(self, job: JobRecord, row: OutboxRecord, report: DeliveryReport) -> None:
         target = self._reply_target(job)
-        self._check_pace(target.channel)  # before the card update, so a waiting row costs no API call
+        self._pacer.check(target.channel)  # before the card update, so a waiting row costs no API call
         self._update_card(job)
         to = str(row.payload.get("to") or job.status)
-        text, blocks = transition_reply(
-            job, row.payload, self.clock(), mention_requester=to in FINAL_STATUSES
-        )
+        text, blocks = transition_reply(job, row.payload, self.clock(), mention_requester=to in FINAL_STATUSES)
         broadcast = to == "ERROR" and self.config.broadcast_failures and target.thread_ts is not None
         self._post_and_mark(job, row, target, text, blocks, report, broadcast=broadcast)
 
@@ -266,7 +218,7 @@ class Notifier:
             return
         text, blocks = status_card(job, self.clock())
         try:
-            self._call(
+            self._call_slack(
                 self._slack,
                 "chat_update",
                 job.card_channel_id,
@@ -275,7 +227,7 @@ class Notifier:
                 text=text,
                 blocks=blocks,
             )
-        except (_Unusable, _Fatal) as exc:
+        except (Unusable, Fatal) as exc:
             log.warning("card not updated", extra={"job_id": job.id, "error": str(exc)})
 
     # --- posting with reconciliation and fallbacks -------------------------------------------------------
@@ -292,7 +244,7 @@ class Notifier:
         """Post once, wherever it can go: the target, the target once joined, or a DM to the requester."""
         try:
             return self._post_once(job, row, target, text, blocks, broadcast)
-        except _Unusable as exc:
+        except Unusable as exc:
             if exc.error == "not_in_channel" and self._join(target.channel):
                 return self._post_once(job, row, target, text, blocks, broadcast)
             reason = exc.error
@@ -312,9 +264,9 @@ class Notifier:
         blocks: list[dict[str, Any]],
         broadcast: bool,
     ) -> _Posted:
-        self._check_pace(target.channel)
+        self._pacer.check(target.channel)
         if row.attempts > 1:
-            found = self._find_delivered(row, target)
+            found = find_delivered(self._slack, target.channel, target.thread_ts, row.id, self.config.history_pages)
             if found is not None:
                 return _Posted(target.channel, found, reconciled=True)
         kwargs: dict[str, Any] = {
@@ -323,87 +275,38 @@ class Notifier:
             "blocks": blocks,
             "unfurl_links": False,
             "unfurl_media": False,
-            "metadata": {
-                "event_type": METADATA_EVENT,
-                "event_payload": {"outbox_id": row.id, "job_id": job.id},
-            },
+            "metadata": delivery_metadata(row.id, job.id),
         }
         if target.thread_ts is not None:
             kwargs["thread_ts"] = target.thread_ts
             if broadcast:
                 kwargs["reply_broadcast"] = True
-        response = self._call(self._poster, "chat_postMessage", target.channel, **kwargs)
-        self._next_post[target.channel] = self.clock() + timedelta(seconds=self.config.post_interval_seconds)
+        response = self._call_slack(self._poster, "chat_postMessage", target.channel, **kwargs)
+        self._pacer.posted(target.channel)
         return _Posted(target.channel, str(response["ts"]))
-
-    def _find_delivered(self, row: OutboxRecord, target: _Target) -> str | None:
-        """The ts of a message an earlier attempt posted for this row, if Slack has it."""
-        cursor: str | None = None
-        for _ in range(self.config.history_pages):
-            args: dict[str, Any] = {"channel": target.channel, "include_all_metadata": True, "limit": 200}
-            if cursor:
-                args["cursor"] = cursor
-            if target.thread_ts is not None:
-                page = self._call(
-                    self._slack, "conversations_replies", target.channel, ts=target.thread_ts, **args
-                )
-            else:
-                page = self._call(self._slack, "conversations_history", target.channel, **args)
-            for message in page.get("messages") or []:
-                meta = message.get("metadata") or {}
-                payload = meta.get("event_payload") or {}
-                if meta.get("event_type") == METADATA_EVENT and payload.get("outbox_id") == row.id:
-                    return str(message["ts"])
-            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
-            if not cursor:
-                break
-        return None
 
     def _join(self, channel: str) -> bool:
         try:
-            self._call(self._slack, "conversations_join", channel, channel=channel)
-        except (_Unusable, _Fatal):
+            self._call_slack(self._slack, "conversations_join", channel, channel=channel)
+        except (Unusable, Fatal):
             return False  # private channels cannot be joined by the bot
         return True
 
     def _open_dm(self, user_id: str) -> str:
         try:
-            response = self._call(self._slack, "conversations_open", user_id, users=user_id)
-        except _Unusable as exc:
-            raise _Fatal(f"cannot open a DM with the requester: {exc.error}") from None
+            response = self._call_slack(self._slack, "conversations_open", user_id, users=user_id)
+        except Unusable as exc:
+            raise Fatal(f"cannot open a DM with the requester: {exc.error}") from None
         return str(response["channel"]["id"])
 
     # --- Slack calls, pacing and failure classification --------------------------------------------------
 
-    def _check_pace(self, channel: str) -> None:
-        now = self.clock()
-        free_at = self._next_post.get(channel)
-        if free_at is not None and free_at > now:
-            # Spread the waiting rows over the coming slots instead of waking them all at once.
-            waiting = self._waiting.get(channel, 0)
-            self._waiting[channel] = waiting + 1
-            raise _Busy(free_at + timedelta(seconds=waiting * self.config.post_interval_seconds))
-
-    def _call(self, client: WebClient, method: str, channel: str, /, **kwargs: Any) -> Any:
-        """Call Slack, turning failures into the notifier's outcomes; `channel` is whose pace a 429 sets."""
+    def _call_slack(self, client: WebClient, method: str, channel: str, /, **kwargs: Any) -> Any:
+        """`slack_post.call`, with a 429 turned into a pause of that channel alone."""
         try:
-            return getattr(client, method)(**kwargs)
-        except SlackApiError as exc:
-            status = exc.response.status_code
-            error = str(exc.response.get("error") or f"http_{status}")
-            if status == 429:
-                wait = _retry_after(exc.response.headers)
-                until = self.clock() + timedelta(seconds=wait)
-                self._next_post[channel] = max(until, self._next_post.get(channel, until))
-                raise _Busy(until) from None
-            if status >= 500 or error in TRANSIENT_ERRORS:
-                raise _Transient(f"{method}: {error}") from None
-            if error in FALLBACK_ERRORS:
-                raise _Unusable(error, channel) from None
-            raise _Fatal(f"{method}: {error}") from None
-        except (OSError, http.client.HTTPException) as exc:
-            # Includes URLError, timeouts and a connection dropped after the request was sent.
-            raise _Transient(f"{method}: {type(exc).__name__}") from None
+            return call(client, method, channel, **kwargs)
+        except RateLimited as limited:
+            raise Busy(self._pacer.rate_limited(channel, limited.retry_after)) from None
 
     # --- outcomes -----------------------------------------------------------------------------------------
 
@@ -420,9 +323,7 @@ class Notifier:
         if row.attempts >= self.config.max_attempts:
             self._dead(row, f"gave up after {row.attempts} attempts: {error}", report)
             return
-        delay = min(
-            self.config.backoff_max_seconds, self.config.backoff_base_seconds * 2 ** max(row.attempts - 1, 0)
-        )
+        delay = min(self.config.backoff_max_seconds, self.config.backoff_base_seconds * 2 ** max(row.attempts - 1, 0))
         self.store.mark_retry(row.id, now + timedelta(seconds=delay), error)
         report.retried += 1
         log.info("delivery will be retried", extra={"outbox_id": row.id, "error": error, "in_s": delay})
@@ -431,17 +332,4 @@ class Notifier:
         self.store.mark_dead(row.id, error)
         report.dead += 1
         report.errors.append(f"outbox {row.id} (job {row.job_id}): {error}")
-        log.error(
-            "delivery failed for good", extra={"outbox_id": row.id, "job_id": row.job_id, "error": error}
-        )
-
-
-def _retry_after(headers: Any) -> float:
-    for key in ("Retry-After", "retry-after"):
-        value = (headers or {}).get(key)
-        if value is not None:
-            try:
-                return max(float(value[0] if isinstance(value, list) else value), 0.0)
-            except ValueError:
-                break
-    return 1.0
+        log.error("delivery failed for good", extra={"outbox_id": row.id, "job_id": row.job_id, "error": error})

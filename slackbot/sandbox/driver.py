@@ -56,6 +56,8 @@ class SlackDriver:
         self._verifier = SignatureVerifier(signing_secret)
         self._http = http or httpx.Client(timeout=timeout)
         self._responses = 0
+        self._events = 0
+        self._handed_out: set[str] = set()
 
     def close(self) -> None:
         self._http.close()
@@ -131,15 +133,20 @@ class SlackDriver:
         views = self.slack.views
         return views[list(views)[-1]] if views else None
 
-    def wait_for_view(self, timeout: float = 5.0, *, after: str | None = None) -> dict[str, Any]:
-        """Wait for the bot to open a view (newer than view id `after`): listeners run after ack()."""
+    def wait_for_view(self, timeout: float = 5.0) -> dict[str, Any]:
+        """Wait for the next view the bot opens or pushes (one not returned here before).
+
+        Bolt may run listeners after ack(), so the view can appear after the request has been answered.
+        """
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            latest = self.latest_view()
-            if latest is not None and latest["id"] != after:
-                return latest
+        while True:
+            fresh = [v for v in self.slack.views.values() if v["id"] not in self._handed_out]
+            if fresh:
+                self._handed_out.add(fresh[-1]["id"])
+                return fresh[-1]
+            if time.monotonic() >= deadline:
+                raise TimeoutError("the app opened no new view")
             time.sleep(0.01)
-        raise TimeoutError("the app opened no view")
 
     # -- entry points ----------------------------------------------------------------------------------
 
@@ -171,6 +178,31 @@ class SlackDriver:
             }
         )
 
+    def event(
+        self,
+        event: dict[str, Any],
+        *,
+        retry_num: int | None = None,
+        retry_reason: str = "http_timeout",
+        event_id: str | None = None,
+    ) -> httpx.Response:
+        """An Events API delivery (e.g. app_home_opened); `retry_num` marks it as Slack's redelivery."""
+        self._events += 1
+        envelope = {
+            "token": VERIFICATION_TOKEN,
+            "team_id": self.team_id,
+            "api_app_id": self.slack.app_id,
+            "event": {"event_ts": self._action_ts(), **event},
+            "type": "event_callback",
+            "event_id": event_id or f"Ev0LOCAL{self._events:06d}",
+            "event_time": int(self.clock.now()),
+            "authorizations": [{"team_id": self.team_id, "user_id": self.slack.bot_user_id, "is_bot": True}],
+        }
+        headers = {}
+        if retry_num is not None:
+            headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": retry_reason}
+        return self.signed_post(json.dumps(envelope), "application/json", headers=headers)
+
     def global_shortcut(self, callback_id: str, *, user_id: str = "U0ALICE") -> httpx.Response:
         payload = self._envelope("shortcut", user_id)
         payload.update(
@@ -188,15 +220,18 @@ class SlackDriver:
         thread_ts: str | None = None,
         channel_id: str = "C0GENERAL",
         user_id: str = "U0ALICE",
-        text: str = "...",
+        text: str | None = None,
         message_user: str | None = None,
     ) -> httpx.Response:
-        message: dict[str, Any] = {
-            "type": "message",
-            "user": message_user or user_id,
-            "ts": message_ts,
-            "text": text,
-        }
+        """The shortcut used on a message; a message stored in LocalSlack is sent as Slack shows it."""
+        try:
+            message = self.slack.shaped_message(channel_id, message_ts)
+        except KeyError:
+            message = {"type": "message", "user": message_user or user_id, "ts": message_ts, "text": "..."}
+        if text is not None:
+            message["text"] = text
+        if message_user is not None:
+            message["user"] = message_user
         if thread_ts is not None:
             message["thread_ts"] = thread_ts
         payload = self._envelope("message_action", user_id)
@@ -298,7 +333,12 @@ class SlackDriver:
         typed or their initial value. `raw_state` replaces `view.state.values` entirely (for fuzzing)."""
         view = self.view(view_id)
         typed = self.slack.typed_state(view_id)
-        state = raw_state if raw_state is not None else submission_state(view["blocks"], typed, values or {})
+        if raw_state is not None:
+            state = raw_state
+        else:
+            state = submission_state(view["blocks"], typed, values or {})
+            # What was entered stays in the modal if the app answers with errors (or updates it).
+            self.slack.type_into(view_id, state)
         view["state"] = {"values": state}
         payload = self._envelope("view_submission", user_id)
         payload.update(trigger_id=self.slack.issue_trigger_id(user_id=user_id, view_id=view_id))

@@ -17,10 +17,10 @@ from types import TracebackType
 from typing import Any, Literal
 
 from slackbot.sandbox.clock import Clock
-from slackbot.sandbox.slack_common import Args, Dropped, MonotonicClock, SlackError, decode_args
+from slackbot.sandbox.slack_common import Args, Channel, Dropped, MonotonicClock, SlackError, decode_args
 from slackbot.sandbox.slack_http import handler_for
 from slackbot.sandbox.slack_views import Modals
-from slackbot.sandbox.slack_workspace import Channel, Workspace
+from slackbot.sandbox.slack_workspace import Workspace
 
 FaultKind = Literal["error", "accept_then_drop"]
 
@@ -44,6 +44,13 @@ class _Fault:
 
 
 class LocalSlack:
+    """A one-workspace Slack Web API on loopback, ready-made with a few people and channels.
+
+    Channels: C0GENERAL (#general, bot is a member), C0RANDOM (public, bot not a member: join it first),
+    C0PRIVATE (private, bot not a member), C0ARCHIVE (archived). Users: U0ALICE, U0BOB and the bot
+    (`bot_user_id`); usergroup S0MLTEAM = [U0ALICE]. Add more with add_channel / add_user / add_usergroup.
+    """
+
     def __init__(
         self,
         *,
@@ -313,7 +320,7 @@ class LocalSlack:
     ) -> tuple[int, dict[str, str], dict[str, Any] | Dropped]:
         handler = self._methods.get(method)
         if handler is None:
-            return 404, {}, {"ok": False, "error": "unknown_method"}
+            return 200, {}, {"ok": False, "error": "unknown_method", "req_method": method}
         if not token:
             return 200, {}, {"ok": False, "error": "not_authed"}
         if token != self._token:

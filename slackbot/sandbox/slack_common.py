@@ -24,6 +24,35 @@ class MonotonicClock:
 
 
 @dataclass
+class Channel:
+    id: str
+    name: str
+    is_private: bool = False
+    is_archived: bool = False
+    bot_is_member: bool = True
+    is_im: bool = False
+    im_user: str | None = None
+
+    def info(self) -> dict[str, Any]:
+        if self.is_im:
+            return {"id": self.id, "is_im": True, "user": self.im_user, "is_open": True, "created": 0}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "name_normalized": self.name,
+            "is_channel": not self.is_private,
+            "is_group": self.is_private,
+            "is_im": False,
+            "is_mpim": False,
+            "is_private": self.is_private,
+            "is_archived": self.is_archived,
+            "is_general": self.id == "C0GENERAL",
+            "is_member": self.bot_is_member,
+            "created": 0,
+        }
+
+
+@dataclass
 class Dropped:
     """Marker: the call was carried out but the client gets no answer (the connection is dropped)."""
 

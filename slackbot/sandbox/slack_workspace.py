@@ -15,6 +15,7 @@ from typing import Any
 from slackbot.sandbox.clock import Clock
 from slackbot.sandbox.slack_common import (
     Args,
+    Channel,
     SlackError,
     bool_arg,
     int_arg,
@@ -24,35 +25,6 @@ from slackbot.sandbox.slack_common import (
 
 MAX_MESSAGE_BLOCKS = 50
 MAX_TEXT_CHARS = 40_000
-
-
-@dataclass
-class Channel:
-    id: str
-    name: str
-    is_private: bool = False
-    is_archived: bool = False
-    bot_is_member: bool = True
-    is_im: bool = False
-    im_user: str | None = None
-
-    def info(self) -> dict[str, Any]:
-        if self.is_im:
-            return {"id": self.id, "is_im": True, "user": self.im_user, "is_open": True, "created": 0}
-        return {
-            "id": self.id,
-            "name": self.name,
-            "name_normalized": self.name,
-            "is_channel": not self.is_private,
-            "is_group": self.is_private,
-            "is_im": False,
-            "is_mpim": False,
-            "is_private": self.is_private,
-            "is_archived": self.is_archived,
-            "is_general": self.id == "C0GENERAL",
-            "is_member": self.bot_is_member,
-            "created": 0,
-        }
 
 
 @dataclass
@@ -345,7 +317,11 @@ class Workspace:
     def _page(self, records: list[dict[str, Any]], args: Args) -> dict[str, Any]:
         include = bool_arg(args, "include_all_metadata")
         limit = max(1, min(int_arg(args, "limit", 100), 1000))
-        start = int_arg(args, "cursor", 0) if text_arg(args, "cursor") else 0
+        cursor = text_arg(args, "cursor") or "0"
+        if not cursor.isdigit():
+            raise SlackError("invalid_cursor")
+        start = int(cursor)
+        records = [m for m in records if self._in_window(m["ts"], args)]
         page = records[start : start + limit]
         more = start + limit < len(records)
         return {
@@ -353,6 +329,19 @@ class Workspace:
             "has_more": more,
             "response_metadata": {"next_cursor": str(start + limit) if more else ""},
         }
+
+    @staticmethod
+    def _in_window(ts: str, args: Args) -> bool:
+        inclusive = bool_arg(args, "inclusive")
+        oldest, latest = text_arg(args, "oldest"), text_arg(args, "latest")
+        try:
+            if oldest is not None and (float(ts) < float(oldest) or (float(ts) == float(oldest) and not inclusive)):
+                return False
+            return not (
+                latest is not None and (float(ts) > float(latest) or (float(ts) == float(latest) and not inclusive))
+            )
+        except ValueError:
+            raise SlackError("invalid_ts_oldest" if oldest else "invalid_ts_latest") from None
 
     # -- conversations / people ------------------------------------------------------------------------
 

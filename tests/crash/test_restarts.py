@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-
 import pytest
 from pydantic import SecretStr
 
@@ -71,7 +70,9 @@ class World:
     def submit(self, slug: str) -> int:
         backend = OpenPipeBackend(SecretStr(OPENPIPE_KEY), self.openpipe.url, timeout=5, max_attempts=2)
         dataset = self.openpipe.add_dataset(f"data-{slug}", 50)
-        service = SubmitService(self.store, backend, deliver_now=lambda _job_id: None, clock=_now)
+        service = SubmitService(
+            self.store, backend, deliver_now=lambda _job_id: None, clock=_now, poll_interval_seconds=0.1
+        )
         spec = FineTuneSpec(
             dataset_id=dataset,
             slug=slug,

@@ -78,10 +78,9 @@ class Harness:
     # --- Slack side ---------------------------------------------------------------------------------------
 
     def open_modal(self, **kw: Any) -> dict[str, Any]:
-        before = self.driver.latest_view()
         response = self.driver.slash_command("/finetune", **kw)
         assert response.status_code == 200, response.text
-        return self.driver.wait_for_view(after=before["id"] if before else None)
+        return self.driver.wait_for_view()
 
     def dataset_option(self, view: dict[str, Any], query: str = "") -> list[dict[str, Any]]:
         response = self.driver.block_suggestion(view["id"], "dataset_select", "dataset", query)

@@ -248,7 +248,12 @@ def test_hyperparameters_of_hidden_sections_are_ignored() -> None:
             "Learning-rate multiplier must be a number greater than 0 and at most 100 (e.g. 1.0).",
         ),
         (ids.BLOCK_DPO_EPOCHS, "dpo_epochs", "60", "Epochs must be a number from 1 to 50."),
-        (ids.BLOCK_DPO_VARIANT, "dpo_variant", "PPO", 'The variant must be "DPO" or "APO Zero" (or blank for the default).'),
+        (
+            ids.BLOCK_DPO_VARIANT,
+            "dpo_variant",
+            "PPO",
+            'The variant must be "DPO" or "APO Zero" (or blank for the default).',
+        ),
     ],
 )
 def test_openpipe_dpo_fields(block: str, field: str, bad: str, message: str) -> None:

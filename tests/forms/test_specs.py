@@ -1,4 +1,4 @@
-"""Every provider × training mode turns a filled-in form into exactly the right backend-neutral spec."""
+"""Every provider and training mode turns a filled-in form into exactly the right backend-neutral spec."""
 
 from __future__ import annotations
 

@@ -49,7 +49,7 @@ def test_naive_datetimes_are_refused(sqlite_url: str) -> None:
             backend="fake",
             project="p",
             spec=spec("naive"),
-            now=datetime(2026, 1, 1),  # noqa: DTZ001 - the point of the test
+            now=datetime(2026, 1, 1),  # naive on purpose
         )
     engine.dispose()
 

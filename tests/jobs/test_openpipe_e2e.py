@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -218,3 +219,27 @@ def test_secret_key_never_in_errors_or_logs(world: World, caplog: pytest.LogCapt
     assert caplog.records
     shown = errors + [r.getMessage() for r in caplog.records] + [str(r.__dict__) for r in caplog.records]
     assert all("opk_e2e_secret" not in text for text in shown)
+
+
+def test_same_slug_submitted_concurrently_posts_once(world: World) -> None:
+    api, backend = world.openpipe(timeout=5)
+    api.inject("POST /models", "latency", delay=0.3, times=None)  # keep the first create open a while
+    dataset = api.add_dataset("shared", 20)
+    spec = FineTuneSpec(dataset_id=dataset, slug="contested", provider=Provider.OPENPIPE, base_model=BASE)
+    service = SubmitService(world.store, backend, lambda _id: None, world.now)
+    barrier = threading.Barrier(4)
+    outcomes = []
+
+    def submit(key: str) -> None:
+        barrier.wait()
+        outcomes.append(service.submit(SubmitRequest("T1", "U1", "C1", None, spec, "shared", 20, {}, key)))
+
+    threads = [threading.Thread(target=submit, args=(f"view-{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert sorted(o.created for o in outcomes) == [False, False, False, True]
+    assert len({o.job.id for o in outcomes}) == 1
+    assert _count(api, "POST", lambda p: p == "/models") == 1
+    assert [m["name"] for m in api.models()] == ["contested"]

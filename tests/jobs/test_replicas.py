@@ -14,10 +14,12 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
+from sqlalchemy import select
 
 from slackbot.backends.base import FineTuneSpec, Provider
 from slackbot.backends.openpipe import OpenPipeBackend
 from slackbot.jobs.db import make_engine
+from slackbot.jobs.schema import jobs
 from slackbot.jobs.store import JobStore
 from slackbot.jobs.submit import SubmitRequest, SubmitService
 from slackbot.sandbox.clock import ManualClock
@@ -59,14 +61,17 @@ def _stop_workers(procs: list[subprocess.Popen[str]]) -> list[dict[str, Any]]:
     return summaries
 
 
-def _wait_for(store: JobStore, ids: list[int], statuses: dict[int, str], timeout: float = 30) -> None:
+def _wait_for(store: JobStore, statuses: dict[int, str], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if all(store.get(i).status == statuses[i] for i in ids):  # type: ignore[union-attr]
+    while True:
+        with store.engine.connect() as conn:
+            current = dict(conn.execute(select(jobs.c.id, jobs.c.status)).tuples().all())
+        behind = {i: current.get(i) for i, status in statuses.items() if current.get(i) != status}
+        if not behind:
             return
-        time.sleep(0.05)
-    behind = {i: store.get(i).status for i in ids if store.get(i).status != statuses[i]}  # type: ignore[union-attr]
-    raise AssertionError(f"replicas did not catch up: {behind}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"replicas did not catch up: {behind}")
+        time.sleep(0.1)
 
 
 @pytest.mark.slow
@@ -102,7 +107,7 @@ def test_replica_processes_report_every_transition_exactly_once(db_url: str) -> 
                 else:
                     api.set_status(f"replica-{n}", status)
             expected = {i: (final[i] if step == "FINAL" else step) for i in ids}
-            _wait_for(store, ids, expected)
+            _wait_for(store, expected)
         time.sleep(0.3)  # a few more ticks: a late duplicate would show up now
     finally:
         summaries = _stop_workers(procs)

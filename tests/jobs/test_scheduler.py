@@ -94,7 +94,12 @@ def test_shutdown_waits_for_the_tick_in_progress() -> None:
     scheduler.start()
     assert entered.wait(5)
     done = threading.Event()
-    stopper = threading.Thread(target=lambda: (scheduler.shutdown(wait=True), done.set()))
+
+    def stop() -> None:
+        scheduler.shutdown(wait=True)
+        done.set()
+
+    stopper = threading.Thread(target=stop)
     stopper.start()
     assert not done.wait(0.2)  # still inside the tick
     release.set()
@@ -106,7 +111,11 @@ def test_shutdown_waits_for_the_tick_in_progress() -> None:
 def test_unhealthy_when_no_tick_completes_in_time() -> None:
     now = [1000.0]
     block = threading.Event()
-    scheduler = JobScheduler(lambda: block.wait(5) and None, 1.0, monotonic=lambda: now[0])
+
+    def hang() -> None:
+        block.wait(5)
+
+    scheduler = JobScheduler(hang, 1.0, monotonic=lambda: now[0])
     assert not scheduler.healthy()  # not started
     scheduler.start()
     try:

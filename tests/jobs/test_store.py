@@ -105,7 +105,7 @@ def test_claim_due_leases_and_expired_lease_is_taken_over(store: JobStore) -> No
 def test_transition_is_compare_and_set_with_outbox(store: JobStore) -> None:
     job_id = _create(store, "alpha")
     store.confirm_created(job_id, _state("alpha"), T0, T0)
-    [job] = store.claim_due("w", T0, 10, 60)
+    assert [j.id for j in store.claim_due("w", T0, 10, 60)] == [job_id]
     assert store.apply_transition(job_id, "PENDING", "TRAINING", None, T0, T0 + timedelta(seconds=30), "w")
     assert not store.apply_transition(job_id, "PENDING", "TRAINING", None, T0, T0, "w")  # status moved on
     job2 = store.get(job_id)

@@ -58,9 +58,7 @@ class Env:
             dataset_name="support-chats",
             dataset_entries=100,
         )
-        state = ModelState(
-            id=f"id-{slug}", slug=slug, status="PENDING", base_model=job.base_model, dataset_id="ds-1"
-        )
+        state = ModelState(id=f"id-{slug}", slug=slug, status="PENDING", base_model=job.base_model, dataset_id="ds-1")
         assert self.store.confirm_created(job.id, state, self.now(), self.now() + timedelta(seconds=30))
         return self.job(job.id)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, BoltRequest, Respond
 from slack_sdk import WebClient
 
 from slackbot.sandbox.driver import SlackDriver
@@ -293,3 +293,102 @@ def test_message_button(driver: SlackDriver, bolt: BoltApp, slack: LocalSlack, c
     assert body["container"]["type"] == "message" and body["container"]["message_ts"] == posted["ts"]
     assert body["message"]["ts"] == posted["ts"] and body["channel"]["id"] == "C0GENERAL"
     assert body["actions"][0]["value"] == "job-1" and body["actions"][0]["block_id"] == "card"
+
+
+def test_message_shortcut_on_a_stored_reply(driver: SlackDriver, bolt: BoltApp, slack: LocalSlack) -> None:
+    _wire(bolt)
+    parent = slack.add_message("C0GENERAL", "our eval thread", user_id="U0BOB")
+    reply = slack.add_message("C0GENERAL", "use dataset X", user_id="U0BOB", thread_ts=parent)
+    driver.message_shortcut("finetune_thread", message_ts=reply)
+    [body] = bolt.bodies("shortcut")
+    assert body["message"]["text"] == "use dataset X" and body["message"]["user"] == "U0BOB"
+    assert body["message"]["thread_ts"] == parent
+
+
+@pytest.mark.parametrize("answer", ["update", "push", "clear"])
+def test_submission_answers_are_applied_like_slack(
+    driver: SlackDriver, bolt: BoltApp, slack: LocalSlack, answer: str
+) -> None:
+    app = bolt.app
+    second = {**FORM, "callback_id": "second", "title": {"type": "plain_text", "text": "Step 2"}}
+
+    @app.command("/finetune")
+    def command(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        client.views_open(trigger_id=body["trigger_id"], view=FORM)
+
+    @app.view("finetune_form")
+    def submit(ack: Ack) -> None:
+        if answer == "clear":
+            ack(response_action="clear")
+        else:
+            ack(response_action=answer, view=second)
+
+    driver.slash_command()
+    view = driver.wait_for_view()
+    assert driver.view_submission(view["id"], {}).status_code == 200
+    views = slack.views
+    if answer == "update":
+        assert list(views) == [view["id"]] and views[view["id"]]["callback_id"] == "second"
+    elif answer == "push":
+        assert len(views) == 2 and views[list(views)[-1]]["previous_view_id"] == view["id"]
+    else:
+        assert views == {}
+
+
+def test_view_closed_and_global_shortcut(driver: SlackDriver, bolt: BoltApp, slack: LocalSlack) -> None:
+    app = bolt.app
+
+    @app.shortcut("new_finetune")
+    def shortcut(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        bolt.seen.append(("global", body))
+        client.views_open(trigger_id=body["trigger_id"], view={**FORM, "notify_on_close": True})
+
+    @app.view_closed("finetune_form")
+    def closed(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        bolt.seen.append(("closed", body))
+
+    assert driver.global_shortcut("new_finetune").status_code == 200
+    view = driver.wait_for_view()
+    assert driver.view_closed(view["id"]).status_code == 200
+    [closed_body] = bolt.bodies("closed")
+    assert closed_body["type"] == "view_closed" and closed_body["view"]["id"] == view["id"]
+    assert slack.views == {}
+
+
+def test_respond_goes_to_the_recorded_response_url(driver: SlackDriver, bolt: BoltApp, slack: LocalSlack) -> None:
+    @bolt.app.command("/finetune")
+    def command(ack: Ack, respond: Respond) -> None:
+        ack()
+        respond(text="only you can see this")
+
+    driver.slash_command()
+    [call] = slack.wait_for("response_url")
+    assert call.args["text"] == "only you can see this"
+
+
+def test_values_entered_before_an_errors_answer_are_kept(driver: SlackDriver, bolt: BoltApp) -> None:
+    view = _open_form(driver, bolt)
+    driver.view_submission(view["id"], {"name": "bad", "mode": "fast"})
+    driver.view_submission(view["id"], {"name": "good"})
+    second = bolt.bodies("submission")[1]["view"]["state"]["values"]
+    assert second["name"]["name_in"]["value"] == "good"
+    assert second["mode"]["mode_rb"]["selected_option"] == _opt("fast")
+
+
+def test_events_and_retries_reach_bolt(driver: SlackDriver, bolt: BoltApp) -> None:
+    retries: list[list[str]] = []
+
+    @bolt.app.event("app_home_opened")
+    def home(body: dict[str, Any], request: BoltRequest) -> None:
+        bolt.seen.append(("home", body))
+        retries.append(request.headers.get("x-slack-retry-num", []))
+
+    assert driver.event({"type": "app_home_opened", "user": "U0ALICE", "tab": "home"}).status_code == 200
+    [body] = bolt.bodies("home")
+    assert body["type"] == "event_callback" and body["event"]["user"] == "U0ALICE"
+    retried = driver.event({"type": "app_home_opened", "user": "U0BOB", "tab": "home"}, retry_num=1)
+    assert retried.status_code == 200
+    assert retries == [[], ["1"]]

@@ -210,3 +210,14 @@ def test_ephemeral_permalink_dm_users_groups(web: WebClient, unlimited: LocalSla
         with pytest.raises(SlackApiError) as excinfo:
             call()
         assert _error(excinfo) == error
+
+
+def test_history_window_and_bad_cursor(web: WebClient) -> None:
+    stamps = [web.chat_postMessage(channel="C0GENERAL", text=str(i))["ts"] for i in range(4)]
+    window = web.conversations_history(channel="C0GENERAL", oldest=stamps[1], latest=stamps[3])
+    assert [m["text"] for m in window["messages"]] == ["2"]
+    inclusive = web.conversations_history(channel="C0GENERAL", oldest=stamps[1], latest=stamps[3], inclusive=True)
+    assert [m["text"] for m in inclusive["messages"]] == ["3", "2", "1"]
+    with pytest.raises(SlackApiError) as excinfo:
+        web.conversations_history(channel="C0GENERAL", cursor="not-a-cursor")
+    assert _error(excinfo) == "invalid_cursor"

@@ -1,0 +1,166 @@
+"""Slack calls as the notifier needs them: failures sorted by what to do next, per-channel pacing, and the
+lookup that finds a message an earlier attempt already posted.
+"""
+
+from __future__ import annotations
+
+import http.client
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+METADATA_EVENT = "slackbot_delivery"
+
+# The channel cannot take this message, whatever we retry: fall back (join, or DM the requester).
+FALLBACK_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "is_archived",
+        "not_in_channel",
+        "restricted_action",
+        "restricted_action_read_only_channel",
+        "restricted_action_thread_only_channel",
+        "restricted_action_non_threadable_channel",
+        "team_access_not_granted",
+        "ekm_access_denied",
+        "invalid_thread_ts",  # the card (thread parent) was deleted
+        "thread_not_found",
+    }
+)
+# Slack-side trouble that may clear up (auth included: a token being rotated); worth another attempt later.
+TRANSIENT_ERRORS = frozenset(
+    {
+        "internal_error",
+        "fatal_error",
+        "service_unavailable",
+        "request_timeout",
+        "ratelimited",
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+    }
+)
+
+
+class Busy(Exception):
+    """Not now: the channel is paced or rate limited, or an earlier row of the job is pending."""
+
+    def __init__(self, until: datetime) -> None:
+        super().__init__(until.isoformat())
+        self.until = until
+
+
+class RateLimited(Exception):
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"rate limited for {retry_after}s")
+        self.retry_after = retry_after
+
+
+class Transient(Exception):
+    """Worth retrying later. A post may or may not have reached Slack."""
+
+
+class Unusable(Exception):
+    """The channel cannot take the message (archived, not found, not a member...)."""
+
+    def __init__(self, error: str, channel: str) -> None:
+        super().__init__(error)
+        self.error = error
+        self.channel = channel
+
+
+class Fatal(Exception):
+    """Retrying cannot help (a malformed message, a missing scope): the row is dead."""
+
+
+def call(client: WebClient, method: str, channel: str, /, **kwargs: Any) -> Any:
+    """Call a WebClient method, raising RateLimited, Transient, Unusable(channel) or Fatal on failure.
+
+    Error texts carry only the method and Slack's error code, never request arguments or tokens.
+    """
+    try:
+        return getattr(client, method)(**kwargs)
+    except SlackApiError as exc:
+        status = exc.response.status_code
+        error = str(exc.response.get("error") or f"http_{status}")
+        if status == 429:
+            raise RateLimited(retry_after(exc.response.headers)) from None
+        if status >= 500 or error in TRANSIENT_ERRORS:
+            raise Transient(f"{method}: {error}") from None
+        if error in FALLBACK_ERRORS:
+            raise Unusable(error, channel) from None
+        raise Fatal(f"{method}: {error}") from None
+    except (OSError, http.client.HTTPException) as exc:
+        # URLError, timeouts, and a connection dropped after the request was sent.
+        raise Transient(f"{method}: {type(exc).__name__}") from None
+
+
+def retry_after(headers: Any) -> float:
+    for key in ("Retry-After", "retry-after"):
+        value = (headers or {}).get(key)
+        if value is not None:
+            try:
+                return max(float(value[0] if isinstance(value, list) else value), 0.0)
+            except ValueError:
+                break
+    return 1.0
+
+
+def delivery_metadata(outbox_id: int, job_id: int) -> dict[str, Any]:
+    return {"event_type": METADATA_EVENT, "event_payload": {"outbox_id": outbox_id, "job_id": job_id}}
+
+
+def find_delivered(client: WebClient, channel: str, thread_ts: str | None, outbox_id: int, pages: int) -> str | None:
+    """The ts of a message posted for this outbox row, looked up by its metadata (newest messages first)."""
+    cursor: str | None = None
+    for _ in range(pages):
+        args: dict[str, Any] = {"channel": channel, "include_all_metadata": True, "limit": 200}
+        if cursor:
+            args["cursor"] = cursor
+        if thread_ts is not None:
+            page = call(client, "conversations_replies", channel, ts=thread_ts, **args)
+        else:
+            page = call(client, "conversations_history", channel, **args)
+        for message in page.get("messages") or []:
+            meta = message.get("metadata") or {}
+            payload = meta.get("event_payload") or {}
+            if meta.get("event_type") == METADATA_EVENT and payload.get("outbox_id") == outbox_id:
+                return str(message["ts"])
+        cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+        if not cursor:
+            break
+    return None
+
+
+class Pacer:
+    """About one post per `interval` per channel, and a channel's Retry-After, tracked in this process."""
+
+    def __init__(self, clock: Callable[[], datetime], interval_seconds: float) -> None:
+        self.clock = clock
+        self.interval = timedelta(seconds=interval_seconds)
+        self._free_at: dict[str, datetime] = {}
+        self._waiting: dict[str, int] = {}
+
+    def new_round(self) -> None:
+        self._waiting.clear()
+
+    def check(self, channel: str) -> None:
+        """Raise Busy(until) if the channel must not be posted to yet."""
+        free_at = self._free_at.get(channel)
+        if free_at is not None and free_at > self.clock():
+            # Spread the waiting rows over the coming slots instead of waking them all at once.
+            waiting = self._waiting.get(channel, 0)
+            self._waiting[channel] = waiting + 1
+            raise Busy(free_at + waiting * self.interval)
+
+    def posted(self, channel: str) -> None:
+        self._free_at[channel] = self.clock() + self.interval
+
+    def rate_limited(self, channel: str, seconds: float) -> datetime:
+        until = self.clock() + timedelta(seconds=seconds)
+        self._free_at[channel] = max(until, self._free_at.get(channel, until))
+        return until

@@ -1,0 +1,189 @@
+"""Submission rules through the real endpoint: field errors, refusals with "Edit and retry", exactly one model
+per submission, the message shortcut's thread, channel fallbacks and the permission rule."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from slackbot.backends.base import Provider
+from slackbot.blocks import ids
+from tests.e2e.harness import Harness
+
+
+def _fill(h: Harness, view: dict[str, Any], slug: str, dataset_name: str = "Customer support") -> dict[str, Any]:
+    options = h.dataset_option(view, "")
+    dataset = next(o for o in options if o["text"]["text"].startswith(dataset_name))
+    return {
+        ids.BLOCK_DATASET: dataset,
+        ids.block_base_model(Provider.OPENPIPE): "meta-llama/Meta-Llama-3.1-8B-Instruct",
+        ids.BLOCK_SLUG: slug,
+    }
+
+
+def _creates(h: Harness) -> list[Any]:
+    return [r for r in h.openpipe.requests if r.method == "POST" and r.path == "/models"]
+
+
+def _seed_dataset(h: Harness) -> None:
+    h.openpipe.add_dataset("Customer support", entries=500)
+
+
+def test_field_errors_are_shown_under_the_fields_and_nothing_is_created(harness: Harness) -> None:
+    h = harness
+    _seed_dataset(h)
+    view = h.open_modal()
+    values = _fill(h, view, "Bad Slug!")
+    values.update({ids.BLOCK_SFT_EPOCHS: "-3", ids.BLOCK_TEMPERATURE: "7"})
+    response = h.driver.view_submission(view["id"], values)
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["response_action"] == "errors"
+    errors = answer["errors"]
+    assert set(errors) >= {ids.BLOCK_SLUG, ids.BLOCK_SFT_EPOCHS, ids.BLOCK_TEMPERATURE}
+    assert "lowercase" in errors[ids.BLOCK_SLUG].lower()
+    assert "2" in errors[ids.BLOCK_TEMPERATURE]
+    # The modal stays open with what was typed (Slack keeps it; the bot must not replace the view).
+    assert view["id"] in h.slack.views
+    assert _creates(h) == []
+    assert h.bot_messages("C0GENERAL") == []
+
+
+def test_taken_slug_is_refused_before_submission(harness: Harness) -> None:
+    h = harness
+    _seed_dataset(h)
+    first = h.open_modal()
+    assert h.driver.view_submission(first["id"], _fill(h, first, "taken-slug")).status_code == 200
+    h.wait(lambda: h.bot_messages("C0GENERAL"))
+    second = h.open_modal()
+    answer = h.driver.view_submission(second["id"], _fill(h, second, "taken-slug")).json()
+    assert answer["response_action"] == "errors"
+    assert "taken-slug" in answer["errors"][ids.BLOCK_SLUG] or "taken" in answer["errors"][ids.BLOCK_SLUG].lower()
+    assert len(_creates(h)) == 1
+
+
+def test_refusal_after_close_offers_edit_and_retry_with_the_typed_values(harness: Harness) -> None:
+    h = harness
+    _seed_dataset(h)
+    view = h.open_modal()
+    values = _fill(h, view, "will-be-refused")
+    values[ids.BLOCK_SFT_EPOCHS] = "2"
+    h.openpipe.inject("POST /models", "status", status=400, times=1)
+    assert h.driver.view_submission(view["id"], values).status_code == 200
+    notice = h.wait(lambda: h.bot_messages("C0GENERAL"))[0]
+    assert "will-be-refused" in notice["text"] and "not started" in notice["text"]
+    assert ids.ACTION_EDIT_RETRY in json.dumps(notice["blocks"])
+
+    h.driver.message_block_action("C0GENERAL", notice["ts"], ids.ACTION_EDIT_RETRY, value=None)
+    reopened = h.driver.wait_for_view()
+    slug_block = next(b for b in reopened["blocks"] if b.get("block_id") == ids.BLOCK_SLUG)
+    assert slug_block["element"].get("initial_value") == "will-be-refused"
+    epochs_block = next(b for b in reopened["blocks"] if b.get("block_id") == ids.BLOCK_SFT_EPOCHS)
+    assert epochs_block["element"].get("initial_value") == "2"
+
+    # The second attempt goes through and reuses the slug.
+    retry = h.driver.view_submission(reopened["id"], {})
+    assert retry.status_code == 200 and not retry.content, retry.text
+    h.wait(lambda: len(_creates(h)) == 2)
+    h.run_for(2)  # the card waits its turn: one post per second per channel
+    card = h.wait(lambda: [m for m in h.bot_messages("C0GENERAL") if m["ts"] != notice["ts"]])[0]
+    assert "will-be-refused" in card["text"]
+
+
+def test_double_submission_creates_one_model(harness: Harness) -> None:
+    h = harness
+    _seed_dataset(h)
+    view = h.open_modal()
+    values = _fill(h, view, "only-once")
+    payload_view = dict(h.driver.view(view["id"]))
+    first = h.driver.view_submission(view["id"], values)
+    assert first.status_code == 200
+    # Slack redelivers the same submission (same view id): the bot must not start a second model.
+    h.wait(lambda: h.bot_messages("C0GENERAL"))
+    second = h.driver.post_payload(
+        {
+            "type": "view_submission",
+            "team": {"id": h.slack.team_id, "domain": "local"},
+            "user": {"id": "U0ALICE", "username": "alice", "team_id": h.slack.team_id},
+            "api_app_id": h.slack.app_id,
+            "token": "legacy",
+            "trigger_id": "1.2.3",
+            "view": {**payload_view, "state": {"values": _state(h, payload_view, values)}},
+        }
+    )
+    assert second.status_code == 200
+    h.run_for(3)
+    assert len(_creates(h)) == 1
+    assert len(h.bot_messages("C0GENERAL")) == 1
+
+
+def _state(h: Harness, view: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    from slackbot.sandbox.slack_payloads import submission_state
+
+    return submission_state(view["blocks"], {}, values)
+
+
+def test_message_shortcut_posts_the_card_in_that_thread(harness: Harness) -> None:
+    h = harness
+    _seed_dataset(h)
+    root = h.slack.add_message("C0GENERAL", "let's fine-tune on last week's tickets")
+    assert h.driver.message_shortcut(ids.SHORTCUT_FROM_THREAD, message_ts=root).status_code == 200
+    view = h.driver.wait_for_view()
+    assert h.driver.view_submission(view["id"], _fill(h, view, "from-thread")).status_code == 200
+    card = h.wait(lambda: h.bot_messages("C0GENERAL"))[0]
+    assert card["thread_ts"] == root
+    h.run_for(130, step=5)
+    replies = [m for m in h.slack.thread("C0GENERAL", root) if m.get("user") == h.slack.bot_user_id]
+    assert len(replies) >= 3  # the card and at least two transitions, all inside the original thread
+    assert all(m.get("thread_ts") == root for m in replies)
+
+
+def test_public_channel_not_joined_is_joined(harness: Harness) -> None:
+    h = harness
+    _seed_dataset(h)
+    h.slack.add_channel("C0PUBLIC", "ml-public", bot_is_member=False)
+    view = h.open_modal(channel_id="C0PUBLIC", channel_name="ml-public")
+    assert h.driver.view_submission(view["id"], _fill(h, view, "joins-channel")).status_code == 200
+    card = h.wait(lambda: h.bot_messages("C0PUBLIC"))[0]
+    assert "joins-channel" in card["text"]
+    assert [c.args.get("channel") for c in h.slack.calls_to("conversations.join")] == ["C0PUBLIC"]
+
+
+@pytest.mark.parametrize("private,archived", [(True, False), (False, True)])
+def test_unusable_channel_falls_back_to_a_dm(harness: Harness, private: bool, archived: bool) -> None:
+    h = harness
+    _seed_dataset(h)
+    h.slack.add_channel("C0CLOSED", "closed", is_private=private, is_archived=archived, bot_is_member=False)
+    view = h.open_modal(channel_id="C0CLOSED", channel_name="closed")
+    assert h.driver.view_submission(view["id"], _fill(h, view, "goes-to-dm")).status_code == 200
+    # The job starts anyway and the requester learns where to follow it.
+    h.wait(lambda: _creates(h))
+    opened = h.wait(lambda: h.slack.calls_to("conversations.open"))
+    dm = opened[-1].response["channel"]["id"]
+    dm_messages = h.wait(lambda: h.bot_messages(dm))
+    assert any("goes-to-dm" in m["text"] for m in dm_messages)
+    assert h.bot_messages("C0CLOSED") == []
+    h.run_for(70, step=5)
+    assert any("queued" in m["text"].lower() for m in h.bot_messages(dm))
+
+
+def test_permission_rule_refuses_and_creates_nothing(tmp_path: Path) -> None:
+    h = Harness(tmp_path, allowed_users="U0BOB")
+    try:
+        _seed_dataset(h)
+        response = h.driver.slash_command("/finetune", user_id="U0ALICE")
+        assert response.status_code == 200
+        assert "not on the list" in response.text
+        assert h.slack.calls_to("views.open") == []
+        # Bob may.
+        view = h.open_modal(user_id="U0BOB")
+        assert view["callback_id"] == ids.VIEW_FINETUNE
+        # A modal submitted by someone not allowed (e.g. the list changed meanwhile) creates nothing.
+        answer = h.driver.view_submission(view["id"], _fill(h, view, "not-allowed"), user_id="U0ALICE").json()
+        assert answer["response_action"] == "errors"
+        assert _creates(h) == []
+    finally:
+        h.close()

@@ -95,7 +95,6 @@ TEXT_FIELDS: Final = (
     "pruning_rule_ids",
     "default_temperature",
 )
-SELECT_FIELDS: Final = ("provider", "base_model", "dpo_variant")
 TOGGLE_FIELDS: Final = ("enable_sft", "enable_dpo")
 
 _BLOCKS: Final[dict[str, tuple[str, str]]] = {
@@ -231,8 +230,7 @@ def form_state_from_view(values: object) -> FormState:
             element = _element(values, *_BLOCKS[name])
             if element is not None and isinstance(element.get("selected_options"), list):
                 state[name] = any(
-                    isinstance(o, Mapping) and o.get("value") == ids.CHECKED
-                    for o in element["selected_options"]
+                    isinstance(o, Mapping) and o.get("value") == ids.CHECKED for o in element["selected_options"]
                 )
     except Exception:  # a hostile Mapping subclass must not break the handler
         return state
@@ -300,9 +298,7 @@ def check_batch_size(raw: object, *, allow_auto: bool, label: str, no_auto: str 
     if isinstance(raw, str) and raw.strip().lower() == "auto":
         if allow_auto:
             return "auto"
-        raise _fail(
-            f'{label} must be a whole number from 1 to {MAX_BATCH_SIZE}: {no_auto} does not take "auto".'
-        )
+        raise _fail(f'{label} must be a whole number from 1 to {MAX_BATCH_SIZE}: {no_auto} does not take "auto".')
     if isinstance(raw, int) and not isinstance(raw, bool):
         value: int | None = raw
     elif isinstance(raw, str) and _WHOLE.fullmatch(raw.strip()) and len(raw.strip()) < 10:
@@ -472,9 +468,7 @@ class FineTuneForm(BaseModel):
             raise _fail(f"Choose a base model for {provider.label}.")
         if raw not in _ctx(info).base_models:
             extra = " or one of the project's deployed models" if provider is Provider.OPENPIPE else ""
-            raise _fail(
-                f'"{raw[:80]}" is not a base model for {provider.label}: pick one from the list{extra}.'
-            )
+            raise _fail(f'"{raw[:80]}" is not a base model for {provider.label}: pick one from the list{extra}.')
         return raw
 
     @field_validator("slug", mode="before")
@@ -514,9 +508,7 @@ class FineTuneForm(BaseModel):
     @field_validator("default_temperature", mode="before")
     @classmethod
     def _temperature(cls, raw: object) -> float | None:
-        return check_number(
-            raw, "Default temperature must be a number between 0 and 2, or blank", low=0, high=2
-        )
+        return check_number(raw, "Default temperature must be a number between 0 and 2, or blank", low=0, high=2)
 
     @field_validator("dpo_variant", mode="before")
     @classmethod
@@ -584,8 +576,6 @@ def parse_form(state: Mapping[str, object], ctx: FormContext) -> FineTuneSpec | 
         for err in exc.errors():
             name = str(err["loc"][0]) if err["loc"] else "provider"
             # An error on a field the modal does not show (a toggle the provider lacks) goes on the provider.
-            errors.setdefault(
-                field_block_id(name if name in shown else "provider", provider), str(err["msg"])
-            )
+            errors.setdefault(field_block_id(name if name in shown else "provider", provider), str(err["msg"]))
         return errors
     return form.to_spec()

@@ -38,9 +38,7 @@ def help_message() -> tuple[str, list[dict[str, Any]]]:
             )
         ),
         ContextBlock(
-            elements=[
-                MarkdownTextObject(text="If a job fails, the failure notice has an *Edit and retry* button.")
-            ]
+            elements=[MarkdownTextObject(text="If a job fails, the failure notice has an *Edit and retry* button.")]
         ),
     ]
     text = f"{COMMAND} starts and follows fine-tuning jobs. Commands: " + ", ".join(u for u, _ in _COMMANDS)

@@ -72,6 +72,8 @@ ACTION_PRUNING_RULES: Final = "pruning_rule_ids_input"
 BLOCK_TEMPERATURE: Final = "default_temperature"
 ACTION_TEMPERATURE: Final = "default_temperature_input"
 
+BLOCK_FORM_ERRORS: Final = "form_errors"  # section listing errors the service returned (Edit and retry)
+
 # action_ids that make the app rebuild the modal (register one `app.action` for each).
 DISPATCH_ACTIONS: Final = (ACTION_PROVIDER, ACTION_ENABLE_SFT, ACTION_ENABLE_DPO)
 

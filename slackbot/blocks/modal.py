@@ -47,7 +47,6 @@ CLOSE: Final = "Cancel"
 MAX_OPTIONS: Final = 100  # Slack's limit for a static_select and for one options response
 OPTION_TEXT_MAX: Final = 75
 OPTION_VALUE_MAX: Final = 150
-DEFAULT_HINT: Final = "blank = provider default"
 _PLAIN_NUMBER: Final = re.compile(r"[0-9]{1,3}(\.[0-9]{1,10})?")
 _LABEL_SEPARATOR: Final = " · "  # between a dataset's name and its entry count in the option text
 
@@ -102,9 +101,7 @@ def options_error(message: str) -> list[dict[str, Any]]:
     return [_option("⚠ " + message, ids.OPTION_ERROR_VALUE).to_dict()]
 
 
-def _initial_dataset(
-    state: Mapping[str, object], given: Mapping[str, Any] | None
-) -> tuple[Option, str] | None:
+def _initial_dataset(state: Mapping[str, object], given: Mapping[str, Any] | None) -> tuple[Option, str] | None:
     """The dataset option to show as chosen, and its text (for the slug suggestion)."""
     if given is not None:
         text, value = given.get("text"), given.get("value")
@@ -117,9 +114,7 @@ def _initial_dataset(
     return None
 
 
-def _input(
-    name: str, provider: Provider, label: str, element: InputInteractiveElement, **kw: Any
-) -> InputBlock:
+def _input(name: str, provider: Provider, label: str, element: InputInteractiveElement, **kw: Any) -> InputBlock:
     return InputBlock(block_id=field_block_id(name, provider), label=label, element=element, **kw)
 
 
@@ -145,9 +140,7 @@ def _toggle(name: str, provider: Provider, label: str, text: str, on: bool) -> I
     return _input(name, provider, label, element, optional=True, dispatch_action=True)
 
 
-def _select(
-    name: str, provider: Provider, label: str, options: list[Option], initial: str | None
-) -> InputBlock:
+def _select(name: str, provider: Provider, label: str, options: list[Option], initial: str | None) -> InputBlock:
     chosen = next((o for o in options if o.value == initial), None)
     element = StaticSelectElement(
         action_id=field_action_id(name), placeholder="Choose…", options=options, initial_option=chosen
@@ -241,7 +234,7 @@ def _divider() -> DividerBlock:
 
 def _error_block(errors: Mapping[str, str]) -> SectionBlock:
     lines = "\n".join(f"⚠ {message}" for message in errors.values())
-    return SectionBlock(block_id="form_errors", text=MarkdownTextObject(text=_trim(lines, 3000)))
+    return SectionBlock(block_id=ids.BLOCK_FORM_ERRORS, text=MarkdownTextObject(text=_trim(lines, 3000)))
 
 
 def finetune_modal(

@@ -7,7 +7,7 @@ Outbox payloads are semantic (see the contract in the notifier); the notifier re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -188,31 +188,11 @@ class JobStore:
         lease_owner: str | None = None,
     ) -> bool:
         """SUBMITTING → the backend's status, and queue the card. False if someone else resolved it first."""
-        terminal = state.status in TERMINAL_STATUSES
-        with self.engine.begin() as conn:
-            job = _one_job(conn, jobs.c.id == job_id)
-            if job is None:
-                return False
-            changed = conn.execute(
-                update(jobs)
-                .where(*_cas(job_id, SUBMITTING, lease_owner))
-                .values(
-                    status=state.status,
-                    model_id=state.id,
-                    error_message=state.error_message,
-                    updated_at=now,
-                    status_changed_at=now,
-                    tracking=not terminal,
-                    finished_at=now if terminal else None,
-                    next_poll_at=None if terminal else next_poll_at,
-                    poll_failures=0,
-                    lease_owner=None,
-                    lease_until=None,
-                )
-            ).rowcount
-            if changed:
-                _queue(conn, job_id, job.channel_id, "card:post", {"type": "post_card"}, now)
-            return bool(changed)
+        values = _new_status(state.status, now, state.status in TERMINAL_STATUSES, next_poll_at)
+        values |= {"model_id": state.id, "error_message": state.error_message}
+        return self._change(
+            job_id, _cas(job_id, SUBMITTING, lease_owner), values, now, lambda _c: ("card:post", {"type": "post_card"})
+        )
 
     def reject(
         self,
@@ -223,34 +203,33 @@ class JobStore:
         lease_owner: str | None = None,
     ) -> bool:
         """SUBMITTING → REJECTED (not followed any more) and queue the refusal for the requester."""
+
+        def refusal(conn: Connection) -> tuple[str, dict[str, Any]]:
+            earlier = conn.execute(
+                select(func.count()).select_from(outbox).where(outbox.c.job_id == job_id, outbox.c.kind == "rejected")
+            ).scalar_one()
+            return f"rejected:{earlier + 1}", {"type": "rejected", "message": message, "issues": list(issues)}
+
+        values = _new_status(REJECTED, now, True, None) | {"error_message": message}
+        return self._change(job_id, _cas(job_id, SUBMITTING, lease_owner), values, now, refusal)
+
+    def _change(
+        self,
+        job_id: int,
+        conditions: list[Any],
+        values: dict[str, Any],
+        now: datetime,
+        message: Callable[[Connection], tuple[str, dict[str, Any]]],
+    ) -> bool:
+        """Update the job where `conditions` hold and, only if that changed it, queue `message` in the same
+        transaction. False when the row had moved on (or the lease was lost)."""
         with self.engine.begin() as conn:
-            job = _one_job(conn, jobs.c.id == job_id)
-            if job is None:
+            if not conn.execute(update(jobs).where(*conditions).values(**values)).rowcount:
                 return False
-            changed = conn.execute(
-                update(jobs)
-                .where(*_cas(job_id, SUBMITTING, lease_owner))
-                .values(
-                    status=REJECTED,
-                    error_message=message,
-                    updated_at=now,
-                    status_changed_at=now,
-                    tracking=False,
-                    finished_at=now,
-                    next_poll_at=None,
-                    lease_owner=None,
-                    lease_until=None,
-                )
-            ).rowcount
-            if changed:
-                count = conn.execute(
-                    select(func.count())
-                    .select_from(outbox)
-                    .where(outbox.c.job_id == job_id, outbox.c.kind == "rejected")
-                ).scalar_one()
-                payload = {"type": "rejected", "message": message, "issues": list(issues)}
-                _queue(conn, job_id, job.channel_id, f"rejected:{count + 1}", payload, now)
-            return bool(changed)
+            channel_id = conn.execute(select(jobs.c.channel_id).where(jobs.c.id == job_id)).scalar_one()
+            key, payload = message(conn)
+            _queue(conn, job_id, channel_id, key, payload, now)
+            return True
 
     # --- tracker ------------------------------------------------------------------------------------------
 
@@ -290,36 +269,17 @@ class JobStore:
         Terminal statuses (and DELETED) stop the tracking; the lease is released either way.
         """
         stop = new_status in TERMINAL_STATUSES or next_poll_at is None
-        with self.engine.begin() as conn:
-            job = _one_job(conn, jobs.c.id == job_id)
-            if job is None:
-                return False
-            changed = conn.execute(
-                update(jobs)
-                .where(*_cas(job_id, expected_status, lease_owner))
-                .values(
-                    status=new_status,
-                    error_message=error_message,
-                    updated_at=now,
-                    status_changed_at=now,
-                    tracking=not stop,
-                    finished_at=now if stop else None,
-                    next_poll_at=None if stop else next_poll_at,
-                    poll_failures=0,
-                    lease_owner=None,
-                    lease_until=None,
-                )
-            ).rowcount
-            if changed:
-                payload = {
-                    "type": "transition",
-                    "from": expected_status,
-                    "to": new_status,
-                    "at": now.isoformat(),
-                    "error_message": error_message,
-                }
-                _queue(conn, job_id, job.channel_id, f"reply:{new_status}", payload, now)
-            return bool(changed)
+        payload = {
+            "type": "transition",
+            "from": expected_status,
+            "to": new_status,
+            "at": now.isoformat(),
+            "error_message": error_message,
+        }
+        values = _new_status(new_status, now, stop, next_poll_at) | {"error_message": error_message}
+        return self._change(
+            job_id, _cas(job_id, expected_status, lease_owner), values, now, lambda _c: (f"reply:{new_status}", payload)
+        )
 
     def reschedule(self, job_id: int, next_poll_at: datetime, failures: int, lease_owner: str | None = None) -> bool:
         """Set the next poll and release the lease (only ours, when `lease_owner` is given)."""
@@ -347,19 +307,9 @@ class JobStore:
         conditions = [jobs.c.id == job_id, jobs.c.tracking.is_(True)]
         if lease_owner is not None:
             conditions.append(jobs.c.lease_owner == lease_owner)
-        with self.engine.begin() as conn:
-            job = _one_job(conn, jobs.c.id == job_id)
-            if job is None:
-                return False
-            changed = conn.execute(
-                update(jobs)
-                .where(*conditions)
-                .values(tracking=False, next_poll_at=None, updated_at=now, lease_owner=None, lease_until=None)
-            ).rowcount
-            if changed:
-                payload = {"type": "expired", "max_age_hours": max_age_hours}
-                _queue(conn, job_id, job.channel_id, "reply:EXPIRED", payload, now)
-            return bool(changed)
+        values = {"tracking": False, "next_poll_at": None, "updated_at": now, "lease_owner": None, "lease_until": None}
+        payload = {"type": "expired", "max_age_hours": max_age_hours}
+        return self._change(job_id, conditions, values, now, lambda _c: ("reply:EXPIRED", payload))
 
     # --- notifier -----------------------------------------------------------------------------------------
 
@@ -434,6 +384,21 @@ class JobStore:
 def _one_job(conn: Connection, condition: Any) -> JobRecord | None:
     row = conn.execute(select(jobs).where(condition)).first()
     return JobRecord.from_row(row) if row is not None else None
+
+
+def _new_status(status: str, now: datetime, stop: bool, next_poll_at: datetime | None) -> dict[str, Any]:
+    """Column values for a status change; `stop` ends the tracking. The lease is released either way."""
+    return {
+        "status": status,
+        "updated_at": now,
+        "status_changed_at": now,
+        "tracking": not stop,
+        "finished_at": now if stop else None,
+        "next_poll_at": None if stop else next_poll_at,
+        "poll_failures": 0,
+        "lease_owner": None,
+        "lease_until": None,
+    }
 
 
 def _cas(job_id: int, expected_status: str, lease_owner: str | None) -> list[Any]:

@@ -9,12 +9,22 @@ from typing import TYPE_CHECKING
 
 from slack_bolt import App
 
-from slackbot.listeners import commands, modal_actions, options, shortcuts, submission
+from slackbot.listeners.commands import register as register_commands
+from slackbot.listeners.modal_actions import register as register_modal_actions
+from slackbot.listeners.options import register as register_options
+from slackbot.listeners.shortcuts import register as register_shortcuts
+from slackbot.listeners.submission import register as register_submission
 
 if TYPE_CHECKING:
     from slackbot.runtime import Runtime
 
 
 def register(app: App, runtime: Runtime) -> None:
-    for module in (commands, shortcuts, options, modal_actions, submission):
-        module.register(app, runtime)
+    for register_one in (
+        register_commands,
+        register_shortcuts,
+        register_options,
+        register_modal_actions,
+        register_submission,
+    ):
+        register_one(app, runtime)

@@ -32,6 +32,7 @@ class Call:
     at: float
     response: dict[str, Any] | None
     status: int = 200
+    dropped: bool = False  # carried out, but the connection was closed without an answer
 
 
 @dataclass
@@ -300,7 +301,9 @@ class LocalSlack:
             args = decode_args(args)
             status, headers, body = self._dispatch(method, args, token)
             recorded = body.result if isinstance(body, Dropped) else body
-            self.calls.append(Call(method, copy.deepcopy(args), self.clock.now(), copy.deepcopy(recorded), status))
+            dropped = isinstance(body, Dropped)
+            call = Call(method, copy.deepcopy(args), self.clock.now(), copy.deepcopy(recorded), status, dropped)
+            self.calls.append(call)
             self._called.notify_all()
             return status, headers, body
 

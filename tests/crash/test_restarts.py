@@ -46,6 +46,7 @@ class World:
     tmp: Path
     slack: LocalSlack
     openpipe: LocalOpenPipe
+    openpipe_clock: ManualClock
     store: JobStore
     db_url: str
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -58,6 +59,7 @@ class World:
             "CRASH_SLACK_TOKEN": SLACK_TOKEN,
             "CRASH_OPENPIPE_URL": self.openpipe.url,
             "CRASH_OPENPIPE_KEY": OPENPIPE_KEY,
+            "CRASH_LEASE_SECONDS": "0.5",
         }
         env.pop("SLACKBOT_FAILPOINT", None)
         if failpoint:
@@ -116,11 +118,12 @@ def _now() -> datetime:
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
     slack = LocalSlack(bot_token=SLACK_TOKEN, post_rate_per_channel=20.0, burst=5).start()
-    openpipe = LocalOpenPipe(api_key=OPENPIPE_KEY, clock=ManualClock(1_780_000_000.0), step_seconds=STEP).start()
+    openpipe_clock = ManualClock(1_780_000_000.0)
+    openpipe = LocalOpenPipe(api_key=OPENPIPE_KEY, clock=openpipe_clock, step_seconds=STEP).start()
     db_url = f"sqlite:///{tmp_path}/crash.db"
     engine = make_engine(db_url)
     migrate(engine)
-    w = World(tmp_path, slack, openpipe, JobStore(engine), db_url)
+    w = World(tmp_path, slack, openpipe, openpipe_clock, JobStore(engine), db_url)
     try:
         yield w
     finally:
@@ -158,7 +161,7 @@ def drive(world: World, job_ids: list[int], first: subprocess.Popen[bytes], *, r
             statuses = {world.openpipe.model(s)["openpipe"]["status"] for s in _slugs(world, job_ids)}
             if statuses == {"DEPLOYED"} and kill_at is None:
                 break
-            world.openpipe.clock.advance(STEP)  # type: ignore[attr-defined]
+            world.openpipe_clock.advance(STEP)
         time.sleep(0.02)
     worker.send_signal(signal.SIGTERM)
     worker.wait(timeout=15)
@@ -193,14 +196,12 @@ def assert_told_exactly_once(world: World, job_ids: list[int]) -> None:
 FAILPOINTS = [
     "after_claim_due:2",
     "after_transition:1",  # the status changed, nothing posted yet
-    "after_transition:3",
     "after_claim_deliveries:2",  # mid-tick: rows claimed, nothing sent
     "before_slack_post:3",
     "after_slack_post:1",  # Slack took the card, nothing recorded
     "after_slack_post:3",  # Slack took a reply, nothing recorded
     "after_card_update:2",
     "after_record_card:1",  # card recorded, its row not marked sent
-    "after_mark_sent:2",
 ]
 
 
@@ -214,6 +215,6 @@ def test_killed_at_a_failpoint_tells_every_transition_once(world: World, failpoi
 
 def test_random_kills_tell_every_transition_once(world: World) -> None:
     job_ids = [world.submit(f"rand-{i}") for i in range(3)]
-    deaths = drive(world, job_ids, world.spawn(), random_kills=6)
-    assert deaths == 6
+    deaths = drive(world, job_ids, world.spawn(), random_kills=4)
+    assert deaths == 4
     assert_told_exactly_once(world, job_ids)

@@ -82,7 +82,7 @@ class FailingStore(JobStore):
 class FailingWebClient(WebClient):
     failpoint: Failpoint
 
-    def api_call(self, api_method: str, **kwargs: Any) -> SlackResponse:  # type: ignore[override]
+    def api_call(self, api_method: str, **kwargs: Any) -> SlackResponse:
         if api_method == "chat.postMessage":
             self.failpoint.reach("before_slack_post")
         response = super().api_call(api_method, **kwargs)
@@ -113,7 +113,7 @@ def main() -> None:
         {backend.project: backend},
         owner,
         clock,
-        TrackerConfig(interval_seconds=0.1, max_interval_seconds=0.2, lease_seconds=lease),
+        TrackerConfig(interval_seconds=0.05, max_interval_seconds=0.1, lease_seconds=lease),
     )
     notifier = Notifier(
         store,
@@ -126,7 +126,7 @@ def main() -> None:
     )
     scheduler = JobScheduler(
         guarded(("tracker", tracker.poll_once), ("notifier", notifier.deliver_due)),
-        interval_seconds=0.05,
+        interval_seconds=0.03,
         jitter_seconds=0,
     )
     stop = threading.Event()

@@ -306,3 +306,10 @@ def _block(view: dict[str, Any], block_id: str) -> dict[str, Any]:
 def test_check_view_limits_catches(change: Any, problem: str) -> None:
     problems = mutated(change)
     assert any(problem in p for p in problems), problems
+
+
+def test_extracted_text_is_bounded_and_storable() -> None:
+    # PostgreSQL JSON cannot hold NUL, and nothing longer than Slack's input limit came from the modal.
+    view = build(P.OPENPIPE)
+    values = slack_state_values(view, {ids.BLOCK_SLUG: text_value("a\x00b" + "c" * 5000)})
+    assert form_state_from_view(values)["slug"] == "ab" + "c" * 2998

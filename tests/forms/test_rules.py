@@ -325,3 +325,14 @@ def test_suggest_slug(name: str, slug: str) -> None:
 def test_suggest_slug_avoids_taken_names_and_stays_short() -> None:
     assert suggest_slug("Support tickets v2", taken={"support-tickets-v2-ft"}) == "support-tickets-v2-ft-2"
     assert len(suggest_slug("x" * 500)) <= 64
+
+
+@pytest.mark.parametrize("raw", [float("nan"), float("inf"), "1e999", True])
+def test_non_finite_or_boolean_numbers_from_a_stored_state(raw: object) -> None:
+    message = error(P.OPENPIPE, ids.BLOCK_SFT_LR_MULTIPLIER, sft_lr_multiplier=raw)
+    assert message.startswith("Learning-rate multiplier must be a number greater than 0")
+
+
+def test_numbers_from_a_stored_state_may_be_json_numbers() -> None:
+    spec = ok(P.OPENPIPE, sft_lr_multiplier=2, sft_batch_size=8, default_temperature=1)
+    assert (spec.sft.learning_rate_multiplier, spec.sft.batch_size, spec.default_temperature) == (2, 8, 1)

@@ -65,7 +65,7 @@ def _wait_for(store: JobStore, statuses: dict[int, str], timeout: float = 30) ->
     deadline = time.monotonic() + timeout
     while True:
         with store.engine.connect() as conn:
-            current = dict(conn.execute(select(jobs.c.id, jobs.c.status)).tuples().all())
+            current = {row.id: row.status for row in conn.execute(select(jobs.c.id, jobs.c.status))}
         behind = {i: current.get(i) for i, status in statuses.items() if current.get(i) != status}
         if not behind:
             return

@@ -303,7 +303,7 @@ def test_post_accepted_then_dropped_is_reconciled_not_repeated(env: Env) -> None
     assert len(replies(env, "C0GENERAL", card["ts"])) == 1
 
 
-def test_crash_after_post_before_mark_sent_is_reconciled(env: Env) -> None:
+def test_crash_after_post_before_mark_sent_is_reconciled(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     """A process posts, dies before recording it; once its claim expires another one finds the post."""
 
     class Died(BaseException):
@@ -316,10 +316,10 @@ def test_crash_after_post_before_mark_sent_is_reconciled(env: Env) -> None:
     def die(*args: Any, **kwargs: Any) -> None:
         raise Died
 
-    env.store.record_card = die  # type: ignore[method-assign]
+    monkeypatch.setattr(env.store, "record_card", die)
     with pytest.raises(Died):
         first.deliver_job(job.id)
-    env.store.record_card = original  # type: ignore[method-assign]
+    monkeypatch.setattr(env.store, "record_card", original)
     second = env.notifier(owner="survivor", lease_seconds=30)
     env.advance(10)
     assert second.deliver_due().sent == 0  # still claimed by the dead process

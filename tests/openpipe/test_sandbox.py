@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import Any
@@ -207,14 +208,16 @@ def test_serve_forever_logs_its_url_and_stops(caplog: pytest.LogCaptureFixture) 
     stop = threading.Event()
     runner = threading.Thread(target=serve_forever, args=(KEY, 0, 1.0), kwargs={"stop": stop})
     runner.start()
-    deadline = time.monotonic() + 5
-    while not caplog.records and time.monotonic() < deadline:
-        time.sleep(0.01)
-    url = caplog.records[0].getMessage().split()[4]
-    assert url.startswith("http://127.0.0.1:") and url.endswith("/api/v1")
-    assert call_url(url + "/datasets").status_code == 200
-    stop.set()
-    runner.join(5)
+    try:
+        deadline = time.monotonic() + 5
+        while not caplog.records and time.monotonic() < deadline:
+            time.sleep(0.01)
+        found = re.search(r"http://127\.0\.0\.1:\d+/api/v1", caplog.records[0].getMessage())
+        assert found is not None
+        assert call_url(found.group(0) + "/datasets").status_code == 200
+    finally:
+        stop.set()
+        runner.join(5)
     assert not runner.is_alive()
 
 

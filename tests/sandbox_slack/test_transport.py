@@ -157,7 +157,7 @@ def test_accept_then_drop_stores_the_post_but_answers_nothing(unlimited: LocalSl
     thread = web.conversations_replies(channel="C0GENERAL", ts=parent, include_all_metadata=True)["messages"]
     assert [m.get("metadata") for m in thread[1:]] == [meta]
     [dropped] = [c for c in unlimited.calls_to("chat.postMessage") if c.args.get("text") == "training"]
-    assert dropped.response is not None and dropped.response["ok"] is True
+    assert dropped.response is not None and dropped.response["ok"] is True and dropped.dropped
     assert web.chat_postMessage(channel="C0GENERAL", text="next")["ok"]
 
 

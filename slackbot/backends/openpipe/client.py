@@ -101,7 +101,7 @@ class OpenPipeClient:
         self._key = api_key
         self._base = base_url.rstrip("/")
         self._deadline = timeout
-        self._timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
+        self._timeout = httpx.Timeout(connect=min(timeout, 10.0), read=timeout, write=timeout, pool=timeout)
         self._owns_client = client is None
         self._http = client or httpx.Client(
             timeout=self._timeout, limits=httpx.Limits(max_connections=20, max_keepalive_connections=10)
@@ -161,9 +161,7 @@ class OpenPipeClient:
 
     # --- internals -------------------------------------------------------------------------------
 
-    def _find_own(
-        self, request: CreateModelRequest, on_lookup_failure: BackendError | None = None
-    ) -> Model | None:
+    def _find_own(self, request: CreateModelRequest, on_lookup_failure: BackendError | None = None) -> Model | None:
         """The model this request created, or None if the slug is free; another dataset's is a conflict."""
         try:
             model = self.get_model(request.slug)

@@ -304,9 +304,7 @@ def _check_switches(spec: FineTuneSpec) -> None:
 
 def _openpipe(spec: FineTuneSpec) -> OpenPipeTrainingConfig:
     p, sft, pref = spec.provider, spec.sft, spec.preference
-    _reject(
-        p, _set_fields(sft, "sft", {"batch_size", "learning_rate_multiplier", "epochs"}), "not in its spec"
-    )
+    _reject(p, _set_fields(sft, "sft", {"batch_size", "learning_rate_multiplier", "epochs"}), "not in its spec")
     allowed = {"variant", "learning_rate_multiplier", "epochs", "beta", "adapter_weight"}
     _reject(p, _set_fields(pref, "preference", allowed), "not in its spec")
     sft_hp = OpenPipeSftHyperparameters(
@@ -339,18 +337,14 @@ def _openpipe_reward(spec: FineTuneSpec) -> OpenPipeRewardTrainingConfig:
         learning_rate_multiplier=sft.learning_rate_multiplier,
         num_epochs=sft.epochs,
     )
-    return OpenPipeRewardTrainingConfig(
-        base_model=spec.base_model, hyperparameters=hp if _any_set(sft) else None
-    )
+    return OpenPipeRewardTrainingConfig(base_model=spec.base_model, hyperparameters=hp if _any_set(sft) else None)
 
 
 def _openai(spec: FineTuneSpec) -> OpenAITrainingConfig:
     p, sft, pref = spec.provider, spec.sft, spec.preference
     if spec.base_model not in OPENAI_BASE_MODELS:
         raise ValueError(f"{p.label} does not take base_model {spec.base_model!r}: choose one of its models")
-    _reject(
-        p, _set_fields(sft, "sft", {"batch_size", "learning_rate_multiplier", "epochs"}), "not in its spec"
-    )
+    _reject(p, _set_fields(sft, "sft", {"batch_size", "learning_rate_multiplier", "epochs"}), "not in its spec")
     allowed = {"beta", "batch_size", "learning_rate_multiplier", "epochs"}
     _reject(p, _set_fields(pref, "preference", allowed), "not in its spec")
     sft_hp = OpenAISftHyperparameters(

@@ -1,0 +1,116 @@
+"""`slackbot run --http` as a real process: signed requests, /healthz, the scheduler following a job to the end,
+faults on the way, a clean SIGTERM — and not one secret in its logs or in anything it posted."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from slackbot.blocks import ids
+from slackbot.sandbox.clock import ManualClock
+from slackbot.sandbox.driver import SlackDriver
+from slackbot.sandbox.openpipe_api import LocalOpenPipe
+from slackbot.sandbox.slack_api import LocalSlack
+
+SECRET = "http-mode-signing-secret-abcdef123456"
+TOKEN = "xoxb-http-mode-token-987654321"
+KEY = "opk_http_mode_key_5551234abcd"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(predicate, timeout: float = 15.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            result = predicate()
+        except httpx.HTTPError:
+            result = None
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def test_http_mode_process_end_to_end(tmp_path: Path) -> None:
+    clock = ManualClock(start=time.time())
+    with LocalOpenPipe(KEY, clock=clock, step_seconds=60) as openpipe, LocalSlack(bot_token=TOKEN) as slack:
+        openpipe.add_dataset("Process dataset", entries=42)
+        port = _free_port()
+        log_path = tmp_path / "bot.log"
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "OPENPIPE_"))},
+            "SLACK_BOT_TOKEN": TOKEN,
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": slack.url,
+            "OPENPIPE_API_KEY": KEY,
+            "OPENPIPE_BASE_URL": openpipe.url,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
+            "POLL_INTERVAL_SECONDS": "0.3",
+            "LOG_LEVEL": "DEBUG",
+        }
+        with log_path.open("w") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "slackbot", "run", "--http", "--port", str(port), "--host", "127.0.0.1"],
+                env=env,
+                cwd=tmp_path,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            health = _wait(lambda: (r := httpx.get(f"{base}/healthz", timeout=1)).status_code == 200 and r.json())
+            assert health == {"ok": True, "database": True, "scheduler": True}
+
+            driver = SlackDriver(f"{base}/slack/events", SECRET, slack)
+            assert driver.signed_post("x=1", "application/x-www-form-urlencoded", signature="v0=bad").status_code == 401
+            assert driver.slash_command("/finetune").status_code == 200
+            view = driver.wait_for_view()
+            options = driver.block_suggestion(view["id"], ids.ACTION_DATASET, ids.BLOCK_DATASET, "").json()["options"]
+            picked = next(o for o in options if o["text"]["text"].startswith("Process dataset"))
+            answer = driver.view_submission(
+                view["id"],
+                {
+                    ids.BLOCK_DATASET: picked,
+                    ids.BLOCK_SLUG: "from-a-process",
+                    "base_model__openpipe": "Qwen/Qwen3-8B",
+                },
+            )
+            assert answer.status_code == 200 and not answer.content, answer.text
+            card = _wait(lambda: [m for m in slack.messages("C0GENERAL") if m.get("user") == slack.bot_user_id])[0]
+
+            # OpenPipe misbehaves for a while; the tracker carries on once it recovers.
+            openpipe.inject("GET /models", "status", status=503, times=2)
+            openpipe.inject("GET /models", "html", times=1)
+            for expected in range(1, 5):  # QUEUED, PROVISIONING, TRAINING, DEPLOYED: wait for each
+                clock.advance(60)
+                _wait(lambda n=expected: len(slack.thread("C0GENERAL", card["ts"])) >= n, timeout=30)
+            time.sleep(1.0)  # a few more ticks: nothing is told twice
+            statuses = [m["text"] for m in slack.thread("C0GENERAL", card["ts"])]
+            assert len(statuses) == len(set(statuses)) == 4, statuses
+            assert "Deployed" in statuses[-1]
+            driver.close()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=20)
+        assert code == 0
+        logs = log_path.read_text("utf-8")
+        assert "stopped" in logs
+        posted = json.dumps([slack.messages(c) for c in ("C0GENERAL",)])
+        for secret in (SECRET, TOKEN, KEY):
+            assert secret not in logs, "a secret leaked into the logs"
+            assert secret not in posted, "a secret leaked into Slack"
+        assert len(logs.splitlines()) > 10
+        assert all(json.loads(line) for line in logs.splitlines() if line.startswith("{"))

@@ -16,10 +16,12 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/slackbot run $(ARGS)
 
-test: $(STAMP)
+lint: $(STAMP)
 	$(BIN)/ruff check slackbot tests benchmarks
 	$(BIN)/ruff format --check slackbot tests benchmarks
 	$(BIN)/mypy
+
+test: lint
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 bench: $(STAMP)

@@ -89,10 +89,19 @@ def _run(settings: Settings, *, http: bool, host: str, port: int) -> int:
             server.serve_forever()
         else:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
+            from slack_sdk.errors import SlackApiError
 
             assert settings.slack_app_token is not None
             handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
-            handler.connect()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
+            try:
+                handler.connect()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
+            except SlackApiError as exc:  # apps.connections.open refused the app-level token
+                handler.close()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
+                error = exc.response.get("error") or "unknown_error"
+                raise SettingsError(
+                    f"SLACK_APP_TOKEN was refused by Slack ({error}): set it to an app-level token with "
+                    "connections:write (starts with xapp-), not the bot token."
+                ) from None
             log.info("connected to Slack (Socket Mode)")
             _on_sigterm(stop.set)
             try:

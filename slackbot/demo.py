@@ -146,7 +146,8 @@ def _story(bot: OfflineBot, fail: bool) -> None:
     for message in wrong.get("errors", {}).values():
         _say(f"  ▸ first try, with slug “Support Llama!”, the modal shows under the field: {message}")
     bot.driver.view_submission(view["id"], values)
-    request = next(r for r in bot.openpipe.requests if r.method == "POST")
+    # The job starts after the modal closed (Slack got its answer first): wait for it.
+    request = bot.wait(lambda: [r for r in bot.openpipe.requests if r.method == "POST"])[0]
     _say(f"  ▸ POST /api/v1/models {json.dumps(request.json)}")
     card = bot.wait(lambda: bot.bot_messages("C0GENERAL"))[0]
     _say()

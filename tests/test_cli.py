@@ -59,7 +59,11 @@ def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]
     ],
 )
 def test_misconfiguration_is_one_line_naming_the_setting(
-    env: dict[str, str], args: list[str], named: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    env: dict[str, str],
+    args: list[str],
+    named: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -83,7 +87,9 @@ def test_no_traceback_from_the_real_command(tmp_path: Path) -> None:
     assert TOKEN not in result.stderr + result.stdout
 
 
-def test_check_passes_and_names_each_problem(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_passes_and_names_each_problem(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     with LocalSlack(bot_token=TOKEN) as slack, LocalOpenPipe(KEY) as openpipe:
         monkeypatch.setenv("SLACK_API_URL", slack.url)
         monkeypatch.setenv("OPENPIPE_BASE_URL", openpipe.url)

@@ -180,8 +180,16 @@ class Notifier:
             self._dead(row, f"{exc.error} in {exc.channel}, and no fallback worked", report)
         except Fatal as exc:
             self._dead(row, str(exc), report)
+        except Exception as exc:
+            # A bug or an unexpected answer must not stall the batch, nor retry one row forever.
+            log.exception("delivery failed unexpectedly", extra={"outbox_id": row.id, "job_id": row.job_id})
+            self._retry(row, f"unexpected {type(exc).__name__}", now, report)
 
     def _post_card(self, job: JobRecord, row: OutboxRecord, report: DeliveryReport) -> None:
+        if job.card_ts is not None and job.card_channel_id is not None:
+            # Recorded only after a successful post: an earlier attempt died before marking the row sent.
+            self._sent(row, _Posted(job.card_channel_id, job.card_ts, reconciled=True), report)
+            return
         text, blocks = status_card(job, self.clock())
         posted = self._post(job, row, _Target(job.channel_id, job.thread_ts), text, blocks)
         # Recorded before mark_sent: if we die in between, the row is reconciled and recorded again.

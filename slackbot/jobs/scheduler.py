@@ -73,6 +73,7 @@ class JobScheduler:
         self._started_at: float | None = None
         self._last_tick_done: float | None = None
         self._failures = 0
+        self._again = threading.Event()
         self.ticks = 0
 
     def start(self) -> None:
@@ -99,11 +100,17 @@ class JobScheduler:
         return bool(self._scheduler.running)
 
     def run_now(self, wait: bool = False) -> None:
-        """Tick as soon as possible: in the timer's thread, or (wait=True) in the caller's, after any tick."""
+        """Tick as soon as possible: in the timer's thread, or (wait=True) in the caller's, after any tick.
+
+        During a tick, another one follows it at once: the caller may have queued work the current tick has
+        already passed by (APScheduler would just skip a run requested while one is in progress).
+        """
         if wait or not self._scheduler.running:
             self._run()
             return
-        self._scheduler.modify_job(_JOB_ID, next_run_time=datetime.now(UTC))
+        self._again.set()
+        if not self._run_lock.locked():
+            self._scheduler.modify_job(_JOB_ID, next_run_time=datetime.now(UTC))
 
     def healthy(self) -> bool:
         """Running, a tick finished recently, and not failing tick after tick."""
@@ -115,17 +122,25 @@ class JobScheduler:
         return failures < self._max_failures and self._monotonic() - last <= self._stale_after
 
     def _run(self) -> None:
-        with self._run_lock:
-            ok = True
-            try:
-                self._tick()
-            except TickFailed as exc:
-                ok = False  # each failing step was logged with its traceback already
-                log.warning("scheduler tick incomplete: %s", exc)
-            except Exception:
-                ok = False
-                log.exception("scheduler tick failed")
-            with self._state_lock:
-                self.ticks += 1
-                self._last_tick_done = self._monotonic()
-                self._failures = 0 if ok else self._failures + 1
+        # Checked after the lock is released too, so a run_now() that arrives as a tick ends is not lost.
+        while True:
+            with self._run_lock:
+                self._again.clear()
+                self._tick_once()
+            if not self._again.is_set():
+                return
+
+    def _tick_once(self) -> None:
+        ok = True
+        try:
+            self._tick()
+        except TickFailed as exc:
+            ok = False  # each failing step was logged with its traceback already
+            log.warning("scheduler tick incomplete: %s", exc)
+        except Exception:
+            ok = False
+            log.exception("scheduler tick failed")
+        with self._state_lock:
+            self.ticks += 1
+            self._last_tick_done = self._monotonic()
+            self._failures = 0 if ok else self._failures + 1

@@ -7,6 +7,7 @@ moves models through their statuses by clock time, so tests advance a `ManualClo
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import logging
@@ -33,6 +34,7 @@ _CODES = {400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_F
 _CODES |= {429: "TOO_MANY_REQUESTS", 500: "INTERNAL_SERVER_ERROR"}
 
 
+@functools.cache
 def _spec() -> dict[str, Any]:
     text = resources.files("slackbot.sandbox").joinpath("openpipe_openapi.json").read_text("utf-8")
     data: dict[str, Any] = json.loads(text)
@@ -165,6 +167,7 @@ class LocalOpenPipe:
         self.clock: Clock = clock or ManualClock()
         self.step_seconds = step_seconds
         self._spec = _spec()
+        self._base_models = _base_model_names(self._spec)
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._models: dict[str, _Model] = {}
@@ -183,6 +186,7 @@ class LocalOpenPipe:
     def start(self) -> LocalOpenPipe:
         server = ThreadingHTTPServer((self._host, self._port), _handler_for(self))
         server.daemon_threads = True
+        self._stopping.clear()
         self._server = server
         self.url = f"http://{self._host}:{server.server_address[1]}/api/v1"
         self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="local-openpipe", daemon=True)
@@ -195,6 +199,9 @@ class LocalOpenPipe:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
 
     def __enter__(self) -> LocalOpenPipe:
         return self.start()
@@ -237,6 +244,15 @@ class LocalOpenPipe:
         delay: float = 0.0,
         times: int | None = 1,
     ) -> None:
+        """Make the next `times` requests (None: all) to `endpoint` misbehave.
+
+        `endpoint` is "METHOD /path" with "{slug}" for a model slug (e.g. "GET /models/{slug}"), or "*".
+        Before processing: "status" (error body with `status`, Retry-After if given), "html" (an HTML page
+        with `status`), "timeout" (hold the connection `delay` s, then close it unanswered), "latency"
+        (wait `delay` s, then answer normally). After processing, so the request takes effect:
+        "timeout_after_commit" (like "timeout", but e.g. the model IS created), "malformed" (truncated JSON),
+        "missing_fields" (valid JSON without `data`/`openpipe`/`id`), "drip" (64 bytes per `delay` s).
+        """
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; one of {sorted(FAULT_KINDS)}")
         method, _, template = endpoint.partition(" ")
@@ -343,7 +359,7 @@ class LocalOpenPipe:
         # Same order and wording as the 2024 server, including its 500s for refusals.
         if body["datasetId"] not in self._datasets:
             raise ApiError(500, "Dataset not found")
-        if body["slug"] in _base_model_names(self._spec):
+        if body["slug"] in self._base_models:
             raise ApiError(500, "Fine tune IDs cannot match any base model names")
         if body["slug"] in self._models:
             raise ApiError(500, "Fine tune IDs have to be globally unique. Please choose a different ID.")
@@ -486,8 +502,8 @@ def _handler_for(api: LocalOpenPipe) -> type[BaseHTTPRequestHandler]:
                 if not drip:
                     self.wfile.write(data)
                     return
-                for i in range(0, len(data), 8):
-                    self.wfile.write(data[i : i + 8])
+                for i in range(0, len(data), 64):
+                    self.wfile.write(data[i : i + 64])
                     self.wfile.flush()
                     if api._stopping.wait(drip):
                         return

@@ -101,6 +101,7 @@ class LocalSlack:
             "users.info": self.workspace.user_info,
             "usergroups.users.list": self.workspace.usergroup_users,
         }
+        self._method_tokens: dict[str, str] = {}  # methods that take another token than the bot's
         self._seed()
         self._server = ThreadingHTTPServer((host, port), handler_for(self))
         self._server.daemon_threads = True
@@ -267,6 +268,15 @@ class LocalSlack:
         with self._lock:
             self._faults.setdefault(method, []).append(_Fault(error, status, retry_after, times, kind))
 
+    def register_method(
+        self, method: str, handler: Callable[[Args], dict[str, Any]], *, token: str | None = None
+    ) -> None:
+        """Serve one more Web API method; `token` when it wants another token than the bot's (e.g. xapp-)."""
+        with self._lock:
+            self._methods[method] = handler
+            if token is not None:
+                self._method_tokens[method] = token
+
     # -- request handling ------------------------------------------------------------------------------
 
     def _auth_test(self, args: Args) -> dict[str, Any]:
@@ -326,8 +336,10 @@ class LocalSlack:
             return 200, {}, {"ok": False, "error": "unknown_method", "req_method": method}
         if not token:
             return 200, {}, {"ok": False, "error": "not_authed"}
-        if token != self._token:
-            return 200, {}, {"ok": False, "error": "invalid_auth"}
+        expected = self._method_tokens.get(method, self._token)
+        if token != expected:
+            wrong_kind = method in self._method_tokens and token == self._token
+            return 200, {}, {"ok": False, "error": "not_allowed_token_type" if wrong_kind else "invalid_auth"}
         fault = self._take_fault(method)
         if fault is not None and fault.kind == "error":
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}

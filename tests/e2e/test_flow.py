@@ -25,7 +25,10 @@ def _dataset(h: Harness, view: dict[str, Any], name: str) -> dict[str, Any]:
 
 def _switch_provider(h: Harness, view: dict[str, Any], provider: str) -> dict[str, Any]:
     option = next(
-        o for b in view["blocks"] if b.get("block_id") == ids.BLOCK_PROVIDER for o in b["element"]["options"]
+        o
+        for b in view["blocks"]
+        if b.get("block_id") == ids.BLOCK_PROVIDER
+        for o in b["element"]["options"]
         if o["value"] == provider
     )
     old_hash = view["hash"]
@@ -52,7 +55,10 @@ def test_whole_flow_openai_sft_and_dpo(harness: Harness, contract: Contract) -> 
     h.slack.type_into(view["id"], {ids.BLOCK_SLUG: {ids.ACTION_SLUG: typed}})
     view = _switch_provider(h, view, "openai")
     assert _base_model_options(view, "openai") == [
-        "gpt-4.1-2025-04-14", "gpt-4.1-mini-2025-04-14", "gpt-4o-mini-2024-07-18", "gpt-4o-2024-08-06",
+        "gpt-4.1-2025-04-14",
+        "gpt-4.1-mini-2025-04-14",
+        "gpt-4o-mini-2024-07-18",
+        "gpt-4o-2024-08-06",
         "gpt-3.5-turbo-0125",
     ]
     # What was typed before the switch survived the views.update.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import quote
 
 import psycopg
@@ -40,7 +41,7 @@ def with_search_path(url: str, schema: str) -> str:
 
 
 @pytest.fixture
-def sqlite_url(tmp_path: pytest.TempPathFactory) -> str:
+def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path}/jobs.db"
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -25,7 +26,7 @@ def test_migrated_database_matches_schema(db_url: str) -> None:
     engine.dispose()
 
 
-def test_sqlite_file_is_created_with_wal_and_foreign_keys(tmp_path: pytest.TempPathFactory) -> None:
+def test_sqlite_file_is_created_with_wal_and_foreign_keys(tmp_path: Path) -> None:
     path = f"{tmp_path}/nested/dir/bot.db"
     engine = make_engine(f"sqlite:///{path}")
     migrate(engine)

@@ -127,3 +127,25 @@ def test_unhealthy_when_no_tick_completes_in_time() -> None:
     finally:
         block.set()
         scheduler.shutdown()
+
+
+def test_run_now_during_a_tick_runs_another_right_after() -> None:
+    entered, release = threading.Event(), threading.Event()
+    started: list[float] = []
+
+    def tick() -> None:
+        started.append(time.monotonic())
+        entered.set()
+        release.wait(5)
+
+    scheduler = JobScheduler(tick, 3600)
+    scheduler.start()
+    try:
+        assert entered.wait(5)
+        scheduler.run_now()  # asked while the first tick is still running
+        release.set()
+        _wait(lambda: scheduler.ticks == 2)
+        time.sleep(0.1)
+        assert scheduler.ticks == 2 and len(started) == 2
+    finally:
+        scheduler.shutdown()

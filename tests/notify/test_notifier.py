@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 from typing import Any
 
 import pytest
 
 from slackbot.blocks.replies import EDIT_RETRY_ACTION_ID
 from slackbot.jobs.notifier import METADATA_EVENT
-from tests.notify.conftest import Env
+from tests.notify.conftest import TOKEN, Env
 
 
 def replies(env: Env, channel: str, thread_ts: str) -> list[dict[str, Any]]:
@@ -201,6 +202,9 @@ def test_rate_limit_pauses_only_that_channel_and_delivers_once(env: Env) -> None
     report = notifier.deliver_due()
     assert report.deferred == 1 and report.sent == 1  # the busy channel's 429 did not stop the other
     assert len(env.posts("C0OTHER")) == 1 and env.posts("C0GENERAL") == []
+    [waiting] = env.store.outbox_for_job(busy.id)
+    # Given back untried: a 429 is no attempt (no reconciliation needed, no step towards giving up).
+    assert (waiting.state, waiting.attempts) == ("pending", 0)
     env.advance(6)
     notifier.deliver_due()
     assert env.posts("C0GENERAL") == []  # Retry-After honoured
@@ -233,12 +237,13 @@ def test_gives_up_after_max_attempts_and_logs(env: Env, caplog: pytest.LogCaptur
     notifier = env.notifier(max_attempts=3, backoff_base_seconds=1)
     job = env.new_job("theta")
     env.slack.fail("chat.postMessage", status=500, times=100)
-    with caplog.at_level(logging.ERROR, logger="slackbot.jobs.notifier"):
+    with caplog.at_level(logging.DEBUG):
         env.run(notifier, seconds=20)
     [row] = env.store.outbox_for_job(job.id)
     assert row.state == "dead" and row.attempts == 3 and "internal_error" in (row.last_error or "")
     assert any("failed for good" in r.getMessage() for r in caplog.records)
     assert len(env.slack.calls_to("chat.postMessage")) == 3
+    assert TOKEN not in caplog.text
 
 
 def test_public_channel_not_joined_is_joined(env: Env) -> None:
@@ -353,3 +358,54 @@ def test_unknown_payload_is_dead_not_dropped(env: Env) -> None:
         )
     report = env.notifier().deliver_due()
     assert report.dead == 1 and "from_the_future" in report.errors[0]
+
+
+def test_malformed_message_is_dead_at_once_without_fallback(env: Env) -> None:
+    job = env.new_job("omicron")
+    env.slack.fail("chat.postMessage", "invalid_blocks")
+    report = env.notifier().deliver_job(job.id)
+    assert report.dead == 1 and report.fallbacks == 0
+    assert "invalid_blocks" in report.errors[0]
+    assert env.slack.calls_to("conversations.open") == []
+
+
+def test_the_clients_own_429_sleeping_is_switched_off(env: Env) -> None:
+    from slack_sdk import WebClient
+    from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+    from slackbot.jobs.notifier import Notifier, NotifierConfig
+
+    web = WebClient(token=env.web.token, base_url=env.slack.url)
+    web.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=3))
+    notifier = Notifier(env.store, web, "n1", env.now, NotifierConfig())
+    job = env.new_job("pi")
+    env.slack.fail("chat.postMessage", status=429, retry_after=60)
+    started = time.monotonic()
+    report = notifier.deliver_job(job.id)
+    assert time.monotonic() - started < 10  # the SDK would have slept 60 s before retrying
+    assert report.deferred == 1 and len(env.slack.calls_to("chat.postMessage")) == 1
+    assert any(isinstance(h, RateLimitErrorRetryHandler) for h in web.retry_handlers)  # caller's client untouched
+
+
+def test_an_unexpected_failure_retries_that_row_and_the_batch_goes_on(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from slackbot.blocks.card import status_card as real_card
+
+    env.slack.add_channel("C0OTHER", "other")
+    broken = env.new_job("rho")
+    fine = env.new_job("sigma", channel="C0OTHER")
+
+    def card(job: Any, now: Any) -> Any:
+        if job.slug == "rho":
+            raise KeyError("surprise")
+        return real_card(job, now)
+
+    monkeypatch.setattr("slackbot.jobs.notifier.status_card", card)
+    report = env.notifier(max_attempts=2, backoff_base_seconds=1).deliver_due()
+    assert report.retried == 1 and report.sent == 1
+    assert env.job(fine.id).card_ts is not None
+    env.advance(5)
+    report = env.notifier(max_attempts=2, backoff_base_seconds=1).deliver_due()
+    assert report.dead == 1 and "KeyError" in report.errors[0]
+    assert env.store.outbox_for_job(broken.id)[0].state == "dead"

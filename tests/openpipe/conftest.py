@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jsonschema
 import pytest
 from pydantic import SecretStr
@@ -20,6 +21,13 @@ from slackbot.sandbox.openpipe_api import LocalOpenPipe
 REPO = Path(__file__).resolve().parents[2]
 PACKAGED_SPEC = REPO / "slackbot" / "sandbox" / "openpipe_openapi.json"
 KEY = "opk_test_0123456789abcdef_SECRET"
+
+# One pooled client for raw calls in tests: a fresh httpx.Client per call loads the CA bundle every time.
+HTTP = httpx.Client(timeout=5.0)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    HTTP.close()
 
 
 def spec_path() -> Path:

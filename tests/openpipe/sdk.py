@@ -15,7 +15,7 @@ def check_create_model_body(body: dict[str, Any]) -> None:
     builds, then the trainingConfig union. SDK models drop unknown keys: the round trip must be lossless."""
     assert set(body) <= CREATE_MODEL_KEYS, set(body) - CREATE_MODEL_KEYS
     assert {"datasetId", "slug", "trainingConfig"} <= set(body)
-    config = parse_obj_as(sdk.CreateModelRequestTrainingConfig, body["trainingConfig"])  # type: ignore[arg-type]
+    config = parse_obj_as(sdk.CreateModelRequestTrainingConfig, body["trainingConfig"])
     assert config.dict() == body["trainingConfig"]
     if "pruningRuleIds" in body:
         assert parse_obj_as(list[str], body["pruningRuleIds"]) == body["pruningRuleIds"]
@@ -52,5 +52,5 @@ def check_chat_request(body: dict[str, Any]) -> None:
     """The chat request fields the bot sends, each through the SDK's type for it."""
     assert isinstance(body["model"], str)
     for message in body["messages"]:
-        parsed = parse_obj_as(sdk.CreateChatCompletionRequestMessagesItem, message)  # type: ignore[arg-type]
+        parsed = parse_obj_as(sdk.CreateChatCompletionRequestMessagesItem, message)
         assert parsed.dict() == message

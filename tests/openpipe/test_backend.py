@@ -23,7 +23,7 @@ from tests.openpipe.conftest import KEY
 
 def spec(dataset_id: str, slug: str, **kw: object) -> FineTuneSpec:
     base = {"provider": Provider.OPENPIPE, "base_model": "Qwen/Qwen2.5-7B-Instruct"} | kw
-    return FineTuneSpec(dataset_id=dataset_id, slug=slug, **base)  # type: ignore[arg-type]
+    return FineTuneSpec(dataset_id=dataset_id, slug=slug, **base)
 
 
 def test_is_a_backend(backend: OpenPipeBackend) -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import email.utils
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
+from pydantic import SecretStr
 
 from slackbot.backends.base import (
     AuthError,
@@ -19,7 +23,7 @@ from slackbot.backends.base import (
     TransportError,
     ValidationError,
 )
-from slackbot.backends.openpipe.client import OpenPipeClient
+from slackbot.backends.openpipe.client import OpenPipeClient, parse_retry_after
 from slackbot.backends.openpipe.wire import CreateModelRequest, OpenPipeTrainingConfig
 from slackbot.sandbox.openpipe_api import LocalOpenPipe
 from tests.openpipe.conftest import KEY, Sleeps
@@ -133,7 +137,7 @@ def test_slow_drip_is_cut_off_by_the_total_deadline(api: LocalOpenPipe, make_cli
     for i in range(5):
         api.add_dataset(f"padding-{i}")
     api.inject("GET /datasets", "drip", delay=0.05)
-    with pytest.raises(TransportError):
+    with pytest.raises(TransportError, match="longer than"):
         make_client(timeout=0.4, max_attempts=1).list_datasets()
 
 
@@ -327,3 +331,44 @@ def test_keys_never_reach_logs_errors_or_reprs(
     lines = [r.getMessage() for r in caplog.records if r.name == "slackbot.openpipe"]
     assert "openpipe GET /models -> 200" in lines[-1] and "(attempt 1)" in lines[-1]
     assert any("-> 401" in line for line in lines) and any("TransportError" in line for line in lines)
+
+
+@pytest.mark.parametrize("bad", ["", " opk_padded", "opk_line\nbreak", "opk\x00"])
+def test_unusable_keys_are_refused_without_echo(api: LocalOpenPipe, bad: str) -> None:
+    with pytest.raises(ValueError, match="API key") as err:
+        OpenPipeClient(SecretStr(bad), api.url)
+    assert not bad.strip() or bad.strip() not in str(err.value)
+
+
+def test_undecodable_body_is_protocol_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"not gzip at all", headers={"Content-Encoding": "gzip"})
+
+    http = httpx.Client(transport=httpx.MockTransport(handler))
+    client = OpenPipeClient(SecretStr(KEY), "https://example.test/api/v1", client=http, max_attempts=1)
+    with pytest.raises(ProtocolError, match="could not be read"):
+        client.list_models()
+    http.close()
+
+
+def test_parse_retry_after() -> None:
+    assert parse_retry_after("2.5") == 2.5
+    assert parse_retry_after("-3") == 0.0
+    assert parse_retry_after(None) is None and parse_retry_after("soon") is None
+    future = email.utils.formatdate(time.time() + 30, usegmt=True)
+    assert 25 <= (parse_retry_after(future) or 0) <= 31
+
+
+def test_server_echoing_the_key_is_redacted() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        token = request.headers["authorization"].removeprefix("Bearer ")
+        body = {"message": f"Key {token} is revoked", "code": "UNAUTHORIZED", "issues": [{"message": token}]}
+        return httpx.Response(401, json=body)
+
+    http = httpx.Client(transport=httpx.MockTransport(handler))
+    client = OpenPipeClient(SecretStr(KEY), "https://example.test/api/v1", client=http)
+    with pytest.raises(AuthError) as err:
+        client.list_datasets()
+    assert err.value.message == "Key *** is revoked" and err.value.issues == ("***",)
+    assert KEY not in str(err.value)
+    http.close()

@@ -17,7 +17,7 @@ from slackbot.backends.openpipe.wire import ChatCompletionRequest, ChatMessage, 
 from slackbot.sandbox.clock import ManualClock
 from slackbot.sandbox.openpipe_api import LocalOpenPipe
 from tests.openpipe import sdk
-from tests.openpipe.conftest import KEY, Contract, template_of
+from tests.openpipe.conftest import HTTP, KEY, Contract, template_of
 from tests.openpipe.test_wire import VALID
 
 
@@ -97,7 +97,7 @@ def test_bytes_on_the_wire(contract: Contract) -> None:
 
 def _raw(api: LocalOpenPipe, method: str, path: str, body: Any = None, key: str = KEY) -> httpx.Response:
     headers = {"Authorization": f"Bearer {key}"}
-    return httpx.request(method, api.url + path, json=body, headers=headers, timeout=5)
+    return HTTP.request(method, api.url + path, json=body, headers=headers)
 
 
 def test_every_answer_of_the_local_api_conforms(

@@ -98,6 +98,10 @@ class OpenPipeClient:
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        raw_key = api_key.get_secret_value()
+        if not raw_key or raw_key != raw_key.strip() or not raw_key.isprintable():
+            # httpx would put an unusable key into its own exception text; refuse it here, without echoing it.
+            raise ValueError("the OpenPipe API key is empty or contains whitespace or control characters")
         self._key = api_key
         self._base = base_url.rstrip("/")
         self._deadline = timeout
@@ -128,7 +132,7 @@ class OpenPipeClient:
         return self._read("/datasets", DatasetList)
 
     def delete_model(self, slug: str) -> DeleteModelResponse:
-        # A DELETE that times out may have happened; a retry then answers 404, which callers treat as "gone".
+        # Sent once: a caller retrying after a timeout gets a 404 if the first attempt did delete it.
         return self._parse(self._request("DELETE", f"/models/{_segment(slug)}", None, 1), DeleteModelResponse)
 
     def chat_completion(self, request: ChatCompletionRequest) -> ChatCompletionResponse:
@@ -251,6 +255,8 @@ class OpenPipeClient:
         except httpx.TransportError as exc:
             # The exception text can carry the URL; its class name is enough and safe.
             raise TransportError(f"Could not reach OpenPipe ({type(exc).__name__})") from None
+        except httpx.HTTPError as exc:  # e.g. a body that cannot be decoded
+            raise ProtocolError(f"OpenPipe's answer could not be read ({type(exc).__name__})") from None
 
     def _error(self, status: int, headers: httpx.Headers, raw: bytes) -> BackendError:
         message, code, issues = f"OpenPipe answered HTTP {status}", None, []

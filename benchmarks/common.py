@@ -1,0 +1,66 @@
+"""Shared bits: percentiles, markdown tables, the bot's fake credentials and a wall-clock bot clock."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from slackbot.backends.base import FineTuneSpec, Provider
+
+BASE_MODEL = "meta-llama/Meta-Llama-3.1-8B-Instruct"
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100); NaN for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def ratio(value: float, baseline: float) -> str:
+    if baseline <= 0 or math.isnan(value) or math.isnan(baseline):
+        return "n/a"
+    return f"{value / baseline:.2f}×"
+
+
+def ms(seconds: float) -> str:
+    return "n/a" if math.isnan(seconds) else f"{seconds * 1000:.0f} ms"
+
+
+@dataclass
+class Section:
+    """One benchmark's output: a title, a markdown table and notes under it."""
+
+    title: str
+    header: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def markdown(self) -> str:
+        lines = [f"## {self.title}", "", "| " + " | ".join(self.header) + " |"]
+        lines.append("|" + "|".join("---" for _ in self.header) + "|")
+        lines += ["| " + " | ".join(row) + " |" for row in self.rows]
+        if self.notes:
+            lines.append("")
+            lines += [f"- {note}" for note in self.notes]
+        return "\n".join(lines) + "\n"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class WallClock:
+    """Epoch seconds for the stand-ins, so their call logs share a time base with the bot's clock."""
+
+    def now(self) -> float:
+        return time.time()
+
+
+def spec(slug: str, dataset_id: str) -> FineTuneSpec:
+    return FineTuneSpec(dataset_id=dataset_id, slug=slug, provider=Provider.OPENPIPE, base_model=BASE_MODEL)

@@ -1,0 +1,232 @@
+"""Polling cost: the real Tracker (one GET /models per project per tick) against a naive per-job poller.
+
+The naive poller is the same Tracker with a backend whose `refresh` does GET /models/{slug} for every job, so
+both do identical database work (claim, reschedule) and differ only in how they ask OpenPipe. The local
+OpenPipe runs in a child process, so tracemalloc's peak is the bot's memory alone, not the stand-in's.
+
+A "sweep" polls every followed job once: the clock jumps past every job's next poll, then ticks run until a
+tick claims nothing. Requests and bytes are counted on the bot's side (an httpx event hook).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import httpx
+from pydantic import SecretStr
+
+from benchmarks.common import Section, percentile, ratio, spec
+from slackbot.backends.base import ModelState, NotFoundError
+from slackbot.backends.openpipe import OpenPipeBackend
+from slackbot.demo import OPENPIPE_KEY, BotClock
+from slackbot.jobs.db import make_engine, migrate
+from slackbot.jobs.store import JobStore
+from slackbot.jobs.tracker import Tracker, TrackerConfig
+from slackbot.sandbox.clock import ManualClock
+from slackbot.sandbox.openpipe_api import LocalOpenPipe
+
+INTERVAL = 30.0  # the production default (POLL_INTERVAL_SECONDS); Runtime derives the rest as below
+CONFIG = TrackerConfig(interval_seconds=INTERVAL, max_interval_seconds=INTERVAL * 4, lease_seconds=INTERVAL * 4)
+
+
+def _serve(conn: Connection) -> None:
+    """Child process: a LocalOpenPipe whose models never move on their own (a frozen clock)."""
+    api = LocalOpenPipe(OPENPIPE_KEY, clock=ManualClock(start=time.time()), step_seconds=1e9).start()
+    conn.send((api.url, api.add_dataset("bench dataset", entries=1000)))
+    conn.recv()  # any message: stop
+    api.stop()
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.requests = 0
+        self.bytes = 0
+
+    def hook(self, response: httpx.Response) -> None:
+        response.read()
+        self.requests += 1
+        self.bytes += len(response.content)
+
+
+class PerJobBackend(OpenPipeBackend):
+    """The naive strategy: one GET /models/{slug} per followed job."""
+
+    def refresh(self, slugs: Collection[str]) -> dict[str, ModelState]:
+        found: dict[str, ModelState] = {}
+        for slug in slugs:
+            try:
+                found[slug] = self.client.get_model(slug).to_state()
+            except NotFoundError:
+                continue
+        return found
+
+
+@dataclass
+class Sweep:
+    ticks: list[float] = field(default_factory=list)  # seconds per tick that claimed something
+    requests: list[int] = field(default_factory=list)
+    bytes: int = 0
+    seconds: float = 0.0
+    peak: int = 0  # bytes above the pre-sweep level, when traced
+
+
+def _sweep(tracker: Tracker, clock: BotClock, counter: Counter, trace: bool = False, max_ticks: int = 0) -> Sweep:
+    """Tick until every job was polled once (or `max_ticks` ticks ran); with `trace`, record peak memory."""
+    clock.advance(3600)  # every job is due
+    out = Sweep()
+    start_req, start_bytes = counter.requests, counter.bytes
+    if trace:
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+    began = time.perf_counter()
+    while True:
+        before = counter.requests
+        t0 = time.perf_counter()
+        report = tracker.poll_once()
+        if report.claimed == 0:
+            break
+        out.ticks.append(time.perf_counter() - t0)
+        out.requests.append(counter.requests - before)
+        if report.errors:
+            raise RuntimeError(f"tick failed: {report.errors[:3]}")
+        if len(out.ticks) == max_ticks:
+            break
+    out.seconds = time.perf_counter() - began
+    if trace:
+        out.peak = tracemalloc.get_traced_memory()[1] - base
+        tracemalloc.stop()
+    out.bytes = counter.bytes - start_bytes
+    if sum(out.requests) != counter.requests - start_req:
+        raise RuntimeError("requests counted outside the ticks")
+    return out
+
+
+def _setup(n: int, url: str, dataset_id: str, db: Path) -> tuple[JobStore, BotClock, dict[str, Tracker], Counter]:
+    clock = BotClock(start=time.time())
+    counter = Counter()
+    key = SecretStr(OPENPIPE_KEY)
+
+    def backend(kind: Callable[..., OpenPipeBackend]) -> OpenPipeBackend:
+        http = httpx.Client(timeout=60, event_hooks={"response": [counter.hook]})
+        return kind(key, url, timeout=60, client=http)
+
+    real, naive = backend(OpenPipeBackend), backend(PerJobBackend)
+    engine = make_engine(f"sqlite:///{db}")
+    migrate(engine)
+    store = JobStore(engine)
+    slugs = [f"bench-{n}-{i:05d}" for i in range(n)]
+    with ThreadPoolExecutor(max_workers=8) as pool:  # the server is another process: overlap its work
+        states = list(pool.map(lambda s: real.create(spec(s, dataset_id)), slugs))
+    now = clock.utc()
+    for state in states:
+        store.create_job(
+            team_id="T0LOCAL",
+            channel_id="C0GENERAL",
+            requester_id="U0ALICE",
+            backend=real.name,
+            project=real.project,
+            spec=spec(state.slug, dataset_id),
+            now=now,
+            status=state.status,
+            model_id=state.id,
+            next_poll_at=now + timedelta(seconds=1),
+        )
+    trackers = {
+        name: Tracker(store, {b.project: b}, f"bench-{name}", clock.utc, CONFIG)
+        for name, b in (("tracker", real), ("naive", naive))
+    }
+    return store, clock, trackers, counter
+
+
+def _measure(n: int, url: str, dataset_id: str) -> dict[str, tuple[Sweep, Sweep]]:
+    with tempfile.TemporaryDirectory(prefix="bench-poll-") as tmp:
+        store, clock, trackers, counter = _setup(n, url, dataset_id, Path(tmp) / "bot.db")
+        for tracker in trackers.values():
+            _sweep(tracker, clock, counter, max_ticks=1)  # warm-up: connections, statement caches
+        results: dict[str, tuple[Sweep, Sweep]] = {}
+        for name in ("tracker", "naive"):
+            timed = _sweep(trackers[name], clock, counter)
+            # Memory is freed between ticks, so the peak of two full ticks stands for the sweep's.
+            traced = _sweep(trackers[name], clock, counter, trace=True, max_ticks=2)
+            results[name] = (timed, traced)
+        for tracker in trackers.values():
+            next(iter(tracker.backends.values())).close()
+        store.engine.dispose()
+        return results
+
+
+def run(quick: bool) -> Section:
+    scales = (10, 100, 1_000) if quick else (10, 100, 1_000, 10_000)
+    section = Section(
+        "Polling cost (one sweep = every followed job polled once)",
+        [
+            "jobs",
+            "poller",
+            "OpenPipe req/tick",
+            "ticks/sweep",
+            "req/sweep",
+            "tick p50 / max",
+            "sweep time",
+            "MB received/sweep",
+            "peak memory/tick",
+            "vs naive: req · time · memory",
+        ],
+    )
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    server = ctx.Process(target=_serve, args=(child,), daemon=True)
+    server.start()
+    try:
+        url, dataset_id = parent.recv()
+        for n in scales:
+            started = time.perf_counter()
+            results = _measure(n, url, dataset_id)
+            print(f"  polling: {n} jobs measured in {time.perf_counter() - started:.0f} s", flush=True)
+            naive_timed, naive_traced = results["naive"]
+            for name in ("tracker", "naive"):
+                timed, traced = results[name]
+                vs = "—"
+                if name == "tracker":
+                    vs = " · ".join(
+                        [
+                            ratio(sum(timed.requests), sum(naive_timed.requests)),
+                            ratio(timed.seconds, naive_timed.seconds),
+                            ratio(traced.peak, naive_traced.peak),
+                        ]
+                    )
+                section.rows.append(
+                    [
+                        f"{n:,}",
+                        name,
+                        f"{sum(timed.requests) / len(timed.requests):.1f}",
+                        str(len(timed.ticks)),
+                        f"{sum(timed.requests):,}",
+                        f"{percentile(timed.ticks, 50) * 1000:.0f} / {max(timed.ticks) * 1000:.0f} ms",
+                        f"{timed.seconds:.2f} s",
+                        f"{timed.bytes / 1e6:.2f}",
+                        f"{traced.peak / 1e6:.1f} MB",
+                        vs,
+                    ]
+                )
+    finally:
+        parent.send("stop")
+        server.join(timeout=10)
+    section.notes += [
+        f"Tracker config as Runtime builds it for the default POLL_INTERVAL_SECONDS={INTERVAL:g}: "
+        f"batch_limit={CONFIG.batch_limit} jobs claimed per tick, one project.",
+        "naive = the same Tracker and database work, with a backend doing GET /models/{slug} per job "
+        "(written in benchmarks/polling.py).",
+        "Peak memory: tracemalloc peak over two full ticks, above the level before them (a separate traced run; "
+        "times come from an untraced sweep). The local OpenPipe runs in a child process and is not counted.",
+        "Requests and bytes are counted by the bot's HTTP client. No model changes status during a sweep.",
+    ]
+    return section

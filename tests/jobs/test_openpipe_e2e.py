@@ -135,8 +135,8 @@ def test_outage_then_recovery_loses_no_job(world: World) -> None:
     tracker = world.tracker()
     failures = 0
     delays = []
-    for _ in range(200):
-        world.clock.advance(10)
+    for _ in range(100):
+        world.clock.advance(20)
         report = tracker.poll_once()
         if report.errors:
             failures += 1

@@ -28,7 +28,7 @@ from slackbot.sandbox.openpipe_api import LocalOpenPipe
 REPO = Path(__file__).resolve().parents[2]
 KEY = "opk_replicas_secret"
 JOBS = 50
-REPLICAS = 3
+REPLICAS = 2
 
 
 def _start_workers(db_url: str, api: LocalOpenPipe) -> list[subprocess.Popen[str]]:

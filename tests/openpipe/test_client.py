@@ -119,7 +119,7 @@ def test_rate_limit_carries_retry_after(api: LocalOpenPipe, make_client: MakeCli
 
 
 def test_timeout_is_transport_error(api: LocalOpenPipe, make_client: MakeClient) -> None:
-    api.inject("GET /models", "timeout", delay=2.0)
+    api.inject("GET /models", "timeout", delay=5.0)
     with pytest.raises(TransportError):
         make_client(timeout=0.3, max_attempts=1).list_models()
 
@@ -180,7 +180,7 @@ def test_retry_after_is_capped(api: LocalOpenPipe, make_client: MakeClient, slee
     [
         ("status", {"status": 500}),
         ("status", {"status": 503}),
-        ("timeout", {"delay": 2.0}),
+        ("timeout", {"delay": 5.0}),
         ("malformed", {}),
     ],
 )
@@ -188,7 +188,7 @@ def test_transient_read_failures_are_retried(
     api: LocalOpenPipe, make_client: MakeClient, sleeps: Sleeps, kind: str, extra: dict[str, Any]
 ) -> None:
     api.inject("GET /datasets", kind, times=2, **extra)
-    datasets = make_client(timeout=0.3, base_delay=0.1).list_datasets().data
+    datasets = make_client(timeout=1.0, base_delay=0.1).list_datasets().data
     assert len(datasets) == 3
     assert count(api, "GET", "/datasets") == 3
     assert len(sleeps) == 2
@@ -217,21 +217,21 @@ def test_create_timeout_after_the_server_created_it_returns_that_model(
     api: LocalOpenPipe, make_client: MakeClient
 ) -> None:
     request = create_request(api)
-    api.inject("POST /models", "timeout_after_commit", delay=2.0)
-    model = make_client(timeout=0.3).create_model(request)
+    api.inject("POST /models", "timeout_after_commit", delay=5.0)
+    model = make_client(timeout=1.0).create_model(request)
     assert model.name == "support-bot" and model.openpipe.status == "PENDING"
     assert count(api, "POST", "/models") == 1
     assert count(api, "GET", "/models/support-bot") == 1
     assert [m["name"] for m in api.models()] == ["support-bot"]
 
 
-@pytest.mark.parametrize(("kind", "extra"), [("timeout", {"delay": 2.0}), ("status", {"status": 502})])
+@pytest.mark.parametrize(("kind", "extra"), [("timeout", {"delay": 5.0}), ("status", {"status": 502})])
 def test_create_that_never_reached_the_server_is_sent_again_once(
     api: LocalOpenPipe, make_client: MakeClient, kind: str, extra: dict[str, Any]
 ) -> None:
     request = create_request(api)
     api.inject("POST /models", kind, **extra)
-    model = make_client(timeout=0.3).create_model(request)
+    model = make_client(timeout=1.0).create_model(request)
     assert model.name == "support-bot"
     assert count(api, "POST", "/models") == 2
     assert len(api.models()) == 1
@@ -239,7 +239,7 @@ def test_create_that_never_reached_the_server_is_sent_again_once(
 
 def test_create_is_not_resent_when_the_lookup_fails(api: LocalOpenPipe, make_client: MakeClient) -> None:
     request = create_request(api)
-    api.inject("POST /models", "timeout", delay=2.0)
+    api.inject("POST /models", "timeout", delay=5.0)
     api.inject("GET /models/{slug}", "status", status=503, times=None)
     with pytest.raises(TransportError):
         make_client(timeout=0.3, max_attempts=3).create_model(request)
@@ -250,9 +250,9 @@ def test_create_is_not_resent_when_the_lookup_fails(api: LocalOpenPipe, make_cli
 def test_create_lookup_finding_another_datasets_model_is_a_conflict(
     api: LocalOpenPipe, make_client: MakeClient
 ) -> None:
-    client = make_client(timeout=0.3)
+    client = make_client(timeout=1.0)
     client.create_model(create_request(api, dataset_id=api.add_dataset("a")))
-    api.inject("POST /models", "timeout", delay=2.0)
+    api.inject("POST /models", "timeout", delay=5.0)
     with pytest.raises(ConflictError, match="another dataset"):
         client.create_model(create_request(api, dataset_id=api.add_dataset("b")))
     assert count(api, "POST", "/models") == 2  # the first create, and one attempt of the second
@@ -260,9 +260,9 @@ def test_create_lookup_finding_another_datasets_model_is_a_conflict(
 
 def test_create_conflict_on_resend_resolves_to_our_own_model(api: LocalOpenPipe, make_client: MakeClient) -> None:
     request = create_request(api)
-    api.inject("POST /models", "timeout_after_commit", delay=2.0)
+    api.inject("POST /models", "timeout_after_commit", delay=5.0)
     api.inject("GET /models/{slug}", "status", status=404)  # the lookup races the commit and misses it
-    model = make_client(timeout=0.3).create_model(request)
+    model = make_client(timeout=1.0).create_model(request)
     assert model.name == "support-bot" and model.openpipe.dataset_id == request.dataset_id
     assert count(api, "POST", "/models") == 2 and len(api.models()) == 1
 
@@ -311,7 +311,7 @@ def test_keys_never_reach_logs_errors_or_reprs(
     caplog.set_level("DEBUG")
     wrong = "opk_wrong_secret_987"
     errors: list[BackendError] = []
-    client = make_client(timeout=0.3, max_attempts=2)
+    client = make_client(timeout=1.0, max_attempts=2)
     for fault in ("timeout", "html", "malformed"):
         api.inject("GET /models", fault, delay=1.0)
         try:

@@ -41,10 +41,7 @@ class Refreshing(Generic[T]):
 
     def _run(self) -> T:
         try:
-            value = self._fetch()
-            with self._lock:
-                self._value, self._fetched_at = value, time.monotonic()
-            return value
+            return self._run_fetch()
         finally:
             with self._lock:
                 self._inflight = None
@@ -62,6 +59,16 @@ class Refreshing(Generic[T]):
             return future.result(timeout=wait)
         except FutureTimeout:
             raise NotReady from None
+
+    def fetch_now(self) -> T:
+        """Fetch in the caller's thread (bypassing the cache) and keep the result."""
+        return self._run_fetch()
+
+    def _run_fetch(self) -> T:
+        value = self._fetch()
+        with self._lock:
+            self._value, self._fetched_at = value, time.monotonic()
+        return value
 
     def prefetch(self) -> None:
         with self._lock:
@@ -86,8 +93,9 @@ class Catalog:
     def datasets(self, wait: float = 2.0) -> list[Dataset]:
         return self._datasets.get(wait)
 
-    def dataset(self, dataset_id: str, wait: float = 1.5) -> Dataset | None:
-        return next((d for d in self.datasets(wait) if d.id == dataset_id), None)
+    def fresh_datasets(self) -> list[Dataset]:
+        """The current list from the backend (a submission must not trust a minute-old cache)."""
+        return self._datasets.fetch_now()
 
     def base_models(self, provider: Provider, wait: float = 1.0) -> list[str]:
         """Models a provider accepts; for OpenPipe also the project's deployed models, when known in time."""

@@ -84,6 +84,11 @@ def dataset_label(dataset: Dataset) -> str:
     return _trim(dataset.name, OPTION_TEXT_MAX - len(suffix)) + suffix
 
 
+def dataset_name_from_label(label: str) -> str:
+    """The dataset's name (possibly shortened) from an option text made by `dataset_label`."""
+    return label.rsplit(_LABEL_SEPARATOR, 1)[0]
+
+
 def dataset_option(dataset: Dataset) -> dict[str, Any]:
     """The option for one dataset, as `initial_dataset_option` and in options responses."""
     return _option(dataset_label(dataset), dataset.id).to_dict()
@@ -193,7 +198,7 @@ def _field_block(
     if name == "slug":
         initial = _text(state, "slug")
         if initial is None and dataset is not None and dataset[0].value != ids.OPTION_ERROR_VALUE:
-            initial = suggest_slug(dataset[1].rsplit(_LABEL_SEPARATOR, 1)[0])
+            initial = suggest_slug(dataset_name_from_label(dataset[1]))
         slug_input = PlainTextInputElement(
             action_id=ids.ACTION_SLUG,
             placeholder="lowercase letters, digits and -",

@@ -69,9 +69,7 @@ def _render(text: str, blocks: list[Block]) -> Rendered:
     return clip(text, SECTION_TEXT_LIMIT), [block.to_dict() for block in blocks]
 
 
-def transition_reply(
-    job: JobRecord, payload: dict[str, Any], now: datetime, mention_requester: bool
-) -> Rendered:
+def transition_reply(job: JobRecord, payload: dict[str, Any], now: datetime, mention_requester: bool) -> Rendered:
     """One thread reply for a status change `payload["from"]` → `payload["to"]`."""
     to = str(payload.get("to") or job.status)
     emoji, words = TRANSITION_WORDS.get(to, (":grey_question:", f"Status is now {escape(to)}"))

@@ -18,9 +18,7 @@ def _due(now: datetime) -> ColumnElement[bool]:
     )
 
 
-def claim_for_job(
-    engine: Engine, job_id: int, owner: str, now: datetime, lease_seconds: float
-) -> list[OutboxRecord]:
+def claim_for_job(engine: Engine, job_id: int, owner: str, now: datetime, lease_seconds: float) -> list[OutboxRecord]:
     """Like `JobStore.claim_deliveries`, limited to one job (the card right after a submit)."""
     due = and_(outbox.c.job_id == job_id, _due(now))
     with engine.begin() as conn:

@@ -11,6 +11,7 @@ from slack_sdk import WebClient
 
 from slackbot.backends.base import BackendError, Dataset, NotFoundError, Provider
 from slackbot.blocks import ids
+from slackbot.blocks.modal import dataset_name_from_label
 from slackbot.catalog import NotReady
 from slackbot.forms import (
     FormContext,
@@ -86,7 +87,7 @@ def register(app: App, runtime: Runtime) -> None:
                 "team": team,
                 "job_id": outcome.job.id,
                 "slug": outcome.job.slug,
-                "created": outcome.created,
+                "new_job": outcome.created,
             },
         )
         if outcome.created:
@@ -110,23 +111,27 @@ def _context(
     """What validation needs, fetched in parallel within the budget; unknowns are left to the service."""
     slug = state.get("slug")
     slug = slug.strip() if isinstance(slug, str) else ""
-    datasets_f = lookups.submit(runtime.catalog.datasets, LOOKUP_BUDGET_SECONDS)
+    datasets_f = lookups.submit(runtime.catalog.fresh_datasets)
     remote_f = lookups.submit(runtime.backend.get, slug) if slug else None
     pending: list[Future[Any]] = [f for f in (datasets_f, remote_f) if f is not None]
     wait(pending, timeout=LOOKUP_BUDGET_SECONDS)
 
     chosen = state.get("dataset")
     chosen = chosen if isinstance(chosen, str) else ""
-    known: dict[str, Dataset]
+    known: dict[str, Dataset] = {}
+    verified = False
     try:
-        known = {d.id: d for d in datasets_f.result(timeout=0)} if datasets_f.done() else {}
-        verified = datasets_f.done()
+        if datasets_f.done():
+            known, verified = {d.id: d for d in datasets_f.result(timeout=0)}, True
+        else:  # slow: the cached list still tells a vanished dataset from one we listed a moment ago
+            known = {d.id: d for d in runtime.catalog.datasets(wait=0)}
+            verified = chosen not in known
     except (BackendError, NotReady):
-        known, verified = {}, False
+        pass
     if not verified and chosen and chosen != ids.OPTION_ERROR_VALUE:
         # Could not check in time: trust the picked option (Slack only offers what we listed).
         label = state.get("dataset_label")
-        known = {chosen: Dataset(id=chosen, name=label.split(" · ")[0] if isinstance(label, str) else chosen)}
+        known = {chosen: Dataset(id=chosen, name=dataset_name_from_label(label) if isinstance(label, str) else chosen)}
 
     taken: set[str] = set()
     local = runtime.store.by_slug(team, slug) if slug else None

@@ -187,3 +187,41 @@ def test_permission_rule_refuses_and_creates_nothing(tmp_path: Path) -> None:
         assert _creates(h) == []
     finally:
         h.close()
+
+
+def test_usergroup_permission(tmp_path: Path) -> None:
+    h = Harness(tmp_path, allowed_usergroups="S0MLTEAM")
+    try:
+        h.slack.add_usergroup("S0MLTEAM", ["U0BOB"])
+        assert "not on the list" in h.driver.slash_command("/finetune", user_id="U0ALICE").text
+        assert h.open_modal(user_id="U0BOB")["callback_id"] == ids.VIEW_FINETUNE
+    finally:
+        h.close()
+
+
+def test_deployed_models_are_offered_as_bases(harness: Harness) -> None:
+    h = harness
+    _seed_dataset(h)
+    view = h.open_modal()
+    assert h.driver.view_submission(view["id"], _fill(h, view, "first-generation")).status_code == 200
+    h.wait(lambda: h.bot_messages("C0GENERAL"))
+    h.run_for(300, step=10)  # trained and DEPLOYED
+    # The model list is stale-while-revalidate: the refresh this starts lands in the background.
+    h.runtime.catalog.invalidate_models()
+    h.wait(lambda: "first-generation" in h.runtime.catalog.base_models(Provider.OPENPIPE, wait=2.0))
+    view = h.open_modal()
+    block = next(b for b in view["blocks"] if b.get("block_id") == ids.block_base_model(Provider.OPENPIPE))
+    offered = [o["value"] for o in block["element"]["options"]]
+    assert "first-generation" in offered and "meta-llama/Meta-Llama-3.1-8B-Instruct" in offered
+
+
+def test_dataset_that_vanished_is_named(harness: Harness) -> None:
+    h = harness
+    doomed = h.openpipe.add_dataset("Soon gone", entries=3)
+    view = h.open_modal()
+    values = _fill(h, view, "needs-a-dataset", dataset_name="Soon gone")
+    h.openpipe.remove_dataset(doomed)  # deleted in OpenPipe's web UI while the modal was open
+    answer = h.driver.view_submission(view["id"], values).json()
+    assert answer["response_action"] == "errors"
+    assert "dataset" in answer["errors"][ids.BLOCK_DATASET].lower()
+    assert _creates(h) == []

@@ -153,7 +153,7 @@ def test_provider_happy_path(
         block_id = ids.BLOCK_ENABLE_DPO if action_id == ids.ACTION_ENABLE_DPO else ids.BLOCK_ENABLE_SFT
         choice = _toggle_value(view, action_id)
         view = _rebuilt(
-            h, view, lambda b=block_id, a=action_id, c=choice: h.driver.block_action(view["id"], b, a, value=c)
+            h, view, lambda v=view["id"], b=block_id, a=action_id, c=choice: h.driver.block_action(v, b, a, value=c)
         )
     dataset = next(o for o in h.dataset_option(view, "provider") if o["text"]["text"].startswith("Provider matrix"))
     slug = f"matrix-{name}"

@@ -476,7 +476,12 @@ class FineTuneForm(BaseModel):
     def _slug(cls, raw: object, info: ValidationInfo) -> str:
         ctx = _ctx(info)
         # OpenPipe's own deployed models are offered as base models: their slugs are taken too.
-        return check_slug(raw, ctx.base_model_names, {*(ctx.existing_slugs or ()), *ctx.base_models})
+        taken = {*(ctx.existing_slugs or ()), *ctx.base_models}
+        dataset = ctx.known_datasets.get(str(info.data.get("dataset")))
+        if _blank(raw) and dataset is not None:
+            # Left blank: the suggestion the modal shows as placeholder (see blocks/modal.py).
+            return suggest_slug(dataset.name, taken)
+        return check_slug(raw, ctx.base_model_names, taken)
 
     @field_validator("sft_batch_size", "dpo_batch_size", mode="before")
     @classmethod

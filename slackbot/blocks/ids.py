@@ -22,7 +22,7 @@ OPTION_ERROR_VALUE: Final = "__error__"
 
 # --- modal blocks: (block_id, action_id) per field ----------------------------------------------------------
 BLOCK_DATASET: Final = "dataset"
-ACTION_DATASET: Final = "dataset_select"  # external_select: the app answers `options` requests for it
+ACTION_DATASET: Final = "dataset_select"  # external_select: `options` requests, and a redraw when picked
 
 BLOCK_PROVIDER: Final = "provider"
 ACTION_PROVIDER: Final = "provider_select"  # dispatch_action: the app rebuilds the view with views.update
@@ -75,7 +75,7 @@ ACTION_TEMPERATURE: Final = "default_temperature_input"
 BLOCK_FORM_ERRORS: Final = "form_errors"  # section listing errors the service returned (Edit and retry)
 
 # action_ids that make the app rebuild the modal (register one `app.action` for each).
-DISPATCH_ACTIONS: Final = (ACTION_PROVIDER, ACTION_ENABLE_SFT, ACTION_ENABLE_DPO)
+DISPATCH_ACTIONS: Final = (ACTION_DATASET, ACTION_PROVIDER, ACTION_ENABLE_SFT, ACTION_ENABLE_DPO)
 
 # Value of the checked option of the SFT / DPO checkboxes.
 CHECKED: Final = "on"

@@ -183,7 +183,8 @@ def _field_block(
             min_query_length=0,
             initial_option=dataset[0] if dataset else None,
         )
-        return [_input(name, provider, "Dataset", picker)]
+        # dispatch_action: picking a dataset redraws the modal so the slug field can suggest a name from it.
+        return [_input(name, provider, "Dataset", picker, dispatch_action=True)]
     if name == "provider":
         options = [_option(p.label, p.value) for p in Provider]
         block = _select(name, provider, "Provider", options, provider.value)
@@ -197,16 +198,21 @@ def _field_block(
         return [_select(name, provider, "Base model", options, _text(state, "base_model"))]
     if name == "slug":
         initial = _text(state, "slug")
-        if initial is None and dataset is not None and dataset[0].value != ids.OPTION_ERROR_VALUE:
-            initial = suggest_slug(dataset_name_from_label(dataset[1]))
+        placeholder = "lowercase letters, digits and -"
+        if dataset is not None and dataset[0].value != ids.OPTION_ERROR_VALUE:
+            suggestion = suggest_slug(dataset_name_from_label(dataset[1]))
+            # Slack may keep an untouched input's (empty) state over a new initial_value on views.update, so
+            # the placeholder shows the suggestion too, and a blank slug means "use it" (see forms.py).
+            placeholder = f"blank = {suggestion}"[:150]
+            initial = initial if initial is not None else suggestion
         slug_input = PlainTextInputElement(
             action_id=ids.ACTION_SLUG,
-            placeholder="lowercase letters, digits and -",
+            placeholder=placeholder,
             initial_value=initial[:3000] if initial else None,
             max_length=64,
         )
-        hint = "The new model's name, used to call it. 3 to 64 characters."
-        return [_input(name, provider, "Model slug", slug_input, hint=hint)]
+        hint = "The new model's name, used to call it: 3 to 64 characters. Blank: suggested from the dataset."
+        return [_input(name, provider, "Model slug", slug_input, hint=hint, optional=True)]
     if name == "enable_sft":
         return [
             _divider(),

@@ -68,6 +68,7 @@ class NotifierConfig:
     backoff_base_seconds: float = 2.0
     backoff_max_seconds: float = 600.0
     history_pages: int = 5  # how far back reconciliation looks (pages of 200 messages)
+    order_recheck_seconds: float = 5.0  # how soon a row waiting for an earlier row of its job looks again
 
 
 @dataclass
@@ -155,7 +156,9 @@ class Notifier:
         try:
             earlier = outbox_q.blocked_until(self.store.engine, row.job_id, row.id)
             if earlier is not None:
-                raise Busy(max(earlier, now))
+                # Capped: an earlier row in flight at another replica is usually done long before its lease ends.
+                recheck = now + timedelta(seconds=self.config.order_recheck_seconds)
+                raise Busy(min(max(earlier, now), recheck))
             kind = row.payload.get("type")
             if kind in ("post_card", "tracking"):
                 self._post_card(job, row, report)

@@ -225,3 +225,23 @@ def test_dataset_that_vanished_is_named(harness: Harness) -> None:
     assert answer["response_action"] == "errors"
     assert "dataset" in answer["errors"][ids.BLOCK_DATASET].lower()
     assert _creates(h) == []
+
+
+def test_picking_a_dataset_suggests_the_slug(harness: Harness) -> None:
+    h = harness
+    h.openpipe.add_dataset("Support tickets v2", entries=10)
+    view = h.open_modal()
+    option = next(o for o in h.dataset_option(view, "support") if o["text"]["text"].startswith("Support tickets v2"))
+    old_hash = view["hash"]
+    h.driver.block_action(view["id"], ids.BLOCK_DATASET, ids.ACTION_DATASET, selected_option=option)
+    view = h.wait(lambda: (v := h.driver.view(view["id"]))["hash"] != old_hash and v)
+    slug = next(b for b in view["blocks"] if b.get("block_id") == ids.BLOCK_SLUG)["element"]
+    assert "support-tickets-v2" in slug["placeholder"]["text"]
+    # Left blank (Slack kept the untouched input empty): the suggestion is used.
+    answer = h.driver.view_submission(
+        view["id"],
+        {ids.block_base_model(Provider.OPENPIPE): "Qwen/Qwen3-8B", ids.BLOCK_SLUG: ""},
+    )
+    assert answer.status_code == 200 and not answer.content, answer.text
+    post = h.wait(lambda: _creates(h))[0]
+    assert post.json["slug"].startswith("support-tickets-v2") and post.json["datasetId"] == option["value"]

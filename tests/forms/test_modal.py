@@ -71,7 +71,7 @@ def test_every_variant_is_a_valid_view(provider: Provider, sft: bool, dpo: bool)
 def test_dispatching_inputs() -> None:
     view = build(P.OPENPIPE)
     dispatching = {b["block_id"] for b in view["blocks"] if b.get("dispatch_action")}
-    assert dispatching == {ids.BLOCK_PROVIDER, ids.BLOCK_ENABLE_SFT, ids.BLOCK_ENABLE_DPO}
+    assert dispatching == {ids.BLOCK_DATASET, ids.BLOCK_PROVIDER, ids.BLOCK_ENABLE_SFT, ids.BLOCK_ENABLE_DPO}
     actions = {element(view, block)["action_id"] for block in dispatching}
     assert actions == set(ids.DISPATCH_ACTIONS)
 
@@ -82,7 +82,8 @@ def test_dataset_picker_asks_at_once_and_required_fields_are_required() -> None:
     assert picker["type"] == "external_select" and picker["min_query_length"] == 0
     optional = {b["block_id"] for b in view["blocks"] if b.get("optional")}
     required = {b["block_id"] for b in view["blocks"] if b["type"] == "input"} - optional
-    assert required == {ids.BLOCK_DATASET, ids.BLOCK_PROVIDER, ids.block_base_model(P.OPENPIPE), ids.BLOCK_SLUG}
+    # The slug may be left blank: it is then suggested from the dataset (or refused, naming the rule).
+    assert required == {ids.BLOCK_DATASET, ids.BLOCK_PROVIDER, ids.block_base_model(P.OPENPIPE)}
 
 
 def test_hyperparameter_inputs_say_blank_means_default() -> None:

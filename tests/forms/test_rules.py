@@ -95,8 +95,17 @@ def test_openpipe_accepts_the_projects_own_deployed_model_as_base() -> None:
 # --- slug ----------------------------------------------------------------------------------------------------
 
 
-def test_slug_required() -> None:
-    assert error(P.OPENPIPE, ids.BLOCK_SLUG, slug="  ").startswith("Enter a slug")
+def test_slug_required_without_a_dataset_to_suggest_from() -> None:
+    result = parse(P.OPENPIPE, slug="  ", dataset=None)
+    assert isinstance(result, FormErrors)
+    assert result[ids.BLOCK_SLUG].startswith("Enter a slug")
+
+
+def test_blank_slug_takes_the_suggestion_from_the_dataset_and_avoids_taken_ones() -> None:
+    name = context(P.OPENPIPE).known_datasets["ds_1"].name
+    assert ok(P.OPENPIPE, slug="  ").slug == suggest_slug(name)
+    taken = parse(P.OPENPIPE, existing={suggest_slug(name)}, slug="")
+    assert isinstance(taken, FineTuneSpec) and taken.slug not in {suggest_slug(name)}
 
 
 def test_slug_too_short_and_too_long() -> None:

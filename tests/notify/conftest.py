@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 from slack_sdk import WebClient
+from sqlalchemy import func, select
 
 from slackbot.backends.base import ModelState
 from slackbot.jobs.notifier import Notifier, NotifierConfig
 from slackbot.jobs.records import JobRecord
+from slackbot.jobs.schema import outbox
 from slackbot.jobs.store import JobStore
 from slackbot.sandbox.clock import ManualClock
 from slackbot.sandbox.slack_api import LocalSlack
@@ -73,11 +75,21 @@ class Env:
         return job
 
     def run(self, notifier: Notifier, seconds: int, step: float = 1.0) -> None:
-        """Deliver, advancing the clock `step` at a time, for `seconds` of simulated time."""
+        """Deliver, advancing the clock `step` at a time, for up to `seconds` of simulated time.
+
+        Stops early once no outbox row is waiting any more (sent or dead).
+        """
         for _ in range(int(seconds / step)):
             notifier.deliver_due()
+            if self.idle():
+                return
             self.advance(step)
         notifier.deliver_due()
+
+    def idle(self) -> bool:
+        query = select(func.count()).select_from(outbox).where(outbox.c.state.in_(("pending", "in_flight")))
+        with self.store.engine.connect() as conn:
+            return conn.execute(query).scalar_one() == 0
 
     def posts(self, channel: str) -> list[dict[str, Any]]:
         return self.slack.messages(channel)

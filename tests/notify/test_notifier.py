@@ -186,7 +186,7 @@ def test_fifty_jobs_at_once_are_paced_per_channel(env: Env) -> None:
     assert len(posts) == 100
     times = [c.at for c in posts]
     assert all(b - a >= 1.0 for a, b in itertools.pairwise(times))
-    replies_at = [t for t in times if t >= start]
+    replies_at = [c.at for c in posts if c.args.get("thread_ts")]
     assert len(replies_at) == 50 and replies_at[-1] - start <= 52  # paced, but without dawdling
     for job in jobs:
         thread = replies(env, "C0GENERAL", env.job(job.id).card_ts or "")
@@ -409,3 +409,51 @@ def test_an_unexpected_failure_retries_that_row_and_the_batch_goes_on(
     report = env.notifier(max_attempts=2, backoff_base_seconds=1).deliver_due()
     assert report.dead == 1 and "KeyError" in report.errors[0]
     assert env.store.outbox_for_job(broken.id)[0].state == "dead"
+
+
+def test_two_replicas_deliver_each_row_once_and_in_order(env: Env) -> None:
+    import threading
+
+    env.slack.add_channel("C0OTHER", "other")
+    replicas = [env.notifier(owner="r1", batch_size=10), env.notifier(owner="r2", batch_size=10)]
+    jobs = [env.new_job(f"rep-{i}", channel="C0GENERAL" if i % 2 else "C0OTHER") for i in range(12)]
+    for job in jobs:
+        for status in ("QUEUED", "TRAINING", "DEPLOYED"):
+            env.move(job.id, status)
+    errors: list[BaseException] = []
+
+    def work(notifier: Any, rounds: threading.Barrier) -> None:
+        try:
+            for _ in range(400):
+                rounds.wait(timeout=30)
+                notifier.deliver_due()
+                rounds.wait(timeout=30)
+        except BaseException as exc:
+            errors.append(exc)
+            rounds.abort()
+
+    rounds = threading.Barrier(3)
+    threads = [threading.Thread(target=work, args=(n, rounds)) for n in replicas]
+    for worker in threads:
+        worker.start()
+    try:
+        for _ in range(400):
+            rounds.wait(timeout=30)  # both replicas deliver at the same moment...
+            rounds.wait(timeout=30)
+            env.advance(0.5)  # ...then time moves on
+            if env.idle():
+                break
+    except threading.BrokenBarrierError:
+        pass  # a replica failed: reported below
+    rounds.abort()
+    for worker in threads:
+        worker.join(timeout=30)
+    assert not [e for e in errors if not isinstance(e, threading.BrokenBarrierError)]
+    assert env.idle()
+
+    told = [m["metadata"]["event_payload"]["outbox_id"] for c in ("C0GENERAL", "C0OTHER") for m in env.posts(c)]
+    assert len(told) == len(set(told)) == 12 * 4
+    for job in jobs:
+        job = env.job(job.id)
+        thread = replies(env, job.card_channel_id or "", job.card_ts or "")
+        assert [m["text"].split(": ", 1)[1][:6] for m in thread] == ["Queued", "Traini", "Deploy"]

@@ -21,6 +21,7 @@ from slackbot.backends.base import (
     ConflictError,
     FineTuneSpec,
     NotFoundError,
+    RateLimitedError,
     ValidationError,
 )
 from slackbot.jobs.records import JobRecord
@@ -29,7 +30,8 @@ from slackbot.jobs.store import DuplicateJob, JobStore
 log = logging.getLogger(__name__)
 
 # Refusals: the backend answered and made nothing, so the slug is free to use again after an edit.
-REFUSALS = (ValidationError, ConflictError, AuthError, NotFoundError)
+# A 429 (after the client's own waits) also made nothing: the user may retry at once, no need to wait.
+REFUSALS = (ValidationError, ConflictError, AuthError, NotFoundError, RateLimitedError)
 
 
 @dataclass(frozen=True)

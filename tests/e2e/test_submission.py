@@ -245,3 +245,15 @@ def test_picking_a_dataset_suggests_the_slug(harness: Harness) -> None:
     assert answer.status_code == 200 and not answer.content, answer.text
     post = h.wait(lambda: _creates(h))[0]
     assert post.json["slug"].startswith("support-tickets-v2") and post.json["datasetId"] == option["value"]
+
+
+def test_rate_limited_create_is_refused_with_edit_and_retry(harness: Harness) -> None:
+    h = harness
+    _seed_dataset(h)
+    view = h.open_modal()
+    h.openpipe.inject("POST /models", "status", status=429, retry_after=0.05, times=None)
+    assert h.driver.view_submission(view["id"], _fill(h, view, "busy-openpipe")).status_code == 200
+    notice = h.wait(lambda: h.bot_messages("C0GENERAL"), timeout=15)[0]
+    assert "busy-openpipe" in notice["text"] and ids.ACTION_EDIT_RETRY in json.dumps(notice["blocks"])
+    assert h.openpipe.models() == []
+    assert h.runtime.store.by_slug(h.slack.team_id, "busy-openpipe").status == "REJECTED"  # type: ignore[union-attr]

@@ -457,3 +457,18 @@ def test_two_replicas_deliver_each_row_once_and_in_order(env: Env) -> None:
         job = env.job(job.id)
         thread = replies(env, job.card_channel_id or "", job.card_ts or "")
         assert [m["text"].split(": ", 1)[1][:6] for m in thread] == ["Queued", "Traini", "Deploy"]
+
+
+def test_dropped_dm_fallback_is_reconciled_in_the_dm(env: Env) -> None:
+    notifier = env.notifier(backoff_base_seconds=1)
+    job = env.new_job("tau", channel="C0PRIVATE")
+    # The first post (to the private channel) fails as it would anyway; the second, to the DM, is dropped.
+    env.slack.fail("chat.postMessage", kind="accept_then_drop", times=2)
+    assert notifier.deliver_job(job.id).retried == 1
+    env.advance(2)
+    report = notifier.deliver_due()
+    assert report.reconciled == 1 and report.fallbacks == 1
+    dm = env.web.conversations_open(users="U0ALICE")["channel"]["id"]
+    [card] = env.posts(dm)
+    job = env.job(job.id)
+    assert (job.card_channel_id, job.card_ts, job.thread_ts) == (dm, card["ts"], card["ts"])

@@ -274,11 +274,20 @@ def test_create_gives_up_after_max_attempts(api: LocalOpenPipe, make_client: Mak
     assert count(api, "POST", "/models") == 3 and len(sleeps) == 2 and api.models() == []
 
 
-def test_create_rate_limited_is_not_retried(api: LocalOpenPipe, client: OpenPipeClient) -> None:
-    api.inject("POST /models", "status", status=429, retry_after=1)
+def test_create_rate_limited_waits_and_resends(api: LocalOpenPipe, client: OpenPipeClient, sleeps: Sleeps) -> None:
+    # A 429 means "not processed": re-sending after Retry-After cannot create a twin, and needs no look-up.
+    api.inject("POST /models", "status", status=429, retry_after=2)
+    model = client.create_model(create_request(api))
+    assert model.name == "support-bot" and len(api.models()) == 1
+    assert count(api, "POST", "/models") == 2 and count(api, "GET", "/models/support-bot") == 0
+    assert sleeps == [2]
+
+
+def test_create_rate_limited_for_long_gives_up(api: LocalOpenPipe, make_client: MakeClient, sleeps: Sleeps) -> None:
+    api.inject("POST /models", "status", status=429, retry_after=1, times=None)
     with pytest.raises(RateLimitedError):
-        client.create_model(create_request(api))
-    assert count(api, "POST", "/models") == 1
+        make_client(max_attempts=3).create_model(create_request(api))
+    assert count(api, "POST", "/models") == 3 and api.models() == []
 
 
 # --- tolerance ---------------------------------------------------------------------------------------------

@@ -150,6 +150,11 @@ class OpenPipeClient:
                 if attempt > 1 and (found := self._find_own(request)) is not None:
                     return found
                 raise
+            except RateLimitedError as exc:
+                # A 429 means the request was not processed: waiting and re-sending cannot create a twin.
+                if attempt == self.max_attempts:
+                    raise
+                self._sleep(self._backoff(attempt, exc))
             except (TransportError, ServerError, ProtocolError) as exc:
                 found = self._find_own(request, on_lookup_failure=exc)
                 if found is not None:

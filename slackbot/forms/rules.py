@@ -1,0 +1,127 @@
+"""Field rules shared by the form model: numbers, batch sizes, slugs, pruning rule ids."""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Collection
+from typing import Final
+
+from pydantic_core import PydanticCustomError
+
+from slackbot.backends.base import (
+    BatchSize,
+)
+from slackbot.backends.openpipe.catalog import ALL_BASE_MODELS
+
+# --- field rules --------------------------------------------------------------------------------------------
+# OpenPipe documents no hyperparameter defaults or ranges (shared/openpipe/NOTES.md). The bounds below are
+# only guards against typos (an extra zero, a stray character), wide enough for any sensible run; blank always
+# means "the provider's default".
+
+# Every base model the OpenPipe spec names, for all providers: none of them may be used as a slug.
+KNOWN_BASE_MODELS: Final = ALL_BASE_MODELS
+
+MAX_BATCH_SIZE: Final = 1024
+MAX_PRUNING_RULES: Final = 20
+SLUG_RULE: Final = "3 to 64 lowercase letters, digits and -"
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+_WHOLE = re.compile(r"\+?\d+")
+_SLUG = re.compile(r"[a-z0-9-]+")
+_RULE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def form_error(message: str) -> PydanticCustomError:
+    return PydanticCustomError("form", message)
+
+
+def is_blank(raw: object) -> bool:
+    return raw is None or (isinstance(raw, str) and not raw.strip())
+
+
+def check_number(
+    raw: object, message: str, *, low: float, high: float, low_open: bool = False, whole: bool = False
+) -> float | None:
+    """Blank → None; otherwise a finite number within bounds, or a `form` error carrying `message`."""
+    if is_blank(raw):
+        return None
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        value = float(raw)
+    elif isinstance(raw, str) and _NUMBER.fullmatch(raw.strip()):
+        value = float(raw.strip())
+    else:
+        raise form_error(message + ".")
+    too_low = value <= low if low_open else value < low
+    if not math.isfinite(value) or too_low or value > high or (whole and not value.is_integer()):
+        raise form_error(message + ".")
+    return value
+
+
+def check_batch_size(raw: object, *, allow_auto: bool, label: str, no_auto: str = "") -> BatchSize | None:
+    if is_blank(raw):
+        return None
+    if isinstance(raw, str) and raw.strip().lower() == "auto":
+        if allow_auto:
+            return "auto"
+        raise form_error(f'{label} must be a whole number from 1 to {MAX_BATCH_SIZE}: {no_auto} does not take "auto".')
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        value: int | None = raw
+    elif isinstance(raw, str) and _WHOLE.fullmatch(raw.strip()) and len(raw.strip()) < 10:
+        value = int(raw.strip())
+    else:
+        value = None
+    if value is None or not 1 <= value <= MAX_BATCH_SIZE:
+        allowed = '"auto" or a whole number' if allow_auto else "a whole number"
+        raise form_error(f"{label} must be {allowed} from 1 to {MAX_BATCH_SIZE}.")
+    return value
+
+
+def check_slug(raw: object, base_model_names: Collection[str], taken: Collection[str]) -> str:
+    """A valid, free slug, or a `form` error naming the rule that failed."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise form_error(f"Enter a slug, the name the model will be called by: {SLUG_RULE}.")
+    slug = raw.strip()
+    if len(slug) < 3:
+        raise form_error(f"The slug is too short ({len(slug)} characters): use {SLUG_RULE}.")
+    if len(slug) > 64:
+        raise form_error(f"The slug is too long ({len(slug)} characters): use {SLUG_RULE}.")
+    if not _SLUG.fullmatch(slug):
+        if _SLUG.fullmatch(slug.lower()):
+            raise form_error(f'The slug must be lowercase: try "{slug.lower()}".')
+        bad = "".join(sorted({c for c in slug if not _SLUG.fullmatch(c)}))[:10]
+        raise form_error(f'The slug may contain only lowercase letters, digits and -, not "{bad}".')
+    if slug in {name.lower() for name in base_model_names}:
+        raise form_error(f'"{slug}" is the name of a base model: choose a different slug.')
+    if slug in taken:
+        raise form_error(f'"{slug}" is already taken by another model: choose a different slug.')
+    return slug
+
+
+def check_pruning_rule_ids(raw: object) -> tuple[str, ...]:
+    if is_blank(raw):
+        return ()
+    if not isinstance(raw, str):
+        raise form_error("Pruning rule ids must be text: ids separated by commas, spaces or new lines.")
+    found = tuple(dict.fromkeys(part for part in re.split(r"[\s,]+", raw) if part))
+    for rule_id in found:
+        if not _RULE_ID.fullmatch(rule_id):
+            raise form_error(
+                f'"{rule_id[:40]}" is not a pruning rule id: each id is 1 to 64 letters, digits, _ or -, '
+                "separated by commas, spaces or new lines."
+            )
+    if len(found) > MAX_PRUNING_RULES:
+        raise form_error(f"At most {MAX_PRUNING_RULES} pruning rule ids are allowed ({len(found)} given).")
+    return found
+
+
+def suggest_slug(dataset_name: str, taken: Collection[str] = ()) -> str:
+    """A valid slug derived from a dataset name ("Support tickets v2" → "support-tickets-v2-ft")."""
+    ascii_name = unicodedata.normalize("NFKD", dataset_name).encode("ascii", "ignore").decode()
+    base = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:55].strip("-") or "model"
+    blocked = {name.lower() for name in KNOWN_BASE_MODELS} | set(taken)
+    slug, n = f"{base}-ft", 1
+    while slug in blocked:
+        n += 1
+        slug = f"{base}-ft-{n}"
+    return slug

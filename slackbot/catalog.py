@@ -14,7 +14,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Generic, TypeVar
 
-from slackbot.backends.base import Backend, Dataset, Provider
+from slackbot.backends.base import Backend, BackendError, Dataset, Provider
+from slackbot.backends.openpipe.catalog import BASE_MODELS
 
 T = TypeVar("T")
 
@@ -103,8 +104,9 @@ class Catalog:
             return self.backend.list_base_models(provider)
         try:
             return self._models.get(wait)
-        except Exception:
-            return static_base_models(provider)
+        except (NotReady, BackendError):
+            # The spec's list is always offered; the project's own models join it once they are known.
+            return list(BASE_MODELS[provider])
 
     def warm(self) -> None:
         """Start background refreshes (e.g. right after a modal opened) so later reads are instant."""
@@ -117,8 +119,3 @@ class Catalog:
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-
-def static_base_models(provider: Provider) -> list[str]:
-    from slackbot.backends.openpipe.catalog import BASE_MODELS
-
-    return list(BASE_MODELS[provider])

@@ -213,6 +213,13 @@ class SocketModeServer:
     def deliver(self, kind: EnvelopeType, payload: dict[str, Any], *, timeout: float = 3.0, **retry: Any) -> Ack:
         return self.wait_ack(self.push(kind, payload, **retry), timeout)
 
+    def close_connections(self, reason: str = "") -> None:
+        """Close every open connection from Slack's side, with a close frame (as when Slack restarts a host)."""
+        with self._lock:
+            live = list(self._live)
+        for connection in live:
+            connection.close(reason=reason)
+
     def request_reconnect(self, reason: str = "refresh_requested") -> None:
         """Slack's `disconnect` message: the client opens a new connection, then drops this one."""
         with self._lock:

@@ -64,10 +64,10 @@ class World:
         env.pop("SLACKBOT_FAILPOINT", None)
         if failpoint:
             env["SLACKBOT_FAILPOINT"] = failpoint
-        log = (self.tmp / f"worker-{len(self.procs)}.log").open("wb")
-        proc = subprocess.Popen(
-            [sys.executable, str(WORKER)], env=env, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT
-        )
+        with (self.tmp / f"worker-{len(self.procs)}.log").open("wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, str(WORKER)], env=env, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT
+            )
         self.procs.append(proc)
         return proc
 
@@ -139,6 +139,8 @@ def world(tmp_path: Path) -> Iterator[World]:
             if proc.poll() is None:
                 proc.kill()
             proc.wait(timeout=10)
+            if proc.stdin is not None:
+                proc.stdin.close()
         engine.dispose()
         openpipe.stop()
         slack.stop()

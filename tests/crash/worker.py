@@ -7,6 +7,9 @@ the failpoints live here, in wrappers around the real components, so production 
 Failpoints: after_claim_due, after_transition, after_claim_deliveries (mid-tick: rows in flight, nothing sent),
 before_slack_post, after_slack_post (Slack accepted it, nothing recorded), after_card_update,
 after_record_card (card recorded, row not marked sent), after_mark_sent.
+
+The process imports everything, then waits for a line on stdin before it starts: the test keeps one such
+warm spare ready, so a restart after a kill costs no interpreter start-up.
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 from slack_sdk import WebClient
 from slack_sdk.socket_mode.builtin import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
@@ -198,11 +200,15 @@ def test_builtin_client_handshake_hello_ping_and_ack(
         with pytest.raises(NoAck):
             server.wait_ack("never-sent", timeout=0.2)
 
+        # Slack closing the connection is seen by the client (which would reconnect if allowed to).
+        server.close_connections()
+        _wait(lambda: server.connected == 0 and not client.is_connected())
+
         # A ticket opens one connection: replaying the URL is refused at the handshake.
-        session.close()
-        _wait(lambda: server.connected == 0)
         assert client.wss_uri is not None
-        client.connect()
-        assert not client.is_connected() and server.rejected_handshakes == 1
+        with pytest.raises(InvalidStatus) as refused:
+            connect(client.wss_uri, open_timeout=3).close()
+        assert refused.value.response.status_code == 401 and server.rejected_handshakes == 1
+        assert server.connections_opened == 1
     finally:
         client.close()

@@ -95,6 +95,11 @@ class Env:
         return self.slack.messages(channel)
 
 
+def replies(env: Env, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+    """The replies in a thread (without its parent), oldest first."""
+    return env.slack.thread(channel, thread_ts)
+
+
 @pytest.fixture
 def env(store: JobStore) -> Iterator[Env]:
     clock = ManualClock(T0.timestamp())

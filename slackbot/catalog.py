@@ -118,4 +118,3 @@ class Catalog:
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
-

@@ -115,13 +115,16 @@ def _blocks_text(blocks: list[dict[str, Any]]) -> list[str]:
 
 
 def run_demo(*, fail: bool = False) -> int:
-    logging.disable(logging.WARNING)
-    with tempfile.TemporaryDirectory(prefix="slackbot-demo-") as tmp:
-        bot = OfflineBot(Path(tmp))
-        try:
-            _story(bot, fail)
-        finally:
-            bot.close()
+    logging.disable(logging.WARNING)  # the story is the output; the bot's own log lines would drown it
+    try:
+        with tempfile.TemporaryDirectory(prefix="slackbot-demo-") as tmp:
+            bot = OfflineBot(Path(tmp))
+            try:
+                _story(bot, fail)
+            finally:
+                bot.close()
+    finally:
+        logging.disable(logging.NOTSET)
     return 0
 
 

@@ -134,7 +134,9 @@ class Notifier:
 
     def deliver_job(self, job_id: int) -> DeliveryReport:
         """Deliver one job's due rows now (e.g. the card right after a submit)."""
-        rows = outbox_q.claim_for_job(self.store.engine, job_id, self.owner, self.clock(), self.config.lease_seconds)
+        rows = self.store.claim_deliveries(
+            self.owner, self.clock(), self.config.batch_size, self.config.lease_seconds, job_id=job_id
+        )
         return self._deliver(rows)
 
     def _deliver(self, rows: list[OutboxRecord]) -> DeliveryReport:

@@ -1,49 +1,13 @@
-"""Outbox queries the notifier needs beyond the store's: per-job claims, order checks, giving a claim back."""
+"""Outbox queries the notifier needs beyond the store's: order checks and giving a claim back."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import ColumnElement, Engine, and_, case, or_, select, update
+from sqlalchemy import Engine, case, select, update
 
-from slackbot.jobs.records import OutboxRecord
 from slackbot.jobs.schema import outbox
 from slackbot.jobs.store import IN_FLIGHT, PENDING
-
-
-def _due(now: datetime) -> ColumnElement[bool]:
-    return or_(
-        and_(outbox.c.state == PENDING, outbox.c.not_before <= now),
-        and_(outbox.c.state == IN_FLIGHT, outbox.c.claimed_until <= now),
-    )
-
-
-def claim_for_job(engine: Engine, job_id: int, owner: str, now: datetime, lease_seconds: float) -> list[OutboxRecord]:
-    """Like `JobStore.claim_deliveries`, limited to one job (the card right after a submit)."""
-    due = and_(outbox.c.job_id == job_id, _due(now))
-    with engine.begin() as conn:
-        query = select(outbox.c.id).where(due).order_by(outbox.c.id)
-        if conn.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        ids = list(conn.execute(query).scalars())
-        if not ids:
-            return []
-        conn.execute(
-            update(outbox)
-            .where(outbox.c.id.in_(ids), due)
-            .values(
-                state=IN_FLIGHT,
-                claimed_by=owner,
-                claimed_until=now + timedelta(seconds=lease_seconds),
-                attempts=outbox.c.attempts + 1,
-            )
-        )
-        rows = conn.execute(
-            select(outbox)
-            .where(outbox.c.id.in_(ids), outbox.c.claimed_by == owner, outbox.c.state == IN_FLIGHT)
-            .order_by(outbox.c.id)
-        )
-        return [OutboxRecord.from_row(row) for row in rows]
 
 
 def blocked_until(engine: Engine, job_id: int, outbox_id: int) -> datetime | None:

@@ -326,8 +326,11 @@ class JobStore:
                 )
             )
 
-    def claim_deliveries(self, owner: str, now: datetime, limit: int, lease_seconds: float) -> list[OutboxRecord]:
-        """Lease due outbox rows: pending ones whose time has come, and in-flight ones whose claim expired.
+    def claim_deliveries(
+        self, owner: str, now: datetime, limit: int, lease_seconds: float, *, job_id: int | None = None
+    ) -> list[OutboxRecord]:
+        """Lease due outbox rows (of one job, with `job_id`): pending ones whose time has come, and in-flight
+        ones whose claim expired.
 
         `attempts` counts claims, so attempts > 1 means an earlier attempt may already have reached Slack and
         must be reconciled before sending again.
@@ -336,6 +339,8 @@ class JobStore:
             and_(outbox.c.state == PENDING, outbox.c.not_before <= now),
             and_(outbox.c.state == IN_FLIGHT, outbox.c.claimed_until <= now),
         )
+        if job_id is not None:
+            due = and_(outbox.c.job_id == job_id, due)
         with self.engine.begin() as conn:
             query = select(outbox.c.id).where(due).order_by(outbox.c.id).limit(limit)
             if conn.dialect.name == "postgresql":

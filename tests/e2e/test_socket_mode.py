@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from websockets.exceptions import InvalidStatus
-from websockets.sync.client import connect
 from slack_sdk import WebClient
 from slack_sdk.socket_mode.builtin import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
 from slackbot.blocks import ids
 from slackbot.sandbox.clock import ManualClock

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App, BoltResponse
@@ -24,6 +25,9 @@ def create_app(runtime: Runtime, *, token_verification: bool = True) -> App:
         process_before_response=False,
         token_verification_enabled=token_verification,
         logger=logging.getLogger("slackbot.bolt"),
+        # Listeners only ack and hand slow work to the runtime's pools, but a burst of users must never wait
+        # for a free thread past Slack's 3 s (Bolt answers 404 when ack() comes too late).
+        listener_executor=ThreadPoolExecutor(max_workers=64, thread_name_prefix="bolt"),
     )
 
     @app.error

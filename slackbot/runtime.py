@@ -11,6 +11,7 @@ import os
 import socket
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -66,7 +67,15 @@ class Runtime:
     permissions: Permissions
     clock: Callable[[], datetime]
     owner: str
-    team_id: str | None = None
+    # Backend look-ups made while Slack waits (each bounded by a budget inside the 3 s).
+    lookups: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=16, thread_name_prefix="lookup"), repr=False
+    )
+    # Slow work that follows an ack (starting a job, looking a model up): off Bolt's listener threads, so a slow
+    # OpenPipe can never hold up the acks of other users' requests.
+    after_ack: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="after-ack"), repr=False
+    )
     _started: bool = field(default=False, repr=False)
 
     @classmethod
@@ -147,7 +156,9 @@ class Runtime:
             )
 
     def stop(self) -> None:
-        """Finish the tick in progress, then release everything (SIGTERM path)."""
+        """Finish the submissions and the tick in progress, then release everything (SIGTERM path)."""
+        self.after_ack.shutdown(wait=True)
+        self.lookups.shutdown(wait=False, cancel_futures=True)
         if self._started:
             self.scheduler.shutdown(wait=True)
             self._started = False

@@ -42,7 +42,7 @@ class HttpServer:
 
     def __init__(self, app: App, health: Callable[[], dict[str, Any]], host: str = "0.0.0.0", port: int = 3000):
         self._server = create_server(
-            wsgi_app(app, health), host=host, port=port, threads=16, ident="slackbot", channel_timeout=30
+            wsgi_app(app, health), host=host, port=port, threads=32, ident="slackbot", channel_timeout=30
         )
         self._thread: threading.Thread | None = None
 

@@ -39,7 +39,8 @@ class TrackerConfig:
     max_interval_seconds: float = 120.0
     max_age: timedelta = timedelta(hours=72)
     lease_seconds: float = 120.0
-    batch_limit: int = 500
+    batch_limit: int = 500  # rows per claim query
+    max_jobs_per_tick: int = 20_000  # bounds one tick's work; the rest waits for the next tick
     max_backoff_seconds: float = 900.0
     unknown_outcome_grace: timedelta = timedelta(minutes=10)
 
@@ -84,7 +85,15 @@ class Tracker:
         cfg = self.config
         now = self.clock()
         report = TickReport()
-        claimed = self.store.claim_due(self.owner, now, cfg.batch_limit, cfg.lease_seconds)
+        # Claim in batches, but every due job in one tick (up to a cap): one GET /models answers for all of a
+        # project's models, so splitting a project's jobs over several ticks would fetch that list again each time.
+        claimed: list[JobRecord] = []
+        while len(claimed) < cfg.max_jobs_per_tick:
+            limit = min(cfg.batch_limit, cfg.max_jobs_per_tick - len(claimed))
+            batch = self.store.claim_due(self.owner, now, limit, cfg.lease_seconds)
+            claimed += batch
+            if len(batch) < limit:
+                break
         report.claimed = len(claimed)
         by_project: dict[str, list[JobRecord]] = defaultdict(list)
         for job in claimed:

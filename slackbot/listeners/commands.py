@@ -75,6 +75,10 @@ def _track(ack: Ack, runtime: Runtime, client: WebClient, team: str, user: str, 
         ack(text=f"`{slug}` is already followed in <#{existing.channel_id}>.")
         return
     ack(text=f"Looking up `{slug}`…")
+    runtime.after_ack.submit(_follow, runtime, client, team, user, channel, slug)
+
+
+def _follow(runtime: Runtime, client: WebClient, team: str, user: str, channel: str, slug: str) -> None:
     try:
         state = runtime.backend.get(slug)
     except NotFoundError:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App
@@ -40,8 +40,6 @@ LOOKUP_BUDGET_SECONDS = 1.5
 
 
 def register(app: App, runtime: Runtime) -> None:
-    lookups = ThreadPoolExecutor(max_workers=4, thread_name_prefix="submit-lookup")
-
     @app.view(ids.VIEW_FINETUNE)
     def submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
         team, user = team_of(body), user_of(body)
@@ -61,58 +59,64 @@ def register(app: App, runtime: Runtime) -> None:
             ack(response_action="errors", errors={field_block_id("provider", provider): decision.reason})
             return
 
-        ctx, dataset = _context(runtime, lookups, team, state, provider)
+        ctx, dataset = _context(runtime, team, state, provider)
         result = parse_form(state, ctx)
         if isinstance(result, FormErrors):
             ack(response_action="errors", errors=dict(result))
             return
-        ack()  # the modal closes now; everything below happens after Slack got its answer
+        ack()  # the modal closes now; the job starts after Slack got its answer
+        request = SubmitRequest(
+            team_id=team,
+            user_id=user,
+            channel_id=metadata.channel_id,
+            thread_ts=metadata.thread_ts,
+            spec=result,
+            dataset_name=dataset.name if dataset else None,
+            dataset_entries=dataset.entry_count if dataset and dataset.entry_count else None,
+            form_state=state,
+            submission_key=dig(view, "id"),
+        )
+        runtime.after_ack.submit(_start, runtime, client, request)
 
-        outcome = runtime.submitter.submit(
-            SubmitRequest(
-                team_id=team,
-                user_id=user,
-                channel_id=metadata.channel_id,
-                thread_ts=metadata.thread_ts,
-                spec=result,
-                dataset_name=dataset.name if dataset else None,
-                dataset_entries=dataset.entry_count if dataset and dataset.entry_count else None,
-                form_state=state,
-                submission_key=dig(view, "id"),
-            )
+
+def _start(runtime: Runtime, client: WebClient, request: SubmitRequest) -> None:
+    try:
+        outcome = runtime.submitter.submit(request)
+    except Exception:
+        # The job row (if written) is followed by the tracker; the user must not be left guessing.
+        log.exception("submission failed", extra={"team": request.team_id, "slug": request.spec.slug})
+        ephemeral(
+            client,
+            request.channel_id,
+            request.user_id,
+            f"Something went wrong while starting `{request.spec.slug}`; check `/finetune status {request.spec.slug}`.",
         )
-        log.info(
-            "submission handled",
-            extra={
-                "team": team,
-                "job_id": outcome.job.id,
-                "slug": outcome.job.slug,
-                "new_job": outcome.created,
-            },
+        return
+    log.info(
+        "submission handled",
+        extra={"team": request.team_id, "job_id": outcome.job.id, "slug": outcome.job.slug, "new_job": outcome.created},
+    )
+    if outcome.created:
+        runtime.catalog.invalidate_models()
+    if outcome.error is not None and not outcome.rejected:
+        ephemeral(
+            client,
+            request.channel_id,
+            request.user_id,
+            f"OpenPipe did not confirm `{request.spec.slug}` yet ({outcome.error.message}). "
+            "I'll keep checking and post in the channel as soon as it answers.",
         )
-        if outcome.created:
-            runtime.catalog.invalidate_models()
-        if outcome.error is not None and not outcome.rejected:
-            ephemeral(
-                client,
-                metadata.channel_id,
-                user,
-                f"OpenPipe did not confirm `{result.slug}` yet ({outcome.error.message}). "
-                "I'll keep checking and post in the channel as soon as it answers.",
-            )
 
 
 _DAMAGED = "This form could not be read back (it may be from an older version). Close it and run /finetune again."
 
 
-def _context(
-    runtime: Runtime, lookups: ThreadPoolExecutor, team: str, state: FormState, provider: Provider
-) -> tuple[FormContext, Dataset | None]:
+def _context(runtime: Runtime, team: str, state: FormState, provider: Provider) -> tuple[FormContext, Dataset | None]:
     """What validation needs, fetched in parallel within the budget; unknowns are left to the service."""
     slug = state.get("slug")
     slug = slug.strip() if isinstance(slug, str) else ""
-    datasets_f = lookups.submit(runtime.catalog.fresh_datasets)
-    remote_f = lookups.submit(runtime.backend.get, slug) if slug else None
+    datasets_f = runtime.lookups.submit(runtime.catalog.fresh_datasets)
+    remote_f = runtime.lookups.submit(runtime.backend.get, slug) if slug else None
     pending: list[Future[Any]] = [f for f in (datasets_f, remote_f) if f is not None]
     wait(pending, timeout=LOOKUP_BUDGET_SECONDS)
 

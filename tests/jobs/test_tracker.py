@@ -188,3 +188,19 @@ def test_stalled_tracker_loses_its_lease_and_cannot_double_report(store: JobStor
     thread.join(10)
     assert reports[0].transitions == [] and reports[0].lost == 1
     assert _replies(store, job_id) == ["card:post", "reply:QUEUED"]
+
+
+
+def test_one_tick_claims_every_due_job_beyond_the_batch_size_with_one_request(store: JobStore) -> None:
+    """Claims go in batches, but a project's model list is fetched once per tick, whatever the job count."""
+    backend, clock = FakeBackend(), Clock()
+    config = TrackerConfig(interval_seconds=10, max_interval_seconds=40, batch_limit=3, max_jobs_per_tick=8)
+    tracker = Tracker(store, {"proj-1": backend}, "w1", clock, config)
+    for i in range(10):
+        _submit(store, backend, clock, f"job-{i}")
+        backend.set_status(f"job-{i}", "QUEUED")
+    clock.advance(10)
+    first = tracker.poll_once()
+    assert (first.claimed, first.requests, len(first.transitions)) == (8, 1, 8)  # capped by max_jobs_per_tick
+    second = tracker.poll_once()
+    assert (second.claimed, second.requests, len(second.transitions)) == (2, 1, 2)

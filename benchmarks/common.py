@@ -23,12 +23,16 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def ratio(value: float, baseline: float) -> str:
-    if baseline <= 0 or math.isnan(value) or math.isnan(baseline):
+    if baseline <= 0 or math.isnan(value) or math.isnan(baseline) or math.isinf(baseline):
         return "n/a"
-    return f"{value / baseline:.2f}×"
+    if math.isinf(value):
+        return "failed"
+    return f"{value / baseline:.2f}x"
 
 
 def ms(seconds: float) -> str:
+    if math.isinf(seconds):
+        return "failed"
     return "n/a" if math.isnan(seconds) else f"{seconds * 1000:.0f} ms"
 
 

@@ -14,9 +14,9 @@ import multiprocessing as mp
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -35,6 +35,7 @@ from slackbot.sandbox.clock import ManualClock
 from slackbot.sandbox.openpipe_api import LocalOpenPipe
 
 INTERVAL = 30.0  # the production default (POLL_INTERVAL_SECONDS); Runtime derives the rest as below
+UNBATCHED = "tracker, batch_limit = jobs"
 CONFIG = TrackerConfig(interval_seconds=INTERVAL, max_interval_seconds=INTERVAL * 4, lease_seconds=INTERVAL * 4)
 
 
@@ -47,9 +48,20 @@ def _serve(conn: Connection) -> None:
 
 
 class Counter:
+    """Counts the bot's OpenPipe requests and response bytes, through the HTTP clients it hands out."""
+
     def __init__(self) -> None:
         self.requests = 0
         self.bytes = 0
+        self._clients: list[httpx.Client] = []
+
+    def client(self) -> httpx.Client:
+        self._clients.append(httpx.Client(timeout=60, event_hooks={"response": [self.hook]}))
+        return self._clients[-1]
+
+    def close(self) -> None:
+        for client in self._clients:
+            client.close()
 
     def hook(self, response: httpx.Response) -> None:
         response.read()
@@ -115,11 +127,8 @@ def _setup(n: int, url: str, dataset_id: str, db: Path) -> tuple[JobStore, BotCl
     counter = Counter()
     key = SecretStr(OPENPIPE_KEY)
 
-    def backend(kind: Callable[..., OpenPipeBackend]) -> OpenPipeBackend:
-        http = httpx.Client(timeout=60, event_hooks={"response": [counter.hook]})
-        return kind(key, url, timeout=60, client=http)
-
-    real, naive = backend(OpenPipeBackend), backend(PerJobBackend)
+    real = OpenPipeBackend(key, url, timeout=60, client=counter.client())
+    naive = PerJobBackend(key, url, timeout=60, client=counter.client())
     engine = make_engine(f"sqlite:///{db}")
     migrate(engine)
     store = JobStore(engine)
@@ -144,6 +153,10 @@ def _setup(n: int, url: str, dataset_id: str, db: Path) -> tuple[JobStore, BotCl
         name: Tracker(store, {b.project: b}, f"bench-{name}", clock.utc, CONFIG)
         for name, b in (("tracker", real), ("naive", naive))
     }
+    if n > CONFIG.batch_limit:
+        # What the default batch limit costs: the same tracker claiming every due job in one tick.
+        unbatched = replace(CONFIG, batch_limit=n)
+        trackers[UNBATCHED] = Tracker(store, {real.project: real}, "bench-unbatched", clock.utc, unbatched)
     return store, clock, trackers, counter
 
 
@@ -153,13 +166,12 @@ def _measure(n: int, url: str, dataset_id: str) -> dict[str, tuple[Sweep, Sweep]
         for tracker in trackers.values():
             _sweep(tracker, clock, counter, max_ticks=1)  # warm-up: connections, statement caches
         results: dict[str, tuple[Sweep, Sweep]] = {}
-        for name in ("tracker", "naive"):
+        for name in trackers:
             timed = _sweep(trackers[name], clock, counter)
             # Memory is freed between ticks, so the peak of two full ticks stands for the sweep's.
             traced = _sweep(trackers[name], clock, counter, trace=True, max_ticks=2)
             results[name] = (timed, traced)
-        for tracker in trackers.values():
-            next(iter(tracker.backends.values())).close()
+        counter.close()
         store.engine.dispose()
         return results
 
@@ -192,10 +204,10 @@ def run(quick: bool) -> Section:
             results = _measure(n, url, dataset_id)
             print(f"  polling: {n} jobs measured in {time.perf_counter() - started:.0f} s", flush=True)
             naive_timed, naive_traced = results["naive"]
-            for name in ("tracker", "naive"):
+            for name in results:
                 timed, traced = results[name]
                 vs = "—"
-                if name == "tracker":
+                if name != "naive":
                     vs = " · ".join(
                         [
                             ratio(sum(timed.requests), sum(naive_timed.requests)),
@@ -223,6 +235,8 @@ def run(quick: bool) -> Section:
     section.notes += [
         f"Tracker config as Runtime builds it for the default POLL_INTERVAL_SECONDS={INTERVAL:g}: "
         f"batch_limit={CONFIG.batch_limit} jobs claimed per tick, one project.",
+        f"“{UNBATCHED}” (above {CONFIG.batch_limit} jobs): the same tracker claiming every due job in one tick, "
+        "to show what the batch limit costs.",
         "naive = the same Tracker and database work, with a backend doing GET /models/{slug} per job "
         "(written in benchmarks/polling.py).",
         "Peak memory: tracemalloc peak over two full ticks, above the level before them (a separate traced run; "

@@ -122,7 +122,12 @@ class Runtime:
             poll_interval_seconds=interval,
             unknown_outcome_check_seconds=max(interval, 10.0),
         )
-        scheduler = JobScheduler(guarded(("tracker", tracker.poll_once), ("notifier", notifier.deliver_due)), interval)
+        scheduler = JobScheduler(
+            guarded(("tracker", tracker.poll_once)),
+            interval,
+            deliver=notifier.deliver_due,
+            deliver_interval_seconds=min(1.0, interval),
+        )
         permissions = Permissions(
             channels=settings.allowed_channels,
             users=settings.allowed_users,

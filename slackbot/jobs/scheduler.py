@@ -1,8 +1,9 @@
-"""The local timer: one APScheduler interval job per process that runs the tracker and the notifier.
+"""The local timer: one APScheduler interval job per process that runs the tracker (and, on a faster timer of
+its own, one that delivers the outbox).
 
 The database is the queue (see store.py), so the scheduler keeps no state worth persisting: APScheduler's
-default in-memory job store, one job, `max_instances=1` and `coalesce=True` so a slow tick never overlaps the
-next or piles up missed runs, and a little jitter so replicas started together do not poll in lockstep.
+default in-memory job store, `max_instances=1` and `coalesce=True` so a slow tick never overlaps the next or
+piles up missed runs, and a little jitter so replicas started together do not poll in lockstep.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ class JobScheduler:
         stale_after_seconds: float | None = None,
         max_consecutive_failures: int = 5,
         monotonic: Callable[[], float] = time.monotonic,
+        deliver: Callable[[], object] | None = None,
+        deliver_interval_seconds: float = 1.0,
     ) -> None:
         if interval_seconds <= 0:
             raise ValueError("interval_seconds must be positive")
@@ -75,6 +78,10 @@ class JobScheduler:
         self._failures = 0
         self._again = threading.Event()
         self.ticks = 0
+        # Deliveries run on their own, faster timer: the notifier posts at most one message per channel per
+        # second, so tying it to the poll interval would let a burst of 50 replies in one channel take 50 ticks.
+        self._deliver = deliver
+        self._deliver_interval = deliver_interval_seconds
 
     def start(self) -> None:
         self._started_at = self._monotonic()
@@ -88,6 +95,16 @@ class JobScheduler:
             next_run_time=datetime.now(UTC),  # the first tick at once: jobs left over from a restart
             replace_existing=True,
         )
+        if self._deliver is not None:
+            self._scheduler.add_job(
+                guarded(("notifier", self._deliver)),
+                IntervalTrigger(seconds=self._deliver_interval, timezone=UTC),
+                id=_JOB_ID + "-deliver",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=None,
+                replace_existing=True,
+            )
         self._scheduler.start()
 
     def shutdown(self, wait: bool = True) -> None:

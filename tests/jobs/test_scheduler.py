@@ -149,3 +149,22 @@ def test_run_now_during_a_tick_runs_another_right_after() -> None:
         assert scheduler.ticks == 2 and len(started) == 2
     finally:
         scheduler.shutdown()
+
+
+def test_deliveries_run_on_their_own_faster_timer_and_survive_errors() -> None:
+    deliveries = 0
+
+    def deliver() -> None:
+        nonlocal deliveries
+        deliveries += 1
+        if deliveries == 2:
+            raise RuntimeError("Slack is down")  # logged; the timer goes on
+
+    scheduler = JobScheduler(lambda: None, 3600, deliver=deliver, deliver_interval_seconds=0.02)
+    scheduler.start()
+    try:
+        _wait(lambda: deliveries >= 5)
+        assert scheduler.ticks == 1  # the tracker's slow timer ran once, at start
+        assert scheduler.healthy()
+    finally:
+        scheduler.shutdown()

@@ -61,15 +61,27 @@ class Refreshing(Generic[T]):
         except FutureTimeout:
             raise NotReady from None
 
-    def fetch_now(self) -> T:
-        """Fetch in the caller's thread (bypassing the cache) and keep the result."""
-        return self._run_fetch()
+    def recent(self, max_age: float, wait: float) -> T:
+        """A value at most `max_age` old: the cached one, or the refresh in flight (shared by every caller, so a
+        burst of submissions makes one request), waiting at most `wait`; raises NotReady past that."""
+        with self._lock:
+            value, age = self._value, time.monotonic() - self._fetched_at
+        if value is not None and age <= max_age:
+            return value
+        try:
+            return self._refresh().result(timeout=wait)
+        except FutureTimeout:
+            raise NotReady from None
 
     def _run_fetch(self) -> T:
         value = self._fetch()
         with self._lock:
             self._value, self._fetched_at = value, time.monotonic()
         return value
+
+    def cached(self) -> T | None:
+        with self._lock:
+            return self._value
 
     def prefetch(self) -> None:
         with self._lock:
@@ -94,9 +106,13 @@ class Catalog:
     def datasets(self, wait: float = 2.0) -> list[Dataset]:
         return self._datasets.get(wait)
 
-    def fresh_datasets(self) -> list[Dataset]:
-        """The current list from the backend (a submission must not trust a minute-old cache)."""
-        return self._datasets.fetch_now()
+    def recent_datasets(self, wait: float, max_age: float = 2.0) -> list[Dataset]:
+        """A list at most a couple of seconds old (a submission must not trust a minute-old cache)."""
+        return self._datasets.recent(max_age, wait)
+
+    def cached_datasets(self) -> list[Dataset] | None:
+        """Whatever list is cached, however old, without asking the backend."""
+        return self._datasets.cached()
 
     def base_models(self, provider: Provider, wait: float = 1.0) -> list[str]:
         """Models a provider accepts; for OpenPipe also the project's deployed models, when known in time."""
@@ -112,6 +128,9 @@ class Catalog:
         """Start background refreshes (e.g. right after a modal opened) so later reads are instant."""
         for cache in (self._datasets, self._models):
             cache.prefetch()
+
+    def invalidate_datasets(self) -> None:
+        self._datasets.invalidate()
 
     def invalidate_models(self) -> None:
         self._models.invalidate()

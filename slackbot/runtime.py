@@ -126,7 +126,7 @@ class Runtime:
             guarded(("tracker", tracker.poll_once)),
             interval,
             deliver=notifier.deliver_due,
-            deliver_interval_seconds=min(1.0, interval),
+            deliver_interval_seconds=min(0.25, interval),
         )
         permissions = Permissions(
             channels=settings.allowed_channels,

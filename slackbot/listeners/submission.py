@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Future, wait
+import time
+from concurrent.futures import wait
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App
@@ -115,23 +116,24 @@ def _context(runtime: Runtime, team: str, state: FormState, provider: Provider) 
     """What validation needs, fetched in parallel within the budget; unknowns are left to the service."""
     slug = state.get("slug")
     slug = slug.strip() if isinstance(slug, str) else ""
-    datasets_f = runtime.lookups.submit(runtime.catalog.fresh_datasets)
+    started = time.monotonic()
     remote_f = runtime.lookups.submit(runtime.backend.get, slug) if slug else None
-    pending: list[Future[Any]] = [f for f in (datasets_f, remote_f) if f is not None]
-    wait(pending, timeout=LOOKUP_BUDGET_SECONDS)
 
     chosen = state.get("dataset")
     chosen = chosen if isinstance(chosen, str) else ""
     known: dict[str, Dataset] = {}
     verified = False
     try:
-        if datasets_f.done():
-            known, verified = {d.id: d for d in datasets_f.result(timeout=0)}, True
-        else:  # slow: the cached list still tells a vanished dataset from one we listed a moment ago
-            known = {d.id: d for d in runtime.catalog.datasets(wait=0)}
-            verified = chosen not in known
-    except (BackendError, NotReady):
+        known = {d.id: d for d in runtime.catalog.recent_datasets(wait=LOOKUP_BUDGET_SECONDS)}
+        verified = True
+    except NotReady:
+        # Slow: the cached list still tells a vanished dataset from one we listed a moment ago.
+        known = {d.id: d for d in runtime.catalog.cached_datasets() or []}
+        verified = bool(known) and chosen not in known
+    except BackendError:
         pass
+    if remote_f is not None:
+        wait([remote_f], timeout=max(0.0, LOOKUP_BUDGET_SECONDS - (time.monotonic() - started)))
     if not verified and chosen and chosen != ids.OPTION_ERROR_VALUE:
         # Could not check in time: trust the picked option (Slack only offers what we listed).
         label = state.get("dataset_label")

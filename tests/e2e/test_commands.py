@@ -76,7 +76,7 @@ def test_dataset_options_filter_and_survive_a_slow_openpipe(harness: Harness) ->
     assert [o["text"]["text"].split(" · ")[0] for o in options] == ["Beta chats"]
 
     # OpenPipe becomes very slow: the cached list still answers at once.
-    h.runtime.catalog._datasets.invalidate()
+    h.runtime.catalog.invalidate_datasets()
     h.openpipe.inject("GET /datasets", "latency", delay=2.5, times=None)
     started = time.monotonic()
     options = h.dataset_option(view, "alpha")

@@ -221,6 +221,7 @@ def test_dataset_that_vanished_is_named(harness: Harness) -> None:
     view = h.open_modal()
     values = _fill(h, view, "needs-a-dataset", dataset_name="Soon gone")
     h.openpipe.remove_dataset(doomed)  # deleted in OpenPipe's web UI while the modal was open
+    h.runtime.catalog.invalidate_datasets()  # the form took longer than the 2 s a listed dataset is trusted
     answer = h.driver.view_submission(view["id"], values).json()
     assert answer["response_action"] == "errors"
     assert "dataset" in answer["errors"][ids.BLOCK_DATASET].lower()

@@ -37,7 +37,7 @@ log = logging.getLogger("slackbot.listeners")
 # Lookups that make validation more precise (dataset still there? slug taken?) share this budget; whatever has
 # not answered by then is left to the service, which refuses bad requests itself (and the user gets "Edit and
 # retry"). Keeps the ack well inside Slack's 3 s.
-LOOKUP_BUDGET_SECONDS = 1.5
+LOOKUP_BUDGET_SECONDS = 1.0
 
 
 def register(app: App, runtime: Runtime) -> None:

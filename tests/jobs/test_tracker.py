@@ -190,7 +190,6 @@ def test_stalled_tracker_loses_its_lease_and_cannot_double_report(store: JobStor
     assert _replies(store, job_id) == ["card:post", "reply:QUEUED"]
 
 
-
 def test_one_tick_claims_every_due_job_beyond_the_batch_size_with_one_request(store: JobStore) -> None:
     """Claims go in batches, but a project's model list is fetched once per tick, whatever the job count."""
     backend, clock = FakeBackend(), Clock()

@@ -7,9 +7,7 @@ moves models through their statuses by clock time, so tests advance a `ManualClo
 
 from __future__ import annotations
 
-import functools
 import hmac
-import json
 import logging
 import re
 import signal
@@ -17,11 +15,12 @@ import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib import resources
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 from slackbot.sandbox.clock import Clock, ManualClock, SystemClock
+from slackbot.sandbox.openpipe_http import ApiError, Fault, RecordedRequest, handler_for
+from slackbot.sandbox.openpipe_schema import base_model_names, body_schema, check, spec
 
 log = logging.getLogger("slackbot.sandbox.openpipe")
 
@@ -30,89 +29,6 @@ FAULT_KINDS = frozenset(
     {"status", "latency", "timeout", "timeout_after_commit", "malformed", "html", "drip", "missing_fields"}
 )
 _SEED = (("support-tickets-2026-q3", 1240), ("sql-generation-v2", 530), ("product-faq-dpo-pairs", 310))
-_CODES = {400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 409: "CONFLICT"}
-_CODES |= {429: "TOO_MANY_REQUESTS", 500: "INTERNAL_SERVER_ERROR"}
-
-
-@functools.cache
-def _spec() -> dict[str, Any]:
-    text = resources.files("slackbot.sandbox").joinpath("openpipe_openapi.json").read_text("utf-8")
-    data: dict[str, Any] = json.loads(text)
-    return data
-
-
-def _body_schema(spec: dict[str, Any], path: str) -> dict[str, Any]:
-    schema: dict[str, Any] = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
-    return schema
-
-
-_TYPES: dict[str, Any] = {
-    "string": str,
-    "boolean": bool,
-    "object": dict,
-    "array": list,
-    "number": (int, float),
-    "integer": int,
-}
-
-
-def check(schema: dict[str, Any], value: Any, where: str = "body") -> list[str]:
-    """Problems with `value` under the OpenAPI 3.0 subset the spec uses; [] when it conforms."""
-    if value is None:
-        return [] if schema.get("nullable") or schema == {} else [f"{where}: Expected a value, received null"]
-    if "anyOf" in schema:
-        branches = schema["anyOf"]
-        if any(not check(b, value, where) for b in branches):
-            return []
-        # Report against the branch a discriminator points at, like zod's discriminated unions do.
-        for b in branches:
-            for key, prop in b.get("properties", {}).items():
-                if isinstance(value, dict) and prop.get("enum") == [value.get(key)]:
-                    return check(b, value, where)
-        return [f"{where}: Invalid input"]
-    expected = schema.get("type")
-    if expected:
-        kind = _TYPES[expected]
-        if isinstance(value, bool) and expected in ("number", "integer"):
-            return [f"{where}: Expected {expected}, received boolean"]
-        if not isinstance(value, kind):
-            return [f"{where}: Expected {expected}, received {type(value).__name__}"]
-    if "enum" in schema and value not in schema["enum"]:
-        return [f"{where}: Invalid enum value. Expected {' | '.join(map(repr, schema['enum']))}"]
-    problems: list[str] = []
-    if isinstance(value, dict):
-        props = schema.get("properties", {})
-        problems += [f"{where}.{key}: Required" for key in schema.get("required", []) if key not in value]
-        extra = [key for key in value if key not in props]
-        if extra and schema.get("additionalProperties") is False:
-            problems.append(f"{where}: Unrecognized key(s) in object: {', '.join(map(repr, extra))}")
-        for key, sub in props.items():
-            if key in value:
-                problems += check(sub, value[key], f"{where}.{key}")
-    if isinstance(value, list) and "items" in schema:
-        for i, item in enumerate(value):
-            problems += check(schema["items"], item, f"{where}[{i}]")
-    return problems
-
-
-@dataclass
-class RecordedRequest:
-    method: str
-    path: str  # relative to /api/v1, e.g. "/models/my-slug"
-    json: Any
-    time: float
-    fault: str | None = None
-
-
-@dataclass
-class _Fault:
-    method: str
-    template: str
-    kind: str
-    status: int
-    retry_after: float | None
-    delay: float
-    times: int | None
 
 
 @dataclass
@@ -125,18 +41,6 @@ class _Model:
     forced_status: str | None = None
     forced_at: float = 0.0
     error_message: str | None = None
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, issues: list[str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.issues = status, message, issues
-
-    def body(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"message": self.message, "code": _CODES.get(self.status, "ERROR")}
-        if self.issues is not None:
-            out["issues"] = [{"message": m} for m in self.issues]
-        return out
 
 
 def _iso(ts: float) -> str:
@@ -166,13 +70,13 @@ class LocalOpenPipe:
         self._host, self._port = host, port
         self.clock: Clock = clock or ManualClock()
         self.step_seconds = step_seconds
-        self._spec = _spec()
-        self._base_models = _base_model_names(self._spec)
+        self._spec = spec()
+        self._base_models = base_model_names(self._spec)
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._models: dict[str, _Model] = {}
         self._datasets: dict[str, dict[str, Any]] = {}
-        self._faults: list[_Fault] = []
+        self._faults: list[Fault] = []
         self.requests: list[RecordedRequest] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -184,7 +88,7 @@ class LocalOpenPipe:
     # --- lifecycle --------------------------------------------------------------------------------------
 
     def start(self) -> LocalOpenPipe:
-        server = ThreadingHTTPServer((self._host, self._port), _handler_for(self))
+        server = ThreadingHTTPServer((self._host, self._port), handler_for(self))
         server.daemon_threads = True
         self._stopping.clear()
         self._server = server
@@ -257,7 +161,7 @@ class LocalOpenPipe:
             raise ValueError(f"unknown fault kind {kind!r}; one of {sorted(FAULT_KINDS)}")
         method, _, template = endpoint.partition(" ")
         with self._lock:
-            self._faults.append(_Fault(method, template, kind, status, retry_after, delay, times))
+            self._faults.append(Fault(method, template, kind, status, retry_after, delay, times))
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -273,7 +177,7 @@ class LocalOpenPipe:
 
     # --- behaviour --------------------------------------------------------------------------------------
 
-    def _take_fault(self, method: str, path: str) -> _Fault | None:
+    def _take_fault(self, method: str, path: str) -> Fault | None:
         with self._lock:
             for fault in self._faults:
                 if fault.method == "*" or (fault.method == method and fault.template == _template(path)):
@@ -353,7 +257,7 @@ class LocalOpenPipe:
         raise ApiError(404, f"No route for {method} {path}")
 
     def _create(self, body: Any) -> dict[str, Any]:
-        problems = check(_body_schema(self._spec, "/models"), body)
+        problems = check(body_schema(self._spec, "/models"), body)
         if problems:
             raise ApiError(400, "Input validation failed", problems)
         # Same order and wording as the 2024 server, including its 500s for refusals.
@@ -368,7 +272,7 @@ class LocalOpenPipe:
         return self._render(model)
 
     def _chat(self, body: Any) -> dict[str, Any]:
-        problems = check(_body_schema(self._spec, "/chat/completions"), body)
+        problems = check(body_schema(self._spec, "/chat/completions"), body)
         if problems:
             raise ApiError(400, "Input validation failed", problems)
         slug = str(body["model"]).removeprefix("openpipe:")
@@ -384,133 +288,6 @@ class LocalOpenPipe:
             "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
             "usage": {"prompt_tokens": 12, "completion_tokens": 11, "total_tokens": 23},
         }
-
-
-def _base_model_names(spec: dict[str, Any]) -> set[str]:
-    """Every base model the spec names (enums, and the backtick lists in descriptions)."""
-    names: set[str] = set()
-    for branch in _body_schema(spec, "/models")["properties"]["trainingConfig"]["anyOf"]:
-        prop = branch["properties"]["baseModel"]
-        names.update(prop.get("enum", []))
-        names.update(re.findall(r"`([^`]+)`", prop.get("description", "")))
-    return names
-
-
-def _handler_for(api: LocalOpenPipe) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # headers and body go out in separate writes
-
-        def log_message(self, format: str, *args: Any) -> None:
-            log.debug("local openpipe: " + format, *args)
-
-        def do_GET(self) -> None:
-            self._handle("GET")
-
-        def do_POST(self) -> None:
-            self._handle("POST")
-
-        def do_DELETE(self) -> None:
-            self._handle("DELETE")
-
-        def _handle(self, method: str) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            path = self.path.split("?", 1)[0]
-            if not path.startswith("/api/v1/"):
-                self._send(404, ApiError(404, f"No route for {method} {path}").body())
-                return
-            path = path.removeprefix("/api/v1")
-            try:
-                body: Any = json.loads(raw) if raw else None
-            except ValueError:
-                body = ApiError(400, "Input validation failed", ["body: Invalid JSON"])
-            fault = api._take_fault(method, path)
-            with api._lock:
-                parsed = None if isinstance(body, ApiError) else body
-                api.requests.append(
-                    RecordedRequest(method, path, parsed, api.clock.now(), fault.kind if fault else None)
-                )
-            if fault is not None and self._early_fault(fault):
-                return
-            try:
-                status, payload = api._dispatch(method, path, body, self.headers.get("Authorization", ""))
-            except ApiError as exc:
-                status, payload = exc.status, exc.body()
-            if fault is None:
-                self._send(status, payload)
-            else:
-                self._late_fault(fault, status, payload)
-
-        def _early_fault(self, fault: _Fault) -> bool:
-            """Faults that happen before the request is processed; True if the answer is already given."""
-            if fault.kind == "latency":
-                api._stopping.wait(fault.delay)
-                return False
-            if fault.kind == "status":
-                api._stopping.wait(fault.delay)
-                code = _CODES.get(fault.status, "INTERNAL_SERVER_ERROR")
-                extra = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
-                self._send(fault.status, {"message": f"Injected {fault.status}", "code": code}, extra)
-            elif fault.kind == "html":
-                page = b"<html><head><title>502 Bad Gateway</title></head><body><h1>502</h1></body></html>"
-                self._raw(fault.status, page, "text/html")
-            elif fault.kind == "timeout":
-                self._hang(fault)
-            else:
-                return False
-            return True
-
-        def _late_fault(self, fault: _Fault, status: int, payload: Any) -> None:
-            data = json.dumps(payload).encode()
-            if fault.kind == "timeout_after_commit":
-                self._hang(fault)
-            elif fault.kind == "malformed":
-                self._raw(status, data[: max(1, len(data) // 2)], "application/json")
-            elif fault.kind == "missing_fields":
-                if isinstance(payload, dict):
-                    payload = {k: v for k, v in payload.items() if k not in ("data", "openpipe", "id")}
-                self._send(status, payload)
-            elif fault.kind == "drip":
-                self._raw(status, data, "application/json", drip=max(fault.delay, 0.01))
-            else:
-                self._send(status, payload)
-
-        def _hang(self, fault: _Fault) -> None:
-            api._stopping.wait(fault.delay)
-            self.close_connection = True
-
-        def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-            self._raw(status, json.dumps(payload).encode(), "application/json", headers=headers)
-
-        def _raw(
-            self,
-            status: int,
-            data: bytes,
-            content_type: str,
-            *,
-            headers: dict[str, str] | None = None,
-            drip: float = 0.0,
-        ) -> None:
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                if not drip:
-                    self.wfile.write(data)
-                    return
-                for i in range(0, len(data), 64):
-                    self.wfile.write(data[i : i + 64])
-                    self.wfile.flush()
-                    if api._stopping.wait(drip):
-                        return
-            except (BrokenPipeError, ConnectionResetError):
-                self.close_connection = True
-
-    return Handler
 
 
 def serve_forever(

@@ -102,6 +102,9 @@ class Catalog:
         self._models: Refreshing[list[str]] = Refreshing(
             lambda: backend.list_base_models(Provider.OPENPIPE), ttl_seconds, self._executor
         )
+        self._slugs: Refreshing[frozenset[str]] = Refreshing(
+            lambda: frozenset(m.slug for m in backend.list_models()), ttl_seconds, self._executor
+        )
 
     def datasets(self, wait: float = 2.0) -> list[Dataset]:
         return self._datasets.get(wait)
@@ -109,6 +112,10 @@ class Catalog:
     def recent_datasets(self, wait: float, max_age: float = 2.0) -> list[Dataset]:
         """A list at most a couple of seconds old (a submission must not trust a minute-old cache)."""
         return self._datasets.recent(max_age, wait)
+
+    def existing_slugs(self, wait: float, max_age: float) -> frozenset[str]:
+        """Slugs of every model in the project, at most `max_age` old (joined refresh, at most `wait`)."""
+        return self._slugs.recent(max_age, wait)
 
     def cached_datasets(self) -> list[Dataset] | None:
         """Whatever list is cached, however old, without asking the backend."""
@@ -126,14 +133,16 @@ class Catalog:
 
     def warm(self) -> None:
         """Start background refreshes (e.g. right after a modal opened) so later reads are instant."""
-        for cache in (self._datasets, self._models):
-            cache.prefetch()
+        self._datasets.prefetch()
+        self._models.prefetch()
+        self._slugs.prefetch()
 
     def invalidate_datasets(self) -> None:
         self._datasets.invalidate()
 
     def invalidate_models(self) -> None:
         self._models.invalidate()
+        self._slugs.invalidate()
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

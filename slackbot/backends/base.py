@@ -222,6 +222,10 @@ class Backend(Protocol):
         """Start a fine-tune. Never creates two models for one call, even across retries."""
         ...
 
+    def list_models(self) -> list[ModelState]:
+        """Every model of the project, whatever its status (one request)."""
+        ...
+
     def refresh(self, slugs: Collection[str]) -> dict[str, ModelState]:
         """Current state of many models in as few requests as possible. Slugs that no longer exist are absent."""
         ...

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from slackbot.backends.base import BackendError, Dataset, NotFoundError, Provider
+from slackbot.backends.base import BackendError, Dataset, Provider
 from slackbot.blocks import ids
 from slackbot.blocks.modal import dataset_name_from_label
 from slackbot.catalog import NotReady
@@ -38,6 +38,9 @@ log = logging.getLogger("slackbot.listeners")
 # not answered by then is left to the service, which refuses bad requests itself (and the user gets "Edit and
 # retry"). Keeps the ack well inside Slack's 3 s.
 LOOKUP_BUDGET_SECONDS = 1.0
+# A catalog answer this recent is trusted at submission: re-asking OpenPipe would make every submission wait on
+# it, and anything that changed since is refused by the service itself, with "Edit and retry".
+TRUST_SECONDS = 30.0
 
 
 def register(app: App, runtime: Runtime) -> None:
@@ -113,18 +116,17 @@ _DAMAGED = "This form could not be read back (it may be from an older version). 
 
 
 def _context(runtime: Runtime, team: str, state: FormState, provider: Provider) -> tuple[FormContext, Dataset | None]:
-    """What validation needs, fetched in parallel within the budget; unknowns are left to the service."""
-    slug = state.get("slug")
-    slug = slug.strip() if isinstance(slug, str) else ""
+    """What validation needs: the project's datasets and model slugs, from the catalog when recent enough, else
+    fetched within the budget. Whatever is still unknown is left to the service (which refuses, and the user
+    gets "Edit and retry")."""
     started = time.monotonic()
-    remote_f = runtime.lookups.submit(runtime.backend.get, slug) if slug else None
-
+    slugs_f = runtime.lookups.submit(runtime.catalog.existing_slugs, LOOKUP_BUDGET_SECONDS, TRUST_SECONDS)
     chosen = state.get("dataset")
     chosen = chosen if isinstance(chosen, str) else ""
     known: dict[str, Dataset] = {}
     verified = False
     try:
-        known = {d.id: d for d in runtime.catalog.recent_datasets(wait=LOOKUP_BUDGET_SECONDS)}
+        known = {d.id: d for d in runtime.catalog.recent_datasets(LOOKUP_BUDGET_SECONDS, TRUST_SECONDS)}
         verified = True
     except NotReady:
         # Slow: the cached list still tells a vanished dataset from one we listed a moment ago.
@@ -132,25 +134,21 @@ def _context(runtime: Runtime, team: str, state: FormState, provider: Provider) 
         verified = bool(known) and chosen not in known
     except BackendError:
         pass
-    if remote_f is not None:
-        wait([remote_f], timeout=max(0.0, LOOKUP_BUDGET_SECONDS - (time.monotonic() - started)))
     if not verified and chosen and chosen != ids.OPTION_ERROR_VALUE:
         # Could not check in time: trust the picked option (Slack only offers what we listed).
         label = state.get("dataset_label")
         known = {chosen: Dataset(id=chosen, name=dataset_name_from_label(label) if isinstance(label, str) else chosen)}
 
-    taken: set[str] = set()
-    local = runtime.store.by_slug(team, slug) if slug else None
+    # Slugs: this workspace's jobs (instant, includes ones whose model is still being created) and the project's
+    # models (the catalog, or a fresh list within what is left of the budget).
+    taken = {job.slug for job in runtime.store.recent(team, limit=500) if job.status != REJECTED}
+    typed = state.get("slug")
+    local = runtime.store.by_slug(team, typed.strip()) if isinstance(typed, str) and typed.strip() else None
     if local is not None and local.status != REJECTED:
-        taken.add(slug)
-    if remote_f is not None and remote_f.done():
-        try:
-            remote_f.result(timeout=0)
-            taken.add(slug)
-        except NotFoundError:
-            pass
-        except BackendError:
-            pass  # unknown: the service itself refuses a duplicate
+        taken.add(local.slug)
+    wait([slugs_f], timeout=max(0.0, LOOKUP_BUDGET_SECONDS - (time.monotonic() - started)))
+    if slugs_f.done() and slugs_f.exception() is None:
+        taken |= slugs_f.result()
     base_models = runtime.catalog.base_models(provider, wait=0.0)
     ctx = FormContext(known_datasets=known, base_models=base_models, existing_slugs=taken)
     return ctx, known.get(chosen)

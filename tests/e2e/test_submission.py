@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
-from slackbot.backends.base import Provider
+from slackbot.backends.base import FineTuneSpec, Provider
+from slackbot.backends.openpipe import OpenPipeBackend
 from slackbot.blocks import ids
-from tests.e2e.harness import Harness
+from tests.e2e.harness import OPENPIPE_KEY, Harness
 
 
 def _fill(h: Harness, view: dict[str, Any], slug: str, dataset_name: str = "Customer support") -> dict[str, Any]:
@@ -258,3 +260,23 @@ def test_rate_limited_create_is_refused_with_edit_and_retry(harness: Harness) ->
     assert "busy-openpipe" in notice["text"] and ids.ACTION_EDIT_RETRY in json.dumps(notice["blocks"])
     assert h.openpipe.models() == []
     assert h.runtime.store.by_slug(h.slack.team_id, "busy-openpipe").status == "REJECTED"  # type: ignore[union-attr]
+
+
+def test_slug_of_a_model_made_elsewhere_is_refused_in_the_modal(harness: Harness) -> None:
+    h = harness
+    _seed_dataset(h)
+    dataset = h.openpipe.add_dataset("Elsewhere", entries=3)
+    other = OpenPipeBackend(SecretStr(OPENPIPE_KEY), h.openpipe.url)
+    try:
+        other.create(
+            FineTuneSpec(
+                dataset_id=dataset, slug="made-in-web-ui", provider=Provider.OPENPIPE, base_model="Qwen/Qwen3-8B"
+            )
+        )
+    finally:
+        other.close()
+    view = h.open_modal()
+    answer = h.driver.view_submission(view["id"], _fill(h, view, "made-in-web-ui")).json()
+    assert answer["response_action"] == "errors"
+    assert "already taken" in answer["errors"][ids.BLOCK_SLUG]
+    assert len(_creates(h)) == 1  # only the one made elsewhere

@@ -72,6 +72,9 @@ class OpenPipeBackend:
     def create(self, spec: FineTuneSpec) -> ModelState:
         return self.client.create_model(to_create_request(spec)).to_state()
 
+    def list_models(self) -> list[ModelState]:
+        return [m.to_state() for m in self.client.list_models().data]
+
     def refresh(self, slugs: Collection[str]) -> dict[str, ModelState]:
         wanted = set(slugs)
         if not wanted:

@@ -97,7 +97,7 @@ class Refreshing(Generic[T]):
 class Catalog:
     def __init__(self, backend: Backend, *, ttl_seconds: float = 60.0) -> None:
         self.backend = backend
-        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="catalog")
+        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="catalog")
         self._datasets: Refreshing[list[Dataset]] = Refreshing(backend.list_datasets, ttl_seconds, self._executor)
         self._models: Refreshing[list[str]] = Refreshing(
             lambda: backend.list_base_models(Provider.OPENPIPE), ttl_seconds, self._executor

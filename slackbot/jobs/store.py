@@ -54,6 +54,12 @@ class JobStore:
         with self.engine.connect() as conn:
             return [JobRecord.from_row(row) for row in conn.execute(query)]
 
+    def slugs(self, team_id: str) -> set[str]:
+        """Slugs this workspace's jobs hold (a refused job frees its slug)."""
+        query = select(jobs.c.slug).where(jobs.c.team_id == team_id, jobs.c.status != REJECTED)
+        with self.engine.connect() as conn:
+            return set(conn.execute(query).scalars())
+
     def outbox_for_job(self, job_id: int) -> list[OutboxRecord]:
         """Every outbox row of a job, oldest first (for tests, `/finetune status` and reconciliation)."""
         query = select(outbox).where(outbox.c.job_id == job_id).order_by(outbox.c.id)

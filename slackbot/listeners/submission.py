@@ -25,7 +25,6 @@ from slackbot.forms import (
     parse_form,
     state_provider,
 )
-from slackbot.jobs.schema import REJECTED
 from slackbot.jobs.submit import SubmitRequest
 from slackbot.listeners.context import dig, ephemeral, team_of, user_of
 
@@ -141,11 +140,7 @@ def _context(runtime: Runtime, team: str, state: FormState, provider: Provider) 
 
     # Slugs: this workspace's jobs (instant, includes ones whose model is still being created) and the project's
     # models (the catalog, or a fresh list within what is left of the budget).
-    taken = {job.slug for job in runtime.store.recent(team, limit=500) if job.status != REJECTED}
-    typed = state.get("slug")
-    local = runtime.store.by_slug(team, typed.strip()) if isinstance(typed, str) and typed.strip() else None
-    if local is not None and local.status != REJECTED:
-        taken.add(local.slug)
+    taken = runtime.store.slugs(team)
     wait([slugs_f], timeout=max(0.0, LOOKUP_BUDGET_SECONDS - (time.monotonic() - started)))
     if slugs_f.done() and slugs_f.exception() is None:
         taken |= slugs_f.result()

@@ -99,8 +99,6 @@ def _start(runtime: Runtime, client: WebClient, request: SubmitRequest) -> None:
         "submission handled",
         extra={"team": request.team_id, "job_id": outcome.job.id, "slug": outcome.job.slug, "new_job": outcome.created},
     )
-    if outcome.created:
-        runtime.catalog.invalidate_models()
     if outcome.error is not None and not outcome.rejected:
         ephemeral(
             client,

@@ -10,12 +10,13 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 # Any stable 64-bit number works; derived from a name so it is recognisable in pg_locks.
 _MIGRATION_LOCK_KEY = zlib.crc32(b"slackbot.jobs.migrate")
+_READ_ONLY = "slackbot_read_only"
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -49,7 +50,15 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read-only transaction takes no write lock: in WAL mode it reads a snapshot and never waits behind
+        # (or blocks) a writer, so Slack's 3 s paths that only read are not held up by the tracker's writes.
+        read_only = conn.get_execution_options().get(_READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def reading(engine: Engine) -> Connection:
+    """A connection for reads only (on SQLite: a deferred transaction, see `_configure_sqlite`)."""
+    return engine.connect().execution_options(**{_READ_ONLY: True})
 
 
 def _alembic_config() -> Config:

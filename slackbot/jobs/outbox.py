@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, case, select, update
 
+from slackbot.jobs.db import reading
 from slackbot.jobs.schema import outbox
 from slackbot.jobs.store import IN_FLIGHT, PENDING
 
@@ -20,7 +21,7 @@ def blocked_until(engine: Engine, job_id: int, outbox_id: int) -> datetime | Non
         outbox.c.id < outbox_id,
         outbox.c.state.in_((PENDING, IN_FLIGHT)),
     )
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         rows = conn.execute(query).all()
     # An in-flight row is busy until its claim runs out; a pending one until it is due.
     times: list[datetime] = [

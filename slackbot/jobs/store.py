@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from slackbot.backends.base import TERMINAL_STATUSES, FineTuneSpec, ModelState, Provider
+from slackbot.jobs.db import reading
 from slackbot.jobs.records import JobRecord, OutboxRecord
 from slackbot.jobs.schema import REJECTED, SUBMITTING, jobs, outbox
 
@@ -37,11 +38,11 @@ class JobStore:
     # --- reading ------------------------------------------------------------------------------------------
 
     def get(self, job_id: int) -> JobRecord | None:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return _one_job(conn, jobs.c.id == job_id)
 
     def by_slug(self, team_id: str, slug: str) -> JobRecord | None:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return _one_job(conn, and_(jobs.c.team_id == team_id, jobs.c.slug == slug))
 
     def recent(self, team_id: str, limit: int = 10) -> list[JobRecord]:
@@ -51,19 +52,19 @@ class JobStore:
             .order_by(jobs.c.created_at.desc(), jobs.c.id.desc())
             .limit(limit)
         )
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [JobRecord.from_row(row) for row in conn.execute(query)]
 
     def slugs(self, team_id: str) -> set[str]:
         """Slugs this workspace's jobs hold (a refused job frees its slug)."""
         query = select(jobs.c.slug).where(jobs.c.team_id == team_id, jobs.c.status != REJECTED)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return set(conn.execute(query).scalars())
 
     def outbox_for_job(self, job_id: int) -> list[OutboxRecord]:
         """Every outbox row of a job, oldest first (for tests, `/finetune status` and reconciliation)."""
         query = select(outbox).where(outbox.c.job_id == job_id).order_by(outbox.c.id)
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return [OutboxRecord.from_row(row) for row in conn.execute(query)]
 
     def pending_for_job(self, job_id: int) -> list[OutboxRecord]:
@@ -145,7 +146,7 @@ class JobStore:
         return created
 
     def _existing(self, team_id: str, slug: str, submission_key: str | None) -> JobRecord | None:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             if submission_key is not None:
                 found = _one_job(conn, and_(jobs.c.team_id == team_id, jobs.c.submission_key == submission_key))
                 if found is not None:

@@ -77,3 +77,30 @@ def test_concurrent_migrations_on_postgres(pg_url: str) -> None:
     engine = make_engine(pg_url)
     assert migration_status(engine) == ("0001", "0001")
     engine.dispose()
+
+
+def test_sqlite_reads_do_not_wait_behind_a_writer(tmp_path: Path) -> None:
+    """Slack's 3 s paths only read; on SQLite they must not queue behind the tracker's write transactions."""
+    from slackbot.jobs.db import reading
+
+    engine = make_engine(f"sqlite:///{tmp_path}/bot.db")
+    migrate(engine)
+    writing, read_done = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with engine.begin() as conn:  # BEGIN IMMEDIATE: holds the write lock until the reader is done
+            conn.execute(text("DELETE FROM outbox"))
+            writing.set()
+            read_done.wait(20)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert writing.wait(5)
+        with reading(engine) as conn:  # would wait out busy_timeout (10 s) and fail if it took a lock
+            assert conn.execute(text("SELECT count(*) FROM jobs")).scalar() == 0
+        assert thread.is_alive(), "the writer still holds its transaction: the read did not wait for it"
+    finally:
+        read_done.set()
+        thread.join(10)
+        engine.dispose()

@@ -63,7 +63,7 @@ class TextFormatter(logging.Formatter):
         return base + "".join(f" {k}={v}" for k, v in extras.items())
 
 
-class RedactingHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class RedactingHandler(logging.StreamHandler):  # type: ignore[type-arg]  # not subscriptable at run time
     def __init__(self, redactor: Redactor, stream: Any = None) -> None:
         super().__init__(stream or sys.stderr)
         self.redactor = redactor

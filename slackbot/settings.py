@@ -87,7 +87,8 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     """Read settings, turning pydantic's report into a `SettingsError` that names the variable."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        # Keyword overrides (tests, the demo) take precedence over the environment, as pydantic-settings intends.
+        return Settings(**overrides)  # type: ignore[arg-type]  # its __init__ is typed for declared fields only
     except ValidationError as exc:
         problems = []
         for err in exc.errors():

@@ -48,6 +48,7 @@ class HttpServer:
 
     @property
     def port(self) -> int:
+        # create_server() may return a multi-socket server in waitress's stubs; we always bind one socket.
         return int(self._server.effective_port)  # type: ignore[union-attr]
 
     @property

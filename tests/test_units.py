@@ -104,7 +104,7 @@ def test_logging_is_one_json_line_per_event_and_redacted() -> None:
     ],
 )
 def test_permission_rule(rule: dict[str, list[str]], user: str, channel: str, allowed: bool) -> None:
-    permissions = Permissions(**rule, group_members=lambda group: {"U3"} if group == "S1" else set())  # type: ignore[arg-type]
+    permissions = Permissions(**rule, group_members=lambda group: {"U3"} if group == "S1" else set())
     decision = permissions.check(user, channel)
     assert decision.allowed is allowed
     assert decision.allowed or decision.reason

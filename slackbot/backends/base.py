@@ -172,9 +172,17 @@ class ConflictError(BackendError):
 class RateLimitedError(BackendError):
     retryable = True
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        status: int | None = None,
+        code: str | None = None,
+        issues: Collection[str] = (),
+    ) -> None:
         self.retry_after = retry_after
-        super().__init__(message, **kw)  # type: ignore[arg-type]
+        super().__init__(message, status=status, code=code, issues=issues)
 
 
 class ServerError(BackendError):

@@ -67,8 +67,10 @@ class FailingStore(JobStore):
             self.failpoint.reach("after_transition")
         return changed
 
-    def claim_deliveries(self, owner: str, now: datetime, limit: int, lease_seconds: float) -> list[OutboxRecord]:
-        rows = super().claim_deliveries(owner, now, limit, lease_seconds)
+    def claim_deliveries(
+        self, owner: str, now: datetime, limit: int, lease_seconds: float, *, job_id: int | None = None
+    ) -> list[OutboxRecord]:
+        rows = super().claim_deliveries(owner, now, limit, lease_seconds, job_id=job_id)
         if rows:
             self.failpoint.reach("after_claim_deliveries")
         return rows

@@ -34,7 +34,8 @@ def _switch_provider(h: Harness, view: dict[str, Any], provider: str) -> dict[st
     old_hash = view["hash"]
     response = h.driver.block_action(view["id"], ids.BLOCK_PROVIDER, ids.ACTION_PROVIDER, selected_option=option)
     assert response.status_code == 200
-    return h.wait(lambda: (v := h.driver.view(view["id"]))["hash"] != old_hash and v)
+    updated: dict[str, Any] = h.wait(lambda: (v := h.driver.view(view["id"]))["hash"] != old_hash and v)
+    return updated
 
 
 def _base_model_options(view: dict[str, Any], provider: str) -> list[str]:

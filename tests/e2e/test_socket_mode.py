@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import pytest
 from slack_sdk import WebClient
 from slack_sdk.socket_mode.builtin import SocketModeClient
+from slack_sdk.socket_mode.client import BaseSocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from websockets.exceptions import InvalidStatus
@@ -174,7 +175,7 @@ def test_builtin_client_handshake_hello_ping_and_ack(
     _, _, slack, server = stand_ins
     received: list[dict[str, Any]] = []
 
-    def answer(client: SocketModeClient, req: SocketModeRequest) -> None:
+    def answer(client: BaseSocketModeClient, req: SocketModeRequest) -> None:
         received.append(req.payload)
         client.send_socket_mode_response(SocketModeResponse(req.envelope_id, payload={"echo": req.payload["n"]}))
 

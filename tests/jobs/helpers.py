@@ -91,6 +91,9 @@ class FakeBackend:
         self.models[spec.slug] = state
         return state
 
+    def list_models(self) -> list[ModelState]:
+        return list(self.models.values())
+
     def refresh(self, slugs: Collection[str]) -> dict[str, ModelState]:
         with self.lock:
             self.calls.append("refresh")

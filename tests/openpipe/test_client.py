@@ -84,7 +84,10 @@ def test_invalid_body_is_validation_error_with_issues(api: LocalOpenPipe, client
     good = create_request(api)
     # Bypass our own validation to see how the server's refusal comes back.
     bad = CreateModelRequest.model_construct(
-        dataset_id=good.dataset_id, slug="x", training_config=good.training_config, default_temperature="hot"
+        dataset_id=good.dataset_id,
+        slug="x",
+        training_config=good.training_config,
+        default_temperature="hot",  # type: ignore[arg-type]  # deliberately invalid
     )
     with pytest.raises(ValidationError) as err:
         client.create_model(bad)

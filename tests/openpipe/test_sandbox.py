@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from slackbot.sandbox.clock import ManualClock, ScaledClock, SystemClock
-from slackbot.sandbox.openpipe_api import PROGRESSION, LocalOpenPipe, check, serve_forever
+from slackbot.sandbox.openpipe_api import PROGRESSION, LocalOpenPipe, serve_forever
+from slackbot.sandbox.openpipe_schema import check
 from tests.openpipe.conftest import HTTP, KEY
 
 CONFIG = {"provider": "openpipe", "baseModel": "meta-llama/Llama-3.2-1B-Instruct"}

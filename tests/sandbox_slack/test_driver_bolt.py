@@ -384,7 +384,7 @@ def test_events_and_retries_reach_bolt(driver: SlackDriver, bolt: BoltApp) -> No
     @bolt.app.event("app_home_opened")
     def home(body: dict[str, Any], request: BoltRequest) -> None:
         bolt.seen.append(("home", body))
-        retries.append(request.headers.get("x-slack-retry-num", []))
+        retries.append(list(request.headers.get("x-slack-retry-num", [])))
 
     assert driver.event({"type": "app_home_opened", "user": "U0ALICE", "tab": "home"}).status_code == 200
     [body] = bolt.bodies("home")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from slack_sdk import WebClient
@@ -142,10 +143,11 @@ def test_membership_rules(client: WebClient, slack: LocalSlack, clock: ManualClo
     with pytest.raises(SlackApiError) as excinfo:
         client.conversations_join(channel="C0PRIVATE")
     assert _error(excinfo) == "method_not_supported_for_channel_type"
-    for call in (
+    calls: list[Callable[[], object]] = [
         lambda: client.chat_postMessage(channel="C0PRIVATE", text="x"),
         lambda: client.conversations_info(channel="C0PRIVATE"),
-    ):
+    ]
+    for call in calls:
         with pytest.raises(SlackApiError) as excinfo:
             call()
         assert _error(excinfo) == "channel_not_found"
@@ -170,7 +172,7 @@ def test_post_by_channel_name(web: WebClient) -> None:
 
 @pytest.mark.filterwarnings("ignore:The top-level `text` argument is missing")
 def test_content_limits(web: WebClient) -> None:
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"blocks": [{"type": "divider"}] * 51, "text": "x"}, "invalid_blocks"),
         ({}, "no_text"),
         ({"text": "x" * 40_001}, "msg_too_long"),
@@ -202,11 +204,12 @@ def test_ephemeral_permalink_dm_users_groups(web: WebClient, unlimited: LocalSla
     assert web.users_info(user="U0ALICE")["user"]["name"] == "alice"
     unlimited.add_usergroup("S0OPS", ["U0ALICE", "U0BOB"])
     assert web.usergroups_users_list(usergroup="S0OPS")["users"] == ["U0ALICE", "U0BOB"]
-    for call, error in (
+    failing: list[tuple[Callable[[], object], str]] = [
         (lambda: web.users_info(user="U0GHOST"), "user_not_found"),
         (lambda: web.usergroups_users_list(usergroup="S0NONE"), "no_such_subteam"),
         (lambda: web.conversations_open(users="U0GHOST"), "user_not_found"),
-    ):
+    ]
+    for call, error in failing:
         with pytest.raises(SlackApiError) as excinfo:
             call()
         assert _error(excinfo) == error

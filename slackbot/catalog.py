@@ -79,6 +79,10 @@ class Refreshing(Generic[T]):
             self._value, self._fetched_at = value, time.monotonic()
         return value
 
+    def fresh(self, max_age: float) -> T | None:
+        with self._lock:
+            return self._value if time.monotonic() - self._fetched_at <= max_age else None
+
     def cached(self) -> T | None:
         with self._lock:
             return self._value
@@ -112,6 +116,10 @@ class Catalog:
     def recent_datasets(self, wait: float, max_age: float = 2.0) -> list[Dataset]:
         """A list at most a couple of seconds old (a submission must not trust a minute-old cache)."""
         return self._datasets.recent(max_age, wait)
+
+    def fresh_slugs(self, max_age: float) -> frozenset[str] | None:
+        """The cached slugs if at most `max_age` old, else None (no waiting, no refresh)."""
+        return self._slugs.fresh(max_age)
 
     def existing_slugs(self, wait: float, max_age: float) -> frozenset[str]:
         """Slugs of every model in the project, at most `max_age` old (joined refresh, at most `wait`)."""

@@ -117,7 +117,13 @@ def _context(runtime: Runtime, team: str, state: FormState, provider: Provider) 
     fetched within the budget. Whatever is still unknown is left to the service (which refuses, and the user
     gets "Edit and retry")."""
     started = time.monotonic()
-    slugs_f = runtime.lookups.submit(runtime.catalog.existing_slugs, LOOKUP_BUDGET_SECONDS, TRUST_SECONDS)
+    # Recent enough in the catalog (the usual case): no thread hop; otherwise fetched alongside the datasets.
+    slugs = runtime.catalog.fresh_slugs(TRUST_SECONDS)
+    slugs_f = (
+        None
+        if slugs is not None
+        else runtime.lookups.submit(runtime.catalog.existing_slugs, LOOKUP_BUDGET_SECONDS, TRUST_SECONDS)
+    )
     chosen = state.get("dataset")
     chosen = chosen if isinstance(chosen, str) else ""
     known: dict[str, Dataset] = {}
@@ -139,9 +145,11 @@ def _context(runtime: Runtime, team: str, state: FormState, provider: Provider) 
     # Slugs: this workspace's jobs (instant, includes ones whose model is still being created) and the project's
     # models (the catalog, or a fresh list within what is left of the budget).
     taken = runtime.store.slugs(team)
-    wait([slugs_f], timeout=max(0.0, LOOKUP_BUDGET_SECONDS - (time.monotonic() - started)))
-    if slugs_f.done() and slugs_f.exception() is None:
-        taken |= slugs_f.result()
+    if slugs_f is not None:
+        wait([slugs_f], timeout=max(0.0, LOOKUP_BUDGET_SECONDS - (time.monotonic() - started)))
+        if slugs_f.done() and slugs_f.exception() is None:
+            slugs = slugs_f.result()
+    taken |= slugs or frozenset()
     base_models = runtime.catalog.base_models(provider, wait=0.0)
     ctx = FormContext(known_datasets=known, base_models=base_models, existing_slugs=taken)
     return ctx, known.get(chosen)

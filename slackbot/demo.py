@@ -23,6 +23,7 @@ from slackbot.sandbox.clock import ManualClock
 from slackbot.sandbox.driver import SlackDriver
 from slackbot.sandbox.openpipe_api import LocalOpenPipe
 from slackbot.sandbox.slack_api import LocalSlack
+from slackbot.sandbox.waiting import wait_until
 from slackbot.settings import Settings
 from slackbot.web import HttpServer
 
@@ -81,13 +82,7 @@ class OfflineBot:
 
     def wait(self, predicate: Any, timeout: float = 5.0) -> Any:
         """Listeners run after ack(): wait (briefly, in real time) for their effect."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            result = predicate()
-            if result:
-                return result
-            time.sleep(0.01)
-        raise AssertionError("condition not met in time")
+        return wait_until(predicate, timeout)
 
     def bot_messages(self, channel: str) -> list[dict[str, Any]]:
         return [m for m in self.slack.messages(channel) if m.get("user") == self.slack.bot_user_id]

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 from slackbot.blocks import ids
 from slackbot.sandbox.driver import SlackDriver
-from tests.e2e.harness import SIGNING_SECRET, Harness
+from tests.e2e.harness import OPENPIPE_KEY, SIGNING_SECRET, Harness
 
 
 def _command(h: Harness, text: str, **kw: str) -> str:
@@ -38,7 +38,7 @@ def test_status_list_and_track(harness: Harness) -> None:
     from slackbot.backends.base import FineTuneSpec, Provider
     from slackbot.backends.openpipe import OpenPipeBackend
 
-    other = OpenPipeBackend(SecretStr(h.settings.openpipe_api_key.get_secret_value()), h.openpipe.url)  # type: ignore[union-attr]
+    other = OpenPipeBackend(SecretStr(OPENPIPE_KEY), h.openpipe.url)
     other.create(
         FineTuneSpec(dataset_id=dataset, slug="made-in-web-ui", provider=Provider.OPENPIPE, base_model="Qwen/Qwen3-8B")
     )

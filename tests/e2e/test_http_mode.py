@@ -3,6 +3,7 @@ faults on the way, a clean SIGTERM — and not one secret in its logs or in anyt
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -19,6 +20,7 @@ from slackbot.sandbox.clock import ManualClock
 from slackbot.sandbox.driver import SlackDriver
 from slackbot.sandbox.openpipe_api import LocalOpenPipe
 from slackbot.sandbox.slack_api import LocalSlack
+from slackbot.sandbox.waiting import wait_until
 
 SECRET = "http-mode-signing-secret-abcdef123456"
 TOKEN = "xoxb-http-mode-token-987654321"
@@ -31,17 +33,8 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait(predicate, timeout: float = 15.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            result = predicate()
-        except httpx.HTTPError:
-            result = None
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
+def _replies_at_least(slack: LocalSlack, ts: str, count: int) -> bool:
+    return len(slack.thread("C0GENERAL", ts)) >= count
 
 
 def test_http_mode_process_end_to_end(tmp_path: Path) -> None:
@@ -71,7 +64,11 @@ def test_http_mode_process_end_to_end(tmp_path: Path) -> None:
             )
         try:
             base = f"http://127.0.0.1:{port}"
-            health = _wait(lambda: (r := httpx.get(f"{base}/healthz", timeout=1)).status_code == 200 and r.json())
+            health = wait_until(
+                lambda: (r := httpx.get(f"{base}/healthz", timeout=1)).status_code == 200 and r.json(),
+                15,
+                ignoring=(httpx.HTTPError,),
+            )
             assert health == {"ok": True, "database": True, "scheduler": True}
 
             driver = SlackDriver(f"{base}/slack/events", SECRET, slack)
@@ -89,14 +86,14 @@ def test_http_mode_process_end_to_end(tmp_path: Path) -> None:
                 },
             )
             assert answer.status_code == 200 and not answer.content, answer.text
-            card = _wait(lambda: [m for m in slack.messages("C0GENERAL") if m.get("user") == slack.bot_user_id])[0]
+            card = wait_until(lambda: [m for m in slack.messages("C0GENERAL") if m.get("user") == slack.bot_user_id])[0]
 
             # OpenPipe misbehaves for a while; the tracker carries on once it recovers.
             openpipe.inject("GET /models", "status", status=503, times=2)
             openpipe.inject("GET /models", "html", times=1)
             for expected in range(1, 5):  # QUEUED, PROVISIONING, TRAINING, DEPLOYED: wait for each
                 clock.advance(60)
-                _wait(lambda n=expected: len(slack.thread("C0GENERAL", card["ts"])) >= n, timeout=30)
+                wait_until(functools.partial(_replies_at_least, slack, card["ts"], expected), timeout=30)
             time.sleep(1.0)  # a few more ticks: nothing is told twice
             statuses = [m["text"] for m in slack.thread("C0GENERAL", card["ts"])]
             assert len(statuses) == len(set(statuses)) == 4, statuses

@@ -116,7 +116,8 @@ CASES: list[tuple[str, Provider, str, dict[str, Any], list[str], dict[str, Any]]
 def _rebuilt(h: Harness, view: dict[str, Any], act: Any) -> dict[str, Any]:
     old = view["hash"]
     act()
-    return h.wait(lambda: (v := h.driver.view(view["id"]))["hash"] != old and v)  # type: ignore[no-any-return]
+    updated: dict[str, Any] = h.wait(lambda: (v := h.driver.view(view["id"]))["hash"] != old and v)
+    return updated
 
 
 def _toggle_value(view: dict[str, Any], action_id: str) -> list[dict[str, Any]]:

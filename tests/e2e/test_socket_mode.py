@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,22 +28,13 @@ from slackbot.sandbox.clock import ManualClock
 from slackbot.sandbox.openpipe_api import LocalOpenPipe
 from slackbot.sandbox.slack_api import LocalSlack
 from slackbot.sandbox.slack_socket import NoAck, SocketModeDriver, SocketModeServer
+from slackbot.sandbox.waiting import wait_until
 
 TOKEN = "xoxb-socket-mode-token-24680"
 APP_TOKEN = "xapp-1-A0LOCAL-1-socketmodeapptoken13579"
 KEY = "opk_socket_mode_key_97531abcd"
 
 T = TypeVar("T")
-
-
-def _wait(predicate: Callable[[], T], timeout: float = 10.0) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def _env(slack: LocalSlack, openpipe: LocalOpenPipe, tmp_path: Path, app_token: str) -> dict[str, str]:
@@ -112,15 +103,15 @@ def test_socket_mode_process_end_to_end(
         answer = driver.view_submission(view["id"], {**values, ids.BLOCK_SLUG: "from-a-socket"})
         assert answer.status_code == 200 and not answer.content, answer.text
         assert view["id"] not in slack.views  # a bare ack closes the modal
-        card = _wait(lambda: [m for m in slack.messages("C0GENERAL") if m.get("user") == slack.bot_user_id])[0]
+        card = wait_until(lambda: [m for m in slack.messages("C0GENERAL") if m.get("user") == slack.bot_user_id])[0]
         assert "from-a-socket" in json.dumps(card)
         clock.advance(60)  # the scheduler runs in this mode too: QUEUED is told in the card's thread
-        _wait(lambda: slack.thread("C0GENERAL", card["ts"]))
+        wait_until(lambda: slack.thread("C0GENERAL", card["ts"]))
 
         # Slack rotates connections with a `disconnect` message; the bot reconnects with a fresh ticket.
         server.request_reconnect()
         server.wait_connected(opened=2, timeout=10)
-        _wait(lambda: server.connected == 1)
+        wait_until(lambda: server.connected == 1)
         assert len(slack.calls_to("apps.connections.open")) == 2
         assert driver.slash_command("/finetune").status_code == 200
         driver.wait_for_view()
@@ -193,8 +184,8 @@ def test_builtin_client_handshake_hello_ping_and_ack(
         session = client.current_session
         assert session is not None
         # connect() pinged; a pong carrying the same session id and time is how the client knows it is alive
-        _wait(lambda: session.last_ping_pong_time is not None)
-        assert json.loads(_wait(lambda: hellos)[0])["type"] == "hello"
+        wait_until(lambda: session.last_ping_pong_time is not None)
+        assert json.loads(wait_until(lambda: hellos)[0])["type"] == "hello"
 
         ack = server.deliver("interactive", {"type": "block_actions", "n": 7})
         assert ack.payload == {"echo": 7} and received == [{"type": "block_actions", "n": 7}]
@@ -203,7 +194,7 @@ def test_builtin_client_handshake_hello_ping_and_ack(
 
         # Slack closing the connection is seen by the client (which would reconnect if allowed to).
         server.close_connections()
-        _wait(lambda: server.connected == 0 and not client.is_connected())
+        wait_until(lambda: server.connected == 0 and not client.is_connected())
 
         # A ticket opens one connection: replaying the URL is refused at the handshake.
         assert client.wss_uri is not None

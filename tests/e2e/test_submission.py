@@ -259,7 +259,8 @@ def test_rate_limited_create_is_refused_with_edit_and_retry(harness: Harness) ->
     notice = h.wait(lambda: h.bot_messages("C0GENERAL"), timeout=15)[0]
     assert "busy-openpipe" in notice["text"] and ids.ACTION_EDIT_RETRY in json.dumps(notice["blocks"])
     assert h.openpipe.models() == []
-    assert h.runtime.store.by_slug(h.slack.team_id, "busy-openpipe").status == "REJECTED"  # type: ignore[union-attr]
+    job = h.runtime.store.by_slug(h.slack.team_id, "busy-openpipe")
+    assert job is not None and job.status == "REJECTED"
 
 
 def test_slug_of_a_model_made_elsewhere_is_refused_in_the_modal(harness: Harness) -> None:

@@ -6,15 +6,7 @@ import time
 import pytest
 
 from slackbot.jobs.scheduler import JobScheduler, TickFailed, guarded
-
-
-def _wait(predicate: object, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.01)
-    raise AssertionError("condition not reached")
+from slackbot.sandbox.waiting import wait_until
 
 
 def test_ticks_repeat_without_overlap_and_run_now_wakes_it() -> None:
@@ -36,7 +28,7 @@ def test_ticks_repeat_without_overlap_and_run_now_wakes_it() -> None:
     scheduler = JobScheduler(tick, 0.02)
     scheduler.start()
     try:
-        _wait(lambda: count >= 5)
+        wait_until(lambda: count >= 5)
         assert max(overlap) == 1
         assert scheduler.healthy()
     finally:
@@ -46,9 +38,9 @@ def test_ticks_repeat_without_overlap_and_run_now_wakes_it() -> None:
     slow = JobScheduler(tick, 3600)
     slow.start()
     try:
-        _wait(lambda: slow.ticks == 1)  # the first tick runs at start
+        wait_until(lambda: slow.ticks == 1)  # the first tick runs at start
         slow.run_now()
-        _wait(lambda: slow.ticks == 2)
+        wait_until(lambda: slow.ticks == 2)
         slow.run_now(wait=True)
         assert slow.ticks == 3
     finally:
@@ -72,11 +64,11 @@ def test_a_failing_step_does_not_stop_the_others_or_the_scheduler() -> None:
     scheduler = JobScheduler(tick, 0.01, max_consecutive_failures=3)
     scheduler.start()
     try:
-        _wait(lambda: scheduler.ticks >= 4)
+        wait_until(lambda: scheduler.ticks >= 4)
         assert not scheduler.healthy()  # failing tick after tick
         assert scheduler.running
         failing = False
-        _wait(scheduler.healthy)
+        wait_until(scheduler.healthy)
         assert calls.count("notifier") == calls.count("tracker")
     finally:
         scheduler.shutdown()
@@ -144,7 +136,7 @@ def test_run_now_during_a_tick_runs_another_right_after() -> None:
         assert entered.wait(5)
         scheduler.run_now()  # asked while the first tick is still running
         release.set()
-        _wait(lambda: scheduler.ticks == 2)
+        wait_until(lambda: scheduler.ticks == 2)
         time.sleep(0.1)
         assert scheduler.ticks == 2 and len(started) == 2
     finally:
@@ -163,7 +155,7 @@ def test_deliveries_run_on_their_own_faster_timer_and_survive_errors() -> None:
     scheduler = JobScheduler(lambda: None, 3600, deliver=deliver, deliver_interval_seconds=0.02)
     scheduler.start()
     try:
-        _wait(lambda: deliveries >= 5)
+        wait_until(lambda: deliveries >= 5)
         assert scheduler.ticks == 1  # the tracker's slow timer ran once, at start
         assert scheduler.healthy()
     finally:

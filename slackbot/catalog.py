@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Generic, TypeVar
 
-from slackbot.backends.base import Backend, BackendError, Dataset, Provider
+from slackbot.backends.base import Backend, BackendError, Dataset, ModelState, Provider
 from slackbot.backends.openpipe.catalog import BASE_MODELS
 
 T = TypeVar("T")
@@ -103,12 +103,9 @@ class Catalog:
         self.backend = backend
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="catalog")
         self._datasets: Refreshing[list[Dataset]] = Refreshing(backend.list_datasets, ttl_seconds, self._executor)
-        self._models: Refreshing[list[str]] = Refreshing(
-            lambda: backend.list_base_models(Provider.OPENPIPE), ttl_seconds, self._executor
-        )
-        self._slugs: Refreshing[frozenset[str]] = Refreshing(
-            lambda: frozenset(m.slug for m in backend.list_models()), ttl_seconds, self._executor
-        )
+        # One list of the project's models (one GET /models) answers both "which slugs are taken" and "which of
+        # the project's models can be trained further".
+        self._models: Refreshing[list[ModelState]] = Refreshing(backend.list_models, ttl_seconds, self._executor)
 
     def datasets(self, wait: float = 2.0) -> list[Dataset]:
         return self._datasets.get(wait)
@@ -119,11 +116,12 @@ class Catalog:
 
     def fresh_slugs(self, max_age: float) -> frozenset[str] | None:
         """The cached slugs if at most `max_age` old, else None (no waiting, no refresh)."""
-        return self._slugs.fresh(max_age)
+        models = self._models.fresh(max_age)
+        return None if models is None else frozenset(m.slug for m in models)
 
     def existing_slugs(self, wait: float, max_age: float) -> frozenset[str]:
         """Slugs of every model in the project, at most `max_age` old (joined refresh, at most `wait`)."""
-        return self._slugs.recent(max_age, wait)
+        return frozenset(m.slug for m in self._models.recent(max_age, wait))
 
     def cached_datasets(self) -> list[Dataset] | None:
         """Whatever list is cached, however old, without asking the backend."""
@@ -131,26 +129,26 @@ class Catalog:
 
     def base_models(self, provider: Provider, wait: float = 1.0) -> list[str]:
         """Models a provider accepts; for OpenPipe also the project's deployed models, when known in time."""
+        listed = list(BASE_MODELS[provider])
         if provider is not Provider.OPENPIPE:
-            return self.backend.list_base_models(provider)
+            return listed
         try:
-            return self._models.get(wait)
+            models = self._models.get(wait)
         except (NotReady, BackendError):
-            # The spec's list is always offered; the project's own models join it once they are known.
-            return list(BASE_MODELS[provider])
+            return listed  # the spec's list is always offered; the project's own join it once known
+        own = [m.slug for m in models if m.status == "DEPLOYED" and m.slug not in listed]
+        return listed + own
 
     def warm(self) -> None:
         """Start background refreshes (e.g. right after a modal opened) so later reads are instant."""
         self._datasets.prefetch()
         self._models.prefetch()
-        self._slugs.prefetch()
 
     def invalidate_datasets(self) -> None:
         self._datasets.invalidate()
 
     def invalidate_models(self) -> None:
         self._models.invalidate()
-        self._slugs.invalidate()
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

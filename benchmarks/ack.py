@@ -1,15 +1,21 @@
-"""Ack latency through the real HTTP endpoint: the bot (`OfflineBot`) against a bare Bolt app, same server.
+"""Ack latency through the real HTTP endpoint: the bot against a bare Bolt app, each in its own process.
 
 Each simulated user runs the whole flow in a loop: /finetune (measured until views.open reaches the local
 Slack), a dataset options request (until the HTTP response), a view submission (until the HTTP response).
-The bare app is a Bolt App behind the same waitress `HttpServer`, driven by the same `SlackDriver`, whose
-listeners only ack — plus, for /finetune, the one views.open call the measurement needs (it opens the very
-view the bot opened, so payload sizes match).
+The bot is `slackbot run --http` as deployed; the bare app (`benchmarks/bare_app.py`) is a Bolt App behind the
+same waitress `HttpServer` whose listeners only ack. Both talk to the same local Slack and OpenPipe, which run
+with the load generator in this process — as in production, where Slack and OpenPipe are other machines.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import signal
+import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -21,18 +27,20 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from slack_bolt import Ack, App
-from slack_sdk import WebClient
 
 from benchmarks.common import BASE_MODEL, Section, ms, percentile, ratio
 from slackbot.backends.base import Provider
 from slackbot.blocks import ids
-from slackbot.demo import BOT_TOKEN, SIGNING_SECRET, OfflineBot
+from slackbot.demo import BOT_TOKEN, OPENPIPE_KEY, SIGNING_SECRET
+from slackbot.sandbox.clock import ManualClock
 from slackbot.sandbox.driver import VERIFICATION_TOKEN, SlackDriver
+from slackbot.sandbox.openpipe_api import LocalOpenPipe
 from slackbot.sandbox.slack_api import LocalSlack
-from slackbot.web import HttpServer
+from slackbot.sandbox.waiting import wait_until
+from slackbot.web import EVENTS_PATH
 
 SLOW_SECONDS = 2.0
+BLOCKS = 4  # the load alternates between the two apps this many times
 STEPS = ("/finetune → views.open", "options → response", "submission → response")
 
 
@@ -158,36 +166,74 @@ def _flow(driver: TimedDriver, log: ViewsOpenLog, user: str, slug: str, out: Sam
     return real
 
 
-def _bare_app(slack: LocalSlack, view: dict[str, Any], options: list[dict[str, Any]]) -> App:
-    app = App(
-        client=WebClient(token=BOT_TOKEN, base_url=slack.url),
-        signing_secret=SIGNING_SECRET,
-        process_before_response=False,
-        token_verification_enabled=False,
+class AppProcess:
+    """An app under test in its own process (as in production: the stand-ins and the load are elsewhere), so that
+    what is measured is the app's own work, not the GIL it would share with the driver and the stand-ins."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], port: int, log_path: Path) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}{EVENTS_PATH}"
+        with log_path.open("w") as out:
+            self._proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            wait_until(self._ready, 30, ignoring=(httpx.HTTPError,))
+        except Exception:
+            self.stop()
+            raise RuntimeError(f"{argv[2]} did not start; see {log_path}:\n{log_path.read_text()[-2000:]}") from None
+
+    def _ready(self) -> bool:
+        if self._proc.poll() is not None:
+            raise RuntimeError(f"exited with {self._proc.returncode}")
+        return httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200
+
+    def stop(self) -> None:
+        self._proc.send_signal(signal.SIGTERM)
+        try:
+            self._proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _env(**values: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "OPENPIPE_", "DATABASE_"))}
+    return {**base, **values}
+
+
+def _bot(tmp: Path, slack: LocalSlack, openpipe: LocalOpenPipe) -> AppProcess:
+    """`slackbot run --http` exactly as deployed (default poll interval and log level), on a SQLite file."""
+    port = _free_port()
+    env = _env(
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=slack.url,
+        OPENPIPE_API_KEY=OPENPIPE_KEY,
+        OPENPIPE_BASE_URL=openpipe.url,
+        DATABASE_URL=f"sqlite:///{tmp / 'bot.db'}",
     )
-
-    @app.command(ids.COMMAND)
-    def command(ack: Ack, command: dict[str, Any], client: WebClient) -> None:
-        ack()
-        client.views_open(trigger_id=command["trigger_id"], view=view)
-
-    @app.options(ids.ACTION_DATASET)
-    def picker(ack: Ack) -> None:
-        ack(options=options)
-
-    @app.view(ids.VIEW_FINETUNE)
-    def submit(ack: Ack) -> None:
-        ack()
-
-    return app
+    argv = [sys.executable, "-m", "slackbot", "run", "--http", "--host", "127.0.0.1", "--port", str(port)]
+    return AppProcess(argv, env, port, tmp / "bot.log")
 
 
-def _load(url: str, bot: OfflineBot, log: ViewsOpenLog, users: int, rounds: int, tag: str) -> Samples:
-    out = Samples()
+def _bare(tmp: Path, slack: LocalSlack, view: dict[str, Any], options: list[dict[str, Any]]) -> AppProcess:
+    port = _free_port()
+    fixture = tmp / "bare.json"
+    fixture.write_text(json.dumps({"view": view, "options": options}), encoding="utf-8")
+    argv = [sys.executable, "-m", "benchmarks.bare_app", "--port", str(port), "--slack-url", slack.url]
+    return AppProcess([*argv, "--fixture", str(fixture)], _env(), port, tmp / "bare.log")
+
+
+def _load(url: str, slack: LocalSlack, log: ViewsOpenLog, users: int, rounds: int, tag: str, out: Samples) -> None:
     names = [f"U0B{tag.upper()}{i:02d}" for i in range(users)]
     for name in names:
-        bot.slack.add_user(name, name.lower())
-    drivers = [TimedDriver(url, bot.slack) for _ in names]
+        slack.add_user(name, name.lower())
+    drivers = [TimedDriver(url, slack) for _ in names]
 
     def user(i: int) -> None:
         for r in range(rounds):
@@ -197,64 +243,71 @@ def _load(url: str, bot: OfflineBot, log: ViewsOpenLog, users: int, rounds: int,
         list(pool.map(user, range(users)))
     for d in drivers:
         d.close()
-    return out
 
 
-def _drain(bot: OfflineBot, quiet: float = 3.0, timeout: float = 120.0) -> None:
-    """Let the work listeners do after their ack (create the model, post the card) finish before closing:
-    wait until no job is SUBMITTING and neither OpenPipe nor Slack saw a request for `quiet` seconds."""
+def _drain(openpipe: LocalOpenPipe, quiet: float = 3.0, timeout: float = 120.0) -> None:
+    """Let the work the bot does after its acks finish before counting the jobs it started: wait until no model
+    was created for `quiet` seconds. (Its cards trickle out at Slack's 1 message per second per channel.)"""
     deadline = time.monotonic() + timeout
-    last, since = None, time.monotonic()
+    last, since = -1, time.monotonic()
     while time.monotonic() < deadline:
-        jobs = bot.runtime.store.recent(bot.slack.team_id, limit=10_000)
-        now = (len(jobs), len(bot.openpipe.requests), len(bot.slack.calls))
-        busy = any(job.status == "SUBMITTING" for job in jobs)
-        if now != last or busy:
+        now = len(openpipe.models())
+        if now != last:
             last, since = now, time.monotonic()
         elif time.monotonic() - since >= quiet:
             return
         time.sleep(0.1)
 
 
-def _scenario(users: int, rounds: int, slow: bool) -> dict[str, Samples]:
-    with tempfile.TemporaryDirectory(prefix="bench-ack-") as tmp:
-        bot = OfflineBot(Path(tmp))
-        try:
-            bot.openpipe.add_dataset("bench dataset", entries=5000)
-            log = ViewsOpenLog(bot.slack)
-            # Warm-up (not measured): connections, and the bot's catalogue cache, as in steady state.
-            options = _flow(TimedDriver(bot.server.url, bot.slack), log, "U0ALICE", "warm-up", None)
-            if not options:
-                raise RuntimeError("warm-up flow failed")
-            opened = bot.slack.calls_to("views.open")[0].args["view"]
-            bot.wait(lambda: bot.slack.calls_to("chat.postMessage"), timeout=10)  # its card: the job is started
-            if slow:
-                bot.openpipe.inject("*", "latency", delay=SLOW_SECONDS, times=None)
-            bare_server = HttpServer(_bare_app(bot.slack, opened, options), lambda: {"ok": True}, "127.0.0.1", 0)
-            bare_server.start()
+def _scenario(users: int, rounds: int, blocks: int, slow: bool) -> dict[str, Samples]:
+    """Both apps run side by side; the load alternates between them in `blocks` (bare then bot, then bot then
+    bare, …), so that drift in the machine's speed during the run falls on both alike."""
+    with tempfile.TemporaryDirectory(prefix="bench-ack-") as name:
+        tmp = Path(name)
+        clock = ManualClock(start=time.time())  # never advanced: the jobs stay PENDING, the tracker idles
+        with (
+            LocalOpenPipe(OPENPIPE_KEY, clock=clock, step_seconds=60) as openpipe,
+            LocalSlack(bot_token=BOT_TOKEN, clock=clock) as slack,
+        ):
+            openpipe.add_dataset("bench dataset", entries=5000)
+            log = ViewsOpenLog(slack)
+            bot = _bot(tmp, slack, openpipe)
+            bare: AppProcess | None = None
             try:
-                _flow(TimedDriver(bare_server.url, bot.slack), log, "U0ALICE", "warm-up-bare", None)
-                results = {"bare": _load(bare_server.url, bot, log, users, rounds, "bare")}
+                # Warm-up (not measured): connections, and the bot's catalogue cache, as in steady state.
+                options = _flow(TimedDriver(bot.url, slack), log, "U0ALICE", "warm-up", None)
+                if not options:
+                    raise RuntimeError(f"warm-up flow failed; see {tmp / 'bot.log'}")
+                opened = slack.calls_to("views.open")[0].args["view"]
+                wait_until(lambda: slack.calls_to("chat.postMessage"), 10)  # its card: the job is started
+                bare = _bare(tmp, slack, opened, options)
+                _flow(TimedDriver(bare.url, slack), log, "U0ALICE", "warm-up-bare", None)
+                if slow:
+                    openpipe.inject("*", "latency", delay=SLOW_SECONDS, times=None)
+                results = {"bare": Samples(), "bot": Samples()}
+                apps = {"bare": bare, "bot": bot}
+                for block in range(blocks):
+                    for which in ("bare", "bot") if block % 2 == 0 else ("bot", "bare"):
+                        _load(apps[which].url, slack, log, users, rounds, f"{which}{block}", results[which])
+                _drain(openpipe)
+                results["bot"].jobs_started = len(openpipe.models()) - 1  # less the warm-up's
+                return results
             finally:
-                bare_server.stop()
-            results["bot"] = _load(bot.server.url, bot, log, users, rounds, "bot")
-            _drain(bot)
-            results["bot"].jobs_started = len(bot.runtime.store.recent(bot.slack.team_id, limit=10_000)) - 1
-            return results
-        finally:
-            bot.close()
+                if bare is not None:
+                    bare.stop()
+                bot.stop()
 
 
 def run(quick: bool) -> Section:
     section = Section(
-        "Ack latency through HTTP (signed requests; ratio = bot ÷ bare Bolt app, same server and driver)",
+        "Ack latency through HTTP (signed requests; ratio = bot ÷ bare Bolt app, each in its own process)",
         ["OpenPipe", "users", "step", "bare p50 / p99", "bot p50 / p99", "p50 ratio", "p99 ratio", "bot failures"],
     )
     for slow in (False, True):
         for users in (1, 20):
-            rounds = (10 if quick else 40) if users == 1 else (2 if quick else 5)
+            rounds = (5 if quick else 20) if users == 1 else (1 if quick else 5)
             started = time.perf_counter()
-            res = _scenario(users, rounds, slow)
+            res = _scenario(users, rounds, BLOCKS, slow)
             took = time.perf_counter() - started
             reasons = dict(res["bot"].reasons)
             print(f"  ack: slow={slow} users={users} in {took:.0f} s; bot failures: {reasons}", flush=True)
@@ -293,5 +346,8 @@ def run(quick: bool) -> Section:
         "as infinitely slow in the percentiles (shown as “failed”).",
         "Warm-up (not measured): one flow per app, which also fills the bot's dataset cache, as in steady state; "
         "the latency is injected after it. Target: p99 well under Slack's 3 s and within 1.5 times the bare app's.",
+        f"Each app is its own process (the bot: `slackbot run --http`, default settings, SQLite); the load "
+        f"alternates between them {BLOCKS} times. The load generator, the local Slack and the local OpenPipe share "
+        "a third process and the same 2 cores.",
     ]
     return section

@@ -6,6 +6,7 @@ Pure functions: the listeners call `finetune_modal` for views.open / views.updat
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -261,6 +262,29 @@ def finetune_modal(
 
     `errors` (e.g. the service's refusal on "Edit and retry") are shown at the top of the view.
     """
+    retry = metadata.origin == "retry"
+    if not state and not errors and initial_dataset_option is None:
+        # The blank form (every /finetune) differs only in its metadata: built once per provider and model list.
+        view: dict[str, Any] = json.loads(_blank_view(provider, tuple(base_models), retry))
+    else:
+        view = _view(state, provider, base_models, initial_dataset_option, errors, retry)
+    view["private_metadata"] = metadata.encode()
+    return view
+
+
+@functools.lru_cache(maxsize=32)
+def _blank_view(provider: Provider, base_models: tuple[str, ...], retry: bool) -> str:
+    return json.dumps(_view(None, provider, list(base_models), None, None, retry))
+
+
+def _view(
+    state: FormState | None,
+    provider: Provider,
+    base_models: list[str],
+    initial_dataset_option: dict[str, Any] | None,
+    errors: dict[str, str] | None,
+    retry: bool,
+) -> dict[str, Any]:
     state = dict(state or {})
     state["provider"] = provider.value
     toggles = (state_toggle(state, "enable_sft"), state_toggle(state, "enable_dpo"))
@@ -272,10 +296,9 @@ def finetune_modal(
     view = View(
         type="modal",
         callback_id=ids.VIEW_FINETUNE,
-        title=TITLE_RETRY if metadata.origin == "retry" else TITLE,
+        title=TITLE_RETRY if retry else TITLE,
         submit=SUBMIT,
         close=CLOSE,
-        private_metadata=metadata.encode(),
         blocks=blocks,
     )
     return view.to_dict()

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
@@ -21,6 +21,7 @@ from slackbot.backends.base import (
 from slackbot.blocks import ids
 from slackbot.forms.rules import (
     KNOWN_BASE_MODELS,
+    AnyOf,
     check_batch_size,
     check_number,
     check_pruning_rule_ids,
@@ -42,7 +43,7 @@ class FormErrors(dict[str, str]):
 class FormContext:
     known_datasets: Mapping[str, Dataset]
     base_models: Sequence[str]  # for the chosen provider; for OpenPipe also the project's deployed models
-    existing_slugs: Collection[str] | None = None  # None: unknown, the service refuses a duplicate itself
+    existing_slugs: Container[str] | None = None  # None: unknown, the service refuses a duplicate itself
     base_model_names: Collection[str] = field(default=KNOWN_BASE_MODELS)
 
 
@@ -146,7 +147,7 @@ class FineTuneForm(BaseModel):
     def _slug(cls, raw: object, info: ValidationInfo) -> str:
         ctx = _ctx(info)
         # OpenPipe's own deployed models are offered as base models: their slugs are taken too.
-        taken = {*(ctx.existing_slugs or ()), *ctx.base_models}
+        taken = AnyOf((ctx.existing_slugs or (), ctx.base_models))
         dataset = ctx.known_datasets.get(str(info.data.get("dataset")))
         if is_blank(raw) and dataset is not None:
             # Left blank: the suggestion the modal shows as placeholder (see blocks/modal.py).

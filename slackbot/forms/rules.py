@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Collection
+from collections.abc import Collection, Container
+from dataclasses import dataclass
 from typing import Final
 
 from pydantic_core import PydanticCustomError
@@ -30,6 +31,18 @@ _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _WHOLE = re.compile(r"\+?\d+")
 _SLUG = re.compile(r"[a-z0-9-]+")
 _RULE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_KNOWN_LOWER: Final = frozenset(name.lower() for name in KNOWN_BASE_MODELS)
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """Membership in any of several containers, without copying them: a project may hold thousands of slugs, and
+    a workspace's own are looked up in the database one at a time."""
+
+    parts: tuple[Container[str], ...]
+
+    def __contains__(self, item: object) -> bool:
+        return any(item in part for part in self.parts)
 
 
 def form_error(message: str) -> PydanticCustomError:
@@ -77,7 +90,7 @@ def check_batch_size(raw: object, *, allow_auto: bool, label: str, no_auto: str 
     return value
 
 
-def check_slug(raw: object, base_model_names: Collection[str], taken: Collection[str]) -> str:
+def check_slug(raw: object, base_model_names: Collection[str], taken: Container[str]) -> str:
     """A valid, free slug, or a `form` error naming the rule that failed."""
     if not isinstance(raw, str) or not raw.strip():
         raise form_error(f"Enter a slug, the name the model will be called by: {SLUG_RULE}.")
@@ -115,13 +128,12 @@ def check_pruning_rule_ids(raw: object) -> tuple[str, ...]:
     return found
 
 
-def suggest_slug(dataset_name: str, taken: Collection[str] = ()) -> str:
+def suggest_slug(dataset_name: str, taken: Container[str] = ()) -> str:
     """A valid slug derived from a dataset name ("Support tickets v2" → "support-tickets-v2-ft")."""
     ascii_name = unicodedata.normalize("NFKD", dataset_name).encode("ascii", "ignore").decode()
     base = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:55].strip("-") or "model"
-    blocked = {name.lower() for name in KNOWN_BASE_MODELS} | set(taken)
     slug, n = f"{base}-ft", 1
-    while slug in blocked:
+    while slug in _KNOWN_LOWER or slug in taken:
         n += 1
         slug = f"{base}-ft-{n}"
     return slug

@@ -15,6 +15,7 @@ from slackbot.blocks import ids
 from slackbot.blocks.modal import dataset_name_from_label
 from slackbot.catalog import NotReady
 from slackbot.forms import (
+    AnyOf,
     FormContext,
     FormErrors,
     FormState,
@@ -144,12 +145,11 @@ def _context(runtime: Runtime, team: str, state: FormState, provider: Provider) 
 
     # Slugs: this workspace's jobs (instant, includes ones whose model is still being created) and the project's
     # models (the catalog, or a fresh list within what is left of the budget).
-    taken = runtime.store.slugs(team)
     if slugs_f is not None:
         wait([slugs_f], timeout=max(0.0, LOOKUP_BUDGET_SECONDS - (time.monotonic() - started)))
         if slugs_f.done() and slugs_f.exception() is None:
             slugs = slugs_f.result()
-    taken |= slugs or frozenset()
+    taken = AnyOf((runtime.store.team_slugs(team), slugs or frozenset()))
     base_models = runtime.catalog.base_models(provider, wait=0.0)
     ctx = FormContext(known_datasets=known, base_models=base_models, existing_slugs=taken)
     return ctx, known.get(chosen)

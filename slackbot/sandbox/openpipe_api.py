@@ -15,12 +15,12 @@ import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import ThreadingHTTPServer
 from typing import Any
 
 from slackbot.sandbox.clock import Clock, ManualClock, SystemClock
 from slackbot.sandbox.openpipe_http import ApiError, Fault, RecordedRequest, handler_for
 from slackbot.sandbox.openpipe_schema import base_model_names, body_schema, check, spec
+from slackbot.sandbox.serving import StandInServer
 
 log = logging.getLogger("slackbot.sandbox.openpipe")
 
@@ -78,7 +78,7 @@ class LocalOpenPipe:
         self._datasets: dict[str, dict[str, Any]] = {}
         self._faults: list[Fault] = []
         self.requests: list[RecordedRequest] = []
-        self._server: ThreadingHTTPServer | None = None
+        self._server: StandInServer | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
         if seed:
@@ -88,8 +88,7 @@ class LocalOpenPipe:
     # --- lifecycle --------------------------------------------------------------------------------------
 
     def start(self) -> LocalOpenPipe:
-        server = ThreadingHTTPServer((self._host, self._port), handler_for(self))
-        server.daemon_threads = True
+        server = StandInServer((self._host, self._port), handler_for(self))
         self._stopping.clear()
         self._server = server
         self.url = f"http://{self._host}:{server.server_address[1]}/api/v1"

@@ -12,11 +12,11 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Literal
 
 from slackbot.sandbox.clock import Clock
+from slackbot.sandbox.serving import StandInServer
 from slackbot.sandbox.slack_common import Args, Channel, Dropped, MonotonicClock, SlackError, decode_args
 from slackbot.sandbox.slack_http import handler_for
 from slackbot.sandbox.slack_views import Modals
@@ -103,8 +103,7 @@ class LocalSlack:
         }
         self._method_tokens: dict[str, str] = {}  # methods that take another token than the bot's
         self._seed()
-        self._server = ThreadingHTTPServer((host, port), handler_for(self))
-        self._server.daemon_threads = True
+        self._server = StandInServer((host, port), handler_for(self))
         self._thread: threading.Thread | None = None
         bound_host, bound_port = self._server.server_address[:2]
         self.url = f"http://{bound_host!s}:{bound_port}/api/"

@@ -314,3 +314,19 @@ def test_extracted_text_is_bounded_and_storable() -> None:
     view = build(P.OPENPIPE)
     values = slack_state_values(view, {ids.BLOCK_SLUG: text_value("a\x00b" + "c" * 5000)})
     assert form_state_from_view(values)["slug"] == "ab" + "c" * 2998
+
+
+@pytest.mark.parametrize("provider", list(Provider))
+def test_blank_form_is_built_once_but_each_view_is_its_own(provider: Provider) -> None:
+    """/finetune's blank form comes from a cache: it must equal a fresh build, carry each caller's metadata, and
+    never share objects between callers (a caller changing its view must not change the next one)."""
+    other = ModalMetadata(team_id="T2", user_id="U2", channel_id="C2", origin="shortcut", thread_ts="1.2")
+    first = build(provider)
+    first["blocks"][0]["label"]["text"] = "changed by a caller"
+    first["blocks"].clear()
+    second = finetune_modal(other, None, provider=provider, base_models=MODELS[provider])
+    fresh = build(provider, {"provider": provider.value, "sft_epochs": ""})  # a state: never from the cache
+    assert ModalMetadata.decode(second["private_metadata"]) == other
+    assert {**second, "private_metadata": ""} == {**fresh, "private_metadata": ""}
+    retry = finetune_modal(META.model_copy(update={"origin": "retry"}), None, provider=provider, base_models=[])
+    assert retry["title"]["text"] == "Edit and retry"

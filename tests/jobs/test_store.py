@@ -69,6 +69,20 @@ def test_rejected_job_is_replaced(store: JobStore) -> None:
     assert store.by_slug("T1", "alpha") is not None
 
 
+def test_team_slugs_are_looked_up_one_at_a_time(store: JobStore) -> None:
+    held = _create(store, "alpha")
+    _create(store, "beta", team="T2")
+    refused = _create(store, "gamma")
+    assert store.reject(refused, "Input validation failed", [], T0)
+    taken = store.team_slugs("T1")
+    assert "alpha" in taken
+    assert "beta" not in taken  # another workspace's
+    assert "gamma" not in taken  # refused: the slug is free again
+    assert "nope" not in taken
+    store.reject(held, "late refusal", [], T0)
+    assert "alpha" not in taken  # a live view of the table, not a copy
+
+
 def test_recent_is_newest_first(store: JobStore) -> None:
     ids = [_create(store, f"job-{i}") for i in range(5)]
     assert [j.id for j in store.recent("T1", limit=3)] == ids[::-1][:3]

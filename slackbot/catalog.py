@@ -3,15 +3,18 @@
 Slack gives options requests, block actions and view submissions 3 seconds. OpenPipe may take longer, so every
 read here is stale-while-revalidate with a wait budget: a fresh value is returned at once, a stale one is
 returned at once while a background refresh runs, and only a cold cache waits — at most `wait` seconds.
+Opening a modal refreshes ahead (`warm`), so the submission that follows usually finds a recent answer; and a
+caller is never made to wait for a refresh the backend's last answer time says cannot come back in time.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from slackbot.backends.base import Backend, BackendError, Dataset, ModelState, Provider
@@ -32,6 +35,7 @@ class Refreshing(Generic[T]):
         self._lock = threading.Lock()
         self._value: T | None = None
         self._fetched_at = 0.0
+        self._took = 0.0  # how long the last successful fetch took
         self._inflight: Future[T] | None = None
 
     def _refresh(self) -> Future[T]:
@@ -63,20 +67,26 @@ class Refreshing(Generic[T]):
 
     def recent(self, max_age: float, wait: float) -> T:
         """A value at most `max_age` old: the cached one, or the refresh in flight (shared by every caller, so a
-        burst of submissions makes one request), waiting at most `wait`; raises NotReady past that."""
+        burst of submissions makes one request), waiting at most `wait`; raises NotReady past that — at once
+        when a value is cached and the last fetch took longer than `wait` (the wait would buy nothing)."""
         with self._lock:
-            value, age = self._value, time.monotonic() - self._fetched_at
+            value, age, took = self._value, time.monotonic() - self._fetched_at, self._took
         if value is not None and age <= max_age:
             return value
+        future = self._refresh()
+        if value is not None and took > wait:
+            raise NotReady
         try:
-            return self._refresh().result(timeout=wait)
+            return future.result(timeout=wait)
         except FutureTimeout:
             raise NotReady from None
 
     def _run_fetch(self) -> T:
+        started = time.monotonic()
         value = self._fetch()
         with self._lock:
             self._value, self._fetched_at = value, time.monotonic()
+            self._took = self._fetched_at - started
         return value
 
     def fresh(self, max_age: float) -> T | None:
@@ -87,9 +97,11 @@ class Refreshing(Generic[T]):
         with self._lock:
             return self._value
 
-    def prefetch(self) -> None:
+    def prefetch(self, max_age: float | None = None) -> None:
+        """Refresh in the background if the value is older than `max_age` (default: the TTL)."""
+        limit = self._ttl if max_age is None else max_age
         with self._lock:
-            fresh = self._value is not None and time.monotonic() - self._fetched_at < self._ttl
+            fresh = self._value is not None and time.monotonic() - self._fetched_at < limit
         if not fresh:
             self._refresh()
 
@@ -98,14 +110,30 @@ class Refreshing(Generic[T]):
             self._fetched_at = 0.0
 
 
+@dataclass(frozen=True)
+class ProjectModels:
+    """One list of the project's models (one GET /models), indexed once per fetch: it answers both "which slugs
+    are taken" and "which of the project's models can be trained further" without a pass over it per request."""
+
+    slugs: frozenset[str]
+    deployed: tuple[str, ...]  # DEPLOYED models that are not already an OpenPipe base model
+
+    @classmethod
+    def of(cls, models: Sequence[ModelState]) -> ProjectModels:
+        listed = set(BASE_MODELS[Provider.OPENPIPE])
+        deployed = tuple(m.slug for m in models if m.status == "DEPLOYED" and m.slug not in listed)
+        return cls(slugs=frozenset(m.slug for m in models), deployed=deployed)
+
+
 class Catalog:
-    def __init__(self, backend: Backend, *, ttl_seconds: float = 60.0) -> None:
+    def __init__(self, backend: Backend, *, ttl_seconds: float = 60.0, refresh_ahead_seconds: float = 10.0) -> None:
         self.backend = backend
+        self._refresh_ahead = refresh_ahead_seconds
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="catalog")
         self._datasets: Refreshing[list[Dataset]] = Refreshing(backend.list_datasets, ttl_seconds, self._executor)
-        # One list of the project's models (one GET /models) answers both "which slugs are taken" and "which of
-        # the project's models can be trained further".
-        self._models: Refreshing[list[ModelState]] = Refreshing(backend.list_models, ttl_seconds, self._executor)
+        self._models: Refreshing[ProjectModels] = Refreshing(
+            lambda: ProjectModels.of(backend.list_models()), ttl_seconds, self._executor
+        )
 
     def datasets(self, wait: float = 2.0) -> list[Dataset]:
         return self._datasets.get(wait)
@@ -117,11 +145,16 @@ class Catalog:
     def fresh_slugs(self, max_age: float) -> frozenset[str] | None:
         """The cached slugs if at most `max_age` old, else None (no waiting, no refresh)."""
         models = self._models.fresh(max_age)
-        return None if models is None else frozenset(m.slug for m in models)
+        return None if models is None else models.slugs
 
     def existing_slugs(self, wait: float, max_age: float) -> frozenset[str]:
         """Slugs of every model in the project, at most `max_age` old (joined refresh, at most `wait`)."""
-        return frozenset(m.slug for m in self._models.recent(max_age, wait))
+        return self._models.recent(max_age, wait).slugs
+
+    def cached_slugs(self) -> frozenset[str] | None:
+        """Whatever slugs are cached, however old, without asking the backend."""
+        models = self._models.cached()
+        return None if models is None else models.slugs
 
     def cached_datasets(self) -> list[Dataset] | None:
         """Whatever list is cached, however old, without asking the backend."""
@@ -136,13 +169,13 @@ class Catalog:
             models = self._models.get(wait)
         except (NotReady, BackendError):
             return listed  # the spec's list is always offered; the project's own join it once known
-        own = [m.slug for m in models if m.status == "DEPLOYED" and m.slug not in listed]
-        return listed + own
+        return listed + list(models.deployed)
 
     def warm(self) -> None:
-        """Start background refreshes (e.g. right after a modal opened) so later reads are instant."""
-        self._datasets.prefetch()
-        self._models.prefetch()
+        """Refresh ahead in the background (e.g. right after a modal opened), so that the options requests and
+        the submission that follow find a recent answer without waiting."""
+        self._datasets.prefetch(self._refresh_ahead)
+        self._models.prefetch(self._refresh_ahead)
 
     def invalidate_datasets(self) -> None:
         self._datasets.invalidate()

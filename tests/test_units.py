@@ -11,9 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from slackbot.catalog import NotReady, Refreshing
+from slackbot.backends.base import ModelState, Provider
+from slackbot.backends.openpipe.catalog import BASE_MODELS
+from slackbot.catalog import NotReady, ProjectModels, Refreshing
 from slackbot.logs import REDACTED, Redactor, configure_logging
 from slackbot.permissions import Permissions
+from slackbot.sandbox.waiting import wait_until
 
 
 def test_refreshing_cold_miss_waits_only_the_budget() -> None:
@@ -59,6 +62,54 @@ def test_refreshing_cold_error_is_raised() -> None:
         cache: Refreshing[list[str]] = Refreshing(broken, ttl=60, executor=pool)
         with pytest.raises(RuntimeError, match="backend down"):
             cache.get(wait=1)
+
+
+def test_refreshing_recent_does_not_wait_for_a_refresh_that_cannot_make_it() -> None:
+    """A submission may wait `wait` seconds for a fresher list; when the last fetch took longer than that, the
+    wait would buy nothing, so the caller hears NotReady at once (and uses the cached list) while the refresh runs
+    in the background. A fetch known to be quick is waited for."""
+    delay = {"seconds": 0.3}
+    fetched: list[float] = []
+
+    def fetch() -> list[float]:
+        time.sleep(delay["seconds"])
+        fetched.append(time.monotonic())
+        return list(fetched)
+
+    with ThreadPoolExecutor(1) as pool:
+        cache: Refreshing[list[float]] = Refreshing(fetch, ttl=60, executor=pool)
+        assert len(cache.recent(max_age=10, wait=2)) == 1  # cold: waited for
+        started = time.monotonic()
+        with pytest.raises(NotReady):
+            cache.recent(max_age=0, wait=0.1)  # the last fetch took 0.3 s > 0.1 s
+        assert time.monotonic() - started < 0.05, "gave up at once"
+        wait_until(lambda: len(fetched) == 2, 5)  # …while the refresh it started ran in the background
+        delay["seconds"] = 0.0
+        assert len(cache.recent(max_age=0, wait=1)) == 3  # 0.3 s < 1 s: worth waiting for, and fresh
+        assert len(cache.recent(max_age=0, wait=0.1)) == 4  # the last fetch was quick: waited for too
+
+
+def test_refreshing_prefetch_refreshes_ahead_of_the_ttl() -> None:
+    count = iter(range(100))
+    with ThreadPoolExecutor(1) as pool:
+        cache: Refreshing[int] = Refreshing(lambda: next(count), ttl=60, executor=pool)
+        assert cache.get(wait=1) == 0
+        cache.prefetch()  # younger than the TTL: nothing
+        cache.prefetch(max_age=30)  # younger than 30 s: nothing
+        time.sleep(0.05)
+        assert cache.get(wait=0) == 0
+        cache.prefetch(max_age=0.01)  # older than that: refreshed in the background
+        wait_until(lambda: cache.cached() == 1, 5)
+
+
+def test_project_models_are_indexed_once() -> None:
+    def model(slug: str, status: str) -> ModelState:
+        return ModelState(id=f"id-{slug}", slug=slug, status=status, base_model="b", dataset_id="d")
+
+    listed = BASE_MODELS[Provider.OPENPIPE][0]
+    index = ProjectModels.of([model("a", "DEPLOYED"), model("b", "TRAINING"), model(listed, "DEPLOYED")])
+    assert index.slugs == {"a", "b", listed}
+    assert index.deployed == ("a",)
 
 
 def test_redactor_hides_known_secrets_and_token_shapes() -> None:

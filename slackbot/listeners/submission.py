@@ -147,8 +147,9 @@ def _context(runtime: Runtime, team: str, state: FormState, provider: Provider) 
     # models (the catalog, or a fresh list within what is left of the budget).
     if slugs_f is not None:
         wait([slugs_f], timeout=max(0.0, LOOKUP_BUDGET_SECONDS - (time.monotonic() - started)))
-        if slugs_f.done() and slugs_f.exception() is None:
-            slugs = slugs_f.result()
+        answered = slugs_f.done() and slugs_f.exception() is None
+        # Not in time: the cached slugs, older than we would like but better than none.
+        slugs = slugs_f.result() if answered else runtime.catalog.cached_slugs()
     taken = AnyOf((runtime.store.team_slugs(team), slugs or frozenset()))
     base_models = runtime.catalog.base_models(provider, wait=0.0)
     ctx = FormContext(known_datasets=known, base_models=base_models, existing_slugs=taken)

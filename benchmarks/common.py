@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,32 @@ def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(1, math.ceil(q / 100 * len(ordered)))
     return ordered[rank - 1]
+
+
+def bootstrap_ratio(
+    values: Sequence[float], baseline: Sequence[float], q: float, rounds: int = 1000, seed: int = 0
+) -> tuple[float, float]:
+    """A 90% interval for percentile(values, q) ÷ percentile(baseline, q), by resampling both with replacement:
+    how far a ratio could move from noise alone (a p99 rests on a handful of the slowest samples)."""
+    if not values or not baseline:
+        return math.nan, math.nan
+    rng = random.Random(seed)
+    ratios = []
+    for _ in range(rounds):
+        top = percentile(rng.choices(values, k=len(values)), q)
+        bottom = percentile(rng.choices(baseline, k=len(baseline)), q)
+        ratios.append(top / bottom if bottom > 0 and not math.isinf(bottom) else math.nan)
+    ratios = sorted(r for r in ratios if not math.isnan(r))
+    if not ratios:
+        return math.nan, math.nan
+    return ratios[int(0.05 * (len(ratios) - 1))], ratios[int(0.95 * (len(ratios) - 1))]
+
+
+def interval(bounds: tuple[float, float]) -> str:
+    low, high = bounds
+    if math.isnan(low) or math.isnan(high):
+        return "n/a"
+    return "failed" if math.isinf(low) else f"{low:.2f} to {'∞' if math.isinf(high) else f'{high:.2f}'}"
 
 
 def ratio(value: float, baseline: float) -> str:

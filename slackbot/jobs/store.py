@@ -279,7 +279,8 @@ class JobStore:
     ) -> bool:
         """Compare-and-set the status and queue its reply; False if the row moved on or the lease is gone.
 
-        Terminal statuses (and DELETED) stop the tracking; the lease is released either way.
+        Terminal statuses (and DELETED) stop the tracking; the lease is released either way. A status the job
+        comes back to (A→B→A) is a new transition and gets its own reply (see `_reply_key`).
         """
         stop = new_status in TERMINAL_STATUSES or next_poll_at is None
         payload = {
@@ -291,7 +292,11 @@ class JobStore:
         }
         values = _new_status(new_status, now, stop, next_poll_at) | {"error_message": error_message}
         return self._change(
-            job_id, _cas(job_id, expected_status, lease_owner), values, now, lambda _c: (f"reply:{new_status}", payload)
+            job_id,
+            _cas(job_id, expected_status, lease_owner),
+            values,
+            now,
+            lambda conn: (_reply_key(conn, job_id, new_status), payload),
         )
 
     def reschedule(self, job_id: int, next_poll_at: datetime, failures: int, lease_owner: str | None = None) -> bool:
@@ -433,6 +438,21 @@ def _cas(job_id: int, expected_status: str, lease_owner: str | None) -> list[Any
     if lease_owner is not None:
         conditions.append(jobs.c.lease_owner == lease_owner)
     return conditions
+
+
+def _reply_key(conn: Connection, job_id: int, status: str) -> str:
+    """`reply:<STATUS>` the first time the job enters STATUS, `reply:<STATUS>:<n>` the n-th time.
+
+    Read in the transaction whose compare-and-set just moved the job into STATUS: only one writer can win that
+    change, so the count (and so the key) is the same however many replicas raced, and the row's unique key
+    still stops a retried transaction from telling it twice.
+    """
+    first = f"reply:{status}"
+    keys = conn.execute(
+        select(outbox.c.dedupe_key).where(outbox.c.job_id == job_id, outbox.c.kind == "reply")
+    ).scalars()
+    told = sum(1 for key in keys if key == first or key.startswith(first + ":"))
+    return first if told == 0 else f"{first}:{told + 1}"
 
 
 def _queue(

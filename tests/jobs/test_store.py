@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import threading
 from datetime import timedelta
 
@@ -139,6 +140,27 @@ def test_transition_is_compare_and_set_with_outbox(store: JobStore) -> None:
         "error_message": "GPU on fire",
     }
     assert store.claim_due("w", T0 + timedelta(days=1), 10, 60) == []
+
+
+def test_a_status_that_comes_back_is_told_again(store: JobStore) -> None:
+    """TRAINING → PROVISIONING → TRAINING (say the provider lost the machine): three transitions, three replies;
+    a retried change (same expected status) still writes nothing."""
+    job_id = _create(store, "alpha")
+    store.confirm_created(job_id, _state("alpha"), T0, T0)
+    path = ["PENDING", "TRAINING", "PROVISIONING", "TRAINING", "PROVISIONING", "TRAINING"]
+    for before, after in itertools.pairwise(path):
+        assert store.apply_transition(job_id, before, after, None, T0, T0, None)
+        assert not store.apply_transition(job_id, before, after, None, T0, T0, None)
+    rows = store.outbox_for_job(job_id)
+    assert [r.dedupe_key for r in rows] == [
+        "card:post",
+        "reply:TRAINING",
+        "reply:PROVISIONING",
+        "reply:TRAINING:2",
+        "reply:PROVISIONING:2",
+        "reply:TRAINING:3",
+    ]
+    assert [(r.payload["from"], r.payload["to"]) for r in rows[1:]] == list(itertools.pairwise(path))
 
 
 def test_racing_transitions_write_one_outbox_row(store: JobStore) -> None:

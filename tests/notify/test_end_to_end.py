@@ -80,6 +80,29 @@ def test_a_job_from_submit_to_deployed(env: Env, openpipe: LocalOpenPipe) -> Non
     backend.close()
 
 
+def test_a_status_that_comes_back_is_told_again_in_the_thread(env: Env, openpipe: LocalOpenPipe) -> None:
+    """TRAINING → PROVISIONING → TRAINING at the service: each transition one reply, in order, none twice."""
+    backend = OpenPipeBackend(SecretStr(KEY), openpipe.url, timeout=5, max_attempts=1)
+    notifier = env.notifier()
+    tracker = Tracker(env.store, {backend.project: backend}, "t1", env.now, TrackerConfig(interval_seconds=30))
+    dataset = openpipe.add_dataset("support", 40)
+    _service(env, backend, notifier).submit(_request("e2e-flap", dataset))
+    for status in ("TRAINING", "PROVISIONING", "PROVISIONING", "TRAINING", "TRAINING"):
+        openpipe.set_status("e2e-flap", status)
+        env.advance(60)
+        tracker.poll_once()
+        tracker.poll_once()  # a second look at the same status tells nothing
+        env.run(notifier, seconds=2)
+    [card] = [m for m in env.posts("C0GENERAL") if m["thread_ts"] is None]
+    thread = env.slack.thread("C0GENERAL", card["ts"])
+    assert [m["text"].split(": ", 1)[1].split(" —")[0] for m in thread] == [
+        "Training started",
+        "Provisioning",
+        "Training started",
+    ]
+    backend.close()
+
+
 def test_training_failure_reports_the_services_message(env: Env, openpipe: LocalOpenPipe) -> None:
     backend = OpenPipeBackend(SecretStr(KEY), openpipe.url, timeout=5, max_attempts=1)
     notifier = env.notifier()

@@ -100,7 +100,15 @@ class Runtime:
                 timeout=settings.openpipe_timeout_seconds,
             )
         slack = make_slack_client(settings)
-        notifier = Notifier(store, slack, owner, clock, NotifierConfig(broadcast_failures=settings.broadcast_failures))
+        notifier = Notifier(
+            store,
+            slack,
+            owner,
+            clock,
+            NotifierConfig(
+                broadcast_failures=settings.broadcast_failures, openpipe_api_base=settings.openpipe_base_url
+            ),
+        )
         interval = settings.poll_interval_seconds
         tracker = Tracker(
             store,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from slack_sdk.models.blocks import (
     Block,
@@ -117,11 +118,18 @@ def model_name(job: JobRecord) -> str:
     return job.model_id or job.slug
 
 
+def public_api_base(api_base: str) -> str:
+    """The configured API base as shown in a channel: no credentials, query or fragment, no trailing slash."""
+    parts = urlsplit(api_base.strip())
+    host = parts.netloc.rpartition("@")[2]  # drop any user:password@
+    return _redactor(urlunsplit((parts.scheme, host, parts.path, "", "")).rstrip("/"))
+
+
 def usage_example(job: JobRecord, api_base: str = OPENPIPE_API_BASE) -> str:
-    """One curl line; the key is an environment variable, never a value."""
+    """One curl line against `api_base` (OPENPIPE_BASE_URL); the key is an environment variable, never a value."""
     body = json.dumps({"model": model_name(job), "messages": [{"role": "user", "content": "Hello"}]})
     return (
-        f'curl {api_base.rstrip("/")}/chat/completions -H "Authorization: Bearer $OPENPIPE_API_KEY" '
+        f'curl {public_api_base(api_base)}/chat/completions -H "Authorization: Bearer $OPENPIPE_API_KEY" '
         f"-H \"Content-Type: application/json\" -d '{body}'"
     )
 
@@ -190,8 +198,11 @@ def _blocks(blocks: list[Block]) -> list[dict[str, Any]]:
     return [block.to_dict() for block in blocks]
 
 
-def status_card(job: JobRecord, now: datetime) -> Rendered:
-    """The parent message of a job's thread, showing the job's CURRENT state."""
+def status_card(job: JobRecord, now: datetime, api_base: str = OPENPIPE_API_BASE) -> Rendered:
+    """The parent message of a job's thread, showing the job's CURRENT state.
+
+    `api_base` is the configured OPENPIPE_BASE_URL, used by the curl example on a deployed model's card.
+    """
     status = effective_status(job)
     slug = escape(job.slug)
     state_line = status_text(status)
@@ -216,7 +227,7 @@ def status_card(job: JobRecord, now: datetime) -> Rendered:
         blocks.append(
             SectionBlock(
                 text=clip(
-                    f"Call it as `{escape(model_name(job))}`:\n```{mrkdwn_escape(usage_example(job))}```",
+                    f"Call it as `{escape(model_name(job))}`:\n```{mrkdwn_escape(usage_example(job, api_base))}```",
                     SECTION_TEXT_LIMIT,
                 )
             )

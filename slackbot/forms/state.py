@@ -6,13 +6,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from typing import Any, Final, Literal
 
 from slackbot.backends.base import (
     Provider,
 )
 from slackbot.blocks import ids
+from slackbot.forms.metadata import KEPT_FIELDS, KeptField, keepable
 
 # --- form state ---------------------------------------------------------------------------------------------
 
@@ -175,3 +176,37 @@ def form_state_from_view(values: object) -> FormState:
     except Exception:  # a hostile Mapping subclass must not break the handler
         return state
     return state
+
+
+# --- values of hidden inputs --------------------------------------------------------------------------------
+# A rebuild reads only the inputs on screen; the ones it hides would lose their value. `hidden_values` picks
+# those values for `ModalMetadata.kept`, `with_kept` puts them back on the next rebuild. Only a rebuild uses
+# them: the submission validates `view.state` alone, so a kept (hidden) value is never submitted.
+
+
+def hidden_values(state: Mapping[str, object], provider: Provider) -> dict[KeptField, FormValue]:
+    """The keepable values of `state` whose inputs a modal for `provider` and the state's switches hides."""
+    shown = set(
+        visible_fields(
+            provider, enable_sft=state_toggle(state, "enable_sft"), enable_dpo=state_toggle(state, "enable_dpo")
+        )
+    )
+    kept: dict[KeptField, FormValue] = {}
+    for name in KEPT_FIELDS:
+        value = state.get(name)
+        if name not in shown and keepable(name, value):
+            assert isinstance(value, str | bool)
+            kept[name] = value
+    return kept
+
+
+def with_kept(state: FormState, kept: Mapping[KeptField, FormValue], *, on_screen: Container[object] = ()) -> FormState:
+    """`state` (what is on screen) plus the values kept for inputs that were hidden. The screen always wins: a
+    kept value never replaces a value in `state`, nor fills an input that was on screen (block_ids `on_screen`)
+    and is blank now."""
+    merged: FormState = {}
+    for name, value in kept.items():
+        if name in KEPT_FIELDS and keepable(name, value) and _BLOCKS[name][0] not in on_screen:
+            merged[name] = value
+    merged.update(state)
+    return merged

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App
@@ -12,13 +13,30 @@ from slack_sdk.errors import SlackApiError
 from slackbot.backends.base import Provider
 from slackbot.blocks import ids
 from slackbot.blocks.modal import finetune_modal
-from slackbot.forms import MetadataError, ModalMetadata, form_state_from_view, state_provider
+from slackbot.forms import FormState, MetadataError, ModalMetadata, form_state_from_view, state_provider
+from slackbot.forms.state import hidden_values, with_kept
 from slackbot.listeners.context import dig, ephemeral, open_modal, team_of, user_of
 
 if TYPE_CHECKING:
     from slackbot.runtime import Runtime
 
 log = logging.getLogger("slackbot.listeners")
+
+
+def rebuild_input(view: Mapping[str, Any], metadata: ModalMetadata) -> tuple[ModalMetadata, FormState, Provider]:
+    """What a rebuild of `view` (whose metadata is `metadata`) is made from: the new view's metadata, the state
+    to show and the provider.
+
+    The state is what is on screen plus what was typed into inputs an earlier rebuild hid (nothing typed is
+    lost; the screen wins). The values of the inputs this rebuild hides go into the new metadata's `kept`.
+    """
+    raw_state = view.get("state")
+    values = raw_state.get("values") if isinstance(raw_state, Mapping) else None
+    blocks = view.get("blocks")
+    on_screen = {b.get("block_id") for b in blocks if isinstance(b, Mapping)} if isinstance(blocks, list) else set()
+    state = with_kept(form_state_from_view(values), metadata.kept, on_screen=on_screen)
+    provider = state_provider(state) or Provider.OPENPIPE
+    return metadata.with_kept(hidden_values(state, provider)), state, provider
 
 
 def register(app: App, runtime: Runtime) -> None:
@@ -34,9 +52,7 @@ def register(app: App, runtime: Runtime) -> None:
         except MetadataError as exc:
             log.warning("modal action with bad metadata", extra={"error": str(exc)})
             return
-        values = view.get("state", {}).get("values") if isinstance(view.get("state"), dict) else None
-        state = form_state_from_view(values)
-        provider = state_provider(state) or Provider.OPENPIPE
+        metadata, state, provider = rebuild_input(view, metadata)
         new_view = finetune_modal(
             metadata, state, provider=provider, base_models=runtime.catalog.base_models(provider, wait=1.0)
         )

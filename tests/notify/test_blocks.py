@@ -150,6 +150,27 @@ def test_card_terminal_states() -> None:
     assert "No longer followed" in body and ":zzz:" in body
 
 
+def test_card_curl_example_uses_the_configured_base_url() -> None:
+    done_at = T0 + timedelta(hours=2)
+    deployed = make_job(status="DEPLOYED", tracking=False, finished_at=done_at)
+    default = all_text(status_card(deployed, done_at))
+    assert "curl https://api.openpipe.ai/api/v1/chat/completions " in default
+
+    rendered = status_card(deployed, done_at, "http://127.0.0.1:8765/api/v1/")
+    assert_valid(rendered)
+    body = all_text(rendered)
+    assert "curl http://127.0.0.1:8765/api/v1/chat/completions " in body
+    assert "api.openpipe.ai" not in body and "$OPENPIPE_API_KEY" in body
+
+
+def test_card_base_url_never_shows_credentials() -> None:
+    deployed = make_job(status="DEPLOYED", tracking=False, finished_at=T0)
+    base = f"https://bot:{SECRET}@proxy.example.com/openpipe/api/v1?token={SECRET}#frag"
+    body = all_text(status_card(deployed, T0, base))
+    assert "curl https://proxy.example.com/openpipe/api/v1/chat/completions " in body
+    assert SECRET not in body and "bot:" not in body and "frag" not in body
+
+
 def test_unknown_status_is_shown_as_is() -> None:
     job = make_job(status="WARMING_UP")
     assert "WARMING_UP" in all_text(status_card(job, T0))

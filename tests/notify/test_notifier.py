@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from typing import Any
 
@@ -53,6 +54,20 @@ def test_card_then_one_reply_per_transition(env: Env) -> None:
     env.advance(60)
     assert notifier.deliver_due().sent == 0
     assert len(env.posts("C0GENERAL")) == 4
+
+
+def test_deployed_card_uses_the_configured_openpipe_base_url(env: Env) -> None:
+    notifier = env.notifier(openpipe_api_base="http://127.0.0.1:8765/api/v1")
+    job = env.new_job("gamma")
+    notifier.deliver_job(job.id)
+    env.advance(60)
+    env.move(job.id, "DEPLOYED")
+    env.run(notifier, seconds=5)
+    card = env.slack.messages("C0GENERAL")[0]
+    assert "Deployed" in card["text"]
+    rendered = json.dumps(card["blocks"])
+    assert "curl http://127.0.0.1:8765/api/v1/chat/completions " in rendered
+    assert "api.openpipe.ai" not in rendered and "$OPENPIPE_API_KEY" in rendered
 
 
 def test_card_goes_into_the_shortcut_thread(env: Env) -> None:

@@ -155,10 +155,10 @@ def test_an_unexpected_failure_retries_that_row_and_the_batch_goes_on(
     broken = env.new_job("rho")
     fine = env.new_job("sigma", channel="C0OTHER")
 
-    def card(job: Any, now: Any) -> Any:
+    def card(job: Any, now: Any, *args: Any) -> Any:
         if job.slug == "rho":
             raise KeyError("surprise")
-        return real_card(job, now)
+        return real_card(job, now, *args)
 
     monkeypatch.setattr("slackbot.jobs.notifier.status_card", card)
     report = env.notifier(max_attempts=2, backoff_base_seconds=1).deliver_due()

@@ -178,6 +178,50 @@ def test_retry_after_is_capped(api: LocalOpenPipe, make_client: MakeClient, slee
     assert sleeps == [5.0]
 
 
+@pytest.mark.parametrize("status", [503, 500, 502, 504])
+def test_5xx_is_retried_after_retry_after(
+    api: LocalOpenPipe, client: OpenPipeClient, sleeps: Sleeps, status: int
+) -> None:
+    api.inject("GET /models", "status", status=status, retry_after=1)
+    assert client.list_models().data == []
+    assert count(api, "GET", "/models") == 2
+    # Default backoff jitter is at most 0.5 s, so the wait is exactly the Retry-After.
+    assert sleeps == [1.0]
+
+
+def test_5xx_retry_after_is_carried_and_still_a_server_error(api: LocalOpenPipe, make_client: MakeClient) -> None:
+    api.inject("GET /datasets", "status", status=503, retry_after=7)
+    with pytest.raises(ServerError) as err:
+        make_client(max_attempts=1).list_datasets()
+    assert err.value.status == 503 and err.value.retryable
+    assert getattr(err.value, "retry_after", None) == 7
+
+
+def test_5xx_retry_after_is_capped(api: LocalOpenPipe, make_client: MakeClient, sleeps: Sleeps) -> None:
+    api.inject("GET /models/{slug}", "status", status=503, retry_after=86_400)
+    with pytest.raises(NotFoundError):
+        make_client(max_retry_after=5.0).get_model("anything")
+    assert count(api, "GET", "/models/anything") == 2
+    assert sleeps == [5.0]
+
+
+def test_5xx_refusal_with_retry_after_is_not_retried(sleeps: Sleeps) -> None:
+    # The sandbox's refusals carry no Retry-After; a header on one must not turn it into a retried outage.
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        body = {"message": "Model not found", "code": "INTERNAL_SERVER_ERROR"}
+        return httpx.Response(503, json=body, headers={"Retry-After": "1"})
+
+    http = httpx.Client(transport=httpx.MockTransport(handler))
+    client = OpenPipeClient(SecretStr(KEY), "https://example.test/api/v1", client=http, sleep=sleeps)
+    with pytest.raises(NotFoundError):
+        client.get_model("gone")
+    assert seen == ["/api/v1/models/gone"] and sleeps == []
+    http.close()
+
+
 @pytest.mark.parametrize(
     ("kind", "extra"),
     [
@@ -284,6 +328,29 @@ def test_create_rate_limited_waits_and_resends(api: LocalOpenPipe, client: OpenP
     assert model.name == "support-bot" and len(api.models()) == 1
     assert count(api, "POST", "/models") == 2 and count(api, "GET", "/models/support-bot") == 0
     assert sleeps == [2]
+
+
+def test_create_503_with_retry_after_still_looks_the_slug_up_first(
+    api: LocalOpenPipe, make_client: MakeClient, sleeps: Sleeps
+) -> None:
+    # Unlike a 429, a 5xx does not promise "not processed": Retry-After lengthens the wait, never skips the look-up.
+    api.inject("POST /models", "status", status=503, retry_after=1)
+    model = make_client().create_model(create_request(api))
+    assert model.name == "support-bot" and len(api.models()) == 1
+    assert [(r.method, r.path) for r in api.requests if r.path != "/datasets"] == [
+        ("POST", "/models"),
+        ("GET", "/models/support-bot"),
+        ("POST", "/models"),
+    ]
+    assert sleeps == [1.0]
+
+
+def test_create_503_retry_after_is_capped(api: LocalOpenPipe, make_client: MakeClient, sleeps: Sleeps) -> None:
+    api.inject("POST /models", "status", status=503, retry_after=3600, times=None)
+    with pytest.raises(ServerError):
+        make_client(max_attempts=2, max_retry_after=5.0).create_model(create_request(api))
+    assert count(api, "POST", "/models") == 2 and count(api, "GET", "/models/support-bot") == 2
+    assert sleeps == [5.0] and api.models() == []
 
 
 def test_create_rate_limited_for_long_gives_up(api: LocalOpenPipe, make_client: MakeClient, sleeps: Sleeps) -> None:

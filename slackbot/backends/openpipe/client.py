@@ -12,7 +12,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -62,6 +62,26 @@ _BY_STATUS: dict[int, type[BackendError]] = {
     409: ConflictError,
     422: ValidationError,
 }
+
+
+class ServerBusyError(ServerError):
+    """A retryable 5xx (typically 503) that came with a Retry-After header: wait at least that long.
+
+    Still a `ServerError` to every caller. For creates the wait only delays the re-send: the slug is still looked
+    up first, since unlike a 429 a 5xx does not promise that the request was not processed.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float,
+        status: int | None = None,
+        code: str | None = None,
+        issues: Collection[str] = (),
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, status=status, code=code, issues=issues)
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -156,6 +176,7 @@ class OpenPipeClient:
                     raise
                 self._sleep(self._backoff(attempt, exc))
             except (TransportError, ServerError, ProtocolError) as exc:
+                # Ambiguous: look the slug up before any re-send (a 5xx's Retry-After only lengthens the wait).
                 found = self._find_own(request, on_lookup_failure=exc)
                 if found is not None:
                     return found
@@ -200,7 +221,7 @@ class OpenPipeClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _backoff(self, attempt: int, exc: BackendError) -> float:
-        """Full-jitter exponential backoff, never shorter than a (capped) Retry-After."""
+        """Full-jitter exponential backoff, never shorter than a (capped) Retry-After of a 429 or 5xx."""
         delay = self._rng.uniform(0, min(self._max_delay, self._base_delay * 2 ** (attempt - 1)))
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
@@ -275,14 +296,12 @@ class OpenPipeClient:
         kind = _BY_STATUS.get(status)
         if kind is None and status >= 500:
             kind = next((cls for pattern, cls in _REFUSALS if pattern.search(message)), ServerError)
+        retry_after = parse_retry_after(headers.get("retry-after"))
         if status == 429:
-            return RateLimitedError(
-                message,
-                retry_after=parse_retry_after(headers.get("retry-after")),
-                status=status,
-                code=code,
-                issues=issues,
-            )
+            return RateLimitedError(message, retry_after=retry_after, status=status, code=code, issues=issues)
+        if kind is ServerError and retry_after is not None:
+            # Honoured by `_backoff` like a 429's (capped by `max_retry_after`); refusals are never retried.
+            return ServerBusyError(message, retry_after=retry_after, status=status, code=code, issues=issues)
         return (kind or BackendError)(message, status=status, code=code, issues=issues)
 
     def _redact(self, text: str) -> str:

@@ -10,8 +10,9 @@ show an old state.
 
 Guarantees:
 - Rows of one job go out in id order; a row waits while an earlier one of its job is undelivered.
-- About one post per second per channel; a 429 pauses only the channel it came from (the WebClient must not
-  sleep on 429s itself, so RateLimitErrorRetryHandler is stripped from the clients used here).
+- About one post per second per channel, across replicas (jobs/pacing.py); a 429 pauses only the channel it
+  came from, for every replica (the WebClient must not sleep on 429s itself, so RateLimitErrorRetryHandler is
+  stripped from the clients used here).
 - Exactly once across crashes: every post carries message metadata naming its outbox row. A row claimed again
   after an attempt that may have reached Slack (attempts > 1: a crash, a dropped connection) is first looked
   for in the channel/thread; if found it is marked sent with that ts instead of being posted again.
@@ -35,15 +36,15 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject
 
-from slackbot.blocks.card import status_card
+from slackbot.blocks.card import OPENPIPE_API_BASE, status_card
 from slackbot.blocks.replies import FINAL_STATUSES, expired_reply, rejected_message, transition_reply
 from slackbot.jobs import outbox as outbox_q
+from slackbot.jobs.pacing import ChannelSlots, Pacer
 from slackbot.jobs.records import JobRecord, OutboxRecord
 from slackbot.jobs.slack_post import (
     METADATA_EVENT,
     Busy,
     Fatal,
-    Pacer,
     RateLimited,
     Transient,
     Unusable,
@@ -69,6 +70,7 @@ class NotifierConfig:
     backoff_max_seconds: float = 600.0
     history_pages: int = 5  # how far back reconciliation looks (pages of 200 messages)
     order_recheck_seconds: float = 5.0  # how soon a row waiting for an earlier row of its job looks again
+    openpipe_api_base: str = OPENPIPE_API_BASE  # OPENPIPE_BASE_URL, for the card's curl example
 
 
 @dataclass
@@ -121,7 +123,8 @@ class Notifier:
         self._slack.retry_handlers = handlers
         self._poster = copy.copy(slack)
         self._poster.retry_handlers = []
-        self._pacer = Pacer(clock, self.config.post_interval_seconds)
+        # Shared through the database: several replicas together keep a channel at about one post a second.
+        self._pacer = Pacer(clock, self.config.post_interval_seconds, ChannelSlots(store.engine))
         # deliver_job runs in a listener's thread while the scheduler runs deliver_due: one at a time.
         self._lock = threading.Lock()
 
@@ -195,7 +198,7 @@ class Notifier:
             # Recorded only after a successful post: an earlier attempt died before marking the row sent.
             self._sent(row, _Posted(job.card_channel_id, job.card_ts, reconciled=True), report)
             return
-        text, blocks = status_card(job, self.clock())
+        text, blocks = status_card(job, self.clock(), self.config.openpipe_api_base)
         posted = self._post(job, row, _Target(job.channel_id, job.thread_ts), text, blocks)
         # Recorded before mark_sent: if we die in between, the row is reconciled and recorded again.
         self.store.record_card(job.id, posted.channel, posted.ts, posted.ts if posted.fell_back else None)
@@ -229,7 +232,7 @@ class Notifier:
         """Show the job's current state on its card. A card that is gone or not editable is left alone."""
         if job.card_ts is None or job.card_channel_id is None:
             return
-        text, blocks = status_card(job, self.clock())
+        text, blocks = status_card(job, self.clock(), self.config.openpipe_api_base)
         try:
             self._call_slack(
                 self._slack,

@@ -132,3 +132,12 @@ outbox = Table(
     sqlite_autoincrement=True,
 )
 Index("ix_outbox_due", outbox.c.state, outbox.c.not_before)
+
+channel_slots = Table(
+    "channel_slots",
+    metadata,
+    # When each channel may next be posted to, shared by every replica: Slack allows about one message per
+    # second per channel, and a 429's Retry-After holds the channel for everyone.
+    Column("channel_id", String(32), primary_key=True),
+    Column("free_at", UtcDateTime(), nullable=False),
+)

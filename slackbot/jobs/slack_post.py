@@ -5,8 +5,7 @@ lookup that finds a message an earlier attempt already posted.
 from __future__ import annotations
 
 import http.client
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from slack_sdk import WebClient
@@ -134,33 +133,3 @@ def find_delivered(client: WebClient, channel: str, thread_ts: str | None, outbo
         if not cursor:
             break
     return None
-
-
-class Pacer:
-    """About one post per `interval` per channel, and a channel's Retry-After, tracked in this process."""
-
-    def __init__(self, clock: Callable[[], datetime], interval_seconds: float) -> None:
-        self.clock = clock
-        self.interval = timedelta(seconds=interval_seconds)
-        self._free_at: dict[str, datetime] = {}
-        self._waiting: dict[str, int] = {}
-
-    def new_round(self) -> None:
-        self._waiting.clear()
-
-    def check(self, channel: str) -> None:
-        """Raise Busy(until) if the channel must not be posted to yet."""
-        free_at = self._free_at.get(channel)
-        if free_at is not None and free_at > self.clock():
-            # Spread the waiting rows over the coming slots instead of waking them all at once.
-            waiting = self._waiting.get(channel, 0)
-            self._waiting[channel] = waiting + 1
-            raise Busy(free_at + waiting * self.interval)
-
-    def posted(self, channel: str) -> None:
-        self._free_at[channel] = self.clock() + self.interval
-
-    def rate_limited(self, channel: str, seconds: float) -> datetime:
-        until = self.clock() + timedelta(seconds=seconds)
-        self._free_at[channel] = max(until, self._free_at.get(channel, until))
-        return until

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from slackbot.backends.base import KNOWN_STATUSES, Backend, BackendError, ModelState, RateLimitedError
+from slackbot.backends.base import KNOWN_STATUSES, Backend, BackendError, ModelState
 from slackbot.jobs.records import JobRecord
 from slackbot.jobs.schema import DELETED, SUBMITTING
 from slackbot.jobs.store import JobStore
@@ -199,8 +199,9 @@ class Tracker:
         cfg = self.config
         failures = max(job.poll_failures for job in group) + 1
         delay = min(cfg.max_backoff_seconds, cfg.interval_seconds * 2 ** (failures - 1))
-        if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
-            delay = max(delay, min(exc.retry_after, cfg.max_backoff_seconds))
+        retry_after = getattr(exc, "retry_after", None)  # a 429's, or a 503's that said when to come back
+        if isinstance(retry_after, int | float):
+            delay = max(delay, min(float(retry_after), cfg.max_backoff_seconds))
         for job in group:
             if now - job.created_at >= cfg.max_age and job.status != SUBMITTING:
                 self.store.expire(job.id, now, max_age_hours=cfg.max_age.total_seconds() / 3600)

@@ -12,17 +12,42 @@ from sqlalchemy import inspect, text
 from slackbot.jobs.db import make_engine, migrate, migration_status
 from slackbot.jobs.schema import metadata
 
+HEAD = "0002"  # the newest migration shipped
+
 
 def test_migrated_database_matches_schema(db_url: str) -> None:
     engine = make_engine(db_url)
-    assert migration_status(engine) == (None, "0001")
+    assert migration_status(engine) == (None, HEAD)
     migrate(engine)
     migrate(engine)  # a second run (restart) is a no-op
-    assert migration_status(engine) == ("0001", "0001")
+    assert migration_status(engine) == (HEAD, HEAD)
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
     assert diff == []
-    assert set(inspect(engine).get_table_names()) == {"jobs", "outbox", "alembic_version"}
+    assert set(inspect(engine).get_table_names()) == {"jobs", "outbox", "channel_slots", "alembic_version"}
+    engine.dispose()
+
+
+def test_a_database_from_the_first_release_upgrades_with_its_jobs(db_url: str) -> None:
+    """A bot upgraded in place: the database it left at 0001, with a job in it, is migrated at start."""
+    from alembic import command
+
+    from slackbot.jobs.db import _alembic_config
+    from slackbot.jobs.store import JobStore
+    from tests.jobs.helpers import T0, spec
+
+    engine = make_engine(db_url)
+    config = _alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+    assert migration_status(engine) == ("0001", HEAD)
+    job = JobStore(engine).create_job(
+        team_id="T", channel_id="C", requester_id="U", backend="fake", project="p", spec=spec("kept"), now=T0
+    )
+    migrate(engine)
+    assert migration_status(engine) == (HEAD, HEAD)
+    assert JobStore(engine).get(job.id) == job
     engine.dispose()
 
 
@@ -75,7 +100,7 @@ def test_concurrent_migrations_on_postgres(pg_url: str) -> None:
         t.join(60)
     assert errors == []
     engine = make_engine(pg_url)
-    assert migration_status(engine) == ("0001", "0001")
+    assert migration_status(engine) == (HEAD, HEAD)
     engine.dispose()
 
 

@@ -155,6 +155,19 @@ def test_outage_then_recovery_loses_no_job(world: World) -> None:
         assert keys[0] == "card:post" and keys[-1] == "reply:DEPLOYED" and len(set(keys)) == len(keys)
 
 
+def test_a_503_with_retry_after_is_waited_out(world: World) -> None:
+    api, backend = world.openpipe()
+    world.submit(backend, api, "busy")
+    api.inject("GET /models", "status", status=503, retry_after=150)
+    tracker = world.tracker()
+    world.clock.advance(20)
+    report = tracker.poll_once()
+    assert report.errors
+    job = world.store.by_slug("T1", "busy")
+    assert job is not None and job.tracking and job.next_poll_at is not None
+    assert (job.next_poll_at - world.now()).total_seconds() == 150  # not the 20 s of the first backoff step
+
+
 def test_two_projects_one_list_call_each_per_tick(world: World) -> None:
     api_a, backend_a = world.openpipe("opk_project_a")
     api_b, backend_b = world.openpipe("opk_project_b")

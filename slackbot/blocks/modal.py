@@ -15,6 +15,7 @@ from typing import Any, Final
 from slack_sdk.models.blocks import (
     Block,
     CheckboxesElement,
+    ContextBlock,
     DividerBlock,
     ExternalDataSelectElement,
     InputBlock,
@@ -249,6 +250,11 @@ def _error_block(errors: Mapping[str, str]) -> SectionBlock:
     return SectionBlock(block_id=ids.BLOCK_FORM_ERRORS, text=MarkdownTextObject(text=_trim(lines, 3000)))
 
 
+def _field_error(message: str) -> ContextBlock:
+    """A refusal about the field just above (Slack shows field errors itself only in answer to a submission)."""
+    return ContextBlock(elements=[MarkdownTextObject(text=_trim(f"⚠ {message}", 3000))])
+
+
 def finetune_modal(
     metadata: ModalMetadata,
     state: FormState | None,
@@ -260,7 +266,8 @@ def finetune_modal(
 ) -> dict[str, Any]:
     """The modal as view JSON. `provider` wins over the state's (the listener reads the new choice).
 
-    `errors` (e.g. the service's refusal on "Edit and retry") are shown at the top of the view.
+    `errors` (e.g. the service's refusal on "Edit and retry"): a message keyed by a field shown in this view goes
+    right under that field; every other one at the top of the view.
     """
     retry = metadata.origin == "retry"
     if not state and not errors and initial_dataset_option is None:
@@ -290,9 +297,14 @@ def _view(
     toggles = (state_toggle(state, "enable_sft"), state_toggle(state, "enable_dpo"))
     assert state_provider(state) is provider
     dataset = _initial_dataset(state, initial_dataset_option)
-    blocks: list[Block] = [_error_block(errors)] if errors else []
-    for name in visible_fields(provider, enable_sft=toggles[0], enable_dpo=toggles[1]):
+    shown = visible_fields(provider, enable_sft=toggles[0], enable_dpo=toggles[1])
+    errors = errors or {}
+    top = {key: message for key, message in errors.items() if key not in shown}
+    blocks: list[Block] = [_error_block(top)] if top else []
+    for name in shown:
         blocks += _field_block(name, provider, state, base_models, dataset, toggles)
+        if name in errors:
+            blocks.append(_field_error(errors[name]))
     view = View(
         type="modal",
         callback_id=ids.VIEW_FINETUNE,

@@ -14,6 +14,7 @@ from slackbot.backends.base import Provider
 from slackbot.blocks import ids
 from slackbot.blocks.modal import finetune_modal
 from slackbot.forms import FormState, MetadataError, ModalMetadata, form_state_from_view, state_provider
+from slackbot.forms.refusal import refusal_errors
 from slackbot.forms.state import hidden_values, with_kept
 from slackbot.listeners.context import dig, ephemeral, open_modal, team_of, user_of
 
@@ -93,7 +94,17 @@ def register(app: App, runtime: Runtime) -> None:
             origin="retry",
             retry_of=job.id,
         )
-        errors = {"service": f"OpenPipe refused the last attempt: {job.error_message}"} if job.error_message else None
+        errors = _refusal(runtime, job.id, job.error_message)
         state = {k: v for k, v in (job.form_state or {}).items() if isinstance(v, str | bool)}
         if not trigger or not open_modal(runtime, client, trigger, metadata, state, errors=errors):
             ephemeral(client, channel, user, "Slack did not let me open the form in time. Please click again.")
+
+
+def _refusal(runtime: Runtime, job_id: int, message: str | None) -> dict[str, str] | None:
+    """OpenPipe's reason for refusing the job, each part under the field it is about (see forms/refusal.py)."""
+    if not message:
+        return None
+    rejections = [row.payload for row in runtime.store.outbox_for_job(job_id) if row.kind == "rejected"]
+    issues = rejections[-1].get("issues") if rejections else None
+    texts = [str(i) for i in issues] if isinstance(issues, list) else []
+    return refusal_errors(message, texts)

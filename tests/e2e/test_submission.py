@@ -281,3 +281,32 @@ def test_slug_of_a_model_made_elsewhere_is_refused_in_the_modal(harness: Harness
     assert answer["response_action"] == "errors"
     assert "already taken" in answer["errors"][ids.BLOCK_SLUG]
     assert len(_creates(h)) == 1  # only the one made elsewhere
+
+
+def test_edit_and_retry_shows_the_refusal_under_the_field_it_is_about(harness: Harness) -> None:
+    """The slug was taken at OpenPipe after the bot last listed the project's models: OpenPipe refuses the create,
+    and "Edit and retry" reopens the form with OpenPipe's words right under the slug."""
+    h = harness
+    _seed_dataset(h)
+    view = h.open_modal()
+    h.wait(lambda: h.runtime.catalog.fresh_slugs(60) is not None)  # listed before the model below exists
+    dataset = h.openpipe.add_dataset("Elsewhere", entries=3)
+    other = OpenPipeBackend(SecretStr(OPENPIPE_KEY), h.openpipe.url)
+    try:
+        other.create(
+            FineTuneSpec(
+                dataset_id=dataset, slug="taken-meanwhile", provider=Provider.OPENPIPE, base_model="Qwen/Qwen3-8B"
+            )
+        )
+    finally:
+        other.close()
+    assert h.driver.view_submission(view["id"], _fill(h, view, "taken-meanwhile")).status_code == 200
+    notice = h.wait(lambda: h.bot_messages("C0GENERAL"))[0]
+    h.driver.message_block_action("C0GENERAL", notice["ts"], ids.ACTION_EDIT_RETRY, value=None)
+    reopened = h.driver.wait_for_view()
+    blocks = reopened["blocks"]
+    at = next(i for i, b in enumerate(blocks) if b.get("block_id") == ids.BLOCK_SLUG)
+    under = blocks[at + 1]
+    assert under["type"] == "context" and "globally unique" in under["elements"][0]["text"]
+    assert "see the fields marked below" in blocks[0]["text"]["text"]  # the headline, at the top
+    assert sum("globally unique" in json.dumps(b) for b in blocks) == 1  # said once, where it belongs

@@ -132,10 +132,26 @@ def test_known_dataset_is_preselected_and_suggests_a_slug() -> None:
 
 def test_retry_title_and_errors_are_shown() -> None:
     meta = META.model_copy(update={"origin": "retry", "retry_of": 7})
-    errors = {ids.BLOCK_SLUG: "Fine tune IDs have to be globally unique"}
+    errors = {"service": "Fine tune IDs have to be globally unique"}  # about no field shown: on top
     view = finetune_modal(meta, None, provider=P.OPENAI, base_models=MODELS[P.OPENAI], errors=errors)
     assert view["title"]["text"] == "Edit and retry"
     assert "globally unique" in view["blocks"][0]["text"]["text"]
+    assert check_view_limits(view) == []
+
+
+def test_an_error_about_a_field_shown_goes_right_under_it() -> None:
+    meta = META.model_copy(update={"origin": "retry", "retry_of": 7})
+    errors = {"slug": "Fine tune IDs have to be globally unique", "dpo_beta": "too big", "service": "Refused"}
+    view = finetune_modal(
+        meta, {"enable_dpo": False}, provider=P.OPENPIPE, base_models=MODELS[P.OPENPIPE], errors=errors
+    )
+    blocks = view["blocks"]
+    assert blocks[0]["block_id"] == ids.BLOCK_FORM_ERRORS
+    top = blocks[0]["text"]["text"]
+    assert "Refused" in top and "too big" in top  # DPO is off: its field is not shown, so its error goes on top
+    assert "globally unique" not in top
+    at = next(i for i, b in enumerate(blocks) if b.get("block_id") == ids.BLOCK_SLUG)
+    assert blocks[at + 1]["type"] == "context" and "globally unique" in blocks[at + 1]["elements"][0]["text"]
     assert check_view_limits(view) == []
 
 

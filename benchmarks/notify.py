@@ -47,10 +47,11 @@ class Bench:
     openpipe: LocalOpenPipe
     slack: LocalSlack
     dataset_id: str
+    replicas: list[Runtime]  # `runtime` and any others sharing its database
 
 
 @contextmanager
-def _bench(tmp: Path) -> Iterator[Bench]:
+def _bench(tmp: Path, replicas: int = 1) -> Iterator[Bench]:
     openpipe = LocalOpenPipe(OPENPIPE_KEY, clock=WallClock(), step_seconds=1e9).start()  # no status moves alone
     slack = LocalSlack(bot_token=BOT_TOKEN, clock=WallClock()).start()
     values: dict[str, Any] = {
@@ -64,11 +65,14 @@ def _bench(tmp: Path) -> Iterator[Bench]:
         "poll_interval_seconds": INTERVAL,
     }
     settings = Settings(_env_file=None, **values)
-    runtime = Runtime.build(settings, clock=utcnow)
+    # Replicas: each its own Runtime (tracker, notifier, pacer, clients) on the one database, as processes would be.
+    runtimes = [Runtime.build(settings, clock=utcnow) for _ in range(replicas)]
     try:
-        yield Bench(runtime, openpipe, slack, openpipe.add_dataset("bench dataset", entries=1000))
+        dataset = openpipe.add_dataset("bench dataset", entries=1000)
+        yield Bench(runtimes[0], openpipe, slack, dataset, runtimes)
     finally:
-        runtime.stop()
+        for runtime in runtimes:
+            runtime.stop()
         slack.stop()
         openpipe.stop()
 
@@ -128,7 +132,8 @@ def _warm_up(b: Bench, timeout: float = 300.0) -> None:
     """Start ticking; return once every job was polled at least once and at least 10 ticks went by, so that
     still jobs have reached the tracker's slowest interval (4 ticks) — the steady state."""
     began = utcnow()
-    b.runtime.start()
+    for runtime in b.replicas:
+        runtime.start()
     time.sleep(INTERVAL * 10)
     deadline = time.monotonic() + timeout
     query = select(func.min(jobs_table.c.next_poll_at)).where(jobs_table.c.tracking.is_(True))
@@ -179,8 +184,8 @@ class Burst:
     drain_seconds: float
 
 
-def _burst() -> Burst:
-    with tempfile.TemporaryDirectory(prefix="bench-burst-") as tmp, _bench(Path(tmp)) as b:
+def _burst(replicas: int) -> Burst:
+    with tempfile.TemporaryDirectory(prefix="bench-burst-") as tmp, _bench(Path(tmp), replicas) as b:
         channel = "C0BURST"
         b.slack.add_channel(channel, "burst")
         b.slack.workspace.post_rate = None  # the 50 cards are setup, not measured: post them unpaced
@@ -232,24 +237,35 @@ def run(quick: bool) -> list[Section]:
         "the rest of the delay is delivery.",
         "Baselines: the tick interval (a tick-driven poller cannot beat half a tick to one tick) and the 10-job run.",
     ]
-    started = time.perf_counter()
-    burst = _burst()
-    print(f"  notify: burst in {time.perf_counter() - started:.0f} s", flush=True)
     burst_section = Section(
         f"Burst: {BURST} jobs in one channel change at once (tick {INTERVAL:g} s)",
-        ["replies delivered", "min gap between posts", "gap p50", "429s at LocalSlack", "all delivered after"],
-        rows=[
+        [
+            "replicas",
+            "replies delivered",
+            "min gap between posts",
+            "gap p50",
+            "429s at LocalSlack",
+            "all delivered after",
+        ],
+        notes=[
+            "Gaps are between the chat.postMessage calls LocalSlack accepted in the channel (its own timestamps); "
+            "LocalSlack allows 1 post/s per channel and answers 429 beyond.",
+            "2 replicas: two Runtimes (each with its tracker, notifier and scheduler) on one SQLite database, both "
+            "delivering to the channel; they share its pace through the database (jobs/pacing.py).",
+        ],
+    )
+    for replicas in (1, 2):
+        started = time.perf_counter()
+        burst = _burst(replicas)
+        print(f"  notify: burst with {replicas} replica(s) in {time.perf_counter() - started:.0f} s", flush=True)
+        burst_section.rows.append(
             [
+                str(replicas),
                 f"{burst.delivered} / {BURST}",
                 f"{min(burst.gaps, default=float('nan')):.3f} s",
                 f"{percentile(burst.gaps, 50):.3f} s",
                 str(burst.rate_limited),
                 f"{burst.drain_seconds:.1f} s",
             ]
-        ],
-        notes=[
-            "Gaps are between the chat.postMessage calls LocalSlack accepted in the channel (its own timestamps); "
-            "LocalSlack allows 1 post/s per channel and answers 429 beyond.",
-        ],
-    )
+        )
     return [section, burst_section]

@@ -100,8 +100,13 @@ class Pacer:
         raise Busy(free_at + waiting * self.interval)
 
     def posted(self, channel: str) -> None:
+        """A post went out: the channel's next slot counts from now (the post may have left well after the slot
+        was taken, e.g. behind a card update), for every replica."""
         self._held.pop(channel, None)
-        self._free_at[channel] = self.clock() + self.interval
+        free_at = self.clock() + self.interval
+        self._free_at[channel] = free_at
+        if self._slots is not None:
+            self._slots.hold(channel, free_at)
 
     def rate_limited(self, channel: str, seconds: float) -> datetime:
         until = self.clock() + timedelta(seconds=seconds)

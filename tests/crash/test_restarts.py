@@ -124,11 +124,12 @@ def _now() -> datetime:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
+def world(tmp_path: Path, db_url: str) -> Iterator[World]:
+    """Slack, OpenPipe and a migrated database; `db_url` (a SQLite file or a fresh PostgreSQL schema, its
+    search_path in the URL) is handed to every worker process, so each test's workers share only its database."""
     slack = LocalSlack(bot_token=SLACK_TOKEN, post_rate_per_channel=20.0, burst=5).start()
     openpipe_clock = ManualClock(1_780_000_000.0)
     openpipe = LocalOpenPipe(api_key=OPENPIPE_KEY, clock=openpipe_clock, step_seconds=STEP).start()
-    db_url = f"sqlite:///{tmp_path}/crash.db"
     engine = make_engine(db_url)
     migrate(engine)
     w = World(tmp_path, slack, openpipe, openpipe_clock, JobStore(engine), db_url)

@@ -1,7 +1,8 @@
 """A bot worker process for the crash tests: store + tracker + notifier + scheduler, with failpoints.
 
-Run as a script by tests/crash/test_restarts.py against a SQLite file and the LocalOpenPipe / LocalSlack the
-test process serves. `SLACKBOT_FAILPOINT=<name>:<n>` SIGKILLs this process the n-th time it reaches <name>:
+Run as a script by tests/crash/test_restarts.py against the test's database (CRASH_DATABASE_URL: a SQLite file,
+or a PostgreSQL URL whose search_path names the test's own schema) and the LocalOpenPipe / LocalSlack the test
+process serves. `SLACKBOT_FAILPOINT=<name>:<n>` SIGKILLs this process the n-th time it reaches <name>:
 the failpoints live here, in wrappers around the real components, so production code carries no test hooks.
 
 Failpoints: after_claim_due, after_transition, after_claim_deliveries (mid-tick: rows in flight, nothing sent),

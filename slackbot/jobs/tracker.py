@@ -117,15 +117,29 @@ class Tracker:
             report.errors.append(f"{project}: {reason}")
             self._back_off(group, now, exc)
             return
+        still: list[tuple[int, datetime]] = []  # jobs that did not move: rescheduled together below
         for job in group:
             try:
-                self._update(job, states.get(job.slug), now, report)
+                self._update(job, states.get(job.slug), now, report, still)
             except Exception as exc:
                 # The lease runs out and the job is polled again; the other jobs go on.
                 log.exception("tracking one job failed", extra={"job_id": job.id})
                 report.errors.append(f"job {job.id}: {type(exc).__name__}")
+        try:
+            self.store.reschedule_many(still, lease_owner=self.owner)
+        except Exception as exc:
+            # Their leases run out and they are polled again: late, never lost.
+            log.exception("rescheduling still jobs failed", extra={"project": project, "jobs": len(still)})
+            report.errors.append(f"{project}: rescheduling {len(still)} jobs: {type(exc).__name__}")
 
-    def _update(self, job: JobRecord, state: ModelState | None, now: datetime, report: TickReport) -> None:
+    def _update(
+        self,
+        job: JobRecord,
+        state: ModelState | None,
+        now: datetime,
+        report: TickReport,
+        still: list[tuple[int, datetime]],
+    ) -> None:
         cfg = self.config
         soon = now + timedelta(seconds=cfg.interval_seconds)
         if job.status == SUBMITTING:
@@ -144,9 +158,9 @@ class Tracker:
         if self._expire_if_old(job, now, report):
             return
         # Nothing moved: wait longer the longer it has been still, from `interval` up to the cap.
-        still = (now - job.status_changed_at).total_seconds()
-        delay = min(cfg.max_interval_seconds, max(cfg.interval_seconds, still / 2))
-        self.store.reschedule(job.id, now + timedelta(seconds=delay), 0, lease_owner=self.owner)
+        quiet = (now - job.status_changed_at).total_seconds()
+        delay = min(cfg.max_interval_seconds, max(cfg.interval_seconds, quiet / 2))
+        still.append((job.id, now + timedelta(seconds=delay)))
 
     def _resolve_submitting(self, job: JobRecord, state: ModelState | None, now: datetime, report: TickReport) -> None:
         cfg = self.config

@@ -117,6 +117,21 @@ def test_claim_due_leases_and_expired_lease_is_taken_over(store: JobStore) -> No
     assert not store.reschedule(ids[1], T0, 0, lease_owner="a")
 
 
+def test_reschedule_many_changes_only_jobs_we_hold(store: JobStore) -> None:
+    ids = [_create(store, f"still-{i}") for i in range(4)]
+    for job_id in ids:
+        store.confirm_created(job_id, _state(f"still-{ids.index(job_id)}"), T0, T0)
+    assert [j.id for j in store.claim_due("a", T0, limit=3, lease_seconds=60)] == ids[:3]
+    assert [j.id for j in store.claim_due("b", T0, limit=3, lease_seconds=60)] == ids[3:]
+    later = T0 + timedelta(minutes=2)
+    assert store.reschedule_many([(i, later) for i in ids], lease_owner="a") == 3  # the 4th is b's
+    assert store.reschedule_many([], lease_owner="a") == 0
+    jobs = [store.get(i) for i in ids]
+    assert [(j.next_poll_at, j.poll_failures) for j in jobs if j] == [(later, 0)] * 3 + [(T0, 0)]
+    # Their leases were given back: at `later` another tracker takes the three at once (the 4th's lease ran out).
+    assert [j.id for j in store.claim_due("c", later, limit=10, lease_seconds=60)] == ids
+
+
 def test_transition_is_compare_and_set_with_outbox(store: JobStore) -> None:
     job_id = _create(store, "alpha")
     store.confirm_created(job_id, _state("alpha"), T0, T0)

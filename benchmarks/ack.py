@@ -252,18 +252,21 @@ def _load(url: str, slack: LocalSlack, log: ViewsOpenLog, users: int, rounds: in
         d.close()
 
 
-def _drain(openpipe: LocalOpenPipe, quiet: float = 3.0, timeout: float = 120.0) -> None:
-    """Let the work the bot does after its acks finish before counting the jobs it started: wait until no model
-    was created for `quiet` seconds. (Its cards trickle out at Slack's 1 message per second per channel.)"""
+def _drain(openpipe: LocalOpenPipe, expected: int, quiet: float = 10.0, timeout: float = 600.0) -> None:
+    """Let the work the bot does after its acks finish before counting the jobs it started: wait until OpenPipe
+    holds `expected` models, or none was created for `quiet` seconds. (With OpenPipe answering in 2 s, the
+    after-ack pool works through a backlog of creates for minutes; its cards trickle out at Slack's pace.)"""
     deadline = time.monotonic() + timeout
     last, since = -1, time.monotonic()
     while time.monotonic() < deadline:
         now = len(openpipe.models())
+        if now >= expected:
+            return
         if now != last:
             last, since = now, time.monotonic()
         elif time.monotonic() - since >= quiet:
             return
-        time.sleep(0.1)
+        time.sleep(0.2)
 
 
 def _scenario(users: int, rounds: int, blocks: int, slow: bool) -> dict[str, Samples]:
@@ -298,7 +301,7 @@ def _scenario(users: int, rounds: int, blocks: int, slow: bool) -> dict[str, Sam
                 for block in range(blocks):
                     for which in ("bare", "bot") if block % 2 == 0 else ("bot", "bare"):
                         _load(apps[which].url, slack, log, users, rounds, f"{which}{block}", results[which])
-                _drain(openpipe)
+                _drain(openpipe, expected=1 + len(results["bot"].latencies[STEPS[2]]))
                 results["bot"].jobs_started = len(openpipe.models()) - 1  # less the warm-up's
                 return results
             finally:

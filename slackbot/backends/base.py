@@ -138,11 +138,13 @@ class BackendError(Exception):
         status: int | None = None,
         code: str | None = None,
         issues: Collection[str] = (),
+        retry_after: float | None = None,
     ) -> None:
         self.message = message
         self.status = status
         self.code = code
         self.issues = tuple(issues)
+        self.retry_after = retry_after  # seconds the service asked us to wait (Retry-After on a 429 or a 5xx)
         super().__init__(self.describe())
 
     def describe(self) -> str:
@@ -170,19 +172,9 @@ class ConflictError(BackendError):
 
 
 class RateLimitedError(BackendError):
-    retryable = True
+    """429: nothing was processed; wait (`retry_after`, when the service said) and send it again."""
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        retry_after: float | None = None,
-        status: int | None = None,
-        code: str | None = None,
-        issues: Collection[str] = (),
-    ) -> None:
-        self.retry_after = retry_after
-        super().__init__(message, status=status, code=code, issues=issues)
+    retryable = True
 
 
 class ServerError(BackendError):

@@ -213,9 +213,8 @@ class Tracker:
         cfg = self.config
         failures = max(job.poll_failures for job in group) + 1
         delay = min(cfg.max_backoff_seconds, cfg.interval_seconds * 2 ** (failures - 1))
-        retry_after = getattr(exc, "retry_after", None)  # a 429's, or a 503's that said when to come back
-        if isinstance(retry_after, int | float):
-            delay = max(delay, min(float(retry_after), cfg.max_backoff_seconds))
+        if isinstance(exc, BackendError) and exc.retry_after is not None:  # a 429's, or a 5xx's that said when
+            delay = max(delay, min(exc.retry_after, cfg.max_backoff_seconds))
         for job in group:
             if now - job.created_at >= cfg.max_age and job.status != SUBMITTING:
                 self.store.expire(job.id, now, max_age_hours=cfg.max_age.total_seconds() / 3600)

@@ -12,7 +12,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -62,26 +62,6 @@ _BY_STATUS: dict[int, type[BackendError]] = {
     409: ConflictError,
     422: ValidationError,
 }
-
-
-class ServerBusyError(ServerError):
-    """A retryable 5xx (typically 503) that came with a Retry-After header: wait at least that long.
-
-    Still a `ServerError` to every caller. For creates the wait only delays the re-send: the slug is still looked
-    up first, since unlike a 429 a 5xx does not promise that the request was not processed.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        retry_after: float,
-        status: int | None = None,
-        code: str | None = None,
-        issues: Collection[str] = (),
-    ) -> None:
-        self.retry_after = retry_after
-        super().__init__(message, status=status, code=code, issues=issues)
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -223,9 +203,8 @@ class OpenPipeClient:
     def _backoff(self, attempt: int, exc: BackendError) -> float:
         """Full-jitter exponential backoff, never shorter than a (capped) Retry-After of a 429 or 5xx."""
         delay = self._rng.uniform(0, min(self._max_delay, self._base_delay * 2 ** (attempt - 1)))
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:
-            delay = max(delay, min(float(retry_after), self._max_retry_after))
+        if exc.retry_after is not None:
+            delay = max(delay, min(exc.retry_after, self._max_retry_after))
         return delay
 
     def _request(self, method: str, path: str, body: dict[str, Any] | None, attempt: int) -> Any:
@@ -301,7 +280,7 @@ class OpenPipeClient:
             return RateLimitedError(message, retry_after=retry_after, status=status, code=code, issues=issues)
         if kind is ServerError and retry_after is not None:
             # Honoured by `_backoff` like a 429's (capped by `max_retry_after`); refusals are never retried.
-            return ServerBusyError(message, retry_after=retry_after, status=status, code=code, issues=issues)
+            return ServerError(message, retry_after=retry_after, status=status, code=code, issues=issues)
         return (kind or BackendError)(message, status=status, code=code, issues=issues)
 
     def _redact(self, text: str) -> str:

@@ -263,19 +263,22 @@ def test_rate_limited_create_is_refused_with_edit_and_retry(harness: Harness) ->
     assert job is not None and job.status == "REJECTED"
 
 
-def test_slug_of_a_model_made_elsewhere_is_refused_in_the_modal(harness: Harness) -> None:
-    h = harness
-    _seed_dataset(h)
-    dataset = h.openpipe.add_dataset("Elsewhere", entries=3)
+def _made_elsewhere(h: Harness, slug: str) -> None:
+    """A model created in the project without the bot (OpenPipe's web UI, another tool)."""
+    dataset = h.openpipe.add_dataset(f"Elsewhere {slug}", entries=3)
     other = OpenPipeBackend(SecretStr(OPENPIPE_KEY), h.openpipe.url)
     try:
         other.create(
-            FineTuneSpec(
-                dataset_id=dataset, slug="made-in-web-ui", provider=Provider.OPENPIPE, base_model="Qwen/Qwen3-8B"
-            )
+            FineTuneSpec(dataset_id=dataset, slug=slug, provider=Provider.OPENPIPE, base_model="Qwen/Qwen3-8B")
         )
     finally:
         other.close()
+
+
+def test_slug_of_a_model_made_elsewhere_is_refused_in_the_modal(harness: Harness) -> None:
+    h = harness
+    _seed_dataset(h)
+    _made_elsewhere(h, "made-in-web-ui")
     view = h.open_modal()
     answer = h.driver.view_submission(view["id"], _fill(h, view, "made-in-web-ui")).json()
     assert answer["response_action"] == "errors"
@@ -290,16 +293,7 @@ def test_edit_and_retry_shows_the_refusal_under_the_field_it_is_about(harness: H
     _seed_dataset(h)
     view = h.open_modal()
     h.wait(lambda: h.runtime.catalog.fresh_slugs(60) is not None)  # listed before the model below exists
-    dataset = h.openpipe.add_dataset("Elsewhere", entries=3)
-    other = OpenPipeBackend(SecretStr(OPENPIPE_KEY), h.openpipe.url)
-    try:
-        other.create(
-            FineTuneSpec(
-                dataset_id=dataset, slug="taken-meanwhile", provider=Provider.OPENPIPE, base_model="Qwen/Qwen3-8B"
-            )
-        )
-    finally:
-        other.close()
+    _made_elsewhere(h, "taken-meanwhile")
     assert h.driver.view_submission(view["id"], _fill(h, view, "taken-meanwhile")).status_code == 200
     notice = h.wait(lambda: h.bot_messages("C0GENERAL"))[0]
     h.driver.message_block_action("C0GENERAL", notice["ts"], ids.ACTION_EDIT_RETRY, value=None)

@@ -7,7 +7,6 @@ exist. Re-sending blindly could start (and bill) a second training run, so the s
 from __future__ import annotations
 
 import email.utils
-import json
 import logging
 import random
 import re
@@ -207,8 +206,8 @@ class OpenPipeClient:
             delay = max(delay, min(exc.retry_after, self._max_retry_after))
         return delay
 
-    def _request(self, method: str, path: str, body: dict[str, Any] | None, attempt: int) -> Any:
-        """Send once; return the decoded JSON of a 2xx answer or raise the matching error."""
+    def _request(self, method: str, path: str, body: dict[str, Any] | None, attempt: int) -> bytes:
+        """Send once; return the body of a 2xx answer (parsed by `_parse`) or raise the matching error."""
         started = time.monotonic()
         outcome = "error"
         try:
@@ -216,12 +215,7 @@ class OpenPipeClient:
             outcome = str(status)
             if status >= 400:
                 raise self._error(status, headers, raw)
-            try:
-                return json.loads(raw)
-            except ValueError:
-                raise ProtocolError(
-                    f"OpenPipe answered {method} {path} with a body that is not JSON", status=status
-                ) from None
+            return raw
         except BackendError as exc:
             if outcome == "error":
                 outcome = type(exc).__name__
@@ -288,10 +282,14 @@ class OpenPipeClient:
         key = self._key.get_secret_value()
         return text.replace(key, "***") if key else text
 
-    def _parse(self, payload: Any, shape: type[T]) -> T:
+    def _parse(self, raw: bytes, shape: type[T]) -> T:
+        # JSON straight into the models, in one pass: half the time of json.loads then validate, and for a
+        # project's whole model list that is time every other thread of the process waits for the GIL.
         try:
-            return shape.model_validate(payload)
+            return shape.model_validate_json(raw)
         except pydantic.ValidationError as exc:
+            if any(err["type"] == "json_invalid" for err in exc.errors()):
+                raise ProtocolError("OpenPipe answered with a body that is not JSON") from None
             where = "; ".join(
                 f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in exc.errors()[:3]
             )

@@ -145,6 +145,7 @@ class Notifier:
     def _deliver(self, rows: list[OutboxRecord]) -> DeliveryReport:
         report = DeliveryReport()
         with self._lock:
+            self._pacer.new_round()
             for row in rows:
                 self._deliver_row(row, report)
         return report
@@ -172,7 +173,7 @@ class Notifier:
                 text, blocks = rejected_message(job, row.payload)
                 self._post_and_mark(job, row, _Target(job.channel_id, job.thread_ts), text, blocks, report)
             elif kind == "expired":
-                self._pacer.check(self._reply_target(job).channel, _queued(row))
+                self._pacer.check(self._reply_target(job).channel)
                 self._update_card(job)
                 text, blocks = expired_reply(job, row.payload)
                 self._post_and_mark(job, row, self._reply_target(job), text, blocks, report)
@@ -205,7 +206,7 @@ class Notifier:
 
     def _transition(self, job: JobRecord, row: OutboxRecord, report: DeliveryReport) -> None:
         target = self._reply_target(job)
-        self._pacer.check(target.channel, _queued(row))  # before the card update: a waiting row costs no API call
+        self._pacer.check(target.channel)  # before the card update, so a waiting row costs no API call
         self._update_card(job)
         to = str(row.payload.get("to") or job.status)
         text, blocks = transition_reply(job, row.payload, self.clock(), mention_requester=to in FINAL_STATUSES)
@@ -279,7 +280,7 @@ class Notifier:
         blocks: list[dict[str, Any]],
         broadcast: bool,
     ) -> _Posted:
-        self._pacer.check(target.channel, _queued(row))
+        self._pacer.check(target.channel)
         if row.attempts > 1:
             found = find_delivered(self._slack, target.channel, target.thread_ts, row.id, self.config.history_pages)
             if found is not None:
@@ -348,8 +349,3 @@ class Notifier:
         report.dead += 1
         report.errors.append(f"outbox {row.id} (job {row.job_id}): {error}")
         log.error("delivery failed for good", extra={"outbox_id": row.id, "job_id": row.job_id, "error": error})
-
-
-def _queued(row: OutboxRecord) -> bool:
-    """The row was put back to wait for a later moment before (paced, or an earlier try failed)."""
-    return row.not_before > row.created_at

@@ -3,8 +3,8 @@
 `ChannelSlots` keeps each channel's next free moment in the database (the `channel_slots` table): taking the
 slot is a conditional UPDATE, so of several replicas wanting the same channel at the same moment exactly one
 gets it, and the others learn when to come back. `Pacer` is what the notifier asks before each post; it also
-remembers the slots in this process, so a channel known to be busy costs no database round trip, and it queues
-the rows that wait for one channel, one per coming slot, instead of waking them all at once.
+remembers the slots in this process, so a channel known to be busy costs no database round trip, and it spreads
+the rows that wait for one channel over the coming slots instead of waking them all at once.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from slackbot.jobs.schema import channel_slots
 from slackbot.jobs.slack_post import Busy
-
-QUEUE_SLACK_SECONDS = 0.25  # the notifier's timer (jobs/scheduler.py)
 
 
 class ChannelSlots:
@@ -75,17 +73,15 @@ class Pacer:
         self._slots = slots
         self._free_at: dict[str, datetime] = {}  # known busy until
         self._held: dict[str, datetime] = {}  # slots we took and have not posted in yet, until when
-        self._queued_until: dict[str, datetime] = {}  # the latest slot handed to a waiting row, per channel
-        # Queued rows are spaced a little more than the interval: a post leaves up to one notifier timer tick
-        # (0.25 s) after its slot, and a row due before the channel is free would only be claimed and put back.
-        self._spacing = self.interval + timedelta(seconds=QUEUE_SLACK_SECONDS)
+        self._waiting: dict[str, int] = {}
 
-    def check(self, channel: str, queued: bool = False) -> None:
+    def new_round(self) -> None:
+        self._waiting.clear()
+
+    def check(self, channel: str) -> None:
         """Return if this process may post to the channel now (taking its slot); else raise Busy(until).
 
         Checking again before `posted` (e.g. after a join, or card update then post) keeps the slot taken.
-        `queued`: the row already waited for its turn (it was given a slot before); if the channel is still busy
-        it comes back the moment it is free, ahead of the rows queued behind it.
         """
         now = self.clock()
         held = self._held.get(channel)
@@ -98,14 +94,10 @@ class Pacer:
                 self._held[channel] = now + self.interval
                 return
             self._free_at[channel] = free_at
-        # Each waiting row gets its own coming slot, after those already handed out: rows queue up instead of all
-        # waking at the next free moment, where all but one would be claimed, refused and put back again.
-        if queued:
-            raise Busy(free_at)
-        tail = self._queued_until.get(channel)
-        until = free_at if tail is None or tail < free_at else tail + self._spacing
-        self._queued_until[channel] = until
-        raise Busy(until)
+        # Spread the waiting rows over the coming slots instead of waking them all at once.
+        waiting = self._waiting.get(channel, 0)
+        self._waiting[channel] = waiting + 1
+        raise Busy(free_at + waiting * self.interval)
 
     def posted(self, channel: str) -> None:
         """A post went out: the channel's next slot counts from now (the post may have left well after the slot

@@ -85,7 +85,8 @@ def test_socket_mode_process_end_to_end(
         assert command.status_code == 200 and not command.content  # a bare ack: the modal is the answer
         assert driver.last_ack is not None and driver.last_ack.after < 3.0  # inside Slack's 3 s window
         view = driver.wait_for_view()
-        assert slack.calls_to("views.open")[-1].response["ok"]  # type: ignore[index]
+        opened = slack.calls_to("views.open")[-1].response
+        assert opened is not None and opened["ok"]
 
         suggestion = driver.block_suggestion(view["id"], ids.ACTION_DATASET, ids.BLOCK_DATASET, "")
         options = suggestion.json()["options"]

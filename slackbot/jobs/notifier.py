@@ -131,16 +131,39 @@ class Notifier:
     # --- entry points -------------------------------------------------------------------------------------
 
     def deliver_due(self) -> DeliveryReport:
-        """Deliver every due outbox row (up to the batch size), paced per channel."""
-        rows = self.store.claim_deliveries(self.owner, self.clock(), self.config.batch_size, self.config.lease_seconds)
-        return self._deliver(rows)
+        """Deliver every due outbox row that may go out now (up to the batch size), paced per channel."""
+        return self._deliver_free()
 
     def deliver_job(self, job_id: int) -> DeliveryReport:
         """Deliver one job's due rows now (e.g. the card right after a submit)."""
-        rows = self.store.claim_deliveries(
-            self.owner, self.clock(), self.config.batch_size, self.config.lease_seconds, job_id=job_id
-        )
-        return self._deliver(rows)
+        return self._deliver_free(job_id)
+
+    def _deliver_free(self, job_id: int | None = None) -> DeliveryReport:
+        """Claim the first due row of each channel free to post in, deliver them, and go again while that
+        sends something (with no pacing, a channel is free again at once).
+
+        Rows waiting for a busy channel are left alone in the database rather than claimed and put back, so a
+        backlog of hundreds of cards in one channel costs one read per round.
+        """
+        report = DeliveryReport()
+        claimed = 0
+        while claimed < self.config.batch_size:
+            rows = self.store.claim_deliveries(
+                self.owner,
+                self.clock(),
+                self.config.batch_size - claimed,
+                self.config.lease_seconds,
+                job_id=job_id,
+                one_per_free_channel=True,
+            )
+            if not rows:
+                break
+            claimed += len(rows)
+            done = self._deliver(rows)
+            report.add(done)
+            if done.sent + done.reconciled == 0:
+                break
+        return report
 
     def _deliver(self, rows: list[OutboxRecord]) -> DeliveryReport:
         report = DeliveryReport()

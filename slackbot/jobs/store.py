@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from slackbot.backends.base import TERMINAL_STATUSES, FineTuneSpec, ModelState, Provider
 from slackbot.jobs.db import reading
 from slackbot.jobs.records import JobRecord, OutboxRecord
-from slackbot.jobs.schema import REJECTED, SUBMITTING, jobs, outbox
+from slackbot.jobs.schema import REJECTED, SUBMITTING, channel_slots, jobs, outbox
 
 PENDING, IN_FLIGHT, SENT, DEAD = "pending", "in_flight", "sent", "dead"
 
@@ -359,10 +359,21 @@ class JobStore:
             )
 
     def claim_deliveries(
-        self, owner: str, now: datetime, limit: int, lease_seconds: float, *, job_id: int | None = None
+        self,
+        owner: str,
+        now: datetime,
+        limit: int,
+        lease_seconds: float,
+        *,
+        job_id: int | None = None,
+        one_per_free_channel: bool = False,
     ) -> list[OutboxRecord]:
         """Lease due outbox rows (of one job, with `job_id`): pending ones whose time has come, and in-flight
         ones whose claim expired.
+
+        With `one_per_free_channel`, only the first due row of each channel whose posting slot is free now
+        (`channel_slots`): rows waiting for a busy channel are not touched, so a backlog in one channel costs
+        one read per round instead of a claim and a release per row. Nothing due costs no write transaction.
 
         `attempts` counts claims, so attempts > 1 means an earlier attempt may already have reached Slack and
         must be reconciled before sending again.
@@ -373,11 +384,26 @@ class JobStore:
         )
         if job_id is not None:
             due = and_(outbox.c.job_id == job_id, due)
-        with self.engine.begin() as conn:
-            query = select(outbox.c.id).where(due).order_by(outbox.c.id).limit(limit)
-            if conn.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
+        query = select(outbox.c.id).where(due).order_by(outbox.c.id).limit(limit)
+        if one_per_free_channel:
+            first = func.min(outbox.c.id)
+            query = (
+                select(first)
+                .select_from(outbox.outerjoin(channel_slots, channel_slots.c.channel_id == outbox.c.channel_id))
+                .where(due, or_(channel_slots.c.free_at.is_(None), channel_slots.c.free_at <= now))
+                .group_by(outbox.c.channel_id)
+                .order_by(first)
+                .limit(limit)
+            )
+        with reading(self.engine) as conn:
             ids = list(conn.execute(query).scalars())
+        if not ids:
+            return []
+        with self.engine.begin() as conn:
+            lock = select(outbox.c.id).where(outbox.c.id.in_(ids), due).order_by(outbox.c.id)
+            if conn.dialect.name == "postgresql":
+                lock = lock.with_for_update(skip_locked=True)
+            ids = list(conn.execute(lock).scalars())
             if not ids:
                 return []
             conn.execute(

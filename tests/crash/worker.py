@@ -69,9 +69,9 @@ class FailingStore(JobStore):
         return changed
 
     def claim_deliveries(
-        self, owner: str, now: datetime, limit: int, lease_seconds: float, *, job_id: int | None = None
+        self, owner: str, now: datetime, limit: int, lease_seconds: float, **kwargs: Any
     ) -> list[OutboxRecord]:
-        rows = super().claim_deliveries(owner, now, limit, lease_seconds, job_id=job_id)
+        rows = super().claim_deliveries(owner, now, limit, lease_seconds, **kwargs)
         if rows:
             self.failpoint.reach("after_claim_deliveries")
         return rows

@@ -71,3 +71,32 @@ def test_two_replicas_keep_one_channel_at_one_post_per_second(env: Env) -> None:
     assert min(b - a for a, b in itertools.pairwise(times)) >= 1.0
     assert sent_by["replica-1"] > 0 and sent_by["replica-2"] > 0, sent_by
     assert len(jobs) == sum(sent_by.values())
+
+
+def test_rows_waiting_for_a_busy_channel_are_left_alone(env: Env) -> None:
+    """A backlog of cards in one channel: each round claims only the channel's next row once it is free, so the
+    waiting rows are never claimed and put back (no write per waiting row), and a quiet channel is not held up."""
+    from sqlalchemy import select
+
+    from slackbot.jobs.schema import outbox
+
+    notifier = env.notifier()
+    busy = [env.new_job(f"backlog-{i}").id for i in range(20)]
+    first = notifier.deliver_due()
+    assert (first.sent, first.deferred) == (1, 0)
+    quiet = env.new_job("elsewhere", channel="C0RANDOM").id
+    again = notifier.deliver_due()  # same instant: C0GENERAL is still busy
+    assert (again.sent, again.deferred) == (1, 0), "only the other channel's card went, and nothing was claimed"
+    assert env.job(quiet).card_ts is not None
+
+    def untouched() -> list[tuple[int, int]]:
+        query = select(outbox.c.job_id, outbox.c.attempts).where(outbox.c.state == "pending")
+        with env.store.engine.connect() as conn:
+            return [(row.job_id, row.attempts) for row in conn.execute(query)]
+
+    assert untouched() == [(job_id, 0) for job_id in busy[1:]]
+    for _ in range(8):  # two seconds, in the scheduler's quarter-second ticks: two more cards
+        env.advance(0.25)
+        notifier.deliver_due()
+    assert [job_id for job_id, _ in untouched()] == busy[3:]
+    assert all(attempts == 0 for _, attempts in untouched())

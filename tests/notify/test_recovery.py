@@ -133,6 +133,7 @@ def test_unknown_payload_is_dead_not_dropped(env: Env) -> None:
                 created_at=env.now(),
             )
         )
+    env.advance(1.0)  # the card's post holds the channel for a second
     report = env.notifier().deliver_due()
     assert report.dead == 1 and "from_the_future" in report.errors[0]
 

@@ -40,6 +40,7 @@ class JobRecord(BaseModel):
     tracking: bool
     next_poll_at: datetime | None
     poll_failures: int
+    submission_key: str | None = None  # the form submission (view id) it came from, if any
 
     @property
     def is_terminal(self) -> bool:
@@ -48,7 +49,7 @@ class JobRecord(BaseModel):
     @classmethod
     def from_row(cls, row: Any) -> JobRecord:
         data = dict(row._mapping)
-        for key in ("lease_owner", "lease_until", "submission_key"):
+        for key in ("lease_owner", "lease_until"):
             data.pop(key, None)
         return cls.model_validate(data)
 

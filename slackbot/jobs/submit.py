@@ -1,7 +1,9 @@
 """Start a fine-tune from a form submission: exactly one model per submission, whatever Slack redelivers.
 
 The job row is written BEFORE backend.create, unique per workspace + slug and per submission key, so a double
-click or a redelivered view_submission finds the row and never calls create a second time. When create's
+click or a redelivered view_submission finds the row and never calls create a second time. A form's row is
+written before Slack gets its answer (`record`), the create is called after it (`start`): an accepted form is
+on disk before its modal closes. When create's
 outcome is unknown (timeout, 5xx after the backend's own safe retries) the row stays SUBMITTING and tracked:
 the tracker asks the backend for the slug and either adopts the model or, after a grace period, rejects it.
 """
@@ -25,6 +27,7 @@ from slackbot.backends.base import (
     ValidationError,
 )
 from slackbot.jobs.records import JobRecord
+from slackbot.jobs.schema import SUBMITTING
 from slackbot.jobs.store import DuplicateJob, JobStore
 
 log = logging.getLogger(__name__)
@@ -78,6 +81,15 @@ class SubmitService:
         self.unknown_outcome_check = timedelta(seconds=unknown_outcome_check_seconds)
 
     def submit(self, req: SubmitRequest) -> SubmitOutcome:
+        """`record` then `start`: the whole submission in one call."""
+        recorded = self.record(req)
+        return self.start(recorded.job, req.spec) if recorded.created else recorded
+
+    def record(self, req: SubmitRequest) -> SubmitOutcome:
+        """Write the job row (SUBMITTING, followed by the tracker) and nothing else: one indexed insert, cheap
+        enough to do before Slack gets its answer. From then on the submission cannot be lost: if this process
+        dies before `start`, the tracker finds the row, and either adopts the model or tells the requester it was
+        never made. `created` is False when the submission (a redelivery) or the slug already has a job."""
         now = self.clock()
         try:
             job = self.store.create_job(
@@ -97,9 +109,16 @@ class SubmitService:
             )
         except DuplicateJob as dup:
             return SubmitOutcome(job=dup.existing, created=False)
+        return SubmitOutcome(job=job, created=True)
 
+    def start(self, job: JobRecord, spec: FineTuneSpec) -> SubmitOutcome:
+        """Ask the backend to create the model of a recorded job, and deliver its card (or its refusal)."""
+        current = self.store.get(job.id)
+        if current is None or current.status != SUBMITTING:
+            # Resolved meanwhile (the tracker adopted or rejected it, or it was replaced): nothing to create.
+            return SubmitOutcome(job=current or job, created=False)
         try:
-            state = self.backend.create(req.spec)
+            state = self.backend.create(spec)
         except REFUSALS as exc:
             self.store.reject(job.id, exc.message, exc.issues, self.clock())
             self._deliver(job.id)

@@ -26,6 +26,7 @@ from slackbot.forms import (
     parse_form,
     state_provider,
 )
+from slackbot.jobs.records import JobRecord
 from slackbot.jobs.submit import SubmitRequest
 from slackbot.listeners.context import dig, ephemeral, team_of, user_of
 
@@ -69,7 +70,6 @@ def register(app: App, runtime: Runtime) -> None:
         if isinstance(result, FormErrors):
             ack(response_action="errors", errors=dict(result))
             return
-        ack()  # the modal closes now; the job starts after Slack got its answer
         request = SubmitRequest(
             team_id=team,
             user_id=user,
@@ -81,14 +81,31 @@ def register(app: App, runtime: Runtime) -> None:
             form_state=state,
             submission_key=dig(view, "id"),
         )
-        runtime.after_ack.submit(_start, runtime, client, request)
+        # The job row is written before the modal closes, so an accepted form is never lost (a restart, a
+        # backlog of creates); the slow part, OpenPipe's create, runs after Slack got its answer.
+        try:
+            recorded = runtime.submitter.record(request)
+        except Exception:
+            log.exception("could not record a submission", extra={"team": team, "slug": result.slug})
+            ack(response_action="errors", errors={field_block_id("slug", provider): _NOT_SAVED})
+            return
+        if not recorded.created:
+            if recorded.job.submission_key is not None and recorded.job.submission_key == request.submission_key:
+                ack()  # Slack sent this submission again: the first delivery has it in hand
+                return
+            # Taken since the form was checked (another submission a moment ago): the user picks another.
+            taken = f'"{result.slug}" was just taken by another job: choose a different slug.'
+            ack(response_action="errors", errors={field_block_id("slug", provider): taken})
+            return
+        ack()  # the modal closes now; the job starts after Slack got its answer
+        runtime.after_ack.submit(_start, runtime, client, recorded.job, request)
 
 
-def _start(runtime: Runtime, client: WebClient, request: SubmitRequest) -> None:
+def _start(runtime: Runtime, client: WebClient, job: JobRecord, request: SubmitRequest) -> None:
     try:
-        outcome = runtime.submitter.submit(request)
+        outcome = runtime.submitter.start(job, request.spec)
     except Exception:
-        # The job row (if written) is followed by the tracker; the user must not be left guessing.
+        # The job row is followed by the tracker; the user must not be left guessing.
         log.exception("submission failed", extra={"team": request.team_id, "slug": request.spec.slug})
         ephemeral(
             client,
@@ -111,6 +128,10 @@ def _start(runtime: Runtime, client: WebClient, request: SubmitRequest) -> None:
         )
 
 
+_NOT_SAVED = (
+    "Your request could not be saved just now (the bot's database did not answer), so nothing was started. "
+    "Please submit again."
+)
 _DAMAGED = "This form could not be read back (it may be from an older version). Close it and run /finetune again."
 
 

@@ -304,3 +304,44 @@ def test_edit_and_retry_shows_the_refusal_under_the_field_it_is_about(harness: H
     assert under["type"] == "context" and "globally unique" in under["elements"][0]["text"]
     assert "see the fields marked below" in blocks[0]["text"]["text"]  # the headline, at the top
     assert sum("globally unique" in json.dumps(b) for b in blocks) == 1  # said once, where it belongs
+
+
+def test_an_accepted_form_is_on_disk_before_the_modal_closes(harness: Harness) -> None:
+    """The job row is written before the ack, so nothing accepted is lost: not when the creates queue up behind a
+    slow OpenPipe, not when the bot stops before it got to one. A second form with the same slug, sent while
+    the first is still queued, gets the error under its slug field instead of vanishing."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from slackbot.jobs.tracker import NEVER_CREATED
+
+    h = harness
+    _seed_dataset(h)
+    gate = threading.Event()
+    # A bot whose work after the ack never gets to this submission (a backlog, then a stop).
+    queue = ThreadPoolExecutor(max_workers=1)
+    queue.submit(gate.wait)
+    h.runtime.after_ack = queue
+    try:
+        first = h.open_modal()
+        accepted = h.driver.view_submission(first["id"], _fill(h, first, "queued-up"))
+        assert accepted.status_code == 200 and not accepted.content, accepted.text
+        job = h.runtime.store.by_slug(h.slack.team_id, "queued-up")
+        assert job is not None and job.status == "SUBMITTING" and job.requester_id == "U0ALICE"
+
+        second = h.open_modal(user_id="U0BOB")
+        answer = h.driver.view_submission(second["id"], _fill(h, second, "queued-up"), user_id="U0BOB").json()
+        assert answer["response_action"] == "errors"
+        assert "queued-up" in answer["errors"][ids.BLOCK_SLUG] and "taken" in answer["errors"][ids.BLOCK_SLUG]
+
+        # The create never ran: the tracker finds the row, looks for the model, and after its grace period
+        # tells the requester, with the typed values kept for "Edit and retry".
+        h.run_for(11 * 60, step=30)
+        [notice] = h.wait(lambda: h.bot_messages("C0GENERAL"))
+        assert "queued-up" in notice["text"] and NEVER_CREATED.split(",")[0] in notice["text"]
+        assert ids.ACTION_EDIT_RETRY in json.dumps(notice["blocks"])
+    finally:
+        gate.set()
+        queue.shutdown(wait=True)
+    # The queued start, run at last, sees the job was resolved and creates nothing.
+    assert _creates(h) == []

@@ -133,7 +133,7 @@ class Runtime:
         scheduler = JobScheduler(
             guarded(("tracker", tracker.poll_once)),
             interval,
-            deliver=notifier.deliver_due,
+            deliver=lambda: notifier.deliver_due().wake_in,
             deliver_interval_seconds=min(0.25, interval),
         )
         permissions = Permissions(

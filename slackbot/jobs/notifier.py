@@ -82,6 +82,9 @@ class DeliveryReport:
     dead: int = 0
     fallbacks: int = 0
     errors: list[str] = field(default_factory=list)
+    # Seconds until a busy channel frees up for a row waiting on it (None: nothing waits on a busy channel):
+    # the scheduler runs the notifier again then, not on its next tick after.
+    wake_in: float | None = None
 
     def add(self, other: DeliveryReport) -> None:
         for name in ("sent", "reconciled", "deferred", "retried", "dead", "fallbacks"):
@@ -163,6 +166,10 @@ class Notifier:
             report.add(done)
             if done.sent + done.reconciled == 0:
                 break
+        if job_id is None:
+            now = self.clock()
+            free = outbox_q.next_channel_free(self.store.engine, now)
+            report.wake_in = None if free is None else (free - now).total_seconds()
         return report
 
     def _deliver(self, rows: list[OutboxRecord]) -> DeliveryReport:

@@ -1,13 +1,14 @@
-"""Outbox queries the notifier needs beyond the store's: order checks and giving a claim back."""
+"""Outbox queries the notifier needs beyond the store's: order checks, giving a claim back, and when to look
+again."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Engine, case, select, update
+from sqlalchemy import Engine, case, func, select, update
 
 from slackbot.jobs.db import reading
-from slackbot.jobs.schema import outbox
+from slackbot.jobs.schema import channel_slots, outbox
 from slackbot.jobs.store import IN_FLIGHT, PENDING
 
 
@@ -48,3 +49,22 @@ def release(engine: Engine, outbox_id: int, owner: str, not_before: datetime) ->
                 claimed_until=None,
             )
         )
+
+
+def next_channel_free(engine: Engine, now: datetime) -> datetime | None:
+    """The first moment a busy channel frees up for a row that will be due by then; None if no row waits.
+
+    Lets the notifier run again exactly when the next post may go, instead of on its next timer tick after.
+    """
+    query = (
+        select(func.min(channel_slots.c.free_at))
+        .select_from(channel_slots.join(outbox, outbox.c.channel_id == channel_slots.c.channel_id))
+        .where(
+            channel_slots.c.free_at > now,
+            outbox.c.state == PENDING,
+            outbox.c.not_before <= channel_slots.c.free_at,
+        )
+    )
+    with reading(engine) as conn:
+        moment: datetime | None = conn.execute(query).scalar_one_or_none()
+    return moment

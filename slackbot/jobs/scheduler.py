@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -20,6 +20,10 @@ from apscheduler.triggers.interval import IntervalTrigger
 log = logging.getLogger(__name__)
 
 _JOB_ID = "slackbot-tick"
+_DELIVER_ID = _JOB_ID + "-deliver"
+# A wake-up sooner than this is taken as "now, after this run": APScheduler would skip a run that starts while
+# the one that asked for it is still finishing.
+_MIN_WAKE_SECONDS = 0.02
 
 
 class TickFailed(Exception):
@@ -58,7 +62,7 @@ class JobScheduler:
         stale_after_seconds: float | None = None,
         max_consecutive_failures: int = 5,
         monotonic: Callable[[], float] = time.monotonic,
-        deliver: Callable[[], object] | None = None,
+        deliver: Callable[[], float | None] | None = None,
         deliver_interval_seconds: float = 1.0,
     ) -> None:
         if interval_seconds <= 0:
@@ -80,6 +84,8 @@ class JobScheduler:
         self.ticks = 0
         # Deliveries run on their own, faster timer: the notifier posts at most one message per channel per
         # second, so tying it to the poll interval would let a burst of 50 replies in one channel take 50 ticks.
+        # `deliver` returns in how many seconds a channel that rows wait on frees up: the next run is moved to
+        # that moment when it comes before the next tick, so a burst goes out at the channel's pace exactly.
         self._deliver = deliver
         self._deliver_interval = deliver_interval_seconds
 
@@ -97,12 +103,13 @@ class JobScheduler:
         )
         if self._deliver is not None:
             self._scheduler.add_job(
-                guarded(("notifier", self._deliver)),
+                self._deliver_once,
                 IntervalTrigger(seconds=self._deliver_interval, timezone=UTC),
-                id=_JOB_ID + "-deliver",
+                id=_DELIVER_ID,
                 max_instances=1,
                 coalesce=True,
                 misfire_grace_time=None,
+                next_run_time=datetime.now(UTC),  # rows left over from a restart go at once
                 replace_existing=True,
             )
         self._scheduler.start()
@@ -137,6 +144,20 @@ class JobScheduler:
             last = self._last_tick_done if self._last_tick_done is not None else self._started_at
             failures = self._failures
         return failures < self._max_failures and self._monotonic() - last <= self._stale_after
+
+    def _deliver_once(self) -> None:
+        assert self._deliver is not None
+        try:
+            wake_in = self._deliver()
+        except Exception:
+            log.exception("tick step failed", extra={"step": "notifier"})
+            return
+        if wake_in is None or not self._scheduler.running:
+            return
+        at = datetime.now(UTC) + timedelta(seconds=max(wake_in, _MIN_WAKE_SECONDS))
+        job = self._scheduler.get_job(_DELIVER_ID)
+        if job is not None and job.next_run_time is not None and at < job.next_run_time:
+            self._scheduler.modify_job(_DELIVER_ID, next_run_time=at)
 
     def _run(self) -> None:
         # Checked after the lock is released too, so a run_now() that arrives as a tick ends is not lost.

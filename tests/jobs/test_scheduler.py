@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -151,6 +152,7 @@ def test_deliveries_run_on_their_own_faster_timer_and_survive_errors() -> None:
         deliveries += 1
         if deliveries == 2:
             raise RuntimeError("Slack is down")  # logged; the timer goes on
+        return None
 
     scheduler = JobScheduler(lambda: None, 3600, deliver=deliver, deliver_interval_seconds=0.02)
     scheduler.start()
@@ -158,5 +160,25 @@ def test_deliveries_run_on_their_own_faster_timer_and_survive_errors() -> None:
         wait_until(lambda: deliveries >= 5)
         assert scheduler.ticks == 1  # the tracker's slow timer ran once, at start
         assert scheduler.healthy()
+    finally:
+        scheduler.shutdown()
+
+
+def test_a_delivery_that_names_when_a_channel_frees_runs_again_then() -> None:
+    """The notifier says in how many seconds a busy channel frees up: the next run moves to that moment, even
+    with an hour-long timer, and the timer takes over again once nothing waits."""
+    runs: list[float] = []
+
+    def deliver() -> float | None:
+        runs.append(time.monotonic())
+        return 0.05 if len(runs) < 4 else None
+
+    scheduler = JobScheduler(lambda: None, 3600, deliver=deliver, deliver_interval_seconds=3600)
+    scheduler.start()
+    try:
+        wait_until(lambda: len(runs) >= 4)
+        time.sleep(0.3)
+        assert len(runs) == 4, "no run after the notifier stopped asking for one"
+        assert all(b - a >= 0.04 for a, b in itertools.pairwise(runs)), runs
     finally:
         scheduler.shutdown()

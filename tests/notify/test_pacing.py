@@ -84,6 +84,7 @@ def test_rows_waiting_for_a_busy_channel_are_left_alone(env: Env) -> None:
     busy = [env.new_job(f"backlog-{i}").id for i in range(20)]
     first = notifier.deliver_due()
     assert (first.sent, first.deferred) == (1, 0)
+    assert first.wake_in == 1.0, "the next card may go when the channel's second is up: run again then"
     quiet = env.new_job("elsewhere", channel="C0RANDOM").id
     again = notifier.deliver_due()  # same instant: C0GENERAL is still busy
     assert (again.sent, again.deferred) == (1, 0), "only the other channel's card went, and nothing was claimed"
@@ -100,3 +101,5 @@ def test_rows_waiting_for_a_busy_channel_are_left_alone(env: Env) -> None:
         notifier.deliver_due()
     assert [job_id for job_id, _ in untouched()] == busy[3:]
     assert all(attempts == 0 for _, attempts in untouched())
+    env.run(notifier, 30, step=0.25)
+    assert env.idle() and notifier.deliver_due().wake_in is None  # nothing waits: the timer alone

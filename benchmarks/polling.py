@@ -71,7 +71,7 @@ class Counter:
 class PerJobBackend(OpenPipeBackend):
     """The naive strategy: one GET /models/{slug} per followed job."""
 
-    def refresh(self, slugs: Collection[str]) -> dict[str, ModelState]:
+    def refresh(self, slugs: Collection[str], *, listed_enough: Collection[str] = ()) -> dict[str, ModelState]:
         found: dict[str, ModelState] = {}
         for slug in slugs:
             try:

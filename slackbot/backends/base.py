@@ -226,8 +226,12 @@ class Backend(Protocol):
         """Every model of the project, whatever its status (one request)."""
         ...
 
-    def refresh(self, slugs: Collection[str]) -> dict[str, ModelState]:
-        """Current state of many models in as few requests as possible. Slugs that no longer exist are absent."""
+    def refresh(self, slugs: Collection[str], *, listed_enough: Collection[str] = ()) -> dict[str, ModelState]:
+        """Current state of many models in as few requests as possible. Slugs that no longer exist are absent.
+
+        A slug missing from the project's list is looked up on its own (it may be too new to be listed), except
+        those in `listed_enough`, for which the list's answer is enough (e.g. a create that may not be sent yet).
+        """
         ...
 
     def get(self, slug: str) -> ModelState: ...

@@ -108,9 +108,13 @@ class Tracker:
             report.errors.append(f"no backend configured for project {project}")
             self._back_off(group, now, None)
             return
+        # A young SUBMITTING job may have its create still queued behind others: the list saying "not there" is
+        # enough until its grace runs out (one look-up per such job would stall the tick with a slow OpenPipe).
+        grace = self.config.unknown_outcome_grace
+        young = {job.slug for job in group if job.status == SUBMITTING and now - job.created_at < grace}
         try:
             report.requests += 1
-            states = backend.refresh({job.slug for job in group})
+            states = backend.refresh({job.slug for job in group}, listed_enough=young)
         except Exception as exc:
             reason = exc.describe() if isinstance(exc, BackendError) else type(exc).__name__
             log.warning("refresh failed", extra={"project": project, "jobs": len(group), "error": reason})

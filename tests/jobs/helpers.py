@@ -94,7 +94,7 @@ class FakeBackend:
     def list_models(self) -> list[ModelState]:
         return list(self.models.values())
 
-    def refresh(self, slugs: Collection[str]) -> dict[str, ModelState]:
+    def refresh(self, slugs: Collection[str], *, listed_enough: Collection[str] = ()) -> dict[str, ModelState]:
         with self.lock:
             self.calls.append("refresh")
         self._maybe_fail("refresh")

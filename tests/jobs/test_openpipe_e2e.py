@@ -256,3 +256,30 @@ def test_same_slug_submitted_concurrently_posts_once(world: World) -> None:
     assert len({o.job.id for o in outcomes}) == 1
     assert _count(api, "POST", lambda p: p == "/models") == 1
     assert [m["name"] for m in api.models()] == ["contested"]
+
+
+def test_a_queued_create_costs_the_tracker_no_lookup_until_its_grace(world: World) -> None:
+    """Rows recorded before their create was sent (a backlog of submissions behind a slow OpenPipe): while young,
+    the project's list saying "not there" is enough, so a tick stays one request however many wait. Only when the
+    grace runs out is each looked up by slug, before the requester is told it was never made."""
+    api, backend = world.openpipe()
+    dataset = api.add_dataset("data", 50)
+    service = SubmitService(world.store, backend, lambda _id: None, world.now)
+    for i in range(5):
+        spec = FineTuneSpec(dataset_id=dataset, slug=f"queued-{i}", provider=Provider.OPENPIPE, base_model=BASE)
+        assert service.record(SubmitRequest("T1", "U1", "C1", None, spec, "data", 50, {}, f"view-{i}")).created
+    tracker = world.tracker()
+
+    def by_slug(path: str) -> bool:
+        return path.startswith("/models/")
+
+    for _ in range(3):
+        world.clock.advance(60)
+        report = tracker.poll_once()
+        assert report.claimed == 5 and report.requests == 1 and report.rejected == []
+    assert _count(api, "GET", lambda p: p == "/models") == 3
+    assert _count(api, "GET", by_slug) == 0
+    world.clock.advance(300)
+    report = tracker.poll_once()
+    assert len(report.rejected) == 5
+    assert _count(api, "GET", by_slug) == 5  # each confirmed absent before it was declared never made

@@ -160,8 +160,8 @@ class _StallingBackend(FakeBackend):
         self.release = threading.Event()
         self._stalled = False
 
-    def refresh(self, slugs: Collection[str]) -> dict[str, ModelState]:
-        result = super().refresh(slugs)
+    def refresh(self, slugs: Collection[str], *, listed_enough: Collection[str] = ()) -> dict[str, ModelState]:
+        result = super().refresh(slugs, listed_enough=listed_enough)
         if not self._stalled:
             self._stalled = True
             self.entered.set()

@@ -75,13 +75,13 @@ class OpenPipeBackend:
     def list_models(self) -> list[ModelState]:
         return [m.to_state() for m in self.client.list_models().data]
 
-    def refresh(self, slugs: Collection[str]) -> dict[str, ModelState]:
+    def refresh(self, slugs: Collection[str], *, listed_enough: Collection[str] = ()) -> dict[str, ModelState]:
         wanted = set(slugs)
         if not wanted:
             return {}
         found = {m.name: m.to_state() for m in self.client.list_models().data if m.name in wanted}
         # A model missing from the list may still be readable by slug (e.g. just created).
-        for slug in sorted(wanted - found.keys()):
+        for slug in sorted(wanted - found.keys() - set(listed_enough)):
             try:
                 found[slug] = self.client.get_model(slug).to_state()
             except NotFoundError:

@@ -123,6 +123,37 @@ def _clean(text: str) -> str:
     return text.replace("\x00", "")[:_MAX_TEXT]
 
 
+# The part of an element's state its initial_* field stands for, by element type.
+_INITIAL_FIELDS = {
+    "plain_text_input": ("initial_value", "value"),
+    "number_input": ("initial_value", "value"),
+    "static_select": ("initial_option", "selected_option"),
+    "external_select": ("initial_option", "selected_option"),
+    "radio_buttons": ("initial_option", "selected_option"),
+    "checkboxes": ("initial_options", "selected_options"),
+}
+
+
+def _with_initial_values(values: Mapping[Any, Any], blocks: list[Any]) -> Mapping[Any, Any]:
+    """`values`, plus the initial value of each input block that `values` says nothing about."""
+    merged: dict[Any, Any] | None = None
+    for block in blocks:
+        if not isinstance(block, Mapping) or block.get("type") != "input":
+            continue
+        block_id, element = block.get("block_id"), block.get("element")
+        if not isinstance(block_id, str) or not isinstance(element, Mapping):
+            continue
+        action_id, fields = element.get("action_id"), _INITIAL_FIELDS.get(str(element.get("type")))
+        present = values.get(block_id)
+        if fields is None or not isinstance(action_id, str) or fields[0] not in element:
+            continue
+        if isinstance(present, Mapping) and action_id in present:
+            continue
+        merged = dict(values) if merged is None else merged
+        merged[block_id] = {action_id: {"type": element["type"], fields[1]: element[fields[0]]}}
+    return values if merged is None else merged
+
+
 def _element(values: Mapping[Any, Any], block_id: str, action_id: str) -> Mapping[Any, Any] | None:
     block = values.get(block_id)
     if not isinstance(block, Mapping):
@@ -140,12 +171,21 @@ def _option(element: Mapping[Any, Any]) -> tuple[str, str | None] | None:
     return _clean(option["value"]), _clean(label) if isinstance(label, str) else None
 
 
-def form_state_from_view(values: object) -> FormState:
-    """What the user typed, from `view.state.values`. Never raises: anything unexpected is skipped."""
+def form_state_from_view(values: object, blocks: object = None) -> FormState:
+    """What the user typed, from `view.state.values`. Never raises: anything unexpected is skipped.
+
+    With the view's `blocks`, an input that has no entry at all in `values` counts as showing its initial value
+    (a value put back by "Edit and retry" or a redraw, left untouched): Slack normally reports those, but a
+    missing entry must not lose them. An entry that is present, even empty (the user cleared it), wins.
+    """
     state: FormState = {}
     if not isinstance(values, Mapping):
-        return state
+        if not isinstance(blocks, list):
+            return state
+        values = {}
     try:
+        if isinstance(blocks, list):
+            values = _with_initial_values(values, blocks)
         for name in TEXT_FIELDS:
             element = _element(values, *_BLOCKS[name])
             if element is not None and isinstance(element.get("value"), str):

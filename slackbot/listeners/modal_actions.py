@@ -35,7 +35,7 @@ def rebuild_input(view: Mapping[str, Any], metadata: ModalMetadata) -> tuple[Mod
     values = raw_state.get("values") if isinstance(raw_state, Mapping) else None
     blocks = view.get("blocks")
     on_screen = {b.get("block_id") for b in blocks if isinstance(b, Mapping)} if isinstance(blocks, list) else set()
-    state = with_kept(form_state_from_view(values), metadata.kept, on_screen=on_screen)
+    state = with_kept(form_state_from_view(values, blocks), metadata.kept, on_screen=on_screen)
     provider = state_provider(state) or Provider.OPENPIPE
     return metadata.with_kept(hidden_values(state, provider)), state, provider
 

@@ -58,7 +58,7 @@ def register(app: App, runtime: Runtime) -> None:
             return
         state_values = view.get("state", {}).get("values") if isinstance(view.get("state"), dict) else None
         # Only what is on screen is submitted: `metadata.kept` (values of hidden inputs) is deliberately not read.
-        state = form_state_from_view(state_values)
+        state = form_state_from_view(state_values, view.get("blocks"))
         provider = state_provider(state) or Provider.OPENPIPE
         decision = runtime.permissions.check(user, metadata.channel_id)
         if not decision.allowed:

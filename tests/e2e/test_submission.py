@@ -345,3 +345,33 @@ def test_an_accepted_form_is_on_disk_before_the_modal_closes(harness: Harness) -
         queue.shutdown(wait=True)
     # The queued start, run at last, sees the job was resolved and creates nothing.
     assert _creates(h) == []
+
+
+def test_edit_and_retry_submits_the_put_back_values_even_if_slack_reports_none(harness: Harness) -> None:
+    """The reopened form's values are its inputs' initial values. Submitted untouched, they are used even when
+    the payload's view.state has no entry for them (seen from Slack in some cases: bolt-js#1258)."""
+    h = harness
+    _seed_dataset(h)
+    view = h.open_modal()
+    values = _fill(h, view, "put-back")
+    values[ids.BLOCK_SFT_EPOCHS] = "4"
+    h.openpipe.inject("POST /models", "status", status=400, times=1)
+    assert h.driver.view_submission(view["id"], values).status_code == 200
+    notice = h.wait(lambda: h.bot_messages("C0GENERAL"))[0]
+    h.driver.message_block_action("C0GENERAL", notice["ts"], ids.ACTION_EDIT_RETRY, value=None)
+    reopened = dict(h.driver.wait_for_view())
+    answer = h.driver.post_payload(
+        {
+            "type": "view_submission",
+            "team": {"id": h.slack.team_id, "domain": "local"},
+            "user": {"id": "U0ALICE", "username": "alice", "team_id": h.slack.team_id},
+            "api_app_id": h.slack.app_id,
+            "token": "legacy",
+            "trigger_id": "1.2.4",
+            "view": {**reopened, "state": {"values": {}}},
+        }
+    )
+    assert answer.status_code == 200 and not answer.content, answer.text
+    h.wait(lambda: len(_creates(h)) == 2)
+    sent = _creates(h)[1].json
+    assert sent["slug"] == "put-back" and sent["trainingConfig"]["sft_hyperparameters"]["num_epochs"] == 4, sent

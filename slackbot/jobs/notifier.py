@@ -13,6 +13,9 @@ Guarantees:
 - About one post per second per channel, across replicas (jobs/pacing.py); a 429 pauses only the channel it
   came from, for every replica (the WebClient must not sleep on 429s itself, so RateLimitErrorRetryHandler is
   stripped from the clients used here).
+- A run claims only the first due row of each channel free to post in, and says when the next busy channel
+  frees up (`DeliveryReport.wake_in`) so the scheduler runs it again right then: rows waiting on a busy channel
+  cost nothing, and a burst leaves at the channel's pace.
 - Exactly once across crashes: every post carries message metadata naming its outbox row. A row claimed again
   after an attempt that may have reached Slack (attempts > 1: a crash, a dropped connection) is first looked
   for in the channel/thread; if found it is marked sent with that ts instead of being posted again.

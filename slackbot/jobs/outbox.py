@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, case, func, select, update
 
-from slackbot.jobs.db import reading
+from slackbot.jobs.db import reading, writing
 from slackbot.jobs.schema import channel_slots, outbox
 from slackbot.jobs.store import IN_FLIGHT, PENDING
 
@@ -37,7 +37,7 @@ def release(engine: Engine, outbox_id: int, owner: str, not_before: datetime) ->
     The claim's `attempts` increment is undone: attempts > 1 must keep meaning "an earlier attempt may have
     reached Slack", and waiting must not count towards giving up on the row.
     """
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         conn.execute(
             update(outbox)
             .where(outbox.c.id == outbox_id, outbox.c.claimed_by == owner, outbox.c.state == IN_FLIGHT)

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from slackbot.jobs.db import writing
 from slackbot.jobs.schema import channel_slots
 from slackbot.jobs.slack_post import Busy
 
@@ -27,7 +28,7 @@ class ChannelSlots:
         """Take the channel's slot for a post now: None if taken (the channel is then ours until now + interval),
         else the moment the channel is free."""
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             conn.execute(
                 dialect.insert(channel_slots)
                 .values(channel_id=channel, free_at=now - interval)
@@ -48,7 +49,7 @@ class ChannelSlots:
     def hold(self, channel: str, until: datetime) -> None:
         """Nobody posts to the channel before `until` (Slack answered 429 with a Retry-After)."""
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             conn.execute(
                 dialect.insert(channel_slots)
                 .values(channel_id=channel, free_at=until)

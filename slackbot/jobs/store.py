@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from slackbot.backends.base import TERMINAL_STATUSES, FineTuneSpec, ModelState, Provider
-from slackbot.jobs.db import reading
+from slackbot.jobs.db import reading, writing
 from slackbot.jobs.records import JobRecord, OutboxRecord
 from slackbot.jobs.schema import REJECTED, SUBMITTING, channel_slots, jobs, outbox
 
@@ -97,8 +97,10 @@ class JobStore:
         next_poll_at: datetime | None = None,
         model_id: str | None = None,
         outbox_payload: dict[str, Any] | None = None,
+        urgent: bool = False,
     ) -> JobRecord:
         """Insert a job (replacing a REJECTED one with the same slug); `DuplicateJob` if slug or key is taken.
+        `urgent`: Slack waits on it (see `db.writing`).
 
         A SUBMITTING row is written tracking, so that if this process dies before backend.create answers the
         tracker still finds out whether the model exists. `outbox_payload` (e.g. `{"type": "tracking"}`) is
@@ -130,8 +132,19 @@ class JobStore:
             "next_poll_at": (next_poll_at or now) if status not in TERMINAL_STATUSES else None,
             "poll_failures": 0,
         }
+        # The usual case in one statement (each statement is a moment the writer may wait for the GIL, with the
+        # write lock held): the insert fails on a unique key if the submission or the slug has a job already.
         try:
-            with self.engine.begin() as conn:
+            with writing(self.engine, urgent=urgent) as conn:
+                row = conn.execute(insert(jobs).values(**values).returning(*jobs.c)).one()
+                if outbox_payload is not None:
+                    _queue(conn, row.id, channel_id, "card:post", outbox_payload, now)
+            return JobRecord.from_row(row)
+        except IntegrityError:
+            pass
+        # A redelivered submission, a slug taken, or a REJECTED job whose slug may be used again.
+        try:
+            with writing(self.engine, urgent=urgent) as conn:
                 if submission_key is not None:
                     same = _one_job(conn, and_(jobs.c.team_id == team_id, jobs.c.submission_key == submission_key))
                     if same is not None:
@@ -236,7 +249,7 @@ class JobStore:
     ) -> bool:
         """Update the job where `conditions` hold and, only if that changed it, queue `message` in the same
         transaction. False when the row had moved on (or the lease was lost)."""
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             if not conn.execute(update(jobs).where(*conditions).values(**values)).rowcount:
                 return False
             channel_id = conn.execute(select(jobs.c.channel_id).where(jobs.c.id == job_id)).scalar_one()
@@ -254,7 +267,7 @@ class JobStore:
             or_(jobs.c.lease_until.is_(None), jobs.c.lease_until <= now),
         )
         until = now + timedelta(seconds=lease_seconds)
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             # PostgreSQL: rows another replica is claiming right now are skipped, not waited for. SQLite has
             # no row locks; its BEGIN IMMEDIATE transaction (see db.py) makes the select-then-update atomic.
             query = select(jobs.c.id).where(due).order_by(jobs.c.next_poll_at, jobs.c.id).limit(limit)
@@ -304,7 +317,7 @@ class JobStore:
         conditions = [jobs.c.id == job_id, jobs.c.tracking.is_(True)]
         if lease_owner is not None:
             conditions.append(jobs.c.lease_owner == lease_owner)
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             return bool(
                 conn.execute(
                     update(jobs)
@@ -323,7 +336,7 @@ class JobStore:
             .where(jobs.c.id == bindparam("b_id"), jobs.c.tracking.is_(True), jobs.c.lease_owner == lease_owner)
             .values(next_poll_at=bindparam("b_next"), poll_failures=0, lease_owner=None, lease_until=None)
         )
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             result = conn.execute(stmt, [{"b_id": job_id, "b_next": at} for job_id, at in due])
             return int(result.rowcount)
 
@@ -331,7 +344,7 @@ class JobStore:
         conditions = [jobs.c.id == job_id]
         if lease_owner is not None:
             conditions.append(jobs.c.lease_owner == lease_owner)
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             conn.execute(update(jobs).where(*conditions).values(lease_owner=None, lease_until=None))
 
     def expire(self, job_id: int, now: datetime, max_age_hours: float = 0.0, lease_owner: str | None = None) -> bool:
@@ -347,7 +360,7 @@ class JobStore:
 
     def record_card(self, job_id: int, channel_id: str, ts: str, thread_ts: str | None = None) -> None:
         """Note where the card is; replies go to `thread_ts`, else the thread set before, else the card."""
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             conn.execute(
                 update(jobs)
                 .where(jobs.c.id == job_id)
@@ -399,7 +412,7 @@ class JobStore:
             ids = list(conn.execute(query).scalars())
         if not ids:
             return []
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             lock = select(outbox.c.id).where(outbox.c.id.in_(ids), due).order_by(outbox.c.id)
             if conn.dialect.name == "postgresql":
                 lock = lock.with_for_update(skip_locked=True)
@@ -440,7 +453,7 @@ class JobStore:
         self._set_outbox(outbox_id, state=DEAD, last_error=error, claimed_by=None, claimed_until=None)
 
     def _set_outbox(self, outbox_id: int, **values: Any) -> None:
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             conn.execute(update(outbox).where(outbox.c.id == outbox_id).values(**values))
 
 

@@ -106,6 +106,7 @@ class SubmitService:
                 submission_key=req.submission_key,
                 now=now,
                 next_poll_at=now + self.unknown_outcome_check,
+                urgent=True,
             )
         except DuplicateJob as dup:
             return SubmitOutcome(job=dup.existing, created=False)

@@ -100,7 +100,8 @@ def test_provider_round_trip_keeps_the_dpo_switch_and_values(harness: Harness) -
     view = _switch_provider(h, view, Provider.GEMINI)
     shown = {b.get("block_id") for b in view["blocks"]}
     assert not {ids.BLOCK_ENABLE_DPO, ids.BLOCK_DPO_BETA, ids.BLOCK_DPO_ADAPTER_WEIGHT} & shown
-    assert _kept(view) == {"enable_dpo": True, "dpo_beta": "0.3", "dpo_adapter_weight": "0.5"}
+    # SFT's switch, on as the form opened, is kept too (what the screen showed, whether Slack reported it or not).
+    assert _kept(view) == {"enable_sft": True, "enable_dpo": True, "dpo_beta": "0.3", "dpo_adapter_weight": "0.5"}
 
     view = _switch_provider(h, view, Provider.OPENPIPE)
     assert [o["value"] for o in (_element(view, ids.BLOCK_ENABLE_DPO) or {})["initial_options"]] == [ids.CHECKED]

@@ -82,7 +82,7 @@ def test_naive_datetimes_are_refused(sqlite_url: str) -> None:
 
 @pytest.mark.postgres
 def test_concurrent_migrations_on_postgres(pg_url: str) -> None:
-    errors: list[Exception] = []
+    errors: list[BaseException] = []
 
     def run() -> None:
         engine = make_engine(pg_url)

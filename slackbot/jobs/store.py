@@ -326,15 +326,15 @@ class JobStore:
                 ).rowcount
             )
 
-    def reschedule_many(self, due: Sequence[tuple[int, datetime]], lease_owner: str) -> int:
-        """`reschedule` for many still jobs of ours at once (failures reset to 0): one transaction, one statement
-        run for each row, instead of a transaction per job. Returns how many rows were ours to change."""
+    def reschedule_many(self, due: Sequence[tuple[int, datetime]], lease_owner: str, failures: int = 0) -> int:
+        """`reschedule` for many jobs of ours at once: one transaction, one statement run for each row, instead of
+        a transaction per job. Returns how many rows were ours to change."""
         if not due:
             return 0
         stmt = (
             update(jobs)
             .where(jobs.c.id == bindparam("b_id"), jobs.c.tracking.is_(True), jobs.c.lease_owner == lease_owner)
-            .values(next_poll_at=bindparam("b_next"), poll_failures=0, lease_owner=None, lease_until=None)
+            .values(next_poll_at=bindparam("b_next"), poll_failures=failures, lease_owner=None, lease_until=None)
         )
         with writing(self.engine) as conn:
             result = conn.execute(stmt, [{"b_id": job_id, "b_next": at} for job_id, at in due])

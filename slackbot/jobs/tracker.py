@@ -147,7 +147,7 @@ class Tracker:
         cfg = self.config
         soon = now + timedelta(seconds=cfg.interval_seconds)
         if job.status == SUBMITTING:
-            self._resolve_submitting(job, state, now, report)
+            self._resolve_submitting(job, state, now, report, still)
             return
         if state is None:
             self._transition(job, DELETED, VANISHED, now, None, report)
@@ -166,7 +166,14 @@ class Tracker:
         delay = min(cfg.max_interval_seconds, max(cfg.interval_seconds, quiet / 2))
         still.append((job.id, now + timedelta(seconds=delay)))
 
-    def _resolve_submitting(self, job: JobRecord, state: ModelState | None, now: datetime, report: TickReport) -> None:
+    def _resolve_submitting(
+        self,
+        job: JobRecord,
+        state: ModelState | None,
+        now: datetime,
+        report: TickReport,
+        still: list[tuple[int, datetime]],
+    ) -> None:
         cfg = self.config
         if state is not None:
             soon = now + timedelta(seconds=cfg.interval_seconds)
@@ -180,7 +187,9 @@ class Tracker:
             else:
                 self._lost(job, report)
         else:
-            self.store.reschedule(job.id, now + timedelta(seconds=cfg.interval_seconds), 0, lease_owner=self.owner)
+            # Not there yet (its create may still be queued): looked at again next tick, rescheduled in one go
+            # with the other jobs that did not move.
+            still.append((job.id, now + timedelta(seconds=cfg.interval_seconds)))
 
     def _transition(
         self,
@@ -219,8 +228,10 @@ class Tracker:
         delay = min(cfg.max_backoff_seconds, cfg.interval_seconds * 2 ** (failures - 1))
         if isinstance(exc, BackendError) and exc.retry_after is not None:  # a 429's, or a 5xx's that said when
             delay = max(delay, min(exc.retry_after, cfg.max_backoff_seconds))
+        later: list[tuple[int, datetime]] = []
         for job in group:
             if now - job.created_at >= cfg.max_age and job.status != SUBMITTING:
                 self.store.expire(job.id, now, max_age_hours=cfg.max_age.total_seconds() / 3600)
                 continue
-            self.store.reschedule(job.id, now + timedelta(seconds=delay), failures, lease_owner=self.owner)
+            later.append((job.id, now + timedelta(seconds=delay)))
+        self.store.reschedule_many(later, lease_owner=self.owner, failures=failures)

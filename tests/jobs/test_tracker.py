@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection
-from datetime import timedelta
+from collections.abc import Collection, Sequence
+from datetime import datetime, timedelta
 
 from slackbot.backends.base import ModelState, RateLimitedError, ServerError, TransportError
 from slackbot.jobs.schema import DELETED
@@ -203,3 +203,38 @@ def test_one_tick_claims_every_due_job_beyond_the_batch_size_with_one_request(st
     assert (first.claimed, first.requests, len(first.transitions)) == (8, 1, 8)  # capped by max_jobs_per_tick
     second = tracker.poll_once()
     assert (second.claimed, second.requests, len(second.transitions)) == (2, 1, 2)
+
+
+def test_waiting_and_backed_off_jobs_are_rescheduled_in_one_go(store: JobStore) -> None:
+    """Young SUBMITTING jobs not at the backend yet (creates queued behind a slow OpenPipe), and every job of a
+    failing project: one reschedule per tick for all of them, not one transaction per job."""
+    calls: list[str] = []
+
+    class Counting(JobStore):
+        def reschedule(
+            self, job_id: int, next_poll_at: datetime, failures: int, lease_owner: str | None = None
+        ) -> bool:
+            calls.append("reschedule")
+            return super().reschedule(job_id, next_poll_at, failures, lease_owner)
+
+        def reschedule_many(self, due: Sequence[tuple[int, datetime]], lease_owner: str, failures: int = 0) -> int:
+            calls.append("reschedule_many")
+            return super().reschedule_many(due, lease_owner, failures)
+
+    counting = Counting(store.engine)
+    backend, clock = FakeBackend(), Clock()
+    service = SubmitService(counting, backend, lambda _id: None, clock, unknown_outcome_check_seconds=10)
+    ids = [
+        service.record(SubmitRequest("T1", "U1", "C1", None, spec(f"wait-{i}"), "ds", 10, {}, f"k{i}")).job.id
+        for i in range(6)
+    ]
+    tracker = Tracker(counting, {"proj-1": backend}, "w1", clock, CONFIG)
+    clock.advance(10)
+    report = tracker.poll_once()
+    assert report.claimed == 6 and report.rejected == [] and calls == ["reschedule_many"]
+    calls.clear()
+    backend.fail_next["refresh"] = [ServerError("down", status=503)]
+    clock.advance(10)
+    report = tracker.poll_once()
+    assert report.claimed == 6 and report.errors and calls == ["reschedule_many"]
+    assert [job.poll_failures if job else None for job in map(counting.get, ids)] == [1] * 6

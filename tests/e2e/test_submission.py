@@ -375,3 +375,34 @@ def test_edit_and_retry_submits_the_put_back_values_even_if_slack_reports_none(h
     h.wait(lambda: len(_creates(h)) == 2)
     sent = _creates(h)[1].json
     assert sent["slug"] == "put-back" and sent["trainingConfig"]["sft_hyperparameters"]["num_epochs"] == 4, sent
+
+
+def test_a_database_that_fails_at_submission_keeps_the_form_open_with_a_message(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the job row cannot be written, nothing is started and the form stays open with what was typed, saying
+    why under the slug field (no traceback, no lost input)."""
+    from sqlalchemy.exc import OperationalError
+
+    h = harness
+    _seed_dataset(h)
+    view = h.open_modal()
+
+    def failing(request: object) -> object:
+        raise OperationalError("INSERT INTO jobs", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(h.runtime.submitter, "record", failing)  # a database fault at exactly this step
+    answer = h.driver.view_submission(view["id"], _fill(h, view, "not-saved")).json()
+    monkeypatch.undo()
+    assert answer["response_action"] == "errors"
+    assert (
+        "could not be saved" in answer["errors"][ids.BLOCK_SLUG]
+        and "nothing was started" in answer["errors"][ids.BLOCK_SLUG]
+    )
+    assert "INSERT" not in json.dumps(answer) and "locked" not in json.dumps(answer)
+    assert view["id"] in h.slack.views
+    assert _creates(h) == []
+    # Submitted again once the database answers, it goes through.
+    again = h.driver.view_submission(view["id"], _fill(h, view, "not-saved"))
+    assert again.status_code == 200 and not again.content, again.text
+    h.wait(lambda: len(_creates(h)) == 1)

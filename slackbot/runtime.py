@@ -22,7 +22,7 @@ from sqlalchemy import Engine, text
 from slackbot.backends.base import Backend
 from slackbot.backends.openpipe import OpenPipeBackend
 from slackbot.catalog import Catalog
-from slackbot.jobs.db import make_engine, migrate
+from slackbot.jobs.db import Checkpoints, make_engine, migrate
 from slackbot.jobs.notifier import Notifier, NotifierConfig
 from slackbot.jobs.scheduler import JobScheduler, guarded
 from slackbot.jobs.store import JobStore
@@ -130,10 +130,11 @@ class Runtime:
             poll_interval_seconds=interval,
             unknown_outcome_check_seconds=max(interval, 10.0),
         )
+        checkpoints = Checkpoints(engine)
         scheduler = JobScheduler(
             guarded(("tracker", tracker.poll_once)),
             interval,
-            deliver=lambda: notifier.deliver_due().wake_in,
+            deliver=lambda: _deliver_then_checkpoint(notifier, checkpoints),
             deliver_interval_seconds=min(0.25, interval),
         )
         permissions = Permissions(
@@ -193,3 +194,13 @@ class Runtime:
 
 def _discard(_: object) -> None:
     return None
+
+
+def _deliver_then_checkpoint(notifier: Notifier, checkpoints: Checkpoints) -> float | None:
+    """The notifier's run, then (at most once a second) SQLite's checkpoint, both off Slack's paths."""
+    wake_in = notifier.deliver_due().wake_in
+    try:
+        checkpoints.run_if_due()
+    except Exception:
+        log.exception("checkpoint failed; retried on a later run")
+    return wake_in

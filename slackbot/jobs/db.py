@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 import zlib
 from collections.abc import Iterator
@@ -51,6 +52,10 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # No checkpoint inside a commit: it would land on whichever write crosses the threshold, a Slack-facing
+        # one included (measured: 1% of submission inserts took 14 ms instead of 2.5). `Checkpoints.run_if_due`
+        # does it in the background instead; SQLite also checkpoints when the last connection closes.
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -114,6 +119,28 @@ def writing(engine: Engine, *, urgent: bool = False) -> Iterator[Connection]:
         return
     with turns.turn(urgent), engine.begin() as conn:
         yield conn
+
+
+class Checkpoints:
+    """Copies SQLite's write-ahead log into the database file (a PASSIVE checkpoint: it waits for no reader or
+    writer), at most once per `every_seconds`, from a background thread (the scheduler's). Nothing on PostgreSQL."""
+
+    def __init__(self, engine: Engine, every_seconds: float = 1.0) -> None:
+        self.engine = engine
+        self.every = every_seconds
+        self._last = float("-inf")
+
+    def run_if_due(self) -> bool:
+        if self.engine.dialect.name != "sqlite" or time.monotonic() - self._last < self.every:
+            return False
+        self._last = time.monotonic()
+        # Outside any transaction (a checkpoint cannot run inside one): the DB-API connection, in autocommit.
+        raw = self.engine.raw_connection()
+        try:
+            raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        finally:
+            raw.close()
+        return True
 
 
 def reading(engine: Engine) -> Connection:

@@ -195,3 +195,29 @@ def test_many_threads_writing_to_sqlite_all_succeed(tmp_path: Path) -> None:
     assert errors == []
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM channel_slots")).scalar_one() == 600
+
+
+def test_checkpoints_happen_in_the_background_not_inside_commits(tmp_path: Path) -> None:
+    from slackbot.jobs.db import Checkpoints, writing
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    migrate(engine)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == 0
+    for i in range(300):  # well past SQLite's default threshold of 1,000 pages if every insert had its own page
+        with writing(engine) as conn:
+            conn.execute(text("INSERT INTO channel_slots VALUES (:c, '2026-01-01 00:00:00')"), {"c": f"C{i}"})
+    wal = tmp_path / "c.db-wal"
+    assert wal.stat().st_size > 0
+    checkpoints = Checkpoints(engine, every_seconds=3600)
+    assert checkpoints.run_if_due() is True
+    assert checkpoints.run_if_due() is False  # not due again for an hour
+    raw = engine.raw_connection()
+    try:
+        busy, logged, copied = raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    finally:
+        raw.close()
+    assert busy == 0 and logged == copied, "everything in the log is in the database file"
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM channel_slots")).scalar_one() == 300
+    engine.dispose()

@@ -180,8 +180,6 @@ def form_state_from_view(values: object, blocks: object = None) -> FormState:
     """
     state: FormState = {}
     if not isinstance(values, Mapping):
-        if not isinstance(blocks, list):
-            return state
         values = {}
     try:
         if isinstance(blocks, list):

@@ -178,7 +178,6 @@ class Notifier:
     def _deliver(self, rows: list[OutboxRecord]) -> DeliveryReport:
         report = DeliveryReport()
         with self._lock:
-            self._pacer.new_round()
             for row in rows:
                 self._deliver_row(row, report)
         return report

@@ -3,8 +3,7 @@
 `ChannelSlots` keeps each channel's next free moment in the database (the `channel_slots` table): taking the
 slot is a conditional UPDATE, so of several replicas wanting the same channel at the same moment exactly one
 gets it, and the others learn when to come back. `Pacer` is what the notifier asks before each post; it also
-remembers the slots in this process, so a channel known to be busy costs no database round trip, and it spreads
-the rows that wait for one channel over the coming slots instead of waking them all at once.
+remembers the slots in this process, so a channel known to be busy costs no database round trip.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from slackbot.jobs.db import writing
@@ -27,13 +26,8 @@ class ChannelSlots:
     def take(self, channel: str, now: datetime, interval: timedelta) -> datetime | None:
         """Take the channel's slot for a post now: None if taken (the channel is then ours until now + interval),
         else the moment the channel is free."""
-        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         with writing(self.engine) as conn:
-            conn.execute(
-                dialect.insert(channel_slots)
-                .values(channel_id=channel, free_at=now - interval)
-                .on_conflict_do_nothing(index_elements=["channel_id"])
-            )
+            _add_if_missing(conn, channel, now - interval)
             taken = conn.execute(
                 update(channel_slots)
                 .where(channel_slots.c.channel_id == channel, channel_slots.c.free_at <= now)
@@ -48,18 +42,23 @@ class ChannelSlots:
 
     def hold(self, channel: str, until: datetime) -> None:
         """Nobody posts to the channel before `until` (Slack answered 429 with a Retry-After)."""
-        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         with writing(self.engine) as conn:
-            conn.execute(
-                dialect.insert(channel_slots)
-                .values(channel_id=channel, free_at=until)
-                .on_conflict_do_nothing(index_elements=["channel_id"])
-            )
+            _add_if_missing(conn, channel, until)
             conn.execute(
                 update(channel_slots)
                 .where(channel_slots.c.channel_id == channel, channel_slots.c.free_at < until)
                 .values(free_at=until)
             )
+
+
+def _add_if_missing(conn: Connection, channel: str, free_at: datetime) -> None:
+    """The channel's row, with `free_at`, unless it has one already."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(
+        dialect.insert(channel_slots)
+        .values(channel_id=channel, free_at=free_at)
+        .on_conflict_do_nothing(index_elements=["channel_id"])
+    )
 
 
 class Pacer:
@@ -74,10 +73,6 @@ class Pacer:
         self._slots = slots
         self._free_at: dict[str, datetime] = {}  # known busy until
         self._held: dict[str, datetime] = {}  # slots we took and have not posted in yet, until when
-        self._waiting: dict[str, int] = {}
-
-    def new_round(self) -> None:
-        self._waiting.clear()
 
     def check(self, channel: str) -> None:
         """Return if this process may post to the channel now (taking its slot); else raise Busy(until).
@@ -95,10 +90,7 @@ class Pacer:
                 self._held[channel] = now + self.interval
                 return
             self._free_at[channel] = free_at
-        # Spread the waiting rows over the coming slots instead of waking them all at once.
-        waiting = self._waiting.get(channel, 0)
-        self._waiting[channel] = waiting + 1
-        raise Busy(free_at + waiting * self.interval)
+        raise Busy(free_at)
 
     def posted(self, channel: str) -> None:
         """A post went out: the channel's next slot counts from now (the post may have left well after the slot

@@ -134,12 +134,16 @@ class JobStore:
         }
         # The usual case in one statement (each statement is a moment the writer may wait for the GIL, with the
         # write lock held): the insert fails on a unique key if the submission or the slug has a job already.
+
+        def insert_job(conn: Connection) -> JobRecord:
+            row = conn.execute(insert(jobs).values(**values).returning(*jobs.c)).one()
+            if outbox_payload is not None:
+                _queue(conn, row.id, channel_id, "card:post", outbox_payload, now)
+            return JobRecord.from_row(row)
+
         try:
             with writing(self.engine, urgent=urgent) as conn:
-                row = conn.execute(insert(jobs).values(**values).returning(*jobs.c)).one()
-                if outbox_payload is not None:
-                    _queue(conn, row.id, channel_id, "card:post", outbox_payload, now)
-            return JobRecord.from_row(row)
+                return insert_job(conn)
         except IntegrityError:
             pass
         # A redelivered submission, a slug taken, or a REJECTED job whose slug may be used again.
@@ -152,17 +156,12 @@ class JobStore:
                 conn.execute(
                     delete(jobs).where(jobs.c.team_id == team_id, jobs.c.slug == spec.slug, jobs.c.status == REJECTED)
                 )
-                job_id = conn.execute(insert(jobs).values(**values).returning(jobs.c.id)).scalar_one()
-                if outbox_payload is not None:
-                    _queue(conn, job_id, channel_id, "card:post", outbox_payload, now)
-                created = _one_job(conn, jobs.c.id == job_id)
+                return insert_job(conn)
         except IntegrityError:
             existing = self._existing(team_id, spec.slug, submission_key)
             if existing is None:
                 raise
             raise DuplicateJob(existing) from None
-        assert created is not None
-        return created
 
     def _existing(self, team_id: str, slug: str, submission_key: str | None) -> JobRecord | None:
         with reading(self.engine) as conn:

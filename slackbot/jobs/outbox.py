@@ -1,15 +1,89 @@
-"""Outbox queries the notifier needs beyond the store's: order checks, giving a claim back, and when to look
-again."""
+"""The outbox as the notifier uses it: claiming due rows, their order, giving a claim back, marking the outcome
+and when to look again. (Rows are written by the store, in the transaction of the change they tell.)"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, case, func, select, update
+from sqlalchemy import Engine, and_, case, func, or_, select, update
 
 from slackbot.jobs.db import reading, writing
+from slackbot.jobs.records import OutboxRecord
 from slackbot.jobs.schema import channel_slots, outbox
-from slackbot.jobs.store import IN_FLIGHT, PENDING
+
+PENDING, IN_FLIGHT, SENT, DEAD = "pending", "in_flight", "sent", "dead"
+
+
+def claim(
+    engine: Engine,
+    owner: str,
+    now: datetime,
+    limit: int,
+    lease_seconds: float,
+    *,
+    job_id: int | None = None,
+    one_per_free_channel: bool = False,
+) -> list[OutboxRecord]:
+    """Lease due outbox rows (of one job, with `job_id`): pending ones whose time has come, and in-flight
+    ones whose claim expired.
+
+    With `one_per_free_channel`, only the first due row of each channel whose posting slot is free now
+    (`channel_slots`): rows waiting for a busy channel are not touched, so a backlog in one channel costs
+    one read per round instead of a claim and a release per row. Nothing due costs no write transaction.
+
+    `attempts` counts claims, so attempts > 1 means an earlier attempt may already have reached Slack and
+    must be reconciled before sending again.
+    """
+    due = or_(
+        and_(outbox.c.state == PENDING, outbox.c.not_before <= now),
+        and_(outbox.c.state == IN_FLIGHT, outbox.c.claimed_until <= now),
+    )
+    if job_id is not None:
+        due = and_(outbox.c.job_id == job_id, due)
+    query = select(outbox.c.id).where(due).order_by(outbox.c.id).limit(limit)
+    if one_per_free_channel:
+        first = func.min(outbox.c.id)
+        query = (
+            select(first)
+            .select_from(outbox.outerjoin(channel_slots, channel_slots.c.channel_id == outbox.c.channel_id))
+            .where(due, or_(channel_slots.c.free_at.is_(None), channel_slots.c.free_at <= now))
+            .group_by(outbox.c.channel_id)
+            .order_by(first)
+            .limit(limit)
+        )
+    with reading(engine) as conn:
+        ids = list(conn.execute(query).scalars())
+    if not ids:
+        return []
+    with writing(engine) as conn:
+        lock = select(outbox.c.id).where(outbox.c.id.in_(ids), due).order_by(outbox.c.id)
+        if conn.dialect.name == "postgresql":
+            lock = lock.with_for_update(skip_locked=True)
+        ids = list(conn.execute(lock).scalars())
+        if not ids:
+            return []
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(ids), due)
+            .values(
+                state=IN_FLIGHT,
+                claimed_by=owner,
+                claimed_until=now + timedelta(seconds=lease_seconds),
+                attempts=outbox.c.attempts + 1,
+            )
+        )
+        rows = conn.execute(
+            select(outbox)
+            .where(outbox.c.id.in_(ids), outbox.c.claimed_by == owner, outbox.c.state == IN_FLIGHT)
+            .order_by(outbox.c.id)
+        )
+        return [OutboxRecord.from_row(row) for row in rows]
+
+
+def set_fields(engine: Engine, outbox_id: int, **values: Any) -> None:
+    with writing(engine) as conn:
+        conn.execute(update(outbox).where(outbox.c.id == outbox_id).values(**values))
 
 
 def blocked_until(engine: Engine, job_id: int, outbox_id: int) -> datetime | None:

@@ -17,11 +17,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from slackbot.backends.base import TERMINAL_STATUSES, FineTuneSpec, ModelState, Provider
+from slackbot.jobs import outbox as outbox_q
 from slackbot.jobs.db import reading, writing
+from slackbot.jobs.outbox import DEAD, IN_FLIGHT, PENDING, SENT
 from slackbot.jobs.records import JobRecord, OutboxRecord
-from slackbot.jobs.schema import REJECTED, SUBMITTING, channel_slots, jobs, outbox
-
-PENDING, IN_FLIGHT, SENT, DEAD = "pending", "in_flight", "sent", "dead"
+from slackbot.jobs.schema import REJECTED, SUBMITTING, jobs, outbox
 
 
 class DuplicateJob(Exception):
@@ -380,60 +380,10 @@ class JobStore:
         job_id: int | None = None,
         one_per_free_channel: bool = False,
     ) -> list[OutboxRecord]:
-        """Lease due outbox rows (of one job, with `job_id`): pending ones whose time has come, and in-flight
-        ones whose claim expired.
-
-        With `one_per_free_channel`, only the first due row of each channel whose posting slot is free now
-        (`channel_slots`): rows waiting for a busy channel are not touched, so a backlog in one channel costs
-        one read per round instead of a claim and a release per row. Nothing due costs no write transaction.
-
-        `attempts` counts claims, so attempts > 1 means an earlier attempt may already have reached Slack and
-        must be reconciled before sending again.
-        """
-        due = or_(
-            and_(outbox.c.state == PENDING, outbox.c.not_before <= now),
-            and_(outbox.c.state == IN_FLIGHT, outbox.c.claimed_until <= now),
+        """`outbox.claim`: kept as a store method, so that a test can stop the process right after it."""
+        return outbox_q.claim(
+            self.engine, owner, now, limit, lease_seconds, job_id=job_id, one_per_free_channel=one_per_free_channel
         )
-        if job_id is not None:
-            due = and_(outbox.c.job_id == job_id, due)
-        query = select(outbox.c.id).where(due).order_by(outbox.c.id).limit(limit)
-        if one_per_free_channel:
-            first = func.min(outbox.c.id)
-            query = (
-                select(first)
-                .select_from(outbox.outerjoin(channel_slots, channel_slots.c.channel_id == outbox.c.channel_id))
-                .where(due, or_(channel_slots.c.free_at.is_(None), channel_slots.c.free_at <= now))
-                .group_by(outbox.c.channel_id)
-                .order_by(first)
-                .limit(limit)
-            )
-        with reading(self.engine) as conn:
-            ids = list(conn.execute(query).scalars())
-        if not ids:
-            return []
-        with writing(self.engine) as conn:
-            lock = select(outbox.c.id).where(outbox.c.id.in_(ids), due).order_by(outbox.c.id)
-            if conn.dialect.name == "postgresql":
-                lock = lock.with_for_update(skip_locked=True)
-            ids = list(conn.execute(lock).scalars())
-            if not ids:
-                return []
-            conn.execute(
-                update(outbox)
-                .where(outbox.c.id.in_(ids), due)
-                .values(
-                    state=IN_FLIGHT,
-                    claimed_by=owner,
-                    claimed_until=now + timedelta(seconds=lease_seconds),
-                    attempts=outbox.c.attempts + 1,
-                )
-            )
-            rows = conn.execute(
-                select(outbox)
-                .where(outbox.c.id.in_(ids), outbox.c.claimed_by == owner, outbox.c.state == IN_FLIGHT)
-                .order_by(outbox.c.id)
-            )
-            return [OutboxRecord.from_row(row) for row in rows]
 
     def mark_sent(self, outbox_id: int, ts: str | None, now: datetime) -> None:
         self._set_outbox(outbox_id, state=SENT, sent_ts=ts, sent_at=now, claimed_by=None, claimed_until=None)
@@ -452,8 +402,7 @@ class JobStore:
         self._set_outbox(outbox_id, state=DEAD, last_error=error, claimed_by=None, claimed_until=None)
 
     def _set_outbox(self, outbox_id: int, **values: Any) -> None:
-        with writing(self.engine) as conn:
-            conn.execute(update(outbox).where(outbox.c.id == outbox_id).values(**values))
+        outbox_q.set_fields(self.engine, outbox_id, **values)
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,32 @@ def _seed_dataset(h: Harness) -> None:
     h.openpipe.add_dataset("Customer support", entries=500)
 
 
+def _refused(h: Harness, slug: str, epochs: str) -> dict[str, Any]:
+    """Submit a form (with `epochs` typed) that OpenPipe refuses after the modal closed; the refusal message."""
+    view = h.open_modal()
+    values = _fill(h, view, slug)
+    values[ids.BLOCK_SFT_EPOCHS] = epochs
+    h.openpipe.inject("POST /models", "status", status=400, times=1)
+    assert h.driver.view_submission(view["id"], values).status_code == 200
+    notice: dict[str, Any] = h.wait(lambda: h.bot_messages("C0GENERAL"))[0]
+    return notice
+
+
+def _raw_submission(h: Harness, view: dict[str, Any], values: dict[str, Any], trigger_id: str) -> Any:
+    """A view_submission of `view` with exactly these `view.state.values`, as Slack could send it."""
+    return h.driver.post_payload(
+        {
+            "type": "view_submission",
+            "team": {"id": h.slack.team_id, "domain": "local"},
+            "user": {"id": "U0ALICE", "username": "alice", "team_id": h.slack.team_id},
+            "api_app_id": h.slack.app_id,
+            "token": "legacy",
+            "trigger_id": trigger_id,
+            "view": {**view, "state": {"values": values}},
+        }
+    )
+
+
 def test_field_errors_are_shown_under_the_fields_and_nothing_is_created(harness: Harness) -> None:
     h = harness
     _seed_dataset(h)
@@ -70,12 +96,7 @@ def test_taken_slug_is_refused_before_submission(harness: Harness) -> None:
 def test_refusal_after_close_offers_edit_and_retry_with_the_typed_values(harness: Harness) -> None:
     h = harness
     _seed_dataset(h)
-    view = h.open_modal()
-    values = _fill(h, view, "will-be-refused")
-    values[ids.BLOCK_SFT_EPOCHS] = "2"
-    h.openpipe.inject("POST /models", "status", status=400, times=1)
-    assert h.driver.view_submission(view["id"], values).status_code == 200
-    notice = h.wait(lambda: h.bot_messages("C0GENERAL"))[0]
+    notice = _refused(h, "will-be-refused", epochs="2")
     assert "will-be-refused" in notice["text"] and "not started" in notice["text"]
     assert ids.ACTION_EDIT_RETRY in json.dumps(notice["blocks"])
 
@@ -105,17 +126,7 @@ def test_double_submission_creates_one_model(harness: Harness) -> None:
     assert first.status_code == 200
     # Slack redelivers the same submission (same view id): the bot must not start a second model.
     h.wait(lambda: h.bot_messages("C0GENERAL"))
-    second = h.driver.post_payload(
-        {
-            "type": "view_submission",
-            "team": {"id": h.slack.team_id, "domain": "local"},
-            "user": {"id": "U0ALICE", "username": "alice", "team_id": h.slack.team_id},
-            "api_app_id": h.slack.app_id,
-            "token": "legacy",
-            "trigger_id": "1.2.3",
-            "view": {**payload_view, "state": {"values": _state(h, payload_view, values)}},
-        }
-    )
+    second = _raw_submission(h, payload_view, _state(h, payload_view, values), trigger_id="1.2.3")
     assert second.status_code == 200
     h.run_for(3)
     assert len(_creates(h)) == 1
@@ -352,25 +363,10 @@ def test_edit_and_retry_submits_the_put_back_values_even_if_slack_reports_none(h
     the payload's view.state has no entry for them (seen from Slack in some cases: bolt-js#1258)."""
     h = harness
     _seed_dataset(h)
-    view = h.open_modal()
-    values = _fill(h, view, "put-back")
-    values[ids.BLOCK_SFT_EPOCHS] = "4"
-    h.openpipe.inject("POST /models", "status", status=400, times=1)
-    assert h.driver.view_submission(view["id"], values).status_code == 200
-    notice = h.wait(lambda: h.bot_messages("C0GENERAL"))[0]
+    notice = _refused(h, "put-back", epochs="4")
     h.driver.message_block_action("C0GENERAL", notice["ts"], ids.ACTION_EDIT_RETRY, value=None)
     reopened = dict(h.driver.wait_for_view())
-    answer = h.driver.post_payload(
-        {
-            "type": "view_submission",
-            "team": {"id": h.slack.team_id, "domain": "local"},
-            "user": {"id": "U0ALICE", "username": "alice", "team_id": h.slack.team_id},
-            "api_app_id": h.slack.app_id,
-            "token": "legacy",
-            "trigger_id": "1.2.4",
-            "view": {**reopened, "state": {"values": {}}},
-        }
-    )
+    answer = _raw_submission(h, reopened, {}, trigger_id="1.2.4")  # Slack reports no input at all
     assert answer.status_code == 200 and not answer.content, answer.text
     h.wait(lambda: len(_creates(h)) == 2)
     sent = _creates(h)[1].json

@@ -8,7 +8,7 @@ Outbox payloads are semantic (see the contract in the notifier); the notifier re
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,8 +20,10 @@ from slackbot.backends.base import TERMINAL_STATUSES, FineTuneSpec, ModelState, 
 from slackbot.jobs import outbox as outbox_q
 from slackbot.jobs.db import reading, writing
 from slackbot.jobs.outbox import DEAD, IN_FLIGHT, PENDING, SENT
-from slackbot.jobs.records import JobRecord, OutboxRecord
+from slackbot.jobs.records import DueJob, JobRecord, OutboxRecord
 from slackbot.jobs.schema import REJECTED, SUBMITTING, jobs, outbox
+
+_DUE_COLUMNS = [field.name for field in fields(DueJob)]
 
 
 class DuplicateJob(Exception):
@@ -258,7 +260,7 @@ class JobStore:
 
     # --- tracker ------------------------------------------------------------------------------------------
 
-    def claim_due(self, owner: str, now: datetime, limit: int, lease_seconds: float) -> list[JobRecord]:
+    def claim_due(self, owner: str, now: datetime, limit: int, lease_seconds: float) -> list[DueJob]:
         """Lease up to `limit` tracked jobs whose poll is due and that no live lease holds."""
         due = and_(
             jobs.c.tracking.is_(True),
@@ -276,8 +278,9 @@ class JobStore:
             if not ids:
                 return []
             conn.execute(update(jobs).where(jobs.c.id.in_(ids), due).values(lease_owner=owner, lease_until=until))
-            rows = conn.execute(select(jobs).where(jobs.c.id.in_(ids), jobs.c.lease_owner == owner).order_by(jobs.c.id))
-            return [JobRecord.from_row(row) for row in rows]
+            columns = [jobs.c[name] for name in _DUE_COLUMNS]
+            mine = and_(jobs.c.id.in_(ids), jobs.c.lease_owner == owner)
+            return [DueJob(*row) for row in conn.execute(select(*columns).where(mine).order_by(jobs.c.id))]
 
     def apply_transition(
         self,

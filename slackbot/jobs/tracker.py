@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from slackbot.backends.base import KNOWN_STATUSES, Backend, BackendError, ModelState
-from slackbot.jobs.records import JobRecord
+from slackbot.jobs.records import DueJob
 from slackbot.jobs.schema import DELETED, SUBMITTING
 from slackbot.jobs.store import JobStore
 
@@ -87,7 +87,7 @@ class Tracker:
         report = TickReport()
         # Claim in batches, but every due job in one tick (up to a cap): one GET /models answers for all of a
         # project's models, so splitting a project's jobs over several ticks would fetch that list again each time.
-        claimed: list[JobRecord] = []
+        claimed: list[DueJob] = []
         while len(claimed) < cfg.max_jobs_per_tick:
             limit = min(cfg.batch_limit, cfg.max_jobs_per_tick - len(claimed))
             batch = self.store.claim_due(self.owner, now, limit, cfg.lease_seconds)
@@ -95,14 +95,14 @@ class Tracker:
             if len(batch) < limit:
                 break
         report.claimed = len(claimed)
-        by_project: dict[str, list[JobRecord]] = defaultdict(list)
+        by_project: dict[str, list[DueJob]] = defaultdict(list)
         for job in claimed:
             by_project[job.project].append(job)
         for project, group in by_project.items():
             self._poll_project(project, group, now, report)
         return report
 
-    def _poll_project(self, project: str, group: list[JobRecord], now: datetime, report: TickReport) -> None:
+    def _poll_project(self, project: str, group: list[DueJob], now: datetime, report: TickReport) -> None:
         backend = self.backends.get(project)
         if backend is None:
             report.errors.append(f"no backend configured for project {project}")
@@ -138,7 +138,7 @@ class Tracker:
 
     def _update(
         self,
-        job: JobRecord,
+        job: DueJob,
         state: ModelState | None,
         now: datetime,
         report: TickReport,
@@ -168,7 +168,7 @@ class Tracker:
 
     def _resolve_submitting(
         self,
-        job: JobRecord,
+        job: DueJob,
         state: ModelState | None,
         now: datetime,
         report: TickReport,
@@ -193,7 +193,7 @@ class Tracker:
 
     def _transition(
         self,
-        job: JobRecord,
+        job: DueJob,
         new_status: str,
         error_message: str | None,
         now: datetime,
@@ -209,7 +209,7 @@ class Tracker:
             self._lost(job, report)
         return done
 
-    def _expire_if_old(self, job: JobRecord, now: datetime, report: TickReport) -> bool:
+    def _expire_if_old(self, job: DueJob, now: datetime, report: TickReport) -> bool:
         if now - job.created_at < self.config.max_age:
             return False
         hours = self.config.max_age.total_seconds() / 3600
@@ -217,11 +217,11 @@ class Tracker:
             report.expired.append(job.id)
         return True
 
-    def _lost(self, job: JobRecord, report: TickReport) -> None:
+    def _lost(self, job: DueJob, report: TickReport) -> None:
         report.lost += 1
         self.store.release(job.id, lease_owner=self.owner)
 
-    def _back_off(self, group: list[JobRecord], now: datetime, exc: Exception | None) -> None:
+    def _back_off(self, group: list[DueJob], now: datetime, exc: Exception | None) -> None:
         """Reschedule every claimed job of a failing project, never dropping one; expire the too-old."""
         cfg = self.config
         failures = max(job.poll_failures for job in group) + 1

@@ -30,7 +30,7 @@ from slack_sdk.web import SlackResponse
 from slackbot.backends.openpipe import OpenPipeBackend
 from slackbot.jobs.db import make_engine
 from slackbot.jobs.notifier import Notifier, NotifierConfig
-from slackbot.jobs.records import JobRecord, OutboxRecord
+from slackbot.jobs.records import DueJob, OutboxRecord
 from slackbot.jobs.scheduler import JobScheduler, guarded
 from slackbot.jobs.store import JobStore
 from slackbot.jobs.tracker import Tracker, TrackerConfig
@@ -56,7 +56,7 @@ class FailingStore(JobStore):
         super().__init__(engine)
         self.failpoint = failpoint
 
-    def claim_due(self, owner: str, now: datetime, limit: int, lease_seconds: float) -> list[JobRecord]:
+    def claim_due(self, owner: str, now: datetime, limit: int, lease_seconds: float) -> list[DueJob]:
         claimed = super().claim_due(owner, now, limit, lease_seconds)
         if claimed:
             self.failpoint.reach("after_claim_due")

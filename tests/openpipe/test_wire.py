@@ -226,6 +226,30 @@ def test_responses_tolerate_new_fields_statuses_and_missing_optionals() -> None:
         Model.model_validate(broken)
 
 
+def test_the_model_list_is_read_for_statuses_and_a_stray_field_does_not_stop_tracking() -> None:
+    """GET /models is parsed every tick for every followed job: only what the tracker reads is checked."""
+    fine = {"id": "m1", "name": "a", "openpipe": {"baseModel": LLAMA, "status": "TRAINING", "datasetId": "d"}}
+    info = {"baseModel": LLAMA, "status": "ERROR", "datasetId": "d", "errorMessage": "out of memory"}
+    odd = {
+        "id": "m2",
+        "name": "b",
+        "updated": "2026-01-01T00:10:00Z",
+        "pricing": "ask sales",  # wrong type, in a field the tracker never reads
+        "capabilities": None,
+        "openpipe": info,
+    }
+    states = [m.to_state() for m in ModelList.model_validate({"data": [fine, odd]}).data]
+    assert [(s.slug, s.status, s.error_message) for s in states] == [
+        ("a", "TRAINING", None),
+        ("b", "ERROR", "out of memory"),
+    ]
+    assert states[1].updated == "2026-01-01T00:10:00Z"
+    with pytest.raises(pydantic.ValidationError):  # a field it does read, broken, is still a contract error
+        ModelList.model_validate({"data": [fine, {**odd, "openpipe": {**info, "status": None}}]})
+    with pytest.raises(pydantic.ValidationError):  # and the full shape is still checked for a single model
+        Model.model_validate(odd)
+
+
 _numbers = st.none() | st.floats(min_value=0.01, max_value=100, allow_nan=False)
 _batch = st.none() | st.just("auto") | st.integers(min_value=1, max_value=256)
 

@@ -175,34 +175,25 @@ class ChatCompletionResponse(WireResponse):
 # --- responses ----------------------------------------------------------------------------------
 
 
-class ModelInfo(WireResponse):
-    """The `openpipe` block of a Model. `status` stays a plain string: unknown values must survive parsing."""
+class ModelStatusInfo(WireResponse):
+    """What the tracker reads of a Model's `openpipe` block. `status` stays a plain string: unknown values must
+    survive parsing."""
 
     base_model: str = Field(alias="baseModel")
     status: str
     dataset_id: str = Field(alias="datasetId")
     error_message: str | None = Field(default=None, alias="errorMessage")
-    hyperparameters: dict[str, Any] | None = None
 
 
-class Pricing(WireResponse):
-    chat_in: float | None = Field(default=None, alias="chatIn")
-    chat_out: float | None = Field(default=None, alias="chatOut")
+class ModelStatus(WireResponse):
+    """What the tracker reads of a Model. A project's whole list is parsed every tick: the fields left out
+    (hyperparameters, pricing, capabilities, …) are skipped by the parser, not built into objects, which halves
+    the memory of a 10,000-model list."""
 
-
-class Model(WireResponse):
     id: str
     name: str  # the slug
-    object: str = "model"
-    description: str | None = None
-    created: str | None = None
     updated: str | None = None
-    openpipe: ModelInfo
-    context_window: float | None = Field(default=None, alias="contextWindow")
-    max_completion_tokens: float | None = Field(default=None, alias="maxCompletionTokens")
-    capabilities: list[str] = Field(default_factory=list)
-    pricing: Pricing | None = None
-    owned_by: str | None = None
+    openpipe: ModelStatusInfo
 
     def to_state(self) -> ModelState:
         return ModelState(
@@ -216,9 +207,32 @@ class Model(WireResponse):
         )
 
 
+class ModelInfo(ModelStatusInfo):
+    hyperparameters: dict[str, Any] | None = None
+
+
+class Pricing(WireResponse):
+    chat_in: float | None = Field(default=None, alias="chatIn")
+    chat_out: float | None = Field(default=None, alias="chatOut")
+
+
+class Model(ModelStatus):
+    object: str = "model"
+    description: str | None = None
+    created: str | None = None
+    openpipe: ModelInfo
+    context_window: float | None = Field(default=None, alias="contextWindow")
+    max_completion_tokens: float | None = Field(default=None, alias="maxCompletionTokens")
+    capabilities: list[str] = Field(default_factory=list)
+    pricing: Pricing | None = None
+    owned_by: str | None = None
+
+
 class ModelList(WireResponse):
+    """GET /models: read for the statuses only (see `ModelStatus`); one model in full is `GET /models/{slug}`."""
+
     object: str = "list"
-    data: list[Model]
+    data: list[ModelStatus]
 
 
 class DeleteModelResponse(WireResponse):

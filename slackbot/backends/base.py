@@ -231,6 +231,8 @@ class Backend(Protocol):
 
         A slug missing from the project's list is looked up on its own (it may be too new to be listed), except
         those in `listed_enough`, for which the list's answer is enough (e.g. a create that may not be sent yet).
+        The answer may hold more models than asked for: every model of the list that was read (the tracker uses
+        them to spot other jobs that moved).
         """
         ...
 

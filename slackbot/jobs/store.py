@@ -7,7 +7,7 @@ Outbox payloads are semantic (see the contract in the notifier); the notifier re
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Callable, Collection, Container, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -262,25 +262,47 @@ class JobStore:
 
     def claim_due(self, owner: str, now: datetime, limit: int, lease_seconds: float) -> list[DueJob]:
         """Lease up to `limit` tracked jobs whose poll is due and that no live lease holds."""
-        due = and_(
+        due = jobs.c.next_poll_at <= now
+        order = (jobs.c.next_poll_at, jobs.c.id)
+        return self._claim(owner, now, lease_seconds, due, order, limit)
+
+    def claim_ids(self, owner: str, ids: Collection[int], now: datetime, lease_seconds: float) -> list[DueJob]:
+        """Lease these tracked jobs, due or not, except those a live lease holds (another tracker has them)."""
+        if not ids:
+            return []
+        return self._claim(owner, now, lease_seconds, jobs.c.id.in_(list(ids)), (jobs.c.id,), len(ids))
+
+    def _claim(
+        self, owner: str, now: datetime, lease_seconds: float, which: Any, order: Sequence[Any], limit: int
+    ) -> list[DueJob]:
+        free = and_(
             jobs.c.tracking.is_(True),
-            jobs.c.next_poll_at <= now,
+            which,
             or_(jobs.c.lease_until.is_(None), jobs.c.lease_until <= now),
         )
         until = now + timedelta(seconds=lease_seconds)
         with writing(self.engine) as conn:
             # PostgreSQL: rows another replica is claiming right now are skipped, not waited for. SQLite has
             # no row locks; its BEGIN IMMEDIATE transaction (see db.py) makes the select-then-update atomic.
-            query = select(jobs.c.id).where(due).order_by(jobs.c.next_poll_at, jobs.c.id).limit(limit)
+            query = select(jobs.c.id).where(free).order_by(*order).limit(limit)
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
             ids = list(conn.execute(query).scalars())
             if not ids:
                 return []
-            conn.execute(update(jobs).where(jobs.c.id.in_(ids), due).values(lease_owner=owner, lease_until=until))
+            conn.execute(update(jobs).where(jobs.c.id.in_(ids), free).values(lease_owner=owner, lease_until=until))
             columns = [jobs.c[name] for name in _DUE_COLUMNS]
             mine = and_(jobs.c.id.in_(ids), jobs.c.lease_owner == owner)
             return [DueJob(*row) for row in conn.execute(select(*columns).where(mine).order_by(jobs.c.id))]
+
+    def tracked_statuses(self, project: str) -> list[tuple[int, str, str]]:
+        """(id, slug, status) of every job followed in `project`, leased or not: compared with a model list the
+        tracker read anyway, to find the jobs that moved before their next poll."""
+        query = select(jobs.c.id, jobs.c.slug, jobs.c.status).where(
+            jobs.c.tracking.is_(True), jobs.c.project == project
+        )
+        with reading(self.engine) as conn:
+            return [(row.id, row.slug, row.status) for row in conn.execute(query)]
 
     def apply_transition(
         self,

@@ -98,7 +98,7 @@ class FakeBackend:
         with self.lock:
             self.calls.append("refresh")
         self._maybe_fail("refresh")
-        return {slug: self.models[slug] for slug in slugs if slug in self.models}
+        return dict(self.models)  # like OpenPipe's: the whole list, whatever was asked
 
     def get(self, slug: str) -> ModelState:
         with self.lock:

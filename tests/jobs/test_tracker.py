@@ -4,8 +4,10 @@ import threading
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
+from sqlalchemy import update
+
 from slackbot.backends.base import ModelState, RateLimitedError, ServerError, TransportError
-from slackbot.jobs.schema import DELETED
+from slackbot.jobs.schema import DELETED, jobs
 from slackbot.jobs.store import JobStore
 from slackbot.jobs.submit import SubmitRequest, SubmitService
 from slackbot.jobs.tracker import Tracker, TrackerConfig
@@ -238,3 +240,56 @@ def test_waiting_and_backed_off_jobs_are_rescheduled_in_one_go(store: JobStore) 
     report = tracker.poll_once()
     assert report.claimed == 6 and report.errors and calls == ["reschedule_many"]
     assert [job.poll_failures if job else None for job in map(counting.get, ids)] == [1] * 6
+
+
+def _poll_due_at(store: JobStore, job_id: int, at: datetime) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(update(jobs).where(jobs.c.id == job_id).values(next_poll_at=at))
+
+
+def test_a_job_that_moved_before_its_poll_is_told_from_the_list_read_for_another(store: JobStore) -> None:
+    """The list read for one due job shows every model of the project: a job polled rarely (it sat still) whose
+    status moved is told in that tick, at no extra request; the jobs that did not move are not touched."""
+    backend, clock = FakeBackend(), Clock()
+    tracker = Tracker(store, {"proj-1": backend}, "w1", clock, CONFIG)
+    due, moved, quiet = (_submit(store, backend, clock, slug) for slug in ("due", "moved", "quiet"))
+    for slug in ("due", "moved", "quiet"):
+        backend.set_status(slug, "TRAINING")
+    clock.advance(10)
+    assert len(tracker.poll_once().transitions) == 3
+    later = clock() + timedelta(hours=1)
+    for job_id in (moved, quiet):
+        _poll_due_at(store, job_id, later)  # not due for an hour
+    backend.set_status("moved", "DEPLOYED")
+    clock.advance(10)
+    report = tracker.poll_once()
+    assert (report.claimed, report.early, report.requests) == (1, 1, 1)
+    assert [(t.job_id, t.old, t.new) for t in report.transitions] == [(moved, "TRAINING", "DEPLOYED")]
+    assert _replies(store, moved)[-1] == "reply:DEPLOYED"
+    job = store.get(moved)
+    assert job is not None and job.status == "DEPLOYED" and not job.tracking
+    untouched = store.get(quiet)
+    assert untouched is not None and untouched.next_poll_at == later and untouched.status == "TRAINING"
+    polled = store.get(due)
+    assert polled is not None and polled.next_poll_at is not None and polled.next_poll_at < later
+
+
+def test_a_moved_job_another_tracker_holds_is_left_to_it(store: JobStore) -> None:
+    backend, clock = FakeBackend(), Clock()
+    mine = Tracker(store, {"proj-1": backend}, "w1", clock, CONFIG)
+    theirs = Tracker(store, {"proj-1": backend}, "w2", clock, CONFIG)
+    _submit(store, backend, clock, "due")
+    held = _submit(store, backend, clock, "held")
+    clock.advance(10)
+    mine.poll_once()
+    _poll_due_at(store, held, clock() + timedelta(hours=1))
+    backend.set_status("held", "QUEUED")
+    assert [j.id for j in store.claim_ids("w2", [held], clock(), 30)] == [held]  # w2 is polling it right now
+    clock.advance(10)
+    report = mine.poll_once()
+    assert (report.claimed, report.early, report.transitions) == (1, 0, [])
+    assert _replies(store, held) == ["card:post"]
+    clock.advance(31)  # w2 stalled: its lease ran out; the next list read takes the job
+    report = theirs.poll_once()
+    assert [(t.job_id, t.new) for t in report.transitions] == [(held, "QUEUED")]
+    assert _replies(store, held) == ["card:post", "reply:QUEUED"]

@@ -79,7 +79,7 @@ class OpenPipeBackend:
         wanted = set(slugs)
         if not wanted:
             return {}
-        found = {m.name: m.to_state() for m in self.client.list_models().data if m.name in wanted}
+        found = {m.name: m.to_state() for m in self.client.list_models().data}
         # A model missing from the list may still be readable by slug (e.g. just created).
         for slug in sorted(wanted - found.keys() - set(listed_enough)):
             try:

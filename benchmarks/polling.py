@@ -98,25 +98,27 @@ def _sweep(tracker: Tracker, clock: BotClock, counter: Counter, trace: bool = Fa
     if trace:
         tracemalloc.start()
         base = tracemalloc.get_traced_memory()[0]
-    began = time.perf_counter()
+    idle, end_bytes = 0, counter.bytes  # the closing tick's list read (nothing due): not part of the sweep
     while True:
-        before = counter.requests
+        before, bytes_before = counter.requests, counter.bytes
         t0 = time.perf_counter()
         report = tracker.poll_once()
         if report.claimed == 0:
+            idle, end_bytes = counter.requests - before, bytes_before
             break
         out.ticks.append(time.perf_counter() - t0)
         out.requests.append(counter.requests - before)
         if report.errors:
             raise RuntimeError(f"tick failed: {report.errors[:3]}")
         if len(out.ticks) == max_ticks:
+            end_bytes = counter.bytes
             break
-    out.seconds = time.perf_counter() - began
+    out.seconds = sum(out.ticks)
     if trace:
         out.peak = tracemalloc.get_traced_memory()[1] - base
         tracemalloc.stop()
-    out.bytes = counter.bytes - start_bytes
-    if sum(out.requests) != counter.requests - start_req:
+    out.bytes = end_bytes - start_bytes
+    if sum(out.requests) != counter.requests - start_req - idle:
         raise RuntimeError("requests counted outside the ticks")
     return out
 

@@ -295,6 +295,12 @@ class JobStore:
             mine = and_(jobs.c.id.in_(ids), jobs.c.lease_owner == owner)
             return [DueJob(*row) for row in conn.execute(select(*columns).where(mine).order_by(jobs.c.id))]
 
+    def tracked_projects(self) -> list[str]:
+        """The projects with at least one job followed."""
+        query = select(jobs.c.project).where(jobs.c.tracking.is_(True)).distinct()
+        with reading(self.engine) as conn:
+            return list(conn.execute(query).scalars())
+
     def tracked_statuses(self, project: str) -> list[tuple[int, str, str]]:
         """(id, slug, status) of every job followed in `project`, leased or not: compared with a model list the
         tracker read anyway, to find the jobs that moved before their next poll."""

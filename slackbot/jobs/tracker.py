@@ -56,7 +56,7 @@ class Transition:
 @dataclass
 class TickReport:
     claimed: int = 0
-    requests: int = 0  # backend calls (refresh), one per project with due jobs
+    requests: int = 0  # backend calls (one list read, plus look-ups), one per project with jobs followed
     transitions: list[Transition] = field(default_factory=list)
     unknown_statuses: list[Transition] = field(default_factory=list)  # also in `transitions`
     errors: list[str] = field(default_factory=list)  # one line per failing project or job; no secrets
@@ -64,6 +64,7 @@ class TickReport:
     rejected: list[int] = field(default_factory=list)  # SUBMITTING jobs never created
     expired: list[int] = field(default_factory=list)
     lost: int = 0  # compare-and-sets that found the row already changed by someone else
+    idle_reads: int = 0  # list reads for projects with no job due (also in `requests`)
     early: int = 0  # jobs claimed before their poll was due because the list showed them moved (not in `claimed`)
 
 
@@ -81,6 +82,7 @@ class Tracker:
         self.owner = owner
         self.clock = clock
         self.config = config or TrackerConfig()
+        self._failing: set[str] = set()  # projects whose last list read failed: no idle reads until one works
 
     def poll_once(self) -> TickReport:
         cfg = self.config
@@ -101,6 +103,18 @@ class Tracker:
             by_project[job.project].append(job)
         for project, group in by_project.items():
             self._poll_project(project, group, now, report)
+        # A project with jobs followed but none due still gets its one list read: a job that sat still (polled
+        # every `max_interval_seconds`) and just moved is told within a tick. Not while the project is failing:
+        # its due jobs carry the backoff (and any Retry-After), and a successful poll of them resumes this.
+        try:
+            idle = [p for p in self.store.tracked_projects() if p not in by_project and p not in self._failing]
+        except Exception as exc:
+            log.exception("listing followed projects failed")
+            report.errors.append(f"listing followed projects: {type(exc).__name__}")
+            idle = []
+        for project in idle:
+            if project in self.backends:
+                self._poll_project(project, [], now, report)
         return report
 
     def _poll_project(self, project: str, group: list[DueJob], now: datetime, report: TickReport) -> None:
@@ -115,13 +129,21 @@ class Tracker:
         young = {job.slug for job in group if job.status == SUBMITTING and now - job.created_at < grace}
         try:
             report.requests += 1
-            states = backend.refresh({job.slug for job in group}, listed_enough=young)
+            if group:
+                states = backend.refresh({job.slug for job in group}, listed_enough=young)
+            else:  # none due: the list alone, for the jobs that moved (see poll_once)
+                report.idle_reads += 1
+                states = {state.slug: state for state in backend.list_models()}
         except Exception as exc:
             reason = exc.describe() if isinstance(exc, BackendError) else type(exc).__name__
             log.warning("refresh failed", extra={"project": project, "jobs": len(group), "error": reason})
             report.errors.append(f"{project}: {reason}")
-            self._back_off(group, now, exc)
+            self._failing.add(project)
+            if group:
+                self._back_off(group, now, exc)
             return
+        if group:
+            self._failing.discard(project)
         still: list[tuple[int, datetime]] = []  # jobs that did not move: rescheduled together below
         try:
             early = self._moved_early(project, group, states, now, report)

@@ -92,6 +92,9 @@ class FakeBackend:
         return state
 
     def list_models(self) -> list[ModelState]:
+        with self.lock:
+            self.calls.append("list")
+        self._maybe_fail("list")
         return list(self.models.values())
 
     def refresh(self, slugs: Collection[str], *, listed_enough: Collection[str] = ()) -> dict[str, ModelState]:

@@ -293,3 +293,55 @@ def test_a_moved_job_another_tracker_holds_is_left_to_it(store: JobStore) -> Non
     report = theirs.poll_once()
     assert [(t.job_id, t.new) for t in report.transitions] == [(held, "QUEUED")]
     assert _replies(store, held) == ["card:post", "reply:QUEUED"]
+
+
+def test_a_project_with_nothing_due_still_has_its_list_read_each_tick(store: JobStore) -> None:
+    """A lone job that sat still is polled every `max_interval_seconds`; the project's list is still read every
+    tick (one request, as the issue's budget allows), so its move is told at the next tick, not minutes later."""
+    backend, clock = FakeBackend(), Clock()
+    tracker = Tracker(store, {"proj-1": backend}, "w1", clock, CONFIG)
+    job_id = _submit(store, backend, clock, "lone")
+    backend.set_status("lone", "TRAINING")
+    clock.advance(10)
+    assert len(tracker.poll_once().transitions) == 1
+    later = clock() + timedelta(hours=1)
+    _poll_due_at(store, job_id, later)
+    clock.advance(10)
+    quiet = tracker.poll_once()
+    assert (quiet.claimed, quiet.requests, quiet.idle_reads, quiet.early, quiet.transitions) == (0, 1, 1, 0, [])
+    job = store.get(job_id)
+    assert job is not None and job.next_poll_at == later  # a still job costs no write
+    backend.set_status("lone", "DEPLOYED")
+    clock.advance(10)
+    report = tracker.poll_once()
+    assert (report.claimed, report.requests, report.early) == (0, 1, 1)
+    assert [(t.job_id, t.new) for t in report.transitions] == [(job_id, "DEPLOYED")]
+    assert _replies(store, job_id)[-1] == "reply:DEPLOYED"
+    backend.calls.clear()
+    clock.advance(10)
+    assert tracker.poll_once().requests == 0 and backend.calls == []  # nothing followed: nothing read
+
+
+def test_idle_list_reads_stop_while_the_project_fails_and_resume_after_a_good_poll(store: JobStore) -> None:
+    """A failing project is left to its due jobs' backoff (and Retry-After): no read every tick meanwhile."""
+    backend, clock = FakeBackend(), Clock()
+    tracker = Tracker(store, {"proj-1": backend}, "w1", clock, CONFIG)
+    job_id = _submit(store, backend, clock, "alpha")
+    clock.advance(10)
+    tracker.poll_once()
+    _poll_due_at(store, job_id, clock() + timedelta(seconds=60))
+    backend.fail_next["list"] = [RateLimitedError("slow down", status=429, retry_after=50)]
+    clock.advance(10)
+    failed = tracker.poll_once()
+    assert failed.requests == 1 and failed.errors and backend.calls[-1] == "list"
+    backend.calls.clear()
+    for _ in range(3):
+        clock.advance(10)
+        assert tracker.poll_once().requests == 0  # paused, not retried every tick
+    assert backend.calls == []
+    clock.advance(30)  # the job's own poll is due: it succeeds, and the idle reads resume after it
+    assert tracker.poll_once().claimed == 1
+    backend.set_status("alpha", "QUEUED")
+    clock.advance(10)
+    report = tracker.poll_once()
+    assert (report.claimed, report.idle_reads, [t.new for t in report.transitions]) == (0, 1, ["QUEUED"])

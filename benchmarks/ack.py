@@ -20,8 +20,9 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -310,6 +311,21 @@ def _scenario(users: int, rounds: int, blocks: int, slow: bool) -> dict[str, Sam
                 bot.stop()
 
 
+@contextmanager
+def _busy_neighbour() -> Iterator[None]:
+    """A process that spins on the apps' CPU until the block ends (or this process dies: it checks its parent)."""
+    code = (
+        f"import os\nos.sched_setaffinity(0, {sorted(APP_CPUS)})\nparent = {os.getpid()}\n"
+        "while os.getppid() == parent:\n    sum(range(100_000))\n"
+    )
+    spinner = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        yield
+    finally:
+        spinner.kill()
+        spinner.wait()
+
+
 def run(quick: bool) -> Section:
     section = Section(
         "Ack latency through HTTP (signed requests; ratio = bot ÷ bare Bolt app, each in its own process)",
@@ -325,44 +341,50 @@ def run(quick: bool) -> Section:
             "bot failures",
         ],
     )
-    for slow in (False, True):
-        for users in (1, 20):
-            # 1,000 samples per app at 1 user (a p99 decided by 10 requests, not 2) and 640 at 20 users.
-            rounds = (5 if quick else 250) if users == 1 else (1 if quick else 8)
-            started = time.perf_counter()
+    scenarios = [(slow, users, False) for slow in (False, True) for users in (1, 20)]
+    if APP_CPUS:
+        scenarios.append((False, 1, True))
+    for slow, users, busy in scenarios:
+        # 1,000 samples per app at 1 user (a p99 decided by 10 requests, not 2) and 640 at 20 users.
+        rounds = (5 if quick else 250) if users == 1 else (1 if quick else 8)
+        started = time.perf_counter()
+        with _busy_neighbour() if busy else nullcontext():
             res = _scenario(users, rounds, BLOCKS, slow)
-            took = time.perf_counter() - started
-            reasons = dict(res["bot"].reasons)
-            print(f"  ack: slow={slow} users={users} in {took:.0f} s; bot failures: {reasons}", flush=True)
-            label = f"slow ({SLOW_SECONDS:g} s)" if slow else "normal"
-            bare, bot = res["bare"], res["bot"]
-            for step in STEPS:
-                # A failed request counts as infinitely slow: p99 must not hide it.
-                b = bare.latencies[step] + [math.inf] * bare.failures[step]
-                s = bot.latencies[step] + [math.inf] * bot.failures[step]
-                fails = f"{bot.failures[step]} of {len(s)}"
-                if step == STEPS[1] and bot.degraded:
-                    fails += f" (+{bot.degraded} “OpenPipe is slow” answers)"
-                section.rows.append(
-                    [
-                        label,
-                        str(users),
-                        step,
-                        f"{ms(percentile(b, 50))} / {ms(percentile(b, 99))}",
-                        f"{ms(percentile(s, 50))} / {ms(percentile(s, 99))}",
-                        ratio(percentile(s, 50), percentile(b, 50)),
-                        ratio(percentile(s, 99), percentile(b, 99)),
-                        interval(bootstrap_ratio(s, b, 99)),
-                        fails,
-                    ]
-                )
-            accepted = len(bot.latencies[STEPS[2]])
-            failures = ", ".join(f"{why}: {count}" for why, count in sorted(reasons.items())) or "none"
-            section.notes.append(
-                f"{label}, {users} users: the bot started {bot.jobs_started} jobs for {accepted} accepted "
-                f"submissions (the work after the ack, done while it was measured); failures: {failures}."
+        took = time.perf_counter() - started
+        reasons = dict(res["bot"].reasons)
+        print(f"  ack: slow={slow} users={users} busy={busy} in {took:.0f} s; bot failures: {reasons}", flush=True)
+        label = (f"slow ({SLOW_SECONDS:g} s)" if slow else "normal") + (", busy CPU" if busy else "")
+        bare, bot = res["bare"], res["bot"]
+        for step in STEPS:
+            # A failed request counts as infinitely slow: p99 must not hide it.
+            b = bare.latencies[step] + [math.inf] * bare.failures[step]
+            s = bot.latencies[step] + [math.inf] * bot.failures[step]
+            fails = f"{bot.failures[step]} of {len(s)}"
+            if step == STEPS[1] and bot.degraded:
+                fails += f" (+{bot.degraded} “OpenPipe is slow” answers)"
+            section.rows.append(
+                [
+                    label,
+                    str(users),
+                    step,
+                    f"{ms(percentile(b, 50))} / {ms(percentile(b, 99))}",
+                    f"{ms(percentile(s, 50))} / {ms(percentile(s, 99))}",
+                    ratio(percentile(s, 50), percentile(b, 50)),
+                    ratio(percentile(s, 99), percentile(b, 99)),
+                    interval(bootstrap_ratio(s, b, 99)),
+                    fails,
+                ]
             )
+        accepted = len(bot.latencies[STEPS[2]])
+        failures = ", ".join(f"{why}: {count}" for why, count in sorted(reasons.items())) or "none"
+        section.notes.append(
+            f"{label}, {users} users: the bot started {bot.jobs_started} jobs for {accepted} accepted "
+            f"submissions (the work after the ack, done while it was measured); failures: {failures}."
+        )
     section.notes += [
+        "Busy CPU: a process spinning on the apps' CPU for the whole scenario, as on a shared machine with a noisy "
+        "neighbour: both apps get about half of the CPU, and the bot's background work takes longer to get out of "
+        "the way.",
         "Each user loops /finetune → dataset options → submit (a valid form, so a job is started after the ack). "
         "Slow = LocalOpenPipe answers every endpoint after an injected 2 s latency.",
         "The interval is a bootstrap of the p99 ratio (both sample sets resampled 1,000 times): how far the ratio "

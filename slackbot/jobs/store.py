@@ -295,20 +295,15 @@ class JobStore:
             mine = and_(jobs.c.id.in_(ids), jobs.c.lease_owner == owner)
             return [DueJob(*row) for row in conn.execute(select(*columns).where(mine).order_by(jobs.c.id))]
 
-    def tracked_projects(self) -> list[str]:
-        """The projects with at least one job followed."""
-        query = select(jobs.c.project).where(jobs.c.tracking.is_(True)).distinct()
+    def followed(self) -> dict[str, list[tuple[int, str, str]]]:
+        """(id, slug, status) of every job followed, leased or not, by project: which projects to read the list of,
+        and what to compare it with to find the jobs that moved before their next poll."""
+        query = select(jobs.c.project, jobs.c.id, jobs.c.slug, jobs.c.status).where(jobs.c.tracking.is_(True))
+        by_project: dict[str, list[tuple[int, str, str]]] = {}
         with reading(self.engine) as conn:
-            return list(conn.execute(query).scalars())
-
-    def tracked_statuses(self, project: str) -> list[tuple[int, str, str]]:
-        """(id, slug, status) of every job followed in `project`, leased or not: compared with a model list the
-        tracker read anyway, to find the jobs that moved before their next poll."""
-        query = select(jobs.c.id, jobs.c.slug, jobs.c.status).where(
-            jobs.c.tracking.is_(True), jobs.c.project == project
-        )
-        with reading(self.engine) as conn:
-            return [(row.id, row.slug, row.status) for row in conn.execute(query)]
+            for row in conn.execute(query):
+                by_project.setdefault(row.project, []).append((row.id, row.slug, row.status))
+        return by_project
 
     def apply_transition(
         self,
@@ -342,23 +337,9 @@ class JobStore:
             lambda conn: (_reply_key(conn, job_id, new_status), payload),
         )
 
-    def reschedule(self, job_id: int, next_poll_at: datetime, failures: int, lease_owner: str | None = None) -> bool:
-        """Set the next poll and release the lease (only ours, when `lease_owner` is given)."""
-        conditions = [jobs.c.id == job_id, jobs.c.tracking.is_(True)]
-        if lease_owner is not None:
-            conditions.append(jobs.c.lease_owner == lease_owner)
-        with writing(self.engine) as conn:
-            return bool(
-                conn.execute(
-                    update(jobs)
-                    .where(*conditions)
-                    .values(next_poll_at=next_poll_at, poll_failures=failures, lease_owner=None, lease_until=None)
-                ).rowcount
-            )
-
     def reschedule_many(self, due: Sequence[tuple[int, datetime]], lease_owner: str, failures: int = 0) -> int:
-        """`reschedule` for many jobs of ours at once: one transaction, one statement run for each row, instead of
-        a transaction per job. Returns how many rows were ours to change."""
+        """Set each job's next poll and release our lease on it (`failures`: the project's failures in a row): one
+        transaction, one statement run for each row. Returns how many rows were ours to change."""
         if not due:
             return 0
         stmt = (

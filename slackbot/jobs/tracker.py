@@ -101,23 +101,30 @@ class Tracker:
         by_project: dict[str, list[DueJob]] = defaultdict(list)
         for job in claimed:
             by_project[job.project].append(job)
+        try:
+            followed = self.store.followed()
+        except Exception as exc:  # the due jobs are still polled, without the look at the others
+            log.exception("reading the followed jobs failed")
+            report.errors.append(f"reading the followed jobs: {type(exc).__name__}")
+            followed = {}
         for project, group in by_project.items():
-            self._poll_project(project, group, now, report)
+            self._poll_project(project, group, followed.get(project, []), now, report)
         # A project with jobs followed but none due still gets its one list read: a job that sat still (polled
         # every `max_interval_seconds`) and just moved is told within a tick. Not while the project is failing:
         # its due jobs carry the backoff (and any Retry-After), and a successful poll of them resumes this.
-        try:
-            idle = [p for p in self.store.tracked_projects() if p not in by_project and p not in self._failing]
-        except Exception as exc:
-            log.exception("listing followed projects failed")
-            report.errors.append(f"listing followed projects: {type(exc).__name__}")
-            idle = []
-        for project in idle:
-            if project in self.backends:
-                self._poll_project(project, [], now, report)
+        for project, rows in followed.items():
+            if project not in by_project and project not in self._failing and project in self.backends:
+                self._poll_project(project, [], rows, now, report)
         return report
 
-    def _poll_project(self, project: str, group: list[DueJob], now: datetime, report: TickReport) -> None:
+    def _poll_project(
+        self,
+        project: str,
+        group: list[DueJob],
+        followed: list[tuple[int, str, str]],
+        now: datetime,
+        report: TickReport,
+    ) -> None:
         backend = self.backends.get(project)
         if backend is None:
             report.errors.append(f"no backend configured for project {project}")
@@ -146,10 +153,10 @@ class Tracker:
             self._failing.discard(project)
         still: list[tuple[int, datetime]] = []  # jobs that did not move: rescheduled together below
         try:
-            early = self._moved_early(project, group, states, now, report)
+            early = self._moved_early(group, followed, states, now, report)
         except Exception as exc:  # only an optimisation: those jobs are still polled when due
-            log.exception("looking for jobs that moved early failed", extra={"project": project})
-            report.errors.append(f"{project}: finding jobs that moved early: {type(exc).__name__}")
+            log.exception("claiming jobs that moved early failed", extra={"project": project})
+            report.errors.append(f"{project}: claiming jobs that moved early: {type(exc).__name__}")
             early = []
         for job in group + early:
             try:
@@ -166,7 +173,12 @@ class Tracker:
             report.errors.append(f"{project}: rescheduling {len(still)} jobs: {type(exc).__name__}")
 
     def _moved_early(
-        self, project: str, group: list[DueJob], states: Mapping[str, ModelState], now: datetime, report: TickReport
+        self,
+        group: list[DueJob],
+        followed: list[tuple[int, str, str]],
+        states: Mapping[str, ModelState],
+        now: datetime,
+        report: TickReport,
     ) -> list[DueJob]:
         """Jobs of the project not due yet whose status in the list just read differs from ours: claimed now, so a
         change is told within a tick of the list showing it, not at the job's next poll (up to
@@ -175,7 +187,7 @@ class Tracker:
         claimed = {job.id for job in group}
         moved = [
             job_id
-            for job_id, slug, status in self.store.tracked_statuses(project)
+            for job_id, slug, status in followed
             if job_id not in claimed and status != SUBMITTING and slug in states and states[slug].status != status
         ][: max(room, 0)]
         if not moved:

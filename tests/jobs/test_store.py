@@ -103,7 +103,8 @@ def test_confirm_created_queues_card_once(store: JobStore) -> None:
 def test_claim_due_leases_and_expired_lease_is_taken_over(store: JobStore) -> None:
     ids = [_create(store, f"job-{i}") for i in range(3)]
     late = _create(store, "late")
-    store.reschedule(late, T0 + timedelta(hours=1), 0)
+    assert [j.id for j in store.claim_ids("setup", [late], T0, lease_seconds=0)] == [late]
+    assert store.reschedule_many([(late, T0 + timedelta(hours=1))], lease_owner="setup") == 1
     claimed = store.claim_due("a", T0, limit=2, lease_seconds=60)
     assert [j.id for j in claimed] == ids[:2]
     # Live leases are skipped; the remaining due job goes to the next claimer.
@@ -114,7 +115,7 @@ def test_claim_due_leases_and_expired_lease_is_taken_over(store: JobStore) -> No
     assert [j.id for j in taken] == ids[:2]
     assert not store.apply_transition(ids[0], SUBMITTING, "QUEUED", None, T0, T0, lease_owner="a")
     assert store.apply_transition(ids[0], SUBMITTING, "QUEUED", None, T0, T0, lease_owner="c")
-    assert not store.reschedule(ids[1], T0, 0, lease_owner="a")
+    assert store.reschedule_many([(ids[1], T0)], lease_owner="a") == 0
 
 
 def test_reschedule_many_changes_only_jobs_we_hold(store: JobStore) -> None:

@@ -213,11 +213,9 @@ def test_waiting_and_backed_off_jobs_are_rescheduled_in_one_go(store: JobStore) 
     calls: list[str] = []
 
     class Counting(JobStore):
-        def reschedule(
-            self, job_id: int, next_poll_at: datetime, failures: int, lease_owner: str | None = None
-        ) -> bool:
-            calls.append("reschedule")
-            return super().reschedule(job_id, next_poll_at, failures, lease_owner)
+        def release(self, job_id: int, lease_owner: str | None = None) -> None:
+            calls.append("release")
+            super().release(job_id, lease_owner)
 
         def reschedule_many(self, due: Sequence[tuple[int, datetime]], lease_owner: str, failures: int = 0) -> int:
             calls.append("reschedule_many")

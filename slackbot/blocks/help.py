@@ -7,6 +7,7 @@ from typing import Any, Final
 from slack_sdk.models.blocks import ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
 
 from slackbot.blocks.ids import COMMAND
+from slackbot.text import code
 
 SHORTCUT_NAME: Final = "Fine-tune from this thread"
 
@@ -47,6 +48,5 @@ def help_message() -> tuple[str, list[dict[str, Any]]]:
 
 def usage_message(unknown: str) -> str:
     """One line for an unknown sub-command (the input is shortened and shown as code)."""
-    shown = " ".join(unknown.split())[:40].replace("`", "'")
     names = ", ".join(f"`{usage}`" for usage, _ in _COMMANDS)
-    return f"I don't know `{COMMAND} {shown}`. Try {names}."
+    return f"I don't know {code(f'{COMMAND} {unknown}', 60)}. Try {names}."

@@ -11,9 +11,7 @@ from tests.e2e.harness import OPENPIPE_KEY, SIGNING_SECRET, Harness
 
 
 def _command(h: Harness, text: str, **kw: str) -> str:
-    response = h.driver.slash_command("/finetune", text, **kw)
-    assert response.status_code == 200
-    return response.text
+    return h.command(text, **kw)
 
 
 def test_help_and_unknown_subcommand(harness: Harness) -> None:
@@ -56,9 +54,9 @@ def test_status_list_and_track(harness: Harness) -> None:
     # Another workspace (same app, another team) sees none of it.
     other_team = SlackDriver(h.server.url, SIGNING_SECRET, h.slack, team_id="T0OTHER")
     try:
-        listed = other_team.slash_command("/finetune", "list").text
+        listed = h.command("list", driver=other_team)
         assert "No fine-tunes yet" in listed and "made-in-web-ui" not in listed
-        assert "track made-in-web-ui" in other_team.slash_command("/finetune", "status made-in-web-ui").text
+        assert "track made-in-web-ui" in h.command("status made-in-web-ui", driver=other_team)
     finally:
         other_team.close()
     # Tracking a model that does not exist says so.

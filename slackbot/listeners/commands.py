@@ -174,7 +174,7 @@ def _unknown_slug(slug: str) -> str:
     return (
         f"No fine-tune named {code(slug)} that you can see was started from this workspace (jobs of private "
         f"channels and DMs show only to whoever started them, and in their channel). "
-        f"To follow a model created elsewhere, use `/finetune track {slug}`."
+        f"To follow a model created elsewhere, use {code(f'{ids.COMMAND} track {slug}')}."
     )
 
 

@@ -118,3 +118,18 @@ def test_forged_stale_and_unsigned_requests_are_refused_before_any_handler(harne
     time.sleep(0.3)
     # Only the one genuine request reached a handler.
     assert len(h.slack.calls_to("views.open")) == 1
+
+
+def test_slugs_that_are_not_model_slugs_are_refused_before_any_request(harness: Harness) -> None:
+    h = harness
+    time.sleep(0.2)  # let anything started before this test reach OpenPipe first
+    before = len(h.openpipe.requests)
+    for text in ("track ..", "track .", "status ..", "status .", "track ../datasets", "track a%2F..", "track x?y"):
+        answer = h.command(text)
+        assert "is not a model slug" in answer, (text, answer)
+        assert "Looking up" not in answer
+    # A name made in OpenPipe's web UI (capitals allowed there) is still looked up.
+    assert "Looking up" in h.command("track Made-In-Web-UI")
+    h.wait(lambda: len(h.openpipe.requests) > before)
+    time.sleep(0.2)
+    assert [r.path for r in h.openpipe.requests[before:]] == ["/models/Made-In-Web-UI"]

@@ -10,8 +10,8 @@ from slackbot.sandbox.driver import SlackDriver
 from tests.e2e.harness import OPENPIPE_KEY, SIGNING_SECRET, Harness
 
 
-def _command(h: Harness, text: str, **kw: str) -> str:
-    return h.command(text, **kw)
+def _command(h: Harness, text: str) -> str:
+    return h.command(text)
 
 
 def test_help_and_unknown_subcommand(harness: Harness) -> None:

@@ -89,8 +89,8 @@ def logged() -> Iterator[io.StringIO]:
     try:
         yield stream
     finally:
-        for handler in [h for h in root.handlers if isinstance(h, RedactingHandler)]:
-            root.removeHandler(handler)
+        for ours in [h for h in root.handlers if isinstance(h, RedactingHandler)]:
+            root.removeHandler(ours)
         for handler in saved[0]:
             if handler not in root.handlers:
                 root.addHandler(handler)
@@ -216,7 +216,9 @@ def _walk_every_surface(h: Harness, found: list[str]) -> None:
     deployed = [m for m in h.bot_messages("C0RANDOM") if "Call it as" in json.dumps(m["blocks"])]
     assert len(deployed) >= 2, "the deployed card and reply, each saying how to call the model"
     assert shown([json.dumps(m["blocks"]) for m in h.bot_messages("C0RANDOM")]), "the hostile base model"
-    lookups = [str(c.args.get("text")) for c in h.slack.calls_to("chat.postEphemeral") if "refused-lookup" in str(c.args)]
+    lookups = [
+        str(c.args.get("text")) for c in h.slack.calls_to("chat.postEphemeral") if "refused-lookup" in str(c.args)
+    ]
     assert shown(lookups), "the failed lookup's ephemeral"
     assert shown([notice["text"]]), "the refusal"
 

@@ -90,6 +90,8 @@ def test_a_failed_lookup_hides_the_job_and_is_not_remembered(jobs: tuple[Harness
     # The list asks about Alice's three channels, newest job first: every answer fails.
     h.slack.fail("conversations.info", "internal_error", times=3)
     assert _listed(h.command("list", user_id=BOB, channel_id="C0GENERAL")) == set()
-    assert [c.response for c in h.slack.calls_to("conversations.info")] == [{"ok": False, "error": "internal_error"}] * 3
+    assert [c.response for c in h.slack.calls_to("conversations.info")] == [
+        {"ok": False, "error": "internal_error"}
+    ] * 3
     # The next question asks again, and the public job is back.
     assert _listed(h.command("list", user_id=BOB, channel_id="C0GENERAL")) == {"public-model"}

@@ -60,7 +60,7 @@ def register(app: App, runtime: Runtime) -> None:
             ack()
             runtime.after_ack.submit(_answer, respond, _status, runtime, visibility, team, user, channel, words[1])
         elif sub == "track" and len(words) == 2:
-            _track(ack, runtime, client, team, user, channel, words[1])
+            _track(ack, runtime, visibility, client, team, user, channel, words[1])
         else:
             ack(text=usage_message(" ".join(words)))
 
@@ -114,20 +114,31 @@ def _start(
         ephemeral(client, channel, user, "Slack did not let me open the form in time. Please run /finetune again.")
 
 
-def _track(ack: Ack, runtime: Runtime, client: WebClient, team: str, user: str, channel: str, slug: str) -> None:
+def _track(
+    ack: Ack,
+    runtime: Runtime,
+    visibility: ChannelVisibility,
+    client: WebClient,
+    team: str,
+    user: str,
+    channel: str,
+    slug: str,
+) -> None:
     decision = runtime.permissions.check(user, channel)
     if not decision.allowed:
         ack(text=decision.reason)
         return
+    ack(text=f"Looking up {code(slug)}…")
+    runtime.after_ack.submit(_follow, runtime, visibility, client, team, user, channel, slug)
+
+
+def _follow(
+    runtime: Runtime, visibility: ChannelVisibility, client: WebClient, team: str, user: str, channel: str, slug: str
+) -> None:
     existing = runtime.store.by_slug(team, slug)
     if existing is not None and existing.status != "REJECTED":
-        ack(text=f"{code(slug)} is already followed in {channel_mention(existing.channel_id)}.")
+        ephemeral(client, channel, user, _already_followed(visibility, existing, user, channel))
         return
-    ack(text=f"Looking up {code(slug)}…")
-    runtime.after_ack.submit(_follow, runtime, client, team, user, channel, slug)
-
-
-def _follow(runtime: Runtime, client: WebClient, team: str, user: str, channel: str, slug: str) -> None:
     try:
         state = runtime.backend.get(slug)
     except NotFoundError:
@@ -147,12 +158,17 @@ def _follow(runtime: Runtime, client: WebClient, team: str, user: str, channel: 
             now=runtime.clock(),
         )
     except DuplicateJob as dup:
-        ephemeral(
-            client, channel, user, f"{code(slug)} is already followed in {channel_mention(dup.existing.channel_id)}."
-        )
+        ephemeral(client, channel, user, _already_followed(visibility, dup.existing, user, channel))
         return
     log.info("tracking existing model", extra={"team": team, "job_id": job.id, "slug": slug})
     runtime.notifier.deliver_job(job.id)
+
+
+def _already_followed(visibility: ChannelVisibility, job: JobRecord, user: str, channel: str) -> str:
+    # A slug is followed once per workspace, so that much is said; where, only to those who may see the job.
+    if visibility.job_visible(job, user, channel):
+        return f"{code(job.slug)} is already followed in {channel_mention(job.channel_id)}."
+    return f"{code(job.slug)} is already followed in a private channel or DM."
 
 
 def _status_text(job: JobRecord) -> str:

@@ -44,7 +44,9 @@ def test_status_list_and_track(harness: Harness) -> None:
     assert "Looking up" in _command(h, "track made-in-web-ui")
     card = h.wait(lambda: h.bot_messages("C0GENERAL"))[0]
     assert "made-in-web-ui" in card["text"]
-    assert "already followed" in _command(h, "track made-in-web-ui")
+    assert "Looking up" in _command(h, "track made-in-web-ui")
+    again = h.wait(lambda: [c for c in h.slack.calls_to("chat.postEphemeral") if "already" in str(c.args)])
+    assert "`made-in-web-ui` is already followed in <#C0GENERAL>" in again[-1].args["text"]
     assert "made-in-web-ui" in _command(h, "list")
     assert "PENDING" in _command(h, "status made-in-web-ui")
     h.run_for(130, step=5)

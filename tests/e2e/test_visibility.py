@@ -70,6 +70,22 @@ def test_others_see_public_jobs_only_and_the_requester_sees_all(jobs: tuple[Harn
         assert f"<#{dm}>" in h.command("status dm-model", user_id=ALICE, channel_id=channel)
 
 
+def test_tracking_a_followed_slug_names_its_channel_only_to_those_who_may_see_the_job(
+    jobs: tuple[Harness, str],
+) -> None:
+    h, _ = jobs
+
+    def told(user: str, channel: str, slug: str) -> str:
+        before = len(h.slack.calls_to("chat.postEphemeral"))
+        assert "Looking up" in h.command(f"track {slug}", user_id=user, channel_id=channel)
+        return str(h.slack.wait_for("chat.postEphemeral", before + 1)[before].args["text"])
+
+    assert told(BOB, "C0GENERAL", "secret-model") == "`secret-model` is already followed in a private channel or DM."
+    assert told(BOB, "C0GENERAL", "public-model") == "`public-model` is already followed in <#C0RANDOM>."
+    assert told(BOB, SECRET, "secret-model") == f"`secret-model` is already followed in <#{SECRET}>."
+    assert told(ALICE, "C0GENERAL", "secret-model") == f"`secret-model` is already followed in <#{SECRET}>."
+
+
 def test_a_list_asks_slack_once_per_channel_and_remembers_for_a_while(jobs: tuple[Harness, str]) -> None:
     h, dm = jobs
     h.command("list", user_id=BOB, channel_id="C0GENERAL")

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-REDACTED = "[redacted]"
-_TOKEN_PATTERNS = re.compile(
-    r"(xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|opk[_-][A-Za-z0-9_-]{6,}|(?<=Bearer )[^\s'\",]+)"
-)
+from slackbot.text import MIN_SECRET_LENGTH, REDACTED, redact
+
+__all__ = ["REDACTED", "JsonFormatter", "RedactingHandler", "Redactor", "TextFormatter", "configure_logging"]
+
 # Attributes every LogRecord has; anything else was passed with `extra=` and is part of the event.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
@@ -30,14 +29,12 @@ class Redactor:
         self.add(*secrets)
 
     def add(self, *secrets: str) -> None:
-        known = {*self._secrets, *(s for s in secrets if s and len(s) >= 6)}
+        known = {*self._secrets, *(s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH)}
         self._secrets = sorted(known, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, REDACTED)
-        return _TOKEN_PATTERNS.sub(REDACTED, text)
+        # The same redaction as every Slack surface (slackbot/text.py), plus this handler's own secrets.
+        return redact(text, self._secrets)
 
 
 class JsonFormatter(logging.Formatter):

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from pydantic import SecretStr
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 from sqlalchemy import Engine, text
@@ -30,6 +31,7 @@ from slackbot.jobs.submit import SubmitService
 from slackbot.jobs.tracker import Tracker, TrackerConfig
 from slackbot.permissions import Permissions, UsergroupDirectory
 from slackbot.settings import Settings
+from slackbot.text import remember_secrets
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,8 @@ class Runtime:
         owner: str | None = None,
     ) -> Runtime:
         settings.require("SLACK_BOT_TOKEN", "OPENPIPE_API_KEY")
+        # Every Slack surface redacts these verbatim, even where no token pattern would catch them.
+        remember_secrets(*(v.get_secret_value() for v in vars(settings).values() if isinstance(v, SecretStr)))
         owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         engine = make_engine(settings.database_url)
         migrate(engine)

@@ -25,6 +25,7 @@ SCOPES = {
     "conversations_open": {"im:write"},
     "conversations_replies": {"channels:history", "groups:history", "im:history", "mpim:history"},
     "conversations_history": {"channels:history", "groups:history", "im:history", "mpim:history"},
+    "conversations_info": {"channels:read", "groups:read", "im:read", "mpim:read"},
     "usergroups_users_list": {"usergroups:read"},
     "views_open": set(),
     "views_update": set(),

@@ -2,8 +2,8 @@
 
 Pure functions returning `(text_fallback, blocks)`. Blocks are built with `slack_sdk.models.blocks` so Slack's
 length and count limits are checked when they are serialised. Text that comes from users or from the backend
-(slugs, dataset names, error messages) is escaped, so it can never ping `<!channel>` or forge a link, and
-token-shaped strings are redacted, so a secret echoed in a backend error never reaches a channel.
+(slugs, dataset names, error messages) goes through `slackbot.text`, so it can never ping `<!channel>` or forge
+a link, and a secret echoed in a backend error never reaches a channel.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from slack_sdk.models.blocks import (
 from slackbot.backends.base import Provider
 from slackbot.jobs.records import JobRecord
 from slackbot.jobs.schema import DELETED, REJECTED, SUBMITTING
-from slackbot.logs import Redactor
+from slackbot.text import clip, code, escape_mrkdwn, mrkdwn, plain, redact, user_mention
 
 Rendered = tuple[str, list[dict[str, Any]]]
 
@@ -63,20 +63,7 @@ STATUS_LABEL = {
     EXPIRED: "No longer followed",
 }
 
-_redactor = Redactor()
-
-
-def mrkdwn_escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def escape(text: str) -> str:
-    """Make user- or backend-supplied text inert in mrkdwn (no mentions, links, broadcasts or secrets)."""
-    return mrkdwn_escape(_redactor(text))
-
-
-def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+ERROR_TEXT_LIMIT = 2000
 
 
 def effective_status(job: JobRecord) -> str:
@@ -88,7 +75,12 @@ def effective_status(job: JobRecord) -> str:
 
 def status_text(status: str) -> str:
     emoji = STATUS_EMOJI.get(status, ":grey_question:")
-    return f"{emoji} {STATUS_LABEL.get(status, escape(status))}"
+    return f"{emoji} {status_label(status)}"
+
+
+def status_label(status: str) -> str:
+    """Our words for a status; one we do not know (the service's enum has grown before) shown inert."""
+    return STATUS_LABEL.get(status) or mrkdwn(status, 60, one_line=True)
 
 
 def format_duration(seconds: float) -> str:
@@ -122,16 +114,24 @@ def public_api_base(api_base: str) -> str:
     """The configured API base as shown in a channel: no credentials, query or fragment, no trailing slash."""
     parts = urlsplit(api_base.strip())
     host = parts.netloc.rpartition("@")[2]  # drop any user:password@
-    return _redactor(urlunsplit((parts.scheme, host, parts.path, "", "")).rstrip("/"))
+    return redact(urlunsplit((parts.scheme, host, parts.path, "", "")).rstrip("/"))
 
 
-def usage_example(job: JobRecord, api_base: str = OPENPIPE_API_BASE) -> str:
+def usage_example(job: JobRecord, api_base: str) -> str:
     """One curl line against `api_base` (OPENPIPE_BASE_URL); the key is an environment variable, never a value."""
-    body = json.dumps({"model": model_name(job), "messages": [{"role": "user", "content": "Hello"}]})
+    body = json.dumps({"model": redact(model_name(job)), "messages": [{"role": "user", "content": "Hello"}]})
     return (
         f'curl {public_api_base(api_base)}/chat/completions -H "Authorization: Bearer $OPENPIPE_API_KEY" '
         f"-H \"Content-Type: application/json\" -d '{body}'"
     )
+
+
+def how_to_call(job: JobRecord, api_base: str) -> str:
+    """The one "how to call this model" text (mrkdwn), shown on the card and in the DEPLOYED reply alike."""
+    # Escaped only: its outside parts (base URL, model name) are redacted already, and a full redact() would
+    # take the literal `Bearer $OPENPIPE_API_KEY` for a token. No backtick may close the code block early.
+    example = escape_mrkdwn(usage_example(job, api_base).replace("`", "'"))
+    return f"Call it as {code(model_name(job))}:\n```{example}```"
 
 
 def _value(value: object) -> str:
@@ -179,11 +179,11 @@ def provider_label(job: JobRecord) -> str:
     try:
         return Provider(job.provider).label
     except ValueError:
-        return escape(job.provider)
+        return mrkdwn(job.provider, 60, one_line=True)
 
 
 def dataset_text(job: JobRecord) -> str:
-    name = escape(job.dataset_name or job.dataset_id)
+    name = mrkdwn(job.dataset_name or job.dataset_id, 250, one_line=True)
     if job.dataset_entries is not None:
         return f"{name} ({job.dataset_entries:,} entries)"
     return name
@@ -204,34 +204,27 @@ def status_card(job: JobRecord, now: datetime, api_base: str = OPENPIPE_API_BASE
     `api_base` is the configured OPENPIPE_BASE_URL, used by the curl example on a deployed model's card.
     """
     status = effective_status(job)
-    slug = escape(job.slug)
+    slug = mrkdwn(job.slug, 100, one_line=True)
     state_line = status_text(status)
     elapsed = format_duration(elapsed_seconds(job, now))
     fields = [
         f"*Status*\n{state_line}",
         f"*Provider*\n{provider_label(job)}",
-        f"*Base model*\n`{clip(escape(job.base_model), 200)}`",
+        f"*Base model*\n{code(job.base_model, 200)}",
         f"*Dataset*\n{clip(dataset_text(job), 300)}",
-        f"*Requested by*\n<@{job.requester_id}>",
+        f"*Requested by*\n{user_mention(job.requester_id)}",
         f"*Started*\n{slack_date(job.created_at)} ({elapsed} {'total' if job.finished_at else 'ago'})",
         f"*Settings*\n{clip(settings_summary(job), 1000)}",
     ]
     blocks: list[Block] = [
-        HeaderBlock(text=clip(f"Fine-tune {job.slug}", HEADER_TEXT_LIMIT)),
+        HeaderBlock(text=plain(f"Fine-tune {job.slug}", HEADER_TEXT_LIMIT, one_line=True)),
         SectionBlock(fields=[MarkdownTextObject(text=clip(f, FIELD_TEXT_LIMIT)) for f in fields]),
     ]
     if status == "ERROR":
-        message = escape(job.error_message or "The service gave no reason.")
+        message = mrkdwn(job.error_message or "The service gave no reason.", ERROR_TEXT_LIMIT)
         blocks.append(SectionBlock(text=clip(f":x: *Error:* {message}", SECTION_TEXT_LIMIT)))
     elif status == "DEPLOYED":
-        blocks.append(
-            SectionBlock(
-                text=clip(
-                    f"Call it as `{escape(model_name(job))}`:\n```{mrkdwn_escape(usage_example(job, api_base))}```",
-                    SECTION_TEXT_LIMIT,
-                )
-            )
-        )
+        blocks.append(SectionBlock(text=clip(how_to_call(job, api_base), SECTION_TEXT_LIMIT)))
     elif status == EXPIRED:
         blocks.append(
             SectionBlock(
@@ -240,5 +233,5 @@ def status_card(job: JobRecord, now: datetime, api_base: str = OPENPIPE_API_BASE
             )
         )
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip(f"Job #{job.id} · {slug}", 2000))]))
-    text = f"Fine-tune {slug}: {STATUS_LABEL.get(status, escape(status))}"
+    text = f"Fine-tune {slug}: {status_label(status)}"
     return clip(text, SECTION_TEXT_LIMIT), _blocks(blocks)

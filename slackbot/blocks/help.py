@@ -7,6 +7,7 @@ from typing import Any, Final
 from slack_sdk.models.blocks import ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
 
 from slackbot.blocks.ids import COMMAND
+from slackbot.text import code, escape_mrkdwn
 
 SHORTCUT_NAME: Final = "Fine-tune from this thread"
 
@@ -21,7 +22,8 @@ _COMMANDS: Final = (
 
 def help_message() -> tuple[str, list[dict[str, Any]]]:
     """(notification text, blocks) explaining what the bot does and how to use it."""
-    commands = "\n".join(f"• `{usage}`: {what}" for usage, what in _COMMANDS)
+    # `<slug>` is ours, but a raw `<` would still make Slack look for a link or a mention in it.
+    commands = "\n".join(f"• `{escape_mrkdwn(usage)}`: {what}" for usage, what in _COMMANDS)
     blocks = [
         HeaderBlock(text="Fine-tuning from Slack"),
         SectionBlock(
@@ -41,12 +43,13 @@ def help_message() -> tuple[str, list[dict[str, Any]]]:
             elements=[MarkdownTextObject(text="If a job fails, the failure notice has an *Edit and retry* button.")]
         ),
     ]
-    text = f"{COMMAND} starts and follows fine-tuning jobs. Commands: " + ", ".join(u for u, _ in _COMMANDS)
+    text = f"{COMMAND} starts and follows fine-tuning jobs. Commands: " + ", ".join(
+        escape_mrkdwn(u) for u, _ in _COMMANDS
+    )
     return text, [b.to_dict() for b in blocks]
 
 
 def usage_message(unknown: str) -> str:
     """One line for an unknown sub-command (the input is shortened and shown as code)."""
-    shown = " ".join(unknown.split())[:40].replace("`", "'")
-    names = ", ".join(f"`{usage}`" for usage, _ in _COMMANDS)
-    return f"I don't know `{COMMAND} {shown}`. Try {names}."
+    names = ", ".join(f"`{escape_mrkdwn(usage)}`" for usage, _ in _COMMANDS)
+    return f"I don't know {code(f'{COMMAND} {unknown}', 60)}. Try {names}."

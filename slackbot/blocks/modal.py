@@ -41,6 +41,7 @@ from slackbot.forms import (
     suggest_slug,
     visible_fields,
 )
+from slackbot.text import clip, mrkdwn, plain
 
 TITLE: Final = "Start a fine-tune"
 TITLE_RETRY: Final = "Edit and retry"
@@ -67,12 +68,9 @@ _TEXT_INPUTS: Final[dict[str, tuple[str, str]]] = {
 _NO_AUTO_BATCH: Final = "1 to 1024 (blank = provider default)"
 
 
-def _trim(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _option(text: str, value: str) -> Option:
-    return Option(text=_trim(text, OPTION_TEXT_MAX), value=value[:OPTION_VALUE_MAX])
+    # Option texts are plain_text: shown as typed, so redacted and clipped, not escaped.
+    return Option(text=plain(text, OPTION_TEXT_MAX, one_line=True), value=value[:OPTION_VALUE_MAX])
 
 
 def _text(state: Mapping[str, object], name: str) -> str | None:
@@ -83,7 +81,7 @@ def _text(state: Mapping[str, object], name: str) -> str | None:
 def dataset_label(dataset: Dataset) -> str:
     entries = f"{dataset.entry_count:,} entr{'y' if dataset.entry_count == 1 else 'ies'}"
     suffix = _LABEL_SEPARATOR + entries
-    return _trim(dataset.name, OPTION_TEXT_MAX - len(suffix)) + suffix
+    return plain(dataset.name, OPTION_TEXT_MAX - len(suffix), one_line=True) + suffix
 
 
 def dataset_name_from_label(label: str) -> str:
@@ -246,13 +244,15 @@ def _divider() -> DividerBlock:
 
 
 def _error_block(errors: Mapping[str, str]) -> SectionBlock:
-    lines = "\n".join(f"⚠ {message}" for message in errors.values())
-    return SectionBlock(block_id=ids.BLOCK_FORM_ERRORS, text=MarkdownTextObject(text=_trim(lines, 3000)))
+    # The service's words (a refusal shown on "Edit and retry"): inert mrkdwn, however many there are.
+    budget = max(100, 2990 // max(1, len(errors)))
+    lines = "\n".join(f"⚠ {mrkdwn(message, budget)}" for message in errors.values())
+    return SectionBlock(block_id=ids.BLOCK_FORM_ERRORS, text=MarkdownTextObject(text=clip(lines, 3000)))
 
 
 def _field_error(message: str) -> ContextBlock:
     """A refusal about the field just above (Slack shows field errors itself only in answer to a submission)."""
-    return ContextBlock(elements=[MarkdownTextObject(text=_trim(f"⚠ {message}", 3000))])
+    return ContextBlock(elements=[MarkdownTextObject(text=f"⚠ {mrkdwn(message, 2990)}")])
 
 
 def finetune_modal(

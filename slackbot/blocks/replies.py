@@ -20,20 +20,21 @@ from slack_sdk.models.blocks import (
 
 from slackbot.backends.base import TERMINAL_STATUSES
 from slackbot.blocks.card import (
+    ERROR_TEXT_LIMIT,
+    OPENPIPE_API_BASE,
     SECTION_TEXT_LIMIT,
     Rendered,
-    clip,
-    escape,
     format_duration,
+    how_to_call,
     model_name,
-    mrkdwn_escape,
-    usage_example,
 )
 from slackbot.jobs.records import JobRecord
 from slackbot.jobs.schema import DELETED
+from slackbot.text import clip, mrkdwn, user_mention
 
 EDIT_RETRY_ACTION_ID = "finetune_edit_retry"
 MAX_ISSUES_SHOWN = 20
+ISSUE_TEXT_LIMIT = 300
 
 # What a person reading the thread should take away from each status, in plain words.
 TRANSITION_WORDS = {
@@ -69,35 +70,45 @@ def _render(text: str, blocks: list[Block]) -> Rendered:
     return clip(text, SECTION_TEXT_LIMIT), [block.to_dict() for block in blocks]
 
 
-def transition_reply(job: JobRecord, payload: dict[str, Any], now: datetime, mention_requester: bool) -> Rendered:
-    """One thread reply for a status change `payload["from"]` → `payload["to"]`."""
+def transition_reply(
+    job: JobRecord,
+    payload: dict[str, Any],
+    now: datetime,
+    mention_requester: bool,
+    api_base: str = OPENPIPE_API_BASE,
+) -> Rendered:
+    """One thread reply for a status change `payload["from"]` → `payload["to"]`.
+
+    `api_base` is the configured OPENPIPE_BASE_URL: a DEPLOYED reply says how to call the model, as the card does.
+    """
     to = str(payload.get("to") or job.status)
-    emoji, words = TRANSITION_WORDS.get(to, (":grey_question:", f"Status is now {escape(to)}"))
+    emoji, words = TRANSITION_WORDS.get(to) or (":grey_question:", f"Status is now {mrkdwn(to, 60, one_line=True)}")
     at = _parse_at(payload.get("at")) or now
     elapsed = format_duration((at - job.created_at).total_seconds())
-    mention = f"<@{job.requester_id}> " if mention_requester else ""
-    slug = escape(job.slug)
+    mention = f"{user_mention(job.requester_id)} " if mention_requester else ""
+    slug = mrkdwn(job.slug, 100, one_line=True)
 
     lines = [f"{emoji} {mention}*{words}* · {elapsed} after submission"]
     summary = f"{slug}: {words}"
     if to == "ERROR":
-        error = payload.get("error_message") or job.error_message or "The service gave no reason."
-        lines.append(f"*Error:* {escape(str(error))}")
-        summary += f": {escape(str(error))}"
+        error = mrkdwn(
+            payload.get("error_message") or job.error_message or "The service gave no reason.", ERROR_TEXT_LIMIT
+        )
+        lines.append(f"*Error:* {error}")
+        summary += f": {error}"
     elif to == "DEPLOYED":
-        name = mrkdwn_escape(model_name(job))
-        lines.append(f"Model id: `{name}`")
-        lines.append(f"```{mrkdwn_escape(usage_example(job))}```")
-        summary += f" as {name}"
+        lines.append(how_to_call(job, api_base))
+        summary += f" as {mrkdwn(model_name(job), 200, one_line=True)}"
     return _render(mention + summary, [_section("\n".join(lines))])
 
 
 def rejected_message(job: JobRecord, payload: dict[str, Any]) -> Rendered:
     """The service refused the create after the modal had closed: say why and offer to edit and retry."""
-    reason = escape(str(payload.get("message") or "The service refused the request."))
-    issues = [escape(str(issue)) for issue in payload.get("issues") or []]
+    reason = mrkdwn(payload.get("message") or "The service refused the request.", ERROR_TEXT_LIMIT)
+    issues = [mrkdwn(issue, ISSUE_TEXT_LIMIT, one_line=True) for issue in payload.get("issues") or []]
     shown = issues[:MAX_ISSUES_SHOWN]
-    lines = [f":no_entry: <@{job.requester_id}> fine-tune *{escape(job.slug)}* was not started: {reason}"]
+    slug = mrkdwn(job.slug, 100, one_line=True)
+    lines = [f":no_entry: {user_mention(job.requester_id)} fine-tune *{slug}* was not started: {reason}"]
     lines.extend(f"• {issue}" for issue in shown)
     if len(issues) > len(shown):
         lines.append(f"…and {len(issues) - len(shown)} more")
@@ -114,7 +125,7 @@ def rejected_message(job: JobRecord, payload: dict[str, Any]) -> Rendered:
             ]
         ),
     ]
-    text = f"Fine-tune {escape(job.slug)} was not started: {reason}"
+    text = f"Fine-tune {slug} was not started: {reason}"
     if issues:
         text += " (" + "; ".join(shown) + ")"
     return _render(text, blocks)
@@ -124,10 +135,10 @@ def expired_reply(job: JobRecord, payload: dict[str, Any]) -> Rendered:
     """The job ran longer than the bot follows jobs."""
     hours = payload.get("max_age_hours")
     span = f"{float(hours):g} hours" if isinstance(hours, int | float) else "the maximum age"
-    slug = escape(job.slug)
+    slug = mrkdwn(job.slug, 100, one_line=True)
     line = (
-        f":zzz: <@{job.requester_id}> *{slug}* has not finished after {span} "
-        f"(last status: {escape(job.status)}), so it is no longer followed here."
+        f":zzz: {user_mention(job.requester_id)} *{slug}* has not finished after {span} "
+        f"(last status: {mrkdwn(job.status, 60, one_line=True)}), so it is no longer followed here."
     )
     blocks: list[Block] = [
         _section(line),

@@ -31,8 +31,12 @@ from slackbot.forms.rules import (
     suggest_slug,
 )
 from slackbot.forms.state import TOGGLE_FIELDS, field_block_id, state_provider, state_toggle, visible_fields
+from slackbot.text import plain
 
 # --- validation ---------------------------------------------------------------------------------------------
+
+
+FIELD_ERROR_LIMIT = 500
 
 
 class FormErrors(dict[str, str]):
@@ -252,6 +256,8 @@ def parse_form(state: Mapping[str, object], ctx: FormContext) -> FineTuneSpec | 
         for err in exc.errors():
             name = str(err["loc"][0]) if err["loc"] else "provider"
             # An error on a field the modal does not show (a toggle the provider lacks) goes on the provider.
-            errors.setdefault(field_block_id(name if name in shown else "provider", provider), str(err["msg"]))
+            # Shown as plain text under the field; a message may quote what was typed (a pasted token, too).
+            message = plain(str(err["msg"]), FIELD_ERROR_LIMIT)
+            errors.setdefault(field_block_id(name if name in shown else "provider", provider), message)
         return errors
     return form.to_spec()

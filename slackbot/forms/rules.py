@@ -27,9 +27,13 @@ KNOWN_BASE_MODELS: Final = ALL_BASE_MODELS
 MAX_BATCH_SIZE: Final = 1024
 MAX_PRUNING_RULES: Final = 20
 SLUG_RULE: Final = "3 to 64 lowercase letters, digits and -"
+# An existing model's slug (`status`, `track`): OpenPipe's web UI allowed capitals too (shared/openpipe/NOTES.md).
+# Nothing else may pass: a slug is a URL path segment, and `.` or `..` would reach other endpoints.
+MODEL_SLUG_RULE: Final = "letters, digits and - (at most 128)"
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _WHOLE = re.compile(r"\+?\d+")
 _SLUG = re.compile(r"[a-z0-9-]+")
+_MODEL_SLUG = re.compile(r"[A-Za-z0-9-]{1,128}")
 _RULE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _KNOWN_LOWER: Final = frozenset(name.lower() for name in KNOWN_BASE_MODELS)
 
@@ -109,6 +113,11 @@ def check_slug(raw: object, base_model_names: Collection[str], taken: Container[
     if slug in taken:
         raise form_error(f'"{slug}" is already taken by another model: choose a different slug.')
     return slug
+
+
+def is_model_slug(text: str) -> bool:
+    """Whether `text` can name an existing model (see MODEL_SLUG_RULE)."""
+    return _MODEL_SLUG.fullmatch(text) is not None
 
 
 def check_pruning_rule_ids(raw: object) -> tuple[str, ...]:

@@ -241,7 +241,9 @@ class Notifier:
         self._pacer.check(target.channel)  # before the card update, so a waiting row costs no API call
         self._update_card(job)
         to = str(row.payload.get("to") or job.status)
-        text, blocks = transition_reply(job, row.payload, self.clock(), mention_requester=to in FINAL_STATUSES)
+        text, blocks = transition_reply(
+            job, row.payload, self.clock(), to in FINAL_STATUSES, api_base=self.config.openpipe_api_base
+        )
         broadcast = to == "ERROR" and self.config.broadcast_failures and target.thread_ts is not None
         self._post_and_mark(job, row, target, text, blocks, report, broadcast=broadcast)
 

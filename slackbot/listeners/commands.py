@@ -1,30 +1,45 @@
-"""`/finetune [help | status <slug> | list | track <slug>]`."""
+"""`/finetune [help | status <slug> | list | track <slug>]`.
+
+Every answer's outside text (slugs typed by users, the service's words) goes through `slackbot.text`. `list` and
+`status` ack at once and answer through the command's response_url: deciding who may see which job asks Slack
+about the jobs' channels (see slackbot/visibility.py).
+"""
 
 from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING, Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from slackbot.backends.base import BackendError, NotFoundError
 from slackbot.blocks import ids
 from slackbot.blocks.help import help_message, usage_message
 from slackbot.forms import MetadataError, ModalMetadata
+from slackbot.forms.rules import MODEL_SLUG_RULE, is_model_slug
 from slackbot.jobs.records import JobRecord
 from slackbot.jobs.store import DuplicateJob
 from slackbot.listeners.context import ephemeral, open_modal
+from slackbot.text import channel_mention, code, mrkdwn, quote, user_mention
+from slackbot.visibility import ChannelVisibility
 
 if TYPE_CHECKING:
     from slackbot.runtime import Runtime
 
 log = logging.getLogger("slackbot.listeners")
 
+LIST_SHOWN = 10
+# Jobs read for one list: enough that jobs hidden from this user rarely leave it short of LIST_SHOWN.
+LIST_READ = 100
+ERROR_SHOWN = 1000
+
 
 def register(app: App, runtime: Runtime) -> None:
+    visibility = ChannelVisibility(runtime.slack, clock=lambda: runtime.clock().timestamp())
+
     @app.command(ids.COMMAND)
-    def finetune_command(ack: Ack, command: dict[str, Any], client: WebClient) -> None:
+    def finetune_command(ack: Ack, command: dict[str, Any], client: WebClient, respond: Respond) -> None:
         words = str(command.get("text") or "").split()
         sub = words[0].lower() if words else ""
         team, user, channel = command.get("team_id"), command.get("user_id"), command.get("channel_id")
@@ -37,14 +52,48 @@ def register(app: App, runtime: Runtime) -> None:
         elif sub == "":
             _start(ack, runtime, client, command, team, user, channel)
         elif sub == "list":
-            ack(text=_list_text(runtime.store.recent(team, limit=10)))
+            ack()
+            runtime.after_ack.submit(_answer, respond, _list, runtime, visibility, team, user, channel)
+        elif sub in ("status", "track") and len(words) == 2 and not is_model_slug(words[1]):
+            ack(text=_not_a_slug(words[1]))
         elif sub == "status" and len(words) == 2:
-            job = runtime.store.by_slug(team, words[1])
-            ack(text=_status_text(job) if job else _unknown_slug(words[1]))
+            ack()
+            runtime.after_ack.submit(_answer, respond, _status, runtime, visibility, team, user, channel, words[1])
         elif sub == "track" and len(words) == 2:
-            _track(ack, runtime, client, team, user, channel, words[1])
+            _track(ack, runtime, visibility, client, team, user, channel, words[1])
         else:
             ack(text=usage_message(" ".join(words)))
+
+
+def _answer(respond: Respond, answer: Any, *args: Any) -> None:
+    """After the ack: work out the answer, then send it to the user alone through the response_url."""
+    try:
+        text = answer(*args)
+    except Exception:
+        log.exception("command answer failed")
+        text = "Something went wrong while answering; please try again."
+    try:
+        respond(text=text, response_type="ephemeral", replace_original=False)
+    except Exception as exc:
+        log.warning("command answer not delivered", extra={"error": type(exc).__name__})
+
+
+def _list(runtime: Runtime, visibility: ChannelVisibility, team: str, user: str, channel: str) -> str:
+    shown: list[JobRecord] = []
+    for job in runtime.store.recent(team, limit=LIST_READ):
+        if visibility.job_visible(job, user, channel):
+            shown.append(job)
+            if len(shown) == LIST_SHOWN:
+                break
+    return _list_text(shown)
+
+
+def _status(runtime: Runtime, visibility: ChannelVisibility, team: str, user: str, channel: str, slug: str) -> str:
+    job = runtime.store.by_slug(team, slug)
+    # A job this user may not see reads exactly like one that does not exist.
+    if job is None or not visibility.job_visible(job, user, channel):
+        return _unknown_slug(slug)
+    return _status_text(job)
 
 
 def _start(
@@ -65,27 +114,38 @@ def _start(
         ephemeral(client, channel, user, "Slack did not let me open the form in time. Please run /finetune again.")
 
 
-def _track(ack: Ack, runtime: Runtime, client: WebClient, team: str, user: str, channel: str, slug: str) -> None:
+def _track(
+    ack: Ack,
+    runtime: Runtime,
+    visibility: ChannelVisibility,
+    client: WebClient,
+    team: str,
+    user: str,
+    channel: str,
+    slug: str,
+) -> None:
     decision = runtime.permissions.check(user, channel)
     if not decision.allowed:
         ack(text=decision.reason)
         return
+    ack(text=f"Looking up {code(slug)}…")
+    runtime.after_ack.submit(_follow, runtime, visibility, client, team, user, channel, slug)
+
+
+def _follow(
+    runtime: Runtime, visibility: ChannelVisibility, client: WebClient, team: str, user: str, channel: str, slug: str
+) -> None:
     existing = runtime.store.by_slug(team, slug)
     if existing is not None and existing.status != "REJECTED":
-        ack(text=f"`{slug}` is already followed in <#{existing.channel_id}>.")
+        ephemeral(client, channel, user, _already_followed(visibility, existing, user, channel))
         return
-    ack(text=f"Looking up `{slug}`…")
-    runtime.after_ack.submit(_follow, runtime, client, team, user, channel, slug)
-
-
-def _follow(runtime: Runtime, client: WebClient, team: str, user: str, channel: str, slug: str) -> None:
     try:
         state = runtime.backend.get(slug)
     except NotFoundError:
-        ephemeral(client, channel, user, f"There is no model `{slug}` in this OpenPipe project.")
+        ephemeral(client, channel, user, f"There is no model {code(slug)} in this OpenPipe project.")
         return
     except BackendError as exc:
-        ephemeral(client, channel, user, f"Could not look up `{slug}`: {exc.describe()}")
+        ephemeral(client, channel, user, f"Could not look up {code(slug)}:\n{quote(exc.describe(), ERROR_SHOWN)}")
         return
     try:
         job = runtime.store.track_existing(
@@ -98,35 +158,51 @@ def _follow(runtime: Runtime, client: WebClient, team: str, user: str, channel: 
             now=runtime.clock(),
         )
     except DuplicateJob as dup:
-        ephemeral(client, channel, user, f"`{slug}` is already followed in <#{dup.existing.channel_id}>.")
+        ephemeral(client, channel, user, _already_followed(visibility, dup.existing, user, channel))
         return
     log.info("tracking existing model", extra={"team": team, "job_id": job.id, "slug": slug})
     runtime.notifier.deliver_job(job.id)
 
 
+def _already_followed(visibility: ChannelVisibility, job: JobRecord, user: str, channel: str) -> str:
+    # A slug is followed once per workspace, so that much is said; where, only to those who may see the job.
+    if visibility.job_visible(job, user, channel):
+        return f"{code(job.slug)} is already followed in {channel_mention(job.channel_id)}."
+    return f"{code(job.slug)} is already followed in a private channel or DM."
+
+
 def _status_text(job: JobRecord) -> str:
-    where = f"<#{job.card_channel_id or job.channel_id}>"
-    text = f"`{job.slug}` is *{job.status}* (started by <@{job.requester_id}>; updates in {where})."
+    where = channel_mention(job.card_channel_id or job.channel_id)
+    text = (
+        f"{code(job.slug)} is *{mrkdwn(job.status, 60, one_line=True)}* (started by {user_mention(job.requester_id)}; "
+        f"updates in {where})."
+    )
     if job.error_message:
-        text += f"\n> {job.error_message}"
+        text += "\n" + quote(job.error_message, ERROR_SHOWN)
     return text
+
+
+def _not_a_slug(text: str) -> str:
+    return f"{code(text, 64)} is not a model slug: a slug is {MODEL_SLUG_RULE}."
 
 
 def _unknown_slug(slug: str) -> str:
     return (
-        f"No fine-tune named `{slug}` was started from this workspace. "
-        f"To follow a model created elsewhere, use `/finetune track {slug}`."
+        f"No fine-tune named {code(slug)} that you can see was started from this workspace (jobs of private "
+        f"channels and DMs show only to whoever started them, and in their channel). "
+        f"To follow a model created elsewhere, use {code(f'{ids.COMMAND} track {slug}')}."
     )
 
 
 def _list_text(jobs: list[JobRecord]) -> str:
     if not jobs:
-        return "No fine-tunes yet. Start one with `/finetune`."
+        return "No fine-tunes yet that you can see. Start one with `/finetune`."
     lines = ["*Recent fine-tunes*"]
     for job in jobs:
+        started = int(job.created_at.timestamp())
         lines.append(
-            f"• `{job.slug}` — *{job.status}* — by <@{job.requester_id}> — "
-            f"in <#{job.card_channel_id or job.channel_id}> — started <!date^{int(job.created_at.timestamp())}"
+            f"• {code(job.slug)} — *{mrkdwn(job.status, 60, one_line=True)}* — by {user_mention(job.requester_id)} — "
+            f"in {channel_mention(job.card_channel_id or job.channel_id)} — started <!date^{started}"
             f"^{{date_short}} {{time}}|{job.created_at:%Y-%m-%d %H:%M} UTC>"
         )
     return "\n".join(lines)

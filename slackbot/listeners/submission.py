@@ -29,6 +29,7 @@ from slackbot.forms import (
 from slackbot.jobs.records import JobRecord
 from slackbot.jobs.submit import SubmitRequest
 from slackbot.listeners.context import dig, ephemeral, team_of, user_of
+from slackbot.text import mrkdwn
 
 if TYPE_CHECKING:
     from slackbot.runtime import Runtime
@@ -123,7 +124,7 @@ def _start(runtime: Runtime, client: WebClient, job: JobRecord, request: SubmitR
             client,
             request.channel_id,
             request.user_id,
-            f"OpenPipe did not confirm `{request.spec.slug}` yet ({outcome.error.message}). "
+            f"OpenPipe did not confirm `{request.spec.slug}` yet ({mrkdwn(outcome.error.message, 500)}). "
             "I'll keep checking and post in the channel as soon as it answers.",
         )
 

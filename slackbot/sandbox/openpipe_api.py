@@ -146,11 +146,14 @@ class LocalOpenPipe:
         retry_after: float | None = None,
         delay: float = 0.0,
         times: int | None = 1,
+        message: str | None = None,
+        issues: list[str] | None = None,
     ) -> None:
         """Make the next `times` requests (None: all) to `endpoint` misbehave.
 
         `endpoint` is "METHOD /path" with "{slug}" for a model slug (e.g. "GET /models/{slug}"), or "*".
-        Before processing: "status" (error body with `status`, Retry-After if given), "html" (an HTML page
+        Before processing: "status" (error body with `status`, Retry-After if given, and `message` and
+        `issues` when given, e.g. the service's words echoing what it was sent), "html" (an HTML page
         with `status`), "timeout" (hold the connection `delay` s, then close it unanswered), "latency"
         (wait `delay` s, then answer normally). After processing, so the request takes effect:
         "timeout_after_commit" (like "timeout", but e.g. the model IS created), "malformed" (truncated JSON),
@@ -160,7 +163,7 @@ class LocalOpenPipe:
             raise ValueError(f"unknown fault kind {kind!r}; one of {sorted(FAULT_KINDS)}")
         method, _, template = endpoint.partition(" ")
         with self._lock:
-            self._faults.append(Fault(method, template, kind, status, retry_after, delay, times))
+            self._faults.append(Fault(method, template, kind, status, retry_after, delay, times, message, issues))
 
     def clear_faults(self) -> None:
         with self._lock:

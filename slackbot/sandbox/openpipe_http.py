@@ -35,6 +35,8 @@ class Fault:
     retry_after: float | None
     delay: float
     times: int | None
+    message: str | None = None  # a "status" fault's error message (default "Injected <status>")
+    issues: list[str] | None = None
 
 
 class ApiError(Exception):
@@ -104,7 +106,8 @@ def handler_for(api: LocalOpenPipe) -> type[BaseHTTPRequestHandler]:
                 api._stopping.wait(fault.delay)
                 code = CODES.get(fault.status, "INTERNAL_SERVER_ERROR")
                 extra = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
-                self._send(fault.status, {"message": f"Injected {fault.status}", "code": code}, extra)
+                body = ApiError(fault.status, fault.message or f"Injected {fault.status}", fault.issues).body()
+                self._send(fault.status, {**body, "code": code}, extra)
             elif fault.kind == "html":
                 page = b"<html><head><title>502 Bad Gateway</title></head><body><h1>502</h1></body></html>"
                 self._raw(fault.status, page, "text/html")

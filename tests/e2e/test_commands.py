@@ -10,10 +10,8 @@ from slackbot.sandbox.driver import SlackDriver
 from tests.e2e.harness import OPENPIPE_KEY, SIGNING_SECRET, Harness
 
 
-def _command(h: Harness, text: str, **kw: str) -> str:
-    response = h.driver.slash_command("/finetune", text, **kw)
-    assert response.status_code == 200
-    return response.text
+def _command(h: Harness, text: str) -> str:
+    return h.command(text)
 
 
 def test_help_and_unknown_subcommand(harness: Harness) -> None:
@@ -46,7 +44,9 @@ def test_status_list_and_track(harness: Harness) -> None:
     assert "Looking up" in _command(h, "track made-in-web-ui")
     card = h.wait(lambda: h.bot_messages("C0GENERAL"))[0]
     assert "made-in-web-ui" in card["text"]
-    assert "already followed" in _command(h, "track made-in-web-ui")
+    assert "Looking up" in _command(h, "track made-in-web-ui")
+    again = h.wait(lambda: [c for c in h.slack.calls_to("chat.postEphemeral") if "already" in str(c.args)])
+    assert "`made-in-web-ui` is already followed in <#C0GENERAL>" in again[-1].args["text"]
     assert "made-in-web-ui" in _command(h, "list")
     assert "PENDING" in _command(h, "status made-in-web-ui")
     h.run_for(130, step=5)
@@ -56,9 +56,9 @@ def test_status_list_and_track(harness: Harness) -> None:
     # Another workspace (same app, another team) sees none of it.
     other_team = SlackDriver(h.server.url, SIGNING_SECRET, h.slack, team_id="T0OTHER")
     try:
-        listed = other_team.slash_command("/finetune", "list").text
+        listed = h.command("list", driver=other_team)
         assert "No fine-tunes yet" in listed and "made-in-web-ui" not in listed
-        assert "track made-in-web-ui" in other_team.slash_command("/finetune", "status made-in-web-ui").text
+        assert "track made-in-web-ui" in h.command("status made-in-web-ui", driver=other_team)
     finally:
         other_team.close()
     # Tracking a model that does not exist says so.
@@ -120,3 +120,18 @@ def test_forged_stale_and_unsigned_requests_are_refused_before_any_handler(harne
     time.sleep(0.3)
     # Only the one genuine request reached a handler.
     assert len(h.slack.calls_to("views.open")) == 1
+
+
+def test_slugs_that_are_not_model_slugs_are_refused_before_any_request(harness: Harness) -> None:
+    h = harness
+    time.sleep(0.2)  # let anything started before this test reach OpenPipe first
+    before = len(h.openpipe.requests)
+    for text in ("track ..", "track .", "status ..", "status .", "track ../datasets", "track a%2F..", "track x?y"):
+        answer = h.command(text)
+        assert "is not a model slug" in answer, (text, answer)
+        assert "Looking up" not in answer
+    # A name made in OpenPipe's web UI (capitals allowed there) is still looked up.
+    assert "Looking up" in h.command("track Made-In-Web-UI")
+    h.wait(lambda: len(h.openpipe.requests) > before)
+    time.sleep(0.2)
+    assert [r.path for r in h.openpipe.requests[before:]] == ["/models/Made-In-Web-UI"]

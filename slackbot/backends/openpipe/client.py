@@ -298,4 +298,5 @@ class OpenPipeClient:
 
 def _segment(slug: str) -> str:
     """A slug as one URL path segment: it cannot reach another endpoint whatever it contains."""
-    return quote(slug, safe="")
+    # quote() leaves dots alone, and httpx resolves a "." or ".." segment (GET /models/.. is GET /api/v1).
+    return quote(slug, safe="").replace(".", "%2E")

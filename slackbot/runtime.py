@@ -137,11 +137,25 @@ class Runtime:
             deliver=lambda: _deliver_then_checkpoint(notifier, checkpoints),
             deliver_interval_seconds=min(0.25, interval),
         )
+        directory = None
+        if settings.allowed_usergroups:
+            # Its own client, which does not sleep on a 429: the refresh ends and Retry-After pauses the group.
+            # The bot's clock (not the monotonic one) so that tests can move its TTL and pauses.
+            directory = UsergroupDirectory(
+                WebClient(
+                    token=slack.token,
+                    base_url=slack.base_url,
+                    timeout=5,
+                    retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1)],
+                ),
+                settings.allowed_usergroups,
+                now=lambda: clock().timestamp(),
+            )
         permissions = Permissions(
             channels=settings.allowed_channels,
             users=settings.allowed_users,
             usergroups=settings.allowed_usergroups,
-            group_members=UsergroupDirectory(slack) if settings.allowed_usergroups else None,
+            group_members=directory,
         )
         return cls(
             settings=settings,
@@ -163,6 +177,7 @@ class Runtime:
         if not self._started:
             self.scheduler.start()
             self.catalog.warm()
+            self.permissions.warm()
             self._started = True
             log.info(
                 "tracker started",
@@ -177,6 +192,7 @@ class Runtime:
             self.scheduler.shutdown(wait=True)
             self._started = False
         self.catalog.close()
+        self.permissions.close()
         self.backend.close()
         self.engine.dispose()
         log.info("stopped", extra={"owner": self.owner})

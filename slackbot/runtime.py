@@ -24,6 +24,7 @@ from slackbot.backends.openpipe import OpenPipeBackend
 from slackbot.catalog import Catalog
 from slackbot.jobs.db import Checkpoints, make_engine, migrate
 from slackbot.jobs.notifier import Notifier, NotifierConfig
+from slackbot.jobs.retention import Retention, RetentionConfig
 from slackbot.jobs.scheduler import JobScheduler, guarded
 from slackbot.jobs.store import JobStore
 from slackbot.jobs.submit import SubmitService
@@ -136,6 +137,7 @@ class Runtime:
             interval,
             deliver=lambda: _deliver_then_checkpoint(notifier, checkpoints),
             deliver_interval_seconds=min(0.25, interval),
+            maintenance=Retention(engine, clock, RetentionConfig(days=settings.retention_days)).prune_once,
         )
         directory = None
         if settings.allowed_usergroups:

@@ -231,6 +231,12 @@ class JobStore:
         values = _new_status(REJECTED, now, True, None) | {"error_message": message}
         return self._change(job_id, _cas(job_id, SUBMITTING, lease_owner), values, now, refusal)
 
+    def queue_notice(self, job_id: int, key: str, payload: dict[str, Any], now: datetime) -> bool:
+        """Queue a message for the job's thread, told once per `key` (the outbox's unique key); True if queued."""
+        with writing(self.engine) as conn:
+            channel_id = conn.execute(select(jobs.c.channel_id).where(jobs.c.id == job_id)).scalar_one_or_none()
+            return channel_id is not None and _queue(conn, job_id, channel_id, key, payload, now)
+
     def _change(
         self,
         job_id: int,

@@ -201,25 +201,31 @@ class Tracker:
         from the states, it would be taken for deleted)."""
         states: dict[str, ModelState] = {}
         read: list[DueJob] = []
-        for job in group:
+        for index, job in enumerate(group):
             report.requests += 1
             try:
                 states[job.slug] = backend.get(job.slug)
             except NotFoundError:
                 pass
             except Exception as exc:
-                report.errors.append(
-                    f"job {job.id}: {exc.describe() if isinstance(exc, BackendError) else type(exc).__name__}"
-                )
+                reason = exc.describe() if isinstance(exc, BackendError) else type(exc).__name__
+                report.errors.append(f"job {job.id}: {reason}")
+                if isinstance(exc, BackendError) and exc.retryable:  # OpenPipe failing or rate limiting: stop here
+                    self._failing.add(backend.project)
+                    self._back_off(group[index:], now, exc)
+                    break
                 self._back_off([job], now, exc)
                 continue
             read.append(job)
             # A SUBMITTING job has no card nor thread yet: it is told once adopted and polled again.
             if job.status != SUBMITTING and job.id not in self._told_list_too_large:
-                self.store.queue_notice(
-                    job.id, "notice:list-too-large", {"type": "notice", "text": LIST_TOO_LARGE}, now
-                )
-                self._told_list_too_large.add(job.id)
+                try:
+                    self.store.queue_notice(
+                        job.id, "notice:list-too-large", {"type": "notice", "text": LIST_TOO_LARGE}, now
+                    )
+                    self._told_list_too_large.add(job.id)
+                except Exception:  # a notice, not the tracking: tried again at the job's next poll
+                    log.exception("queueing a notice failed", extra={"job_id": job.id})
         return states, read
 
     def _moved_early(

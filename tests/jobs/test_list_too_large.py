@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,8 +15,12 @@ from pydantic import SecretStr
 from slackbot.backends.base import FineTuneSpec, ListTooLarge, Provider
 from slackbot.backends.openpipe import OpenPipeBackend
 from slackbot.blocks import ids
-from slackbot.jobs.tracker import LIST_TOO_LARGE
+from slackbot.jobs.store import JobStore
+from slackbot.jobs.tracker import LIST_TOO_LARGE, Tracker, TrackerConfig
+from slackbot.sandbox.clock import ManualClock
+from slackbot.sandbox.openpipe_api import LocalOpenPipe
 from tests.e2e.harness import OPENPIPE_KEY, Harness
+from tests.jobs.helpers import T0
 
 BASE = "meta-llama/Meta-Llama-3.1-8B-Instruct"
 
@@ -64,3 +68,39 @@ def test_too_large_model_list_falls_back_to_per_model_reads(tmp_path: Path, capl
 
 def _list_reads(h: Harness) -> int:
     return sum(1 for r in h.openpipe.requests if r.method == "GET" and r.path == "/models")
+
+
+def test_per_model_reads_stop_at_a_rate_limit_and_wait_its_retry_after(store: JobStore) -> None:
+    clock = ManualClock(T0.timestamp())
+    api = LocalOpenPipe(OPENPIPE_KEY, clock=clock, step_seconds=3600).start()
+    now = lambda: datetime.fromtimestamp(clock.now(), UTC)  # noqa: E731  (the tracker's clock)
+    backend = OpenPipeBackend(SecretStr(OPENPIPE_KEY), api.url, timeout=5, max_attempts=1, max_body_bytes=2_000)
+    try:
+        dataset = api.add_dataset("data", 10)
+        ids_ = []
+        for i in range(8):
+            state = backend.create(
+                FineTuneSpec(dataset_id=dataset, slug=f"m-{i}", provider=Provider.OPENPIPE, base_model=BASE)
+            )
+            if i < 3:
+                job = store.track_existing(
+                    team_id="T1", channel_id="C1", user_id="U1", backend="openpipe", project=backend.project,
+                    state=state, now=now(),
+                )  # fmt: skip
+                ids_.append(job.id)
+        tracker = Tracker(store, {backend.project: backend}, "w1", now, TrackerConfig(interval_seconds=20))
+        api.inject("GET /models/{slug}", "status", status=429, retry_after=30)
+        report = tracker.poll_once()
+        assert report.claimed == 3
+        assert report.requests == 2  # the list (too large), then one model: the 429 stops the rest of the tick
+        for job_id in ids_:
+            job = store.get(job_id)
+            assert job is not None and job.next_poll_at is not None
+            assert job.next_poll_at >= now() + timedelta(seconds=30)
+        clock.advance(31)
+        report = tracker.poll_once()
+        assert report.claimed == 3 and report.errors == []
+        assert report.requests == 3  # the list is not read again within the hour: one read per model
+    finally:
+        backend.close()
+        api.stop()

@@ -73,7 +73,10 @@ def _list_reads(h: Harness) -> int:
 def test_per_model_reads_stop_at_a_rate_limit_and_wait_its_retry_after(store: JobStore) -> None:
     clock = ManualClock(T0.timestamp())
     api = LocalOpenPipe(OPENPIPE_KEY, clock=clock, step_seconds=3600).start()
-    now = lambda: datetime.fromtimestamp(clock.now(), UTC)  # noqa: E731  (the tracker's clock)
+
+    def now() -> datetime:
+        return datetime.fromtimestamp(clock.now(), UTC)
+
     backend = OpenPipeBackend(SecretStr(OPENPIPE_KEY), api.url, timeout=5, max_attempts=1, max_body_bytes=2_000)
     try:
         dataset = api.add_dataset("data", 10)
@@ -94,9 +97,9 @@ def test_per_model_reads_stop_at_a_rate_limit_and_wait_its_retry_after(store: Jo
         assert report.claimed == 3
         assert report.requests == 2  # the list (too large), then one model: the 429 stops the rest of the tick
         for job_id in ids_:
-            job = store.get(job_id)
-            assert job is not None and job.next_poll_at is not None
-            assert job.next_poll_at >= now() + timedelta(seconds=30)
+            polled = store.get(job_id)
+            assert polled is not None and polled.next_poll_at is not None
+            assert polled.next_poll_at >= now() + timedelta(seconds=30)
         clock.advance(31)
         report = tracker.poll_once()
         assert report.claimed == 3 and report.errors == []

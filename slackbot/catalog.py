@@ -28,8 +28,15 @@ class NotReady(Exception):
 
 
 class Refreshing(Generic[T]):
-    def __init__(self, fetch: Callable[[], T], ttl: float, executor: ThreadPoolExecutor) -> None:
+    def __init__(
+        self,
+        fetch: Callable[[], T],
+        ttl: float,
+        executor: ThreadPoolExecutor,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._fetch = fetch
+        self._now = now
         self._ttl = ttl
         self._executor = executor
         self._lock = threading.Lock()
@@ -54,7 +61,7 @@ class Refreshing(Generic[T]):
     def get(self, wait: float) -> T:
         """The cached value, refreshing as needed; raises NotReady or the backend's error on a cold miss."""
         with self._lock:
-            value, age = self._value, time.monotonic() - self._fetched_at
+            value, age = self._value, self._now() - self._fetched_at
         if value is not None and age < self._ttl:
             return value
         future = self._refresh()
@@ -70,7 +77,7 @@ class Refreshing(Generic[T]):
         burst of submissions makes one request), waiting at most `wait`; raises NotReady past that — at once
         when a value is cached and the last fetch took longer than `wait` (the wait would buy nothing)."""
         with self._lock:
-            value, age, took = self._value, time.monotonic() - self._fetched_at, self._took
+            value, age, took = self._value, self._now() - self._fetched_at, self._took
         if value is not None and age <= max_age:
             return value
         future = self._refresh()
@@ -82,16 +89,16 @@ class Refreshing(Generic[T]):
             raise NotReady from None
 
     def _run_fetch(self) -> T:
-        started = time.monotonic()
+        started = self._now()
         value = self._fetch()
         with self._lock:
-            self._value, self._fetched_at = value, time.monotonic()
+            self._value, self._fetched_at = value, self._now()
             self._took = self._fetched_at - started
         return value
 
     def fresh(self, max_age: float) -> T | None:
         with self._lock:
-            return self._value if time.monotonic() - self._fetched_at <= max_age else None
+            return self._value if self._now() - self._fetched_at <= max_age else None
 
     def cached(self) -> T | None:
         with self._lock:
@@ -101,7 +108,7 @@ class Refreshing(Generic[T]):
         """Refresh in the background if the value is older than `max_age` (default: the TTL)."""
         limit = self._ttl if max_age is None else max_age
         with self._lock:
-            fresh = self._value is not None and time.monotonic() - self._fetched_at < limit
+            fresh = self._value is not None and self._now() - self._fetched_at < limit
         if not fresh:
             self._refresh()
 

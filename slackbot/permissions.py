@@ -3,6 +3,10 @@
 Two independent restrictions, each off when unset: ALLOWED_CHANNELS limits *where* jobs may be started;
 ALLOWED_USERS and ALLOWED_USERGROUPS together limit *who* (a person listed directly or in one of the groups).
 A request must pass both. Reading a job's status is not restricted, but only within the requester's workspace.
+
+The check runs before Slack's 3 s ack, so it never calls Slack: group members come from `UsergroupDirectory`,
+refreshed in the background. A group never read yet (Slack failing since the start) is said to be so, never
+taken as "not on the list".
 """
 
 from __future__ import annotations
@@ -10,13 +14,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from slackbot.catalog import Refreshing
+
 log = logging.getLogger(__name__)
+
+NOT_LISTED = "You are not on the list of people allowed to start fine-tunes. Ask an admin of this app."
+UNCHECKED = "I couldn't check your user group membership with Slack just now; try again in a minute."
 
 
 @dataclass(frozen=True)
@@ -32,8 +43,9 @@ class Permissions:
         channels: Iterable[str] = (),
         users: Iterable[str] = (),
         usergroups: Iterable[str] = (),
-        group_members: Callable[[str], set[str]] | None = None,
+        group_members: Callable[[str], Collection[str] | None] | None = None,
     ) -> None:
+        """`group_members(group)`: the group's members as last read, or None when they are not known."""
         self.channels = frozenset(channels)
         self.users = frozenset(users)
         self.usergroups = tuple(usergroups)
@@ -51,37 +63,101 @@ class Permissions:
             return Decision(True)
         if user_id in self.users:
             return Decision(True)
+        unknown = False
         if self._group_members is not None:
             for group in self.usergroups:
-                if user_id in self._group_members(group):
+                members = self._group_members(group)
+                if members is None:
+                    unknown = True
+                elif user_id in members:
                     return Decision(True)
-        return Decision(
-            False, "You are not on the list of people allowed to start fine-tunes. Ask an admin of this app."
-        )
+        return Decision(False, UNCHECKED if unknown else NOT_LISTED)
+
+    def warm(self) -> None:
+        """Start reading the groups' members in the background (at start, before the first request)."""
+        if isinstance(self._group_members, UsergroupDirectory):
+            self._group_members.warm()
+
+    def close(self) -> None:
+        if isinstance(self._group_members, UsergroupDirectory):
+            self._group_members.close()
 
 
 class UsergroupDirectory:
-    """Members of Slack user groups, cached so permission checks stay inside Slack's 3 s budget."""
+    """Members of Slack user groups, for checks that never wait on Slack (Slack gives a command 3 s to be acked).
 
-    def __init__(self, client: WebClient, ttl_seconds: float = 300.0) -> None:
+    Each group is a `catalog.Refreshing` value: the members last read are answered at once, and a read older than
+    the TTL starts one background refresh (single flight). A failed read keeps the last good answer and is not
+    tried again before Slack's Retry-After (or `failure_pause_seconds`): a rate-limited Slack is not hammered.
+    Give it a client that does not sleep on 429s itself, so a refresh ends and the pause takes over.
+    """
+
+    def __init__(
+        self,
+        client: WebClient,
+        groups: Iterable[str],
+        *,
+        ttl_seconds: float = 300.0,
+        failure_pause_seconds: float = 60.0,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._client = client
-        self._ttl = ttl_seconds
-        self._cache: dict[str, tuple[float, set[str]]] = {}
+        self._now = now
+        self._failure_pause = failure_pause_seconds
+        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="usergroups")
+        self._groups = {
+            group: Refreshing(partial(self._fetch, group), ttl_seconds, self._executor, now=now) for group in groups
+        }
+        self._paused_until: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def __call__(self, group_id: str) -> set[str]:
-        now = time.monotonic()
+    def __call__(self, group_id: str) -> frozenset[str] | None:
+        """The members as last read (refreshing in the background when stale), or None if never read."""
+        members = self._groups.get(group_id)
+        if members is None:
+            return None
+        self._refresh(group_id, members)
+        return members.cached()
+
+    def warm(self) -> None:
+        for group_id, members in self._groups.items():
+            self._refresh(group_id, members)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _refresh(self, group_id: str, members: Refreshing[frozenset[str]]) -> None:
         with self._lock:
-            hit = self._cache.get(group_id)
-        if hit and now - hit[0] < self._ttl:
-            return hit[1]
+            paused = self._now() < self._paused_until.get(group_id, float("-inf"))
+        if not paused:
+            members.prefetch()
+
+    def _fetch(self, group_id: str) -> frozenset[str]:
         try:
-            resp = self._client.usergroups_users_list(usergroup=group_id)
-            members = set(resp.get("users") or [])
+            response = self._client.usergroups_users_list(usergroup=group_id)
         except SlackApiError as exc:
-            # Fail closed: an unreadable group grants nobody, but keep the last good answer if we have one.
-            log.warning("usergroup lookup failed", extra={"usergroup": group_id, "error": exc.response.get("error")})
-            return hit[1] if hit else set()
+            self._failed(group_id, str(exc.response.get("error")), _retry_after(exc))
+            raise
+        except Exception as exc:  # e.g. Slack unreachable: the same pause, then another try
+            self._failed(group_id, type(exc).__name__, None)
+            raise
+        users = response.get("users")
+        return frozenset(u for u in users if isinstance(u, str)) if isinstance(users, list) else frozenset()
+
+    def _failed(self, group_id: str, error: str, retry_after: float | None) -> None:
+        pause = self._failure_pause if retry_after is None else retry_after
         with self._lock:
-            self._cache[group_id] = (now, members)
-        return members
+            self._paused_until[group_id] = self._now() + pause
+        log.warning("usergroup lookup failed", extra={"usergroup": group_id, "error": error, "retry_in": pause})
+
+
+def _retry_after(exc: SlackApiError) -> float | None:
+    headers = getattr(exc.response, "headers", None) or {}
+    for name, value in headers.items():
+        if str(name).lower() == "retry-after":
+            raw = value[0] if isinstance(value, list) and value else value
+            try:
+                return max(0.0, float(raw))
+            except (TypeError, ValueError):
+                return None
+    return None

@@ -25,6 +25,7 @@ from slackbot.backends.openpipe import OpenPipeBackend
 from slackbot.catalog import Catalog
 from slackbot.jobs.db import Checkpoints, make_engine, migrate
 from slackbot.jobs.notifier import Notifier, NotifierConfig
+from slackbot.jobs.retention import Retention, RetentionConfig
 from slackbot.jobs.scheduler import JobScheduler, guarded
 from slackbot.jobs.store import JobStore
 from slackbot.jobs.submit import SubmitService
@@ -140,12 +141,27 @@ class Runtime:
             interval,
             deliver=lambda: _deliver_then_checkpoint(notifier, checkpoints),
             deliver_interval_seconds=min(0.25, interval),
+            maintenance=Retention(engine, clock, RetentionConfig(days=settings.retention_days)).prune_once,
         )
+        directory = None
+        if settings.allowed_usergroups:
+            # Its own client, which does not sleep on a 429: the refresh ends and Retry-After pauses the group.
+            # The bot's clock (not the monotonic one) so that tests can move its TTL and pauses.
+            directory = UsergroupDirectory(
+                WebClient(
+                    token=slack.token,
+                    base_url=slack.base_url,
+                    timeout=5,
+                    retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1)],
+                ),
+                settings.allowed_usergroups,
+                now=lambda: clock().timestamp(),
+            )
         permissions = Permissions(
             channels=settings.allowed_channels,
             users=settings.allowed_users,
             usergroups=settings.allowed_usergroups,
-            group_members=UsergroupDirectory(slack) if settings.allowed_usergroups else None,
+            group_members=directory,
         )
         return cls(
             settings=settings,
@@ -167,6 +183,7 @@ class Runtime:
         if not self._started:
             self.scheduler.start()
             self.catalog.warm()
+            self.permissions.warm()
             self._started = True
             log.info(
                 "tracker started",
@@ -181,6 +198,7 @@ class Runtime:
             self.scheduler.shutdown(wait=True)
             self._started = False
         self.catalog.close()
+        self.permissions.close()
         self.backend.close()
         self.engine.dispose()
         log.info("stopped", extra={"owner": self.owner})

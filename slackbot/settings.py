@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///slackbot.db"
     poll_interval_seconds: float = Field(default=30.0, gt=0, le=3600)
     max_job_age_hours: float = Field(default=72.0, gt=0)
+    retention_days: float = Field(default=90.0, gt=0)
     allowed_channels: CommaList = ()
     allowed_users: CommaList = ()
     allowed_usergroups: CommaList = ()

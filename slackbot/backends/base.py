@@ -195,6 +195,17 @@ class ProtocolError(BackendError):
     retryable = True
 
 
+class ResponseTooLarge(ProtocolError):
+    """The answer was larger than the client reads (a memory bound). Asking again would get the same answer."""
+
+    retryable = False
+
+
+class ListTooLarge(ResponseTooLarge):
+    """The project's model list is larger than the client reads: models can still be read one by one (GET by
+    slug), and the list should be tried again only much later."""
+
+
 # --- the protocol -------------------------------------------------------------------------------------------
 
 

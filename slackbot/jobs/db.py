@@ -16,7 +16,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 # Any stable 64-bit number works; derived from a name so it is recognisable in pg_locks.
@@ -25,13 +25,16 @@ _READ_ONLY = "slackbot_read_only"
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for a sqlite:/// file or a postgresql+psycopg:// URL.
+    """An engine for a sqlite:/// file or a postgresql+psycopg:// URL, which never shows bound parameters.
 
     SQLite write transactions are serialised with BEGIN IMMEDIATE: a deferred transaction that reads and then
     writes can fail at once with SQLITE_BUSY in WAL mode (busy_timeout does not help there), and the claim
     queries are exactly read-then-write.
     """
     parsed = make_url(url)
+    # SQL errors never carry the values bound to the statement: they are outside text (a user's form, OpenPipe's
+    # answers) and may be secret, and SQLAlchemy puts them in the exception text that is logged.
+    kwargs["hide_parameters"] = True
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -39,7 +42,20 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         _configure_sqlite(engine)
         _turns[engine] = WriterTurns()
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, pool_pre_ping=True, **kwargs)
+    _hide_row_details(engine)
+    return engine
+
+
+def _hide_row_details(engine: Engine) -> None:
+    """PostgreSQL's errors carry the failing row or key in a DETAIL line ("Failing row contains (…)"): values
+    that `hide_parameters` leaves in both the SQLAlchemy error and the driver's error chained to it."""
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context: ExceptionContext) -> None:
+        for exc in (context.sqlalchemy_exception, context.original_exception):
+            if exc is not None and exc.args and isinstance(exc.args[0], str) and "\nDETAIL:" in str(exc.args[0]):
+                exc.args = (exc.args[0].split("\nDETAIL:", 1)[0], *exc.args[1:])
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -157,12 +173,35 @@ def _alembic_config() -> Config:
 def migrate(engine: Engine) -> None:
     """Bring the database to the newest revision. Safe when several replicas start at once."""
     config = _alembic_config()
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            # Held until this transaction ends; the second replica waits, then finds nothing left to do.
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            # A migration that rebuilds a table (batch mode) drops the old one: with foreign keys on, that would
+            # cascade-delete the outbox rows of every job. SQLite only accepts this pragma outside a transaction.
+            _raw_pragma(conn, "PRAGMA foreign_keys=OFF")
+        try:
+            with conn.begin():
+                if not sqlite:
+                    # Held until this transaction ends; the second replica waits, then finds nothing left to do.
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+                if sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+                    raise RuntimeError("the migrated database has rows whose foreign keys point nowhere")
+        finally:
+            if sqlite:
+                _raw_pragma(conn, "PRAGMA foreign_keys=ON")
+
+
+def _raw_pragma(conn: Connection, statement: str) -> None:
+    """Run a pragma on the DB-API connection itself: SQLAlchemy would open a transaction first."""
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None  # the connection is open
+    cursor = dbapi.cursor()
+    try:
+        cursor.execute(statement)
+    finally:
+        cursor.close()
 
 
 def migration_status(engine: Engine) -> tuple[str | None, str | None]:

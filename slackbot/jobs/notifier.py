@@ -5,6 +5,7 @@ Outbox payloads are semantic (written by the store in the same transaction as th
   {"type": "transition", "from", "to", "at", "error_message"} key reply:<TO> — reply + update the card
   {"type": "rejected", "message", "issues"}                  key rejected:<n> — refusal + "Edit and retry"
   {"type": "expired", "max_age_hours"}                       key reply:EXPIRED — reply + update the card
+  {"type": "notice", "text"}                                 key notice:<what> — a reply of ours, once
 Text is rendered at delivery time from the payload and the job's CURRENT row, so a late card update can never
 show an old state.
 
@@ -208,6 +209,10 @@ class Notifier:
                 self._pacer.check(self._reply_target(job).channel)
                 self._update_card(job)
                 text, blocks = expired_reply(job, row.payload)
+                self._post_and_mark(job, row, self._reply_target(job), text, blocks, report)
+            elif kind == "notice":  # a fixed text of ours, e.g. the tracker's "model list too large"
+                text = str(row.payload.get("text") or "")
+                blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
                 self._post_and_mark(job, row, self._reply_target(job), text, blocks, report)
             else:
                 raise Fatal(f"unknown outbox payload type {kind!r}")

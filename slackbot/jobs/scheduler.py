@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 _JOB_ID = "slackbot-tick"
 _DELIVER_ID = _JOB_ID + "-deliver"
+_MAINTENANCE_ID = _JOB_ID + "-maintenance"
 # A wake-up sooner than this is taken as "now, after this run": APScheduler would skip a run that starts while
 # the one that asked for it is still finishing.
 _MIN_WAKE_SECONDS = 0.02
@@ -64,6 +65,8 @@ class JobScheduler:
         monotonic: Callable[[], float] = time.monotonic,
         deliver: Callable[[], float | None] | None = None,
         deliver_interval_seconds: float = 1.0,
+        maintenance: Callable[[], object] | None = None,
+        maintenance_interval_seconds: float = 3600.0,
     ) -> None:
         if interval_seconds <= 0:
             raise ValueError("interval_seconds must be positive")
@@ -88,6 +91,9 @@ class JobScheduler:
         # that moment when it comes before the next tick, so a burst goes out at the channel's pace exactly.
         self._deliver = deliver
         self._deliver_interval = deliver_interval_seconds
+        # Housekeeping (retention) on a timer of its own: a slow prune never delays a tick or a delivery.
+        self._maintenance = maintenance
+        self._maintenance_interval = maintenance_interval_seconds
 
     def start(self) -> None:
         self._started_at = self._monotonic()
@@ -110,6 +116,18 @@ class JobScheduler:
                 coalesce=True,
                 misfire_grace_time=None,
                 next_run_time=datetime.now(UTC),  # rows left over from a restart go at once
+                replace_existing=True,
+            )
+        if self._maintenance is not None:
+            self._scheduler.add_job(
+                self._maintain,
+                IntervalTrigger(seconds=self._maintenance_interval, jitter=self._jitter or None, timezone=UTC),
+                id=_MAINTENANCE_ID,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=None,
+                # Not at once: a start (or a restart loop) should first catch up on what users wait for.
+                next_run_time=datetime.now(UTC) + timedelta(seconds=min(60.0, self._maintenance_interval)),
                 replace_existing=True,
             )
         self._scheduler.start()
@@ -158,6 +176,13 @@ class JobScheduler:
         job = self._scheduler.get_job(_DELIVER_ID)
         if job is not None and job.next_run_time is not None and at < job.next_run_time:
             self._scheduler.modify_job(_DELIVER_ID, next_run_time=at)
+
+    def _maintain(self) -> None:
+        assert self._maintenance is not None
+        try:
+            self._maintenance()
+        except Exception:
+            log.exception("tick step failed", extra={"step": "retention"})
 
     def _run(self) -> None:
         # Checked after the lock is released too, so a run_now() that arrives as a tick ends is not lost.

@@ -78,17 +78,19 @@ jobs = Table(
     Column("requester_id", String(32), nullable=False),
     Column("backend", String(32), nullable=False),
     Column("project", String(128), nullable=False),
-    Column("slug", String(128), nullable=False),
-    Column("model_id", String(128)),
+    # Text, not VARCHAR(n), for values OpenPipe or a user chose (slug, model, dataset, status): a long one must
+    # be stored, not make every insert or transition of that job fail.
+    Column("slug", Text, nullable=False),
+    Column("model_id", Text),
     Column("provider", String(32), nullable=False),
-    Column("base_model", String(256), nullable=False),
-    Column("dataset_id", String(128), nullable=False),
-    Column("dataset_name", String(256)),
+    Column("base_model", Text, nullable=False),
+    Column("dataset_id", Text, nullable=False),
+    Column("dataset_name", Text),
     Column("dataset_entries", Integer),
     Column("spec", JSON, nullable=False),  # FineTuneSpec.model_dump(mode="json")
     Column("form_state", JSON),  # what the user typed, to reopen the modal on "Edit and retry"
     Column("submission_key", String(128)),  # idempotency key of the submission (e.g. view id)
-    Column("status", String(32), nullable=False),
+    Column("status", Text, nullable=False),
     Column("error_message", Text),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
@@ -99,13 +101,22 @@ jobs = Table(
     Column("poll_failures", Integer, nullable=False, default=0),
     Column("lease_owner", String(64)),
     Column("lease_until", UtcDateTime()),
-    UniqueConstraint("team_id", "slug", name="uq_jobs_team_slug"),
     # A redelivered view_submission carries the same key; NULLs (jobs not made from a form) never collide.
     UniqueConstraint("team_id", "submission_key", name="uq_jobs_team_submission"),
     # Ids appear in Slack buttons; SQLite would otherwise reuse the id of a deleted (replaced) job.
     sqlite_autoincrement=True,
 )
 Index("ix_jobs_due", jobs.c.tracking, jobs.c.next_poll_at)
+# A slug is unique per workspace among jobs that were not refused: a REJECTED job keeps its row (its "Edit and
+# retry" button reopens the form as typed) while a new job takes the slug.
+Index(
+    "uq_jobs_team_slug",
+    jobs.c.team_id,
+    jobs.c.slug,
+    unique=True,
+    sqlite_where=jobs.c.status != REJECTED,
+    postgresql_where=jobs.c.status != REJECTED,
+)
 Index("ix_jobs_team_created", jobs.c.team_id, jobs.c.created_at)
 
 outbox = Table(
@@ -115,7 +126,7 @@ outbox = Table(
     Column("job_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
     # One row per (job, key): "card:post", "reply:TRAINING", "rejected:1", "reply:EXPIRED". The unique key is
     # what makes a transition told once, whichever replica or retry writes it.
-    Column("dedupe_key", String(128), nullable=False),
+    Column("dedupe_key", Text, nullable=False),
     Column("kind", String(16), nullable=False),  # "card" | "reply" | "rejected" (the dedupe_key prefix)
     Column("channel_id", String(32), nullable=False),
     Column("payload", JSON, nullable=False),  # semantic: {"type": "transition", ...}; rendered at delivery

@@ -7,12 +7,13 @@ Outbox payloads are semantic (see the contract in the notifier); the notifier re
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Collection, Container, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -45,6 +46,7 @@ class JobStore:
             return _one_job(conn, jobs.c.id == job_id)
 
     def by_slug(self, team_id: str, slug: str) -> JobRecord | None:
+        """The job holding `slug`, or else the latest one refused with it."""
         with reading(self.engine) as conn:
             return _one_job(conn, and_(jobs.c.team_id == team_id, jobs.c.slug == slug))
 
@@ -101,7 +103,7 @@ class JobStore:
         outbox_payload: dict[str, Any] | None = None,
         urgent: bool = False,
     ) -> JobRecord:
-        """Insert a job (replacing a REJECTED one with the same slug); `DuplicateJob` if slug or key is taken.
+        """Insert a job (a REJECTED one with the same slug stays); `DuplicateJob` if slug or key is taken.
         `urgent`: Slack waits on it (see `db.writing`).
 
         A SUBMITTING row is written tracking, so that if this process dies before backend.create answers the
@@ -147,19 +149,8 @@ class JobStore:
             with writing(self.engine, urgent=urgent) as conn:
                 return insert_job(conn)
         except IntegrityError:
-            pass
-        # A redelivered submission, a slug taken, or a REJECTED job whose slug may be used again.
-        try:
-            with writing(self.engine, urgent=urgent) as conn:
-                if submission_key is not None:
-                    same = _one_job(conn, and_(jobs.c.team_id == team_id, jobs.c.submission_key == submission_key))
-                    if same is not None:
-                        raise DuplicateJob(same)
-                conn.execute(
-                    delete(jobs).where(jobs.c.team_id == team_id, jobs.c.slug == spec.slug, jobs.c.status == REJECTED)
-                )
-                return insert_job(conn)
-        except IntegrityError:
+            # A redelivered submission, or a slug another job holds. A REJECTED job's slug is free (the unique index
+            # skips refused jobs) and its row stays, so its "Edit and retry" button still reopens its form.
             existing = self._existing(team_id, spec.slug, submission_key)
             if existing is None:
                 raise
@@ -239,6 +230,12 @@ class JobStore:
 
         values = _new_status(REJECTED, now, True, None) | {"error_message": message}
         return self._change(job_id, _cas(job_id, SUBMITTING, lease_owner), values, now, refusal)
+
+    def queue_notice(self, job_id: int, key: str, payload: dict[str, Any], now: datetime) -> bool:
+        """Queue a message for the job's thread, told once per `key` (the outbox's unique key); True if queued."""
+        with writing(self.engine) as conn:
+            channel_id = conn.execute(select(jobs.c.channel_id).where(jobs.c.id == job_id)).scalar_one_or_none()
+            return channel_id is not None and _queue(conn, job_id, channel_id, key, payload, now)
 
     def _change(
         self,
@@ -427,7 +424,8 @@ class _TeamSlugs:
 
 
 def _one_job(conn: Connection, condition: Any) -> JobRecord | None:
-    row = conn.execute(select(jobs).where(condition)).first()
+    # Several REJECTED jobs may share a slug with the one job that holds it: that one first, then the newest.
+    row = conn.execute(select(jobs).where(condition).order_by(jobs.c.status == REJECTED, jobs.c.id.desc())).first()
     return JobRecord.from_row(row) if row is not None else None
 
 
@@ -460,12 +458,20 @@ def _reply_key(conn: Connection, job_id: int, status: str) -> str:
     change, so the count (and so the key) is the same however many replicas raced, and the row's unique key
     still stops a retried transaction from telling it twice.
     """
-    first = f"reply:{status}"
+    first = f"reply:{_key_part(status)}"
     keys = conn.execute(
         select(outbox.c.dedupe_key).where(outbox.c.job_id == job_id, outbox.c.kind == "reply")
     ).scalars()
     told = sum(1 for key in keys if key == first or key.startswith(first + ":"))
     return first if told == 0 else f"{first}:{told + 1}"
+
+
+def _key_part(status: str) -> str:
+    """The status as it goes into an outbox key: an unknown status from the backend can be any length, and the
+    key is in a unique index (PostgreSQL refuses index entries over about 2.7 kB), so a long one is digested."""
+    if len(status) <= 64:
+        return status
+    return f"{status[:32]}#{hashlib.sha256(status.encode()).hexdigest()[:16]}"
 
 
 def _queue(

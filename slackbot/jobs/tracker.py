@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from slackbot.backends.base import KNOWN_STATUSES, Backend, BackendError, ModelState
+from slackbot.backends.base import KNOWN_STATUSES, Backend, BackendError, ListTooLarge, ModelState, NotFoundError
 from slackbot.jobs.records import DueJob
 from slackbot.jobs.schema import DELETED, SUBMITTING
 from slackbot.jobs.store import JobStore
@@ -31,6 +31,10 @@ NEVER_CREATED = (
     "Please submit it again."
 )
 VANISHED = "The model no longer exists at the fine-tuning service (it was deleted)."
+LIST_TOO_LARGE = (
+    "Updates on this fine-tune may come a little later: the OpenPipe project has more models than the bot reads "
+    "in one list, so it now checks this model on its own."
+)
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class TrackerConfig:
     max_jobs_per_tick: int = 20_000  # bounds one tick's work; the rest waits for the next tick
     max_backoff_seconds: float = 900.0
     unknown_outcome_grace: timedelta = timedelta(minutes=10)
+    list_retry: timedelta = timedelta(hours=1)  # a list found too large is read again after this
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,9 @@ class Tracker:
         self.clock = clock
         self.config = config or TrackerConfig()
         self._failing: set[str] = set()  # projects whose last list read failed: no idle reads until one works
+        # Projects whose model list is larger than the client reads: per-model reads until the time given.
+        self._list_too_large: dict[str, datetime] = {}
+        self._told_list_too_large: set[int] = set()  # jobs already told (the outbox key stops repeats anyway)
 
     def poll_once(self) -> TickReport:
         cfg = self.config
@@ -134,13 +142,22 @@ class Tracker:
         # enough until its grace runs out (one look-up per such job would stall the tick with a slow OpenPipe).
         grace = self.config.unknown_outcome_grace
         young = {job.slug for job in group if job.status == SUBMITTING and now - job.created_at < grace}
+        states: Mapping[str, ModelState] | None = None  # None: the list is too large, read the models one by one
         try:
-            report.requests += 1
-            if group:
-                states = backend.refresh({job.slug for job in group}, listed_enough=young)
-            else:  # none due: the list alone, for the jobs that moved (see poll_once)
-                report.idle_reads += 1
-                states = {state.slug: state for state in backend.list_models()}
+            if now >= self._list_too_large.get(project, now):
+                report.requests += 1
+                if group:
+                    states = backend.refresh({job.slug for job in group}, listed_enough=young)
+                else:  # none due: the list alone, for the jobs that moved (see poll_once)
+                    report.idle_reads += 1
+                    states = {state.slug: state for state in backend.list_models()}
+        except ListTooLarge as exc:
+            if project not in self._list_too_large:
+                log.error(
+                    "model list too large, reading models one by one",
+                    extra={"project": project, "error": exc.describe()},
+                )
+            self._list_too_large[project] = now + self.config.list_retry
         except Exception as exc:
             reason = exc.describe() if isinstance(exc, BackendError) else type(exc).__name__
             log.warning("refresh failed", extra={"project": project, "jobs": len(group), "error": reason})
@@ -149,6 +166,10 @@ class Tracker:
             if group:
                 self._back_off(group, now, exc)
             return
+        if states is None:
+            if not group:
+                return
+            states, group = self._one_by_one(backend, group, now, report)
         if group:
             self._failing.discard(project)
         still: list[tuple[int, datetime]] = []  # jobs that did not move: rescheduled together below
@@ -171,6 +192,41 @@ class Tracker:
             # Their leases run out and they are polled again: late, never lost.
             log.exception("rescheduling still jobs failed", extra={"project": project, "jobs": len(still)})
             report.errors.append(f"{project}: rescheduling {len(still)} jobs: {type(exc).__name__}")
+
+    def _one_by_one(
+        self, backend: Backend, group: list[DueJob], now: datetime, report: TickReport
+    ) -> tuple[dict[str, ModelState], list[DueJob]]:
+        """Each job's model read on its own (GET by slug), for a project whose list is too large, and each job's
+        thread told once why updates may be later. A job whose read fails backs off alone and is left out (absent
+        from the states, it would be taken for deleted)."""
+        states: dict[str, ModelState] = {}
+        read: list[DueJob] = []
+        for index, job in enumerate(group):
+            report.requests += 1
+            try:
+                states[job.slug] = backend.get(job.slug)
+            except NotFoundError:
+                pass
+            except Exception as exc:
+                reason = exc.describe() if isinstance(exc, BackendError) else type(exc).__name__
+                report.errors.append(f"job {job.id}: {reason}")
+                if isinstance(exc, BackendError) and exc.retryable:  # OpenPipe failing or rate limiting: stop here
+                    self._failing.add(backend.project)
+                    self._back_off(group[index:], now, exc)
+                    break
+                self._back_off([job], now, exc)
+                continue
+            read.append(job)
+            # A SUBMITTING job has no card nor thread yet: it is told once adopted and polled again.
+            if job.status != SUBMITTING and job.id not in self._told_list_too_large:
+                try:
+                    self.store.queue_notice(
+                        job.id, "notice:list-too-large", {"type": "notice", "text": LIST_TOO_LARGE}, now
+                    )
+                    self._told_list_too_large.add(job.id)
+                except Exception:  # a notice, not the tracking: tried again at the job's next poll
+                    log.exception("queueing a notice failed", extra={"job_id": job.id})
+        return states, read
 
     def _moved_early(
         self,

@@ -206,7 +206,8 @@ def test_usergroup_permission(tmp_path: Path) -> None:
     h = Harness(tmp_path, allowed_usergroups="S0MLTEAM")
     try:
         h.slack.add_usergroup("S0MLTEAM", ["U0BOB"])
-        assert "not on the list" in h.driver.slash_command("/finetune", user_id="U0ALICE").text
+        h.runtime.permissions.warm()  # what the bot does at start: members are read in the background
+        assert h.wait(lambda: "not on the list" in h.driver.slash_command("/finetune", user_id="U0ALICE").text)
         assert h.open_modal(user_id="U0BOB")["callback_id"] == ids.VIEW_FINETUNE
     finally:
         h.close()

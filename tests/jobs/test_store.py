@@ -55,7 +55,7 @@ def test_duplicate_slug_and_submission_key(store: JobStore) -> None:
     assert _create(store, "alpha", key="V1", team="T2") != first
 
 
-def test_rejected_job_is_replaced(store: JobStore) -> None:
+def test_rejected_job_keeps_its_row_when_its_slug_is_used_again(store: JobStore) -> None:
     first = _create(store, "alpha", key="V1")
     assert store.reject(first, "Input validation failed", ["slug: bad"], T0)
     rejected = store.get(first)
@@ -66,8 +66,12 @@ def test_rejected_job_is_replaced(store: JobStore) -> None:
     assert not store.reject(first, "again", [], T0)  # no longer SUBMITTING
     second = _create(store, "alpha", key="V2")
     assert second != first
-    assert store.get(first) is None
-    assert store.by_slug("T1", "alpha") is not None
+    kept = store.get(first)  # its "Edit and retry" button still finds it
+    assert kept is not None and kept.status == REJECTED
+    held = store.by_slug("T1", "alpha")
+    assert held is not None and held.id == second
+    with pytest.raises(DuplicateJob):
+        _create(store, "alpha", key="V3")
 
 
 def test_team_slugs_are_looked_up_one_at_a_time(store: JobStore) -> None:

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from slackbot.backends.base import Dataset, FineTuneSpec, ModelState, NotFoundError, Provider
 from slackbot.backends.openpipe.catalog import BASE_MODELS
-from slackbot.backends.openpipe.client import OpenPipeClient
+from slackbot.backends.openpipe.client import MAX_BODY_BYTES, OpenPipeClient
 from slackbot.backends.openpipe.wire import to_create_request
 
 
@@ -39,6 +39,7 @@ class OpenPipeBackend:
         max_attempts: int = 4,
         sleep: Callable[[float], None] = time.sleep,
         base_delay: float = 0.5,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         self._project = project_id(api_key, base_url)
         self.client = OpenPipeClient(
@@ -49,6 +50,7 @@ class OpenPipeBackend:
             max_attempts=max_attempts,
             sleep=sleep,
             base_delay=base_delay,
+            max_body_bytes=max_body_bytes,
         )
 
     def __repr__(self) -> str:

@@ -23,9 +23,11 @@ from slackbot.backends.base import (
     AuthError,
     BackendError,
     ConflictError,
+    ListTooLarge,
     NotFoundError,
     ProtocolError,
     RateLimitedError,
+    ResponseTooLarge,
     ServerError,
     TransportError,
     ValidationError,
@@ -94,6 +96,7 @@ class OpenPipeClient:
         max_retry_after: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -115,6 +118,7 @@ class OpenPipeClient:
         self._max_retry_after = max_retry_after
         self._sleep = sleep
         self._rng = rng or random.Random()
+        self._max_body = max_body_bytes
 
     def __repr__(self) -> str:
         return f"OpenPipeClient(base_url={self._base!r})"
@@ -122,7 +126,14 @@ class OpenPipeClient:
     # --- endpoints -------------------------------------------------------------------------------
 
     def list_models(self) -> ModelList:
-        return self._read("/models", ModelList)
+        try:
+            return self._read("/models", ModelList)
+        except ResponseTooLarge as exc:
+            raise ListTooLarge(
+                f"OpenPipe's list of this project's models is larger than the {self._max_body // 2**20} MB the bot "
+                "reads at once",
+                status=exc.status,
+            ) from None
 
     def get_model(self, slug: str) -> Model:
         return self._read(f"/models/{_segment(slug)}", Model)
@@ -245,8 +256,8 @@ class OpenPipeClient:
                     if time.monotonic() - started > self._deadline:
                         raise TransportError(f"OpenPipe took longer than {self._deadline:g} s to answer")
                     size += len(chunk)
-                    if size > MAX_BODY_BYTES:
-                        raise ProtocolError("OpenPipe's answer is too large", status=response.status_code)
+                    if size > self._max_body:
+                        raise ResponseTooLarge("OpenPipe's answer is too large", status=response.status_code)
                     chunks.append(chunk)
                 return response.status_code, response.headers, b"".join(chunks)
         except httpx.TimeoutException:

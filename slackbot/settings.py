@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -102,10 +102,10 @@ class Settings(BaseSettings):
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod
-    def _case(cls, value: object) -> object:
-        # `LOG_LEVEL=info` is what people type; the choices themselves stay exact.
+    def _case(cls, value: object, info: ValidationInfo) -> object:
+        # `LOG_LEVEL=info` and `LOG_FORMAT=JSON` are what people type; the choices themselves stay exact.
         if isinstance(value, str):
-            return value.strip().upper() if value.strip().upper() in {"DEBUG", "INFO", "WARNING", "ERROR"} else value
+            return value.strip().upper() if info.field_name == "log_level" else value.strip().lower()
         return value
 
     def require(self, *names: str) -> None:

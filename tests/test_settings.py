@@ -178,3 +178,11 @@ def test_the_card_never_shows_credentials_from_openpipe_base_url(tmp_path: Path)
             assert runtime.notifier.config.openpipe_api_base == openpipe.url.replace("http://", "http://***@")
         finally:
             runtime.stop()
+
+
+def test_log_level_and_format_take_any_case(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LOG_LEVEL", "debug")
+    monkeypatch.setenv("LOG_FORMAT", "Text")
+    settings = load_settings()
+    assert (settings.log_level, settings.log_format) == ("DEBUG", "text")

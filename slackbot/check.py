@@ -19,7 +19,7 @@ from slackbot import preflight
 from slackbot.backends.base import AuthError, BackendError
 from slackbot.backends.openpipe import OpenPipeBackend
 from slackbot.jobs.db import make_engine, migration_status
-from slackbot.settings import TOKEN_PREFIXES, Problem, Settings, hint, redact_url
+from slackbot.settings import Problem, Settings, hint, redact_url, required_problems
 
 Report = Callable[..., None]
 
@@ -59,15 +59,12 @@ def run_checks(settings: Settings, malformed: Sequence[Problem] = (), out: Calla
 
 
 def _token(settings: Settings, name: str, report: Report) -> bool:
-    """Whether the token in `name` is set and of the right kind (reported when not)."""
-    secret = getattr(settings, name.lower())
-    value = secret.get_secret_value().strip() if secret is not None else ""
-    if not value:
-        report(False, f"{name} is not set: set it to {hint(name)}.", unset=True)
-        return False
-    prefix = TOKEN_PREFIXES[name]
-    if not value.startswith(prefix):
-        report(False, f"{name} does not start with {prefix}: set it to {hint(name)}.")
+    """Whether the secret in `name` is set and looks usable (reported when not)."""
+    for problem in required_problems(settings, name):
+        if problem.missing:
+            report(False, f"{name} is not set: set it to {hint(name)}.", unset=True)
+        else:
+            report(False, f"{problem}: set it to {hint(name)}.")
         return False
     return True
 
@@ -110,23 +107,19 @@ def _slack(settings: Settings, report: Report, *, reachable: bool) -> None:
 
 
 def _openpipe(settings: Settings, report: Report, *, usable: bool) -> None:
-    if settings.openpipe_api_key is None or not settings.openpipe_api_key.get_secret_value().strip():
-        report(False, "OPENPIPE_API_KEY is not set: set it to your OpenPipe project API key.", unset=True)
+    if not _token(settings, "OPENPIPE_API_KEY", report):
         return
+    assert settings.openpipe_api_key is not None
     if not usable:
         report(None, "OPENPIPE_API_KEY not verified: OPENPIPE_BASE_URL or OPENPIPE_TIMEOUT_SECONDS is malformed.")
         return
     url = redact_url(settings.openpipe_base_url)
-    try:
-        backend = OpenPipeBackend(
-            settings.openpipe_api_key,
-            settings.openpipe_base_url,
-            timeout=min(settings.openpipe_timeout_seconds, 10),
-            max_attempts=1,
-        )
-    except ValueError as exc:  # the key has whitespace or control characters (never echoed)
-        report(False, f"OPENPIPE_API_KEY cannot be used: {exc}.")
-        return
+    backend = OpenPipeBackend(
+        settings.openpipe_api_key,
+        settings.openpipe_base_url,
+        timeout=min(settings.openpipe_timeout_seconds, 10),
+        max_attempts=1,
+    )
     try:
         datasets = backend.list_datasets()
         report(True, f"OPENPIPE_API_KEY works: {len(datasets)} dataset(s) at {url}.")
@@ -175,11 +168,12 @@ def _read_only_engine(database_url: str, report: Report, shown: str) -> Engine |
         return None
     path = Path(name).absolute()
     if not path.exists():
-        folder = path.parent
-        if folder.is_dir() and os.access(folder, os.W_OK):
+        # `slackbot run` creates the file and any missing folders: the nearest existing one must be writable.
+        folder = next(p for p in path.parents if p.exists())
+        if folder.is_dir() and os.access(folder, os.W_OK | os.X_OK):
             report(True, f"Database {shown} does not exist yet: `slackbot run` creates it and its schema.")
         else:
-            report(False, f"Database {shown} cannot be created: the folder {folder} is missing or not writable.")
+            report(False, f"Database {shown} cannot be created: {folder} is not a folder this user can write to.")
         return None
     # mode=ro creates nothing; with no write-ahead log beside the file (no bot writing now) `immutable` also keeps
     # SQLite from creating its -wal and -shm files just to read.

@@ -1,7 +1,8 @@
 """Command line: `slackbot run [--http --port N] | check | demo | sandbox openpipe --port N`.
 
 Configuration problems end the program with one readable line naming every setting to fix (exit 2), never a
-traceback; Slack not answering at start is exit 3 in Socket Mode (HTTP mode waits for it).
+traceback; Slack not answering at start is exit 3 in Socket Mode (HTTP mode waits for it), and so is a database
+server that cannot be reached.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from slackbot.settings import (
     describe,
     load_settings,
     read_settings,
+    redact_url,
     required_problems,
     url_secrets,
 )
@@ -70,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 class SlackUnreachable(Exception):
-    """Slack did not answer (network, DNS, timeout, its own 5xx): not a configuration problem, exit code 3."""
+    """Slack (or the database) did not answer at start: network, DNS, timeout, a 5xx. Exit code 3."""
 
 
 # HTTP mode waits for Slack at boot: 1, 2, 4 ... seconds between attempts, at most this long.
@@ -97,6 +99,8 @@ def _settings_for_run(*, http: bool) -> Settings:
 
 
 def _run(settings: Settings, *, http: bool, host: str, port: int) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
     from slackbot.app import create_app
     from slackbot.logs import configure_logging
     from slackbot.runtime import Runtime
@@ -119,7 +123,13 @@ def _run(settings: Settings, *, http: bool, host: str, port: int) -> int:
     if not _wait_for_slack(settings, retry=http, stop=stop):
         log.info("stopped before Slack could be reached")
         return 0
-    runtime = Runtime.build(settings)
+    try:
+        runtime = Runtime.build(settings)
+    except SQLAlchemyError as exc:  # the database server is down or refuses us: one line, as for Slack
+        raise SlackUnreachable(
+            f"cannot use the database at DATABASE_URL ({redact_url(settings.database_url)}: "
+            f"{type(exc).__name__}); check the URL and that the server runs, then start again."
+        ) from None
     try:
         app = create_app(runtime)
     except Exception as exc:  # Bolt's own auth.test: Slack changed its mind since the probe a moment ago

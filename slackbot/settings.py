@@ -120,9 +120,12 @@ def required_problems(settings: Settings, *names: str) -> list[Problem]:
     problems = []
     for name in names:
         value = getattr(settings, name.lower())
-        raw = value.get_secret_value().strip() if isinstance(value, SecretStr) else value
-        if not raw:
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if not raw or not str(raw).strip():
             problems.append(Problem(name, "is not set", missing=True))
+        elif isinstance(raw, str) and (raw != raw.strip() or not raw.isprintable() or " " in raw):
+            # A copied token often brings a space or a line break along; Slack would only say invalid_auth.
+            problems.append(Problem(name, "contains spaces or invisible characters"))
         elif name in TOKEN_PREFIXES and isinstance(raw, str) and not raw.startswith(TOKEN_PREFIXES[name]):
             problems.append(Problem(name, f"does not start with {TOKEN_PREFIXES[name]}"))
     return problems

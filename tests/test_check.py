@@ -75,6 +75,18 @@ def test_everything_right_verifies_the_app_token_and_creates_nothing(
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no database file, nor its -wal / -shm
 
 
+def test_a_database_in_folders_not_made_yet_is_fine_and_still_not_made(
+    tmp_path: Path, services: tuple[LocalSlack, SocketModeServer, LocalOpenPipe]
+) -> None:
+    slack, _, openpipe = services
+    db = tmp_path / "data" / "bot" / "jobs.db"
+    env = _env(tmp_path, slack.url, openpipe.url, DATABASE_URL=f"sqlite:///{db}")
+    code, lines = _check(env, tmp_path)
+    assert code == 0, lines
+    assert f"ok    Database sqlite:///{db} does not exist yet: `slackbot run` creates it and its schema." in lines
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_existing_database_is_read_and_left_as_it_was(
     tmp_path: Path, services: tuple[LocalSlack, SocketModeServer, LocalOpenPipe]
 ) -> None:

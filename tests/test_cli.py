@@ -284,3 +284,31 @@ def test_http_mode_stops_at_once_while_waiting_for_slack(tmp_path: Path) -> None
             proc.wait()
     assert not (tmp_path / "bot.db").exists()
     assert_clean(log_path.read_text("utf-8"), TOKEN, APP_TOKEN, KEY, SIGNING_SECRET)
+
+
+def test_run_with_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
+    port = free_port()
+    with LocalSlack(bot_token=TOKEN) as slack:
+        env = _start_env(tmp_path, slack.url, DATABASE_URL=f"postgresql://dbuser:dbpass-xyz@127.0.0.1:{port}/jobs")
+        done = slackbot(["run"], env, tmp_path)
+    output = done.stdout + done.stderr
+    assert done.returncode == 3, output
+    assert output == (
+        f"slackbot: cannot use the database at DATABASE_URL (postgresql+psycopg://***@127.0.0.1:{port}/jobs: "
+        "OperationalError); check the URL and that the server runs, then start again.\n"
+    )
+    assert_clean(output, TOKEN, APP_TOKEN, KEY, SIGNING_SECRET, "dbuser", "dbpass-xyz")
+
+
+def test_a_pasted_secret_with_a_stray_character_is_named(tmp_path: Path) -> None:
+    with LocalSlack(bot_token=TOKEN) as slack:
+        env = _start_env(tmp_path, slack.url, SLACK_BOT_TOKEN=TOKEN + "\x7f", OPENPIPE_API_KEY="opk_one two_3456")
+        done = slackbot(["run"], env, tmp_path)
+        assert slack.calls == []
+    assert done.returncode == 2
+    assert done.stderr == (
+        "slackbot: cannot start, 2 settings to fix: SLACK_BOT_TOKEN contains spaces or invisible characters; "
+        "OPENPIPE_API_KEY contains spaces or invisible characters. Fix them in .env or the environment; "
+        "run `slackbot check` for details.\n"
+    )
+    assert_clean(done.stderr, TOKEN, "opk_one", "two_3456")

@@ -1,71 +1,119 @@
-"""`slackbot check`: every piece of configuration verified against the real services, in plain words."""
+"""`slackbot check`: every piece of configuration verified against the real services, in plain words.
+
+It changes nothing: no database file is created (an existing one is only read), no Socket Mode connection is
+opened, and a URL is only ever printed with its credentials replaced by `***`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import sqlite3
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from urllib.parse import quote
 
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import make_url
 
+from slackbot import preflight
 from slackbot.backends.base import AuthError, BackendError
 from slackbot.backends.openpipe import OpenPipeBackend
 from slackbot.jobs.db import make_engine, migration_status
-from slackbot.settings import Settings
+from slackbot.settings import Problem, Settings, hint, redact_url, required_problems
 
-Report = Callable[[bool, str], None]
+Report = Callable[..., None]
+
+# What a malformed setting means for the checks that use it (they are skipped: the default would mislead).
+_USED_BY = {
+    "SLACK_API_URL": "slack",
+    "SLACK_TIMEOUT_SECONDS": "slack",
+    "OPENPIPE_BASE_URL": "openpipe",
+    "OPENPIPE_TIMEOUT_SECONDS": "openpipe",
+    "DATABASE_URL": "database",
+}
 
 
-def run_checks(settings: Settings, out: Callable[[str], None] = print) -> int:
+def run_checks(settings: Settings, malformed: Sequence[Problem] = (), out: Callable[[str], None] = print) -> int:
     problems = 0
+    missing = False
 
-    def report(ok: bool, line: str) -> None:
-        nonlocal problems
-        problems += 0 if ok else 1
-        out(("ok    " if ok else "FAIL  ") + line)
+    def report(ok: bool | None, line: str, *, unset: bool = False) -> None:
+        nonlocal problems, missing
+        problems += 0 if ok in (True, None) else 1
+        missing = missing or unset
+        out(("ok    " if ok else "skip  " if ok is None else "FAIL  ") + line)
 
-    _slack(settings, report)
-    _openpipe(settings, report)
-    _database(settings, report)
-    out("All checks passed." if problems == 0 else f"{problems} problem(s) found.")
+    for problem in malformed:
+        report(False, f"{problem}.")
+    broken = {_USED_BY[p.name] for p in malformed if p.name in _USED_BY}
+    _slack(settings, report, reachable="slack" not in broken)
+    _openpipe(settings, report, usable="openpipe" not in broken)
+    if "database" not in broken:
+        _database(settings, report)
+    if problems == 0:
+        out("All checks passed.")
+    else:
+        where = " Copy .env.example to .env and fill it in (or set them in the environment)." if missing else ""
+        out(f"{problems} problem(s) found.{where}")
     return 0 if problems == 0 else 1
 
 
-def _slack(settings: Settings, report: Report) -> None:
-    if settings.slack_bot_token is None:
-        report(False, "SLACK_BOT_TOKEN is not set: set it to the bot token (xoxb-...) from OAuth & Permissions.")
-    else:
-        client = WebClient(
-            token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url, timeout=10
+def _token(settings: Settings, name: str, report: Report) -> bool:
+    """Whether the secret in `name` is set and looks usable (reported when not)."""
+    for problem in required_problems(settings, name):
+        if problem.missing:
+            report(False, f"{name} is not set: set it to {hint(name)}.", unset=True)
+        else:
+            report(False, f"{problem}: set it to {hint(name)}.")
+        return False
+    return True
+
+
+def _slack(settings: Settings, report: Report, *, reachable: bool) -> None:
+    if not reachable:
+        report(None, "Slack tokens not verified: SLACK_API_URL or SLACK_TIMEOUT_SECONDS is malformed (above).")
+    if _token(settings, "SLACK_BOT_TOKEN", report) and reachable:
+        answer = preflight.check_bot_token(settings)
+        if answer.ok:
+            report(
+                True,
+                f"SLACK_BOT_TOKEN works: bot {answer.data.get('user')} in workspace {answer.data.get('team')} "
+                f"(Slack at {redact_url(settings.slack_api_url)}).",
+            )
+        else:
+            report(False, answer.problem + ".")
+            reachable = not answer.transient
+    app_token, signing_secret = settings.slack_app_token, settings.slack_signing_secret
+    if app_token is None and signing_secret is None:
+        report(
+            False,
+            "Neither SLACK_APP_TOKEN (Socket Mode, the default) nor SLACK_SIGNING_SECRET (HTTP mode, "
+            "`slackbot run --http`) is set: set one of them.",
+            unset=True,
         )
-        try:
-            auth = client.auth_test()
-            report(True, f"SLACK_BOT_TOKEN works: bot {auth.get('user')} in workspace {auth.get('team')}.")
-        except SlackApiError as exc:
-            report(
-                False,
-                f"SLACK_BOT_TOKEN was refused by Slack ({exc.response.get('error')}): reinstall the app "
-                "and copy the bot token again.",
-            )
-        except Exception as exc:
-            report(
-                False, f"Slack could not be reached at SLACK_API_URL={settings.slack_api_url} ({type(exc).__name__})."
-            )
-    if settings.slack_app_token is None:
+        return
+    if app_token is None:
         report(True, "SLACK_APP_TOKEN is not set: fine for `slackbot run --http`; Socket Mode needs it (xapp-...).")
-    elif not settings.slack_app_token.get_secret_value().startswith("xapp-"):
-        report(False, "SLACK_APP_TOKEN does not look like an app-level token (it should start with xapp-).")
-    else:
-        report(True, "SLACK_APP_TOKEN is set (app-level token).")
-    if settings.slack_signing_secret is None:
+    elif _token(settings, "SLACK_APP_TOKEN", report):
+        if not reachable:
+            report(None, "SLACK_APP_TOKEN not verified: Slack cannot be reached.")
+        else:
+            answer = preflight.check_app_token(settings)
+            report(answer.ok, "SLACK_APP_TOKEN works: Socket Mode can connect." if answer.ok else answer.problem + ".")
+    if signing_secret is None:
         report(True, "SLACK_SIGNING_SECRET is not set: fine for Socket Mode; `slackbot run --http` needs it.")
     else:
-        report(True, "SLACK_SIGNING_SECRET is set.")
+        report(True, "SLACK_SIGNING_SECRET is set (only Slack's signed requests can prove it right).")
 
 
-def _openpipe(settings: Settings, report: Report) -> None:
-    if settings.openpipe_api_key is None:
-        report(False, "OPENPIPE_API_KEY is not set: set it to your OpenPipe project API key.")
+def _openpipe(settings: Settings, report: Report, *, usable: bool) -> None:
+    if not _token(settings, "OPENPIPE_API_KEY", report):
         return
+    assert settings.openpipe_api_key is not None
+    if not usable:
+        report(None, "OPENPIPE_API_KEY not verified: OPENPIPE_BASE_URL or OPENPIPE_TIMEOUT_SECONDS is malformed.")
+        return
+    url = redact_url(settings.openpipe_base_url)
     backend = OpenPipeBackend(
         settings.openpipe_api_key,
         settings.openpipe_base_url,
@@ -74,30 +122,62 @@ def _openpipe(settings: Settings, report: Report) -> None:
     )
     try:
         datasets = backend.list_datasets()
-        report(True, f"OPENPIPE_API_KEY works: {len(datasets)} dataset(s) at {settings.openpipe_base_url}.")
+        report(True, f"OPENPIPE_API_KEY works: {len(datasets)} dataset(s) at {url}.")
     except AuthError:
         report(False, "OPENPIPE_API_KEY was refused by OpenPipe: copy the project API key again.")
     except BackendError as exc:
-        report(False, f"OpenPipe at OPENPIPE_BASE_URL={settings.openpipe_base_url} failed: {exc.describe()}")
+        report(False, f"OpenPipe at OPENPIPE_BASE_URL ({url}) failed: {exc.describe()}")
     finally:
         backend.close()
 
 
 def _database(settings: Settings, report: Report) -> None:
+    shown = redact_url(settings.database_url)
     try:
-        engine = make_engine(settings.database_url)
+        engine = _read_only_engine(settings.database_url, report, shown)
+        if engine is None:
+            return
         try:
             current, head = migration_status(engine)
         finally:
             engine.dispose()
     except Exception as exc:
-        report(False, f"DATABASE_URL cannot be used ({type(exc).__name__}): check the URL and that the server runs.")
+        report(
+            False,
+            f"DATABASE_URL ({shown}) cannot be used ({type(exc).__name__}): check the URL and that the server runs.",
+        )
         return
     if current == head:
-        report(True, f"Database reachable, schema current ({head}).")
+        report(True, f"Database {shown} reachable, schema current ({head}).")
     else:
         report(
             False,
             f"Database schema is at {current or 'nothing'}, this version needs {head}: "
             "`slackbot run` applies the migrations at start.",
         )
+
+
+def _read_only_engine(database_url: str, report: Report, shown: str) -> Engine | None:
+    """An engine that cannot create or change the database; None when there is nothing to read yet."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite":
+        return make_engine(database_url)
+    name = url.database or ""
+    if name in ("", ":memory:"):
+        report(True, "DATABASE_URL is an in-memory SQLite database: jobs are forgotten when the bot stops.")
+        return None
+    path = Path(name).absolute()
+    if not path.exists():
+        # `slackbot run` creates the file and any missing folders: the nearest existing one must be writable.
+        folder = next(p for p in path.parents if p.exists())
+        if folder.is_dir() and os.access(folder, os.W_OK | os.X_OK):
+            report(True, f"Database {shown} does not exist yet: `slackbot run` creates it and its schema.")
+        else:
+            report(False, f"Database {shown} cannot be created: {folder} is not a folder this user can write to.")
+        return None
+    # mode=ro creates nothing; with no write-ahead log beside the file (no bot writing now) `immutable` also keeps
+    # SQLite from creating its -wal and -shm files just to read.
+    uri = f"file:{quote(str(path))}?mode=ro"
+    if not Path(f"{path}-wal").exists():
+        uri += "&immutable=1"
+    return create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False))

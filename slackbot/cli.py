@@ -1,6 +1,8 @@
 """Command line: `slackbot run [--http --port N] | check | demo | sandbox openpipe --port N`.
 
-Configuration problems end the program with one readable line (exit 2), never a traceback.
+Configuration problems end the program with one readable line naming every setting to fix (exit 2), never a
+traceback; Slack not answering at start is exit 3 in Socket Mode (HTTP mode waits for it), and so is a database
+server that cannot be reached.
 """
 
 from __future__ import annotations
@@ -11,8 +13,19 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
-from slackbot.settings import Settings, SettingsError, load_settings
+from slackbot import preflight
+from slackbot.settings import (
+    Settings,
+    SettingsError,
+    describe,
+    load_settings,
+    read_settings,
+    redact_url,
+    required_problems,
+    url_secrets,
+)
 
 log = logging.getLogger("slackbot.cli")
 
@@ -38,11 +51,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "run":
-            return _run(load_settings(), http=args.http, host=args.host, port=args.port)
+            return _run(_settings_for_run(http=args.http), http=args.http, host=args.host, port=args.port)
         if args.command == "check":
             from slackbot.check import run_checks
 
-            return run_checks(load_settings())
+            return run_checks(*read_settings())
         if args.command == "demo":
             from slackbot.demo import run_demo
 
@@ -52,15 +65,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"slackbot: {exc}", file=sys.stderr)
         return 2
+    except SlackUnreachable as exc:
+        print(f"slackbot: {exc}", file=sys.stderr)
+        return 3
     return 2
 
 
+class SlackUnreachable(Exception):
+    """Slack (or the database) did not answer at start: network, DNS, timeout, a 5xx. Exit code 3."""
+
+
+# HTTP mode waits for Slack at boot: 1, 2, 4 ... seconds between attempts, at most this long.
+MAX_BACKOFF_SECONDS = 30.0
+
+
+def _settings_for_run(*, http: bool) -> Settings:
+    """Every missing or malformed setting `run` needs, in one `SettingsError` (nothing is started before)."""
+    settings, problems = read_settings()
+    mode = "SLACK_SIGNING_SECRET" if http else "SLACK_APP_TOKEN"
+    for problem in required_problems(settings, "SLACK_BOT_TOKEN", "OPENPIPE_API_KEY", mode):
+        if problem.missing and problem.name == "SLACK_APP_TOKEN":
+            problem = replace(
+                problem, text="is not set (Socket Mode; `slackbot run --http` needs SLACK_SIGNING_SECRET)"
+            )
+        elif problem.missing and problem.name == "SLACK_SIGNING_SECRET":
+            problem = replace(problem, text="is not set (needed with --http)")
+        problems.append(problem)
+    if problems:
+        order = [name.upper() for name in Settings.model_fields]
+        problems.sort(key=lambda p: order.index(p.name) if p.name in order else len(order))
+        raise SettingsError(describe(problems))
+    return settings
+
+
 def _run(settings: Settings, *, http: bool, host: str, port: int) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
     from slackbot.app import create_app
     from slackbot.logs import configure_logging
     from slackbot.runtime import Runtime
 
-    settings.require("SLACK_BOT_TOKEN", "OPENPIPE_API_KEY", "SLACK_SIGNING_SECRET" if http else "SLACK_APP_TOKEN")
     secrets = [
         s.get_secret_value()
         for s in (
@@ -71,14 +115,28 @@ def _run(settings: Settings, *, http: bool, host: str, port: int) -> int:
         )
         if s is not None
     ]
+    secrets += url_secrets(settings.slack_api_url, settings.openpipe_base_url, settings.database_url)
     configure_logging(settings.log_level, settings.log_format, secrets)
-    runtime = Runtime.build(settings)
+    stop = threading.Event()
+    _on_sigterm(stop.set)
+    # Before the database or anything else: a failing start leaves nothing behind and says one thing.
+    if not _wait_for_slack(settings, retry=http, stop=stop):
+        log.info("stopped before Slack could be reached")
+        return 0
+    try:
+        runtime = Runtime.build(settings)
+    except SQLAlchemyError as exc:  # the database server is down or refuses us: one line, as for Slack
+        raise SlackUnreachable(
+            f"cannot use the database at DATABASE_URL ({redact_url(settings.database_url)}: "
+            f"{type(exc).__name__}); check the URL and that the server runs, then start again."
+        ) from None
     try:
         app = create_app(runtime)
-    except Exception as exc:  # Bolt's auth.test at start-up: a bad token is a configuration error
+    except Exception as exc:  # Bolt's own auth.test: Slack changed its mind since the probe a moment ago
         runtime.stop()
-        raise SettingsError(f"SLACK_BOT_TOKEN was refused by Slack ({type(exc).__name__}): check the token.") from None
-    stop = threading.Event()
+        answer = preflight.check_bot_token(settings)
+        problem = answer.problem or f"the Slack app could not start ({type(exc).__name__})"
+        raise (SlackUnreachable if answer.transient else SettingsError)(problem) from None
     runtime.start()
     try:
         if http:
@@ -86,22 +144,19 @@ def _run(settings: Settings, *, http: bool, host: str, port: int) -> int:
 
             server = HttpServer(app, runtime.health, host=host, port=port)
             _on_sigterm(server.stop)
-            server.serve_forever()
+            if not stop.is_set():  # a SIGTERM while the runtime was being built
+                server.serve_forever()
         else:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
-            from slack_sdk.errors import SlackApiError
 
             assert settings.slack_app_token is not None
             handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
             try:
                 handler.connect()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
-            except SlackApiError as exc:  # apps.connections.open refused the app-level token
+            except Exception as exc:  # apps.connections.open refused the app-level token, or no answer
                 handler.close()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
-                error = exc.response.get("error") or "unknown_error"
-                raise SettingsError(
-                    f"SLACK_APP_TOKEN was refused by Slack ({error}): set it to an app-level token with "
-                    "connections:write (starts with xapp-), not the bot token."
-                ) from None
+                answer = preflight.failure(settings, "SLACK_APP_TOKEN", exc)
+                raise (SlackUnreachable if answer.transient else SettingsError)(_final(answer)) from None
             log.info("connected to Slack (Socket Mode)")
             _on_sigterm(stop.set)
             try:
@@ -113,6 +168,35 @@ def _run(settings: Settings, *, http: bool, host: str, port: int) -> int:
     finally:
         runtime.stop()  # finishes the tick in progress: no job is lost
     return 0
+
+
+def _wait_for_slack(settings: Settings, *, retry: bool, stop: threading.Event) -> bool:
+    """True once Slack takes the bot token; False if stopped while waiting. A refused token is a SettingsError.
+
+    HTTP mode waits for an unreachable Slack (a container often starts before its network or DNS is ready, and
+    its supervisor expects it to stay up); Socket Mode, what `make run` starts, says so at once and exits.
+    """
+    delay = 1.0
+    attempt = 0
+    while True:
+        attempt += 1
+        answer = preflight.check_bot_token(settings)
+        if answer.ok:
+            return True
+        if not answer.transient:
+            raise SettingsError(answer.problem + ".")
+        if not retry:
+            raise SlackUnreachable(_final(answer))
+        log.warning(f"{answer.problem}; retrying in {delay:g} s", extra={"attempt": attempt})
+        if stop.wait(delay):
+            return False
+        delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+
+
+def _final(answer: preflight.SlackAnswer) -> str:
+    if answer.transient:
+        return answer.problem + "; check the URL and this machine's network, then start again."
+    return answer.problem + "."
 
 
 def _on_sigterm(callback: Callable[[], object]) -> None:

@@ -31,7 +31,7 @@ from slackbot.jobs.store import JobStore
 from slackbot.jobs.submit import SubmitService
 from slackbot.jobs.tracker import Tracker, TrackerConfig
 from slackbot.permissions import Permissions, UsergroupDirectory
-from slackbot.settings import Settings
+from slackbot.settings import Settings, redact_url
 from slackbot.text import remember_secrets
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def make_slack_client(settings: Settings) -> WebClient:
     return WebClient(
         token=token,
         base_url=settings.slack_api_url,
-        timeout=10,
+        timeout=settings.slack_timeout_seconds,
         retry_handlers=[
             ConnectionErrorRetryHandler(max_retry_count=2),
             RateLimitErrorRetryHandler(max_retry_count=1),
@@ -111,7 +111,9 @@ class Runtime:
             owner,
             clock,
             NotifierConfig(
-                broadcast_failures=settings.broadcast_failures, openpipe_api_base=settings.openpipe_base_url
+                broadcast_failures=settings.broadcast_failures,
+                # The card shows this URL in Slack: never the credentials it may carry.
+                openpipe_api_base=redact_url(settings.openpipe_base_url),
             ),
         )
         interval = settings.poll_interval_seconds

@@ -1,14 +1,18 @@
 """Configuration from the environment (and an optional `.env`), validated once at start-up.
 
-A missing or malformed setting becomes one `SettingsError` line that names the variable and says how to fix
-it; secrets are `SecretStr`, so they never appear in a repr, a log line or an error.
+Every missing or malformed setting is collected into one `SettingsError` line that names each variable and says
+where to fix it; secrets are `SecretStr`, so they never appear in a repr, a log line or an error, and no value is
+ever echoed (a malformed URL may carry a password).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
@@ -19,19 +23,40 @@ _HINTS = {
     "SLACK_APP_TOKEN": "an app-level token with connections:write (starts with xapp-), needed for Socket Mode",
     "OPENPIPE_API_KEY": "your OpenPipe project API key (opk_...)",
 }
+# Tokens Slack issues start with these; another kind of token in the slot is the usual copy-paste mistake.
+TOKEN_PREFIXES = {"SLACK_BOT_TOKEN": "xoxb-", "SLACK_APP_TOKEN": "xapp-"}
+CHECK_HINT = "run `slackbot check` for details"
+# Query parameters that carry credentials in database URLs (libpq accepts `?password=`).
+_SECRET_PARAMS = {"password", "passwd", "pass", "secret", "token", "key", "sslpassword"}
 
 
 class SettingsError(Exception):
     """A configuration problem, phrased for the person running the bot."""
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One setting that is missing or malformed: `f"{name} {text}"` reads as a sentence."""
+
+    name: str
+    text: str
+    missing: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.text}"
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False)
+    # env_ignore_empty: `NAME=` (as in a fresh copy of .env.example) means "not set", so its default applies.
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False, env_ignore_empty=True
+    )
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
+    slack_timeout_seconds: int = Field(default=10, ge=1, le=300)
     openpipe_api_key: SecretStr | None = None
     openpipe_base_url: str = "https://api.openpipe.ai/api/v1"
     openpipe_timeout_seconds: float = Field(default=20.0, gt=0, le=600)
@@ -56,7 +81,7 @@ class Settings(BaseSettings):
     @field_validator("slack_api_url", "openpipe_base_url")
     @classmethod
     def _url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
+        if not value.startswith(("http://", "https://")) or not urlsplit(value).hostname:
             raise ValueError("must be an http:// or https:// URL")
         return value
 
@@ -69,31 +94,132 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _db_url(cls, value: str) -> str:
-        if not value.startswith(("sqlite", "postgresql")):
+        if not value.startswith(("sqlite", "postgresql", "postgres://")):
             raise ValueError("must be a sqlite:/// or postgresql:// URL")
         if value.startswith(("postgresql://", "postgres://")):
             # SQLAlchemy's default PostgreSQL driver is psycopg2; we ship psycopg 3.
             value = "postgresql+psycopg://" + value.split("://", 1)[1]
         return value
 
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _case(cls, value: object, info: ValidationInfo) -> object:
+        # `LOG_LEVEL=info` and `LOG_FORMAT=JSON` are what people type; the choices themselves stay exact.
+        if isinstance(value, str):
+            return value.strip().upper() if info.field_name == "log_level" else value.strip().lower()
+        return value
+
     def require(self, *names: str) -> None:
-        """Fail with one readable line for the first required setting that is missing."""
-        for name in names:
-            value = getattr(self, name.lower())
-            if value is None or (isinstance(value, SecretStr) and not value.get_secret_value().strip()):
-                hint = _HINTS.get(name, "")
-                raise SettingsError(f"{name} is not set: set it to {hint}." if hint else f"{name} is not set.")
+        """Fail with one readable line naming every required setting that is missing or of the wrong kind."""
+        problems = required_problems(self, *names)
+        if problems:
+            raise SettingsError(describe(problems))
+
+
+def required_problems(settings: Settings, *names: str) -> list[Problem]:
+    """The named settings that are unset (or blank), or tokens of the wrong kind (checked by prefix only)."""
+    problems = []
+    for name in names:
+        value = getattr(settings, name.lower())
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if not raw or not str(raw).strip():
+            problems.append(Problem(name, "is not set", missing=True))
+        elif isinstance(raw, str) and (raw != raw.strip() or not raw.isprintable() or " " in raw):
+            # A copied token often brings a space or a line break along; Slack would only say invalid_auth.
+            problems.append(Problem(name, "contains spaces or invisible characters"))
+        elif name in TOKEN_PREFIXES and isinstance(raw, str) and not raw.startswith(TOKEN_PREFIXES[name]):
+            problems.append(Problem(name, f"does not start with {TOKEN_PREFIXES[name]}"))
+    return problems
+
+
+def describe(problems: list[Problem]) -> str:
+    """One line for all of them, saying where settings live and where the details are."""
+    one = len(problems) == 1
+    them = "it" if one else "them"
+    if any(p.missing for p in problems):
+        where = f"Copy .env.example to .env and fill it in (or set {them} in the environment)"
+    else:
+        where = f"Fix {them} in .env or the environment"
+    listed = "; ".join(map(str, problems))
+    return f"cannot start, {len(problems)} setting{'' if one else 's'} to fix: {listed}. {where}; {CHECK_HINT}."
+
+
+def hint(name: str) -> str:
+    return _HINTS.get(name, "")
+
+
+def read_settings(**overrides: object) -> tuple[Settings, list[Problem]]:
+    """Settings plus every malformed one, each replaced by its default so the rest can still be used (check)."""
+    try:
+        # Keyword overrides (tests, the demo) take precedence over the environment, as pydantic-settings intends.
+        return Settings(**overrides), []  # type: ignore[arg-type]  # its __init__ is typed for declared fields only
+    except ValidationError as exc:
+        problems = [_problem(err) for err in exc.errors()]
+    fields = Settings.model_fields
+    defaults = {p.name.lower(): fields[p.name.lower()].default for p in problems if p.name.lower() in fields}
+    try:
+        return Settings(**{**overrides, **defaults}), problems
+    except ValidationError:  # a problem not tied to one field: nothing usable
+        raise SettingsError(describe(problems)) from None
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Read settings, turning pydantic's report into a `SettingsError` that names the variable."""
+    """Read settings; any malformed one is a `SettingsError` naming each of them."""
+    settings, problems = read_settings(**overrides)
+    if problems:
+        raise SettingsError(describe(problems))
+    return settings
+
+
+def _problem(err: ErrorDetails) -> Problem:
+    name = str(err["loc"][0]).upper() if err["loc"] else "settings"
+    ctx: dict[str, Any] = dict(err.get("ctx") or {})
+    kind = err["type"]
+    # pydantic's own wording names Python types; say what to type instead, never echoing the value.
+    if kind in {"float_parsing", "float_type", "int_parsing", "int_type", "int_from_float"}:
+        text = "must be a whole number" if kind.startswith("int") else "must be a number"
+    elif kind in {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}:
+        words = {"greater_than": "greater than", "greater_than_equal": "at least", "less_than": "less than"}
+        bound = next(iter(ctx.values()), "")
+        shown = f"{bound:g}" if isinstance(bound, float) else str(bound)
+        text = f"must be {words.get(kind, 'at most')} {shown}"
+    elif kind == "literal_error":
+        text = "must be one of " + str(ctx.get("expected", "")).replace(" or ", ", ").replace("'", "")
+    elif kind in {"bool_parsing", "bool_type"}:
+        text = "must be true or false"
+    else:
+        text = str(err["msg"]).removeprefix("Value error, ")
+        text = text[0].lower() + text[1:] if text else "is malformed"
+    return Problem(name, text)
+
+
+def redact_url(url: str) -> str:
+    """The URL with any user:password (and password-like query values) replaced by `***`, for printing."""
     try:
-        # Keyword overrides (tests, the demo) take precedence over the environment, as pydantic-settings intends.
-        return Settings(**overrides)  # type: ignore[arg-type]  # its __init__ is typed for declared fields only
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            name = str(err["loc"][0]).upper() if err["loc"] else "settings"
-            message = str(err["msg"]).removeprefix("Value error, ")
-            problems.append(f"{name}: {message}")
-        raise SettingsError("Invalid configuration: " + "; ".join(problems)) from None
+        parts = urlsplit(url)
+    except ValueError:
+        return "***"
+    if "@" in parts.netloc:
+        # Edited in place: rebuilding the URL would turn `sqlite:///x.db` into `sqlite:/x.db`.
+        userinfo = parts.netloc.rpartition("@")[0]
+        url = url.replace(f"//{userinfo}@", "//***@", 1)
+    if parts.query:
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        hidden = [(k, "***" if k.lower() in _SECRET_PARAMS else v) for k, v in pairs]
+        if hidden != pairs:
+            url = url.replace(f"?{parts.query}", "?" + urlencode(hidden, safe="*"), 1)
+    return url
+
+
+def url_secrets(*urls: str) -> list[str]:
+    """The credentials embedded in these URLs, for the log redactor (which hides known secret values)."""
+    found = []
+    for url in urls:
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            continue
+        if "@" in parts.netloc:
+            userinfo = parts.netloc.rpartition("@")[0]
+            found += [userinfo, parts.password or ""]
+    return [s for s in found if s]

@@ -18,7 +18,11 @@ Guarantees:
   cost nothing, and a burst leaves at the channel's pace.
 - Exactly once across crashes: every post carries message metadata naming its outbox row. A row claimed again
   after an attempt that may have reached Slack (attempts > 1: a crash, a dropped connection) is first looked
-  for in the channel/thread; if found it is marked sent with that ts instead of being posted again.
+  for in the channel/thread (among the messages newer than the row, however long the thread); if found it is
+  marked sent with that ts instead of being posted again.
+- Exactly once across slow notifiers: claims run on the database's clock, and right before each post the claim
+  is re-confirmed (still ours, extended): a notifier stalled past its claim while another took the row over
+  posts nothing. Outcomes (sent, retry, dead) are recorded only by the claim's owner.
   chat.postMessage is never retried blindly by the SDK for the same reason; chat.update is idempotent.
 - Unusable channels fall back: not_in_channel → conversations.join and retry; otherwise a DM to the requester
   saying why. A card that fell back to a DM moves the job's thread to that DM.
@@ -71,7 +75,11 @@ class NotifierConfig:
     max_attempts: int = 8
     backoff_base_seconds: float = 2.0
     backoff_max_seconds: float = 600.0
-    history_pages: int = 5  # how far back reconciliation looks (pages of 200 messages)
+    # Reconciliation reads the messages posted since the row was written (less this margin, for the writer's and
+    # Slack's clocks to differ), up to this many pages of 200: only a thread flooded with more than that many
+    # messages since the row was written is not searched to its end.
+    reconcile_margin_seconds: float = 600.0
+    history_pages: int = 50
     order_recheck_seconds: float = 5.0  # how soon a row waiting for an earlier row of its job looks again
     openpipe_api_base: str = OPENPIPE_API_BASE  # OPENPIPE_BASE_URL, for the card's curl example
 
@@ -84,15 +92,20 @@ class DeliveryReport:
     retried: int = 0
     dead: int = 0
     fallbacks: int = 0
+    lost: int = 0  # claims another notifier took over while this one was slow: nothing posted, nothing marked
     errors: list[str] = field(default_factory=list)
     # Seconds until a busy channel frees up for a row waiting on it (None: nothing waits on a busy channel):
     # the scheduler runs the notifier again then, not on its next tick after.
     wake_in: float | None = None
 
     def add(self, other: DeliveryReport) -> None:
-        for name in ("sent", "reconciled", "deferred", "retried", "dead", "fallbacks"):
+        for name in ("sent", "reconciled", "deferred", "retried", "dead", "fallbacks", "lost"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors.extend(other.errors)
+
+
+class _Lost(Exception):
+    """The row's claim passed to another notifier: this one must not post it nor record an outcome."""
 
 
 @dataclass(frozen=True)
@@ -191,10 +204,10 @@ class Notifier:
             self._dead(row, "the job no longer exists", report)
             return
         try:
-            earlier = outbox_q.blocked_until(self.store.engine, row.job_id, row.id)
+            # Capped: an earlier row in flight at another replica is usually done long before its lease ends.
+            recheck = now + timedelta(seconds=self.config.order_recheck_seconds)
+            earlier = outbox_q.blocked_until(self.store.engine, row.job_id, row.id, recheck)
             if earlier is not None:
-                # Capped: an earlier row in flight at another replica is usually done long before its lease ends.
-                recheck = now + timedelta(seconds=self.config.order_recheck_seconds)
                 raise Busy(min(max(earlier, now), recheck))
             kind = row.payload.get("type")
             if kind in ("post_card", "tracking"):
@@ -214,6 +227,9 @@ class Notifier:
         except Busy as busy:
             outbox_q.release(self.store.engine, row.id, self.owner, busy.until)
             report.deferred += 1
+        except _Lost:
+            report.lost += 1
+            log.warning("claim lost to another notifier; not posted", extra={"outbox_id": row.id, "job_id": row.job_id})
         except Transient as exc:
             self._retry(row, str(exc), now, report)
         except Unusable as exc:
@@ -314,7 +330,10 @@ class Notifier:
     ) -> _Posted:
         self._pacer.check(target.channel)
         if row.attempts > 1:
-            found = find_delivered(self._slack, target.channel, target.thread_ts, row.id, self.config.history_pages)
+            since = row.created_at - timedelta(seconds=self.config.reconcile_margin_seconds)
+            found = find_delivered(
+                self._slack, target.channel, target.thread_ts, row.id, since, self.config.history_pages
+            )
             if found is not None:
                 return _Posted(target.channel, found, reconciled=True)
         kwargs: dict[str, Any] = {
@@ -329,6 +348,10 @@ class Notifier:
             kwargs["thread_ts"] = target.thread_ts
             if broadcast:
                 kwargs["reply_broadcast"] = True
+        # Last moment to find out that a slow attempt (a slow card update, a slow reconciliation) outlived the
+        # claim and another notifier has the row now: then it is theirs to post.
+        if not self.store.reconfirm_delivery(row.id, self.owner, self.config.lease_seconds):
+            raise _Lost
         response = self._call_slack(self._poster, "chat_postMessage", target.channel, **kwargs)
         self._pacer.posted(target.channel)
         return _Posted(target.channel, str(response["ts"]))
@@ -359,7 +382,9 @@ class Notifier:
     # --- outcomes -----------------------------------------------------------------------------------------
 
     def _sent(self, row: OutboxRecord, posted: _Posted, report: DeliveryReport) -> None:
-        self.store.mark_sent(row.id, posted.ts, self.clock())
+        if not self.store.mark_sent(row.id, posted.ts, self.clock(), owner=self.owner):
+            # Posted under a claim that ran out meanwhile: whoever holds the row now finds this post by its metadata.
+            log.warning("sent, but the claim had passed to another notifier", extra={"outbox_id": row.id})
         if posted.reconciled:
             report.reconciled += 1
         else:
@@ -372,12 +397,12 @@ class Notifier:
             self._dead(row, f"gave up after {row.attempts} attempts: {error}", report)
             return
         delay = min(self.config.backoff_max_seconds, self.config.backoff_base_seconds * 2 ** max(row.attempts - 1, 0))
-        self.store.mark_retry(row.id, now + timedelta(seconds=delay), error)
+        self.store.mark_retry(row.id, now + timedelta(seconds=delay), error, owner=self.owner)
         report.retried += 1
         log.info("delivery will be retried", extra={"outbox_id": row.id, "error": error, "in_s": delay})
 
     def _dead(self, row: OutboxRecord, error: str, report: DeliveryReport) -> None:
-        self.store.mark_dead(row.id, error)
+        self.store.mark_dead(row.id, error, owner=self.owner)
         report.dead += 1
         report.errors.append(f"outbox {row.id} (job {row.job_id}): {error}")
         log.error("delivery failed for good", extra={"outbox_id": row.id, "job_id": row.job_id, "error": error})

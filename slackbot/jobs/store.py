@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from slackbot.backends.base import TERMINAL_STATUSES, FineTuneSpec, ModelState, Provider
 from slackbot.jobs import outbox as outbox_q
-from slackbot.jobs.db import reading, writing
+from slackbot.jobs.db import db_now, reading, writing
 from slackbot.jobs.outbox import DEAD, IN_FLIGHT, PENDING, SENT
 from slackbot.jobs.records import DueJob, JobRecord, OutboxRecord
 from slackbot.jobs.schema import REJECTED, SUBMITTING, jobs, outbox
@@ -275,13 +275,16 @@ class JobStore:
     def _claim(
         self, owner: str, now: datetime, lease_seconds: float, which: Any, order: Sequence[Any], limit: int
     ) -> list[DueJob]:
-        free = and_(
-            jobs.c.tracking.is_(True),
-            which,
-            or_(jobs.c.lease_until.is_(None), jobs.c.lease_until <= now),
-        )
-        until = now + timedelta(seconds=lease_seconds)
+        # `now` (the tracker's clock) decides what is due in `which`; whose a job is goes by the database's clock,
+        # so replicas whose clocks differ agree on when a lease has run out.
         with writing(self.engine) as conn:
+            db = db_now(conn)
+            free = and_(
+                jobs.c.tracking.is_(True),
+                which,
+                or_(jobs.c.lease_until.is_(None), jobs.c.lease_until <= db),
+            )
+            until = db + timedelta(seconds=lease_seconds)
             # PostgreSQL: rows another replica is claiming right now are skipped, not waited for. SQLite has
             # no row locks; its BEGIN IMMEDIATE transaction (see db.py) makes the select-then-update atomic.
             query = select(jobs.c.id).where(free).order_by(*order).limit(limit)
@@ -397,24 +400,23 @@ class JobStore:
             self.engine, owner, now, limit, lease_seconds, job_id=job_id, one_per_free_channel=one_per_free_channel
         )
 
-    def mark_sent(self, outbox_id: int, ts: str | None, now: datetime) -> None:
-        self._set_outbox(outbox_id, state=SENT, sent_ts=ts, sent_at=now, claimed_by=None, claimed_until=None)
+    def reconfirm_delivery(self, outbox_id: int, owner: str, lease_seconds: float) -> bool:
+        """`outbox.reconfirm`: is the row still `owner`'s claim (then extended)? Asked right before each post."""
+        return outbox_q.reconfirm(self.engine, outbox_id, owner, lease_seconds)
 
-    def mark_retry(self, outbox_id: int, not_before: datetime, error: str) -> None:
-        self._set_outbox(
-            outbox_id,
-            state=PENDING,
-            not_before=not_before,
-            last_error=error,
-            claimed_by=None,
-            claimed_until=None,
-        )
+    # The outcomes below change the row only while `owner` holds its claim (see `outbox.finish`).
 
-    def mark_dead(self, outbox_id: int, error: str) -> None:
-        self._set_outbox(outbox_id, state=DEAD, last_error=error, claimed_by=None, claimed_until=None)
+    def mark_sent(self, outbox_id: int, ts: str | None, now: datetime, *, owner: str) -> bool:
+        return self._finish(outbox_id, owner, state=SENT, sent_ts=ts, sent_at=now)
 
-    def _set_outbox(self, outbox_id: int, **values: Any) -> None:
-        outbox_q.set_fields(self.engine, outbox_id, **values)
+    def mark_retry(self, outbox_id: int, not_before: datetime, error: str, *, owner: str) -> bool:
+        return self._finish(outbox_id, owner, state=PENDING, not_before=not_before, last_error=error)
+
+    def mark_dead(self, outbox_id: int, error: str, *, owner: str) -> bool:
+        return self._finish(outbox_id, owner, state=DEAD, last_error=error)
+
+    def _finish(self, outbox_id: int, owner: str, **values: Any) -> bool:
+        return outbox_q.finish(self.engine, outbox_id, owner, claimed_by=None, claimed_until=None, **values)
 
 
 @dataclass(frozen=True)

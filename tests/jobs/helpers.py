@@ -9,8 +9,6 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
-from slackbot.jobs.db import db_now
-
 from slackbot.backends.base import (
     BackendError,
     Dataset,
@@ -19,6 +17,7 @@ from slackbot.backends.base import (
     NotFoundError,
     Provider,
 )
+from slackbot.jobs.db import db_now
 
 T0 = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal
 
-from slackbot.sandbox.clock import Clock
+from slackbot.sandbox.clock import Clock, SystemClock
 from slackbot.sandbox.serving import StandInServer
 from slackbot.sandbox.slack_common import Args, Channel, Dropped, MonotonicClock, SlackError, decode_args
 from slackbot.sandbox.slack_http import handler_for
@@ -77,6 +77,7 @@ class LocalSlack:
         clock: Clock | None = None,
         post_rate_per_channel: float | None = 1.0,
         burst: int = 1,
+        stamp_clock: Clock | None = None,
     ) -> None:
         self._token = bot_token
         self.team_id = team_id
@@ -97,6 +98,7 @@ class LocalSlack:
             clock=self.clock,
             post_rate=post_rate_per_channel,
             burst=burst,
+            stamps=stamp_clock or SystemClock(),
         )
         self.modals = Modals(team_id=team_id, app_id=self.app_id, bot_id=self.bot_id, clock=self.clock)
         self._methods: dict[str, Callable[[Args], dict[str, Any]]] = {

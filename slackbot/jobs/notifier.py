@@ -5,6 +5,9 @@ Outbox payloads are semantic (written by the store in the same transaction as th
   {"type": "transition", "from", "to", "at", "error_message"} key reply:<TO> — reply + update the card
   {"type": "rejected", "message", "issues"}                  key rejected:<n> — refusal + "Edit and retry"
   {"type": "expired", "max_age_hours"}                       key reply:EXPIRED — reply + update the card
+  {"type": "post_card", "adopted": true}                     key card:post — a REJECTED job's model appeared after
+      all: the refusal told becomes the card (chat.update; a new card if that message cannot be edited)
+  {"type": "adopted", "status"}                              key adopted — reply "was started after all"
 Text is rendered at delivery time from the payload and the job's CURRENT row, so a late card update can never
 show an old state.
 
@@ -43,6 +46,7 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject
 
+from slackbot.blocks.adopted import adopted_reply
 from slackbot.blocks.card import OPENPIPE_API_BASE, status_card
 from slackbot.blocks.replies import FINAL_STATUSES, expired_reply, rejected_message, transition_reply
 from slackbot.jobs import outbox as outbox_q
@@ -217,6 +221,8 @@ class Notifier:
             elif kind == "rejected":
                 text, blocks = rejected_message(job, row.payload)
                 self._post_and_mark(job, row, _Target(job.channel_id, job.thread_ts), text, blocks, report)
+            elif kind == "adopted":
+                self._adopted(job, row, report)
             elif kind == "expired":
                 self._pacer.check(self._reply_target(job).channel)
                 self._update_card(job)
@@ -247,6 +253,13 @@ class Notifier:
             self._sent(row, _Posted(job.card_channel_id, job.card_ts, reconciled=True), report)
             return
         text, blocks = status_card(job, self.clock(), self.config.openpipe_api_base)
+        told = self._told_refusal(job) if row.payload.get("adopted") else None
+        if told is not None and self._edit(job.channel_id, told, text, blocks):
+            # The "was not started" message becomes the card: its wrong words and its "Edit and retry" button (which
+            # would start the model a second time) are gone, and its thread is the job's thread from now on.
+            self.store.record_card(job.id, job.channel_id, told)
+            self._sent(row, _Posted(job.channel_id, told), report)
+            return
         posted = self._post(job, row, _Target(job.channel_id, job.thread_ts), text, blocks)
         # Recorded before mark_sent: if we die in between, the row is reconciled and recorded again.
         self.store.record_card(job.id, posted.channel, posted.ts, posted.ts if posted.fell_back else None)
@@ -272,6 +285,32 @@ class Notifier:
         broadcast: bool = False,
     ) -> None:
         self._sent(row, self._post(job, row, target, text, blocks, broadcast), report)
+
+    def _adopted(self, job: JobRecord, row: OutboxRecord, report: DeliveryReport) -> None:
+        """Say the model was started after all, in the card's thread; nothing to correct if no refusal was told."""
+        if self._told_refusal(job) is None:
+            self.store.mark_sent(row.id, None, self.clock(), owner=self.owner)
+            report.reconciled += 1  # done, with nothing to post
+            return
+        target = self._reply_target(job)
+        self._pacer.check(target.channel)
+        self._update_card(job)
+        text, blocks = adopted_reply(job, row.payload)
+        self._post_and_mark(job, row, target, text, blocks, report)
+
+    def _told_refusal(self, job: JobRecord) -> str | None:
+        """The ts of the last refusal of the job that was posted, if any."""
+        told = [r.sent_ts for r in self.store.outbox_for_job(job.id) if r.kind == "rejected" and r.state == "sent"]
+        return next((ts for ts in reversed(told) if ts), None)
+
+    def _edit(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> bool:
+        """chat.update one of our messages; False if it cannot be edited (gone, or in a DM it fell back to)."""
+        try:
+            self._call_slack(self._slack, "chat_update", channel, channel=channel, ts=ts, text=text, blocks=blocks)
+        except (Unusable, Fatal) as exc:
+            log.info("message not editable; posting anew", extra={"channel": channel, "error": str(exc)})
+            return False
+        return True
 
     def _reply_target(self, job: JobRecord) -> _Target:
         return _Target(job.card_channel_id or job.channel_id, job.thread_ts or job.card_ts)

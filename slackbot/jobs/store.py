@@ -228,8 +228,15 @@ class JobStore:
         issues: Sequence[str],
         now: datetime,
         lease_owner: str | None = None,
+        *,
+        watch_until_next: datetime | None = None,
     ) -> bool:
-        """SUBMITTING → REJECTED (not followed any more) and queue the refusal for the requester."""
+        """SUBMITTING → REJECTED and queue the refusal for the requester.
+
+        A refusal (the backend answered no) is not followed any more. With `watch_until_next` (the create's
+        outcome was never known, so the model may still appear) the row stays followed, next polled then, so that
+        a create landing late is adopted (`adopt`) instead of training unfollowed.
+        """
 
         def refusal(conn: Connection) -> tuple[str, dict[str, Any]]:
             earlier = conn.execute(
@@ -237,8 +244,48 @@ class JobStore:
             ).scalar_one()
             return f"rejected:{earlier + 1}", {"type": "rejected", "message": message, "issues": list(issues)}
 
-        values = _new_status(REJECTED, now, True, None) | {"error_message": message}
+        watch = watch_until_next is not None
+        values = _new_status(REJECTED, now, not watch, watch_until_next) | {"error_message": message}
         return self._change(job_id, _cas(job_id, SUBMITTING, lease_owner), values, now, refusal)
+
+    def adopt(
+        self, job_id: int, state: ModelState, now: datetime, next_poll_at: datetime, lease_owner: str | None = None
+    ) -> bool:
+        """REJECTED → the backend's status: the create we gave up on did make the model. Followed from now on.
+
+        In the same transaction: a refusal not yet told is withdrawn (it would be wrong), the card is queued (it
+        takes the place of the refusal told, see the notifier) and a reply saying it was started after all. The
+        compare-and-set from REJECTED makes that told once, whoever adopts it.
+        """
+        stop = state.status in TERMINAL_STATUSES
+        values = _new_status(state.status, now, stop, next_poll_at)
+        values |= {"model_id": state.id, "error_message": state.error_message}
+        with writing(self.engine) as conn:
+            if not conn.execute(update(jobs).where(*_cas(job_id, REJECTED, lease_owner)).values(**values)).rowcount:
+                return False
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.job_id == job_id, outbox.c.kind == "rejected", outbox.c.state == PENDING)
+                .values(state=DEAD, last_error="withdrawn: the model was started after all")
+            )
+            channel_id = conn.execute(select(jobs.c.channel_id).where(jobs.c.id == job_id)).scalar_one()
+            _queue(conn, job_id, channel_id, "card:post", {"type": "post_card", "adopted": True}, now)
+            _queue(conn, job_id, channel_id, "adopted", {"type": "adopted", "status": state.status}, now)
+            return True
+
+    def stop_watching(self, job_id: int, now: datetime, lease_owner: str) -> bool:
+        """A REJECTED row whose model never appeared: no longer followed (nothing to tell, it was told already)."""
+        conditions = [*_cas(job_id, REJECTED, lease_owner), jobs.c.tracking.is_(True)]
+        values = {"tracking": False, "next_poll_at": None, "updated_at": now, "lease_owner": None, "lease_until": None}
+        with writing(self.engine) as conn:
+            return bool(conn.execute(update(jobs).where(*conditions).values(**values)).rowcount)
+
+    def renew_lease(self, job_id: int, owner: str, lease_seconds: float) -> bool:
+        """Extend `owner`'s lease on a job to `lease_seconds` from the database's now; False if it is not ours."""
+        with writing(self.engine) as conn:
+            until = db_now(conn) + timedelta(seconds=lease_seconds)
+            mine = (jobs.c.id == job_id, jobs.c.lease_owner == owner)
+            return bool(conn.execute(update(jobs).where(*mine).values(lease_until=until)).rowcount)
 
     def _change(
         self,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +36,11 @@ from slackbot.settings import Settings, redact_url
 from slackbot.text import remember_secrets
 
 log = logging.getLogger(__name__)
+
+
+# Work queued after acks (job starts) at most: past that, a submission is refused in the form (see submission.py).
+AFTER_ACK_WORKERS = 8
+AFTER_ACK_CAPACITY = 100
 
 
 def utcnow() -> datetime:
@@ -77,7 +83,14 @@ class Runtime:
     # Slow work that follows an ack (starting a job, looking a model up): off Bolt's listener threads, so a slow
     # OpenPipe can never hold up the acks of other users' requests.
     after_ack: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="after-ack"), repr=False
+        default_factory=lambda: ThreadPoolExecutor(max_workers=AFTER_ACK_WORKERS, thread_name_prefix="after-ack"),
+        repr=False,
+    )
+    # Bounds what waits in `after_ack` (its own queue has no bound): a slot is taken before the ack, given back when
+    # the work is done. A burst of submissions behind a stalled OpenPipe gets a clear "busy" instead of a queue
+    # that grows without end and starts jobs an hour late.
+    after_ack_slots: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(AFTER_ACK_CAPACITY), repr=False
     )
     _started: bool = field(default=False, repr=False)
 
@@ -136,6 +149,7 @@ class Runtime:
             clock,
             poll_interval_seconds=interval,
             unknown_outcome_check_seconds=max(interval, 10.0),
+            owner=f"{owner[:56]}/create",  # its own lease owner (the column holds 64): never mistaken for the tracker
         )
         checkpoints = Checkpoints(engine)
         scheduler = JobScheduler(
@@ -180,6 +194,37 @@ class Runtime:
             clock=clock,
             owner=owner,
         )
+
+    def reserve_after_ack(self) -> bool:
+        """Take a slot on the after-ack pool for work to submit later (`run_after_ack`); False if it is full.
+        Taken before the ack, so a full pool can still be told to the user in Slack's answer."""
+        return self.after_ack_slots.acquire(blocking=False)
+
+    def unreserve_after_ack(self) -> None:
+        """Give back a slot taken with `reserve_after_ack` that will not be used."""
+        self.after_ack_slots.release()
+
+    def run_after_ack(self, fn: Callable[..., object], *args: object) -> None:
+        """Run `fn(*args)` on the after-ack pool, in a slot reserved before; the slot is given back when it is done."""
+
+        def run() -> None:
+            try:
+                fn(*args)
+            finally:
+                self.after_ack_slots.release()
+
+        try:
+            self.after_ack.submit(run)
+        except BaseException:
+            self.after_ack_slots.release()
+            raise
+
+    def try_after_ack(self, fn: Callable[..., object], *args: object) -> bool:
+        """`fn(*args)` on the after-ack pool if it has room; False (nothing queued) when it is full."""
+        if not self.reserve_after_ack():
+            return False
+        self.run_after_ack(fn, *args)
+        return True
 
     def start(self) -> None:
         if not self._started:

@@ -8,6 +8,7 @@ import weakref
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +158,19 @@ class Checkpoints:
         finally:
             raw.close()
         return True
+
+
+def db_now(conn: Connection) -> datetime:
+    """The database's clock: what every lease and claim deadline is computed from and compared with.
+
+    Replicas' own clocks may differ; the database's is the one they share. On PostgreSQL that is
+    `clock_timestamp()` (the moment of the statement, not of the transaction's start); on SQLite every process
+    runs on the one machine whose file it is, so the wall clock of this process is the database's clock.
+    """
+    if conn.dialect.name == "postgresql":
+        moment: datetime = conn.execute(text("SELECT clock_timestamp()")).scalar_one()
+        return moment.astimezone(UTC)
+    return datetime.now(UTC)
 
 
 def reading(engine: Engine) -> Connection:

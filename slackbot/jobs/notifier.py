@@ -6,6 +6,9 @@ Outbox payloads are semantic (written by the store in the same transaction as th
   {"type": "rejected", "message", "issues"}                  key rejected:<n> — refusal + "Edit and retry"
   {"type": "expired", "max_age_hours"}                       key reply:EXPIRED — reply + update the card
   {"type": "notice", "text"}                                 key notice:<what> — a reply of ours, once
+  {"type": "post_card", "adopted": true}                     key card:post — a REJECTED job's model appeared after
+      all: the refusal told becomes the card (chat.update; a new card if that message cannot be edited)
+  {"type": "adopted", "status"}                              key adopted — reply "was started after all"
 Text is rendered at delivery time from the payload and the job's CURRENT row, so a late card update can never
 show an old state.
 
@@ -19,7 +22,11 @@ Guarantees:
   cost nothing, and a burst leaves at the channel's pace.
 - Exactly once across crashes: every post carries message metadata naming its outbox row. A row claimed again
   after an attempt that may have reached Slack (attempts > 1: a crash, a dropped connection) is first looked
-  for in the channel/thread; if found it is marked sent with that ts instead of being posted again.
+  for in the channel/thread (among the messages newer than the row, however long the thread); if found it is
+  marked sent with that ts instead of being posted again.
+- Exactly once across slow notifiers: claims run on the database's clock, and right before each post the claim
+  is re-confirmed (still ours, extended): a notifier stalled past its claim while another took the row over
+  posts nothing. Outcomes (sent, retry, dead) are recorded only by the claim's owner.
   chat.postMessage is never retried blindly by the SDK for the same reason; chat.update is idempotent.
 - Unusable channels fall back: not_in_channel → conversations.join and retry; otherwise a DM to the requester
   saying why. A card that fell back to a DM moves the job's thread to that DM.
@@ -40,6 +47,7 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject
 
+from slackbot.blocks.adopted import adopted_reply
 from slackbot.blocks.card import OPENPIPE_API_BASE, status_card
 from slackbot.blocks.replies import FINAL_STATUSES, expired_reply, rejected_message, transition_reply
 from slackbot.jobs import outbox as outbox_q
@@ -72,7 +80,11 @@ class NotifierConfig:
     max_attempts: int = 8
     backoff_base_seconds: float = 2.0
     backoff_max_seconds: float = 600.0
-    history_pages: int = 5  # how far back reconciliation looks (pages of 200 messages)
+    # Reconciliation reads the messages posted since the row was written (less this margin, for the writer's and
+    # Slack's clocks to differ), up to this many pages of 200: only a thread flooded with more than that many
+    # messages since the row was written is not searched to its end.
+    reconcile_margin_seconds: float = 600.0
+    history_pages: int = 50
     order_recheck_seconds: float = 5.0  # how soon a row waiting for an earlier row of its job looks again
     openpipe_api_base: str = OPENPIPE_API_BASE  # OPENPIPE_BASE_URL, for the card's curl example
 
@@ -85,15 +97,20 @@ class DeliveryReport:
     retried: int = 0
     dead: int = 0
     fallbacks: int = 0
+    lost: int = 0  # claims another notifier took over while this one was slow: nothing posted, nothing marked
     errors: list[str] = field(default_factory=list)
     # Seconds until a busy channel frees up for a row waiting on it (None: nothing waits on a busy channel):
     # the scheduler runs the notifier again then, not on its next tick after.
     wake_in: float | None = None
 
     def add(self, other: DeliveryReport) -> None:
-        for name in ("sent", "reconciled", "deferred", "retried", "dead", "fallbacks"):
+        for name in ("sent", "reconciled", "deferred", "retried", "dead", "fallbacks", "lost"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors.extend(other.errors)
+
+
+class _Lost(Exception):
+    """The row's claim passed to another notifier: this one must not post it nor record an outcome."""
 
 
 @dataclass(frozen=True)
@@ -192,10 +209,10 @@ class Notifier:
             self._dead(row, "the job no longer exists", report)
             return
         try:
-            earlier = outbox_q.blocked_until(self.store.engine, row.job_id, row.id)
+            # Capped: an earlier row in flight at another replica is usually done long before its lease ends.
+            recheck = now + timedelta(seconds=self.config.order_recheck_seconds)
+            earlier = outbox_q.blocked_until(self.store.engine, row.job_id, row.id, recheck)
             if earlier is not None:
-                # Capped: an earlier row in flight at another replica is usually done long before its lease ends.
-                recheck = now + timedelta(seconds=self.config.order_recheck_seconds)
                 raise Busy(min(max(earlier, now), recheck))
             kind = row.payload.get("type")
             if kind in ("post_card", "tracking"):
@@ -205,6 +222,8 @@ class Notifier:
             elif kind == "rejected":
                 text, blocks = rejected_message(job, row.payload)
                 self._post_and_mark(job, row, _Target(job.channel_id, job.thread_ts), text, blocks, report)
+            elif kind == "adopted":
+                self._adopted(job, row, report)
             elif kind == "expired":
                 self._pacer.check(self._reply_target(job).channel)
                 self._update_card(job)
@@ -219,6 +238,9 @@ class Notifier:
         except Busy as busy:
             outbox_q.release(self.store.engine, row.id, self.owner, busy.until)
             report.deferred += 1
+        except _Lost:
+            report.lost += 1
+            log.warning("claim lost to another notifier; not posted", extra={"outbox_id": row.id, "job_id": row.job_id})
         except Transient as exc:
             self._retry(row, str(exc), now, report)
         except Unusable as exc:
@@ -236,6 +258,13 @@ class Notifier:
             self._sent(row, _Posted(job.card_channel_id, job.card_ts, reconciled=True), report)
             return
         text, blocks = status_card(job, self.clock(), self.config.openpipe_api_base)
+        told = self._told_refusal(job) if row.payload.get("adopted") else None
+        if told is not None and self._edit(job.channel_id, told, text, blocks):
+            # The "was not started" message becomes the card: its wrong words and its "Edit and retry" button (which
+            # would start the model a second time) are gone, and its thread is the job's thread from now on.
+            self.store.record_card(job.id, job.channel_id, told)
+            self._sent(row, _Posted(job.channel_id, told), report)
+            return
         posted = self._post(job, row, _Target(job.channel_id, job.thread_ts), text, blocks)
         # Recorded before mark_sent: if we die in between, the row is reconciled and recorded again.
         self.store.record_card(job.id, posted.channel, posted.ts, posted.ts if posted.fell_back else None)
@@ -263,6 +292,32 @@ class Notifier:
         broadcast: bool = False,
     ) -> None:
         self._sent(row, self._post(job, row, target, text, blocks, broadcast), report)
+
+    def _adopted(self, job: JobRecord, row: OutboxRecord, report: DeliveryReport) -> None:
+        """Say the model was started after all, in the card's thread; nothing to correct if no refusal was told."""
+        if self._told_refusal(job) is None:
+            self.store.mark_sent(row.id, None, self.clock(), owner=self.owner)
+            report.reconciled += 1  # done, with nothing to post
+            return
+        target = self._reply_target(job)
+        self._pacer.check(target.channel)
+        self._update_card(job)
+        text, blocks = adopted_reply(job, row.payload)
+        self._post_and_mark(job, row, target, text, blocks, report)
+
+    def _told_refusal(self, job: JobRecord) -> str | None:
+        """The ts of the last refusal of the job that was posted, if any."""
+        told = [r.sent_ts for r in self.store.outbox_for_job(job.id) if r.kind == "rejected" and r.state == "sent"]
+        return next((ts for ts in reversed(told) if ts), None)
+
+    def _edit(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> bool:
+        """chat.update one of our messages; False if it cannot be edited (gone, or in a DM it fell back to)."""
+        try:
+            self._call_slack(self._slack, "chat_update", channel, channel=channel, ts=ts, text=text, blocks=blocks)
+        except (Unusable, Fatal) as exc:
+            log.info("message not editable; posting anew", extra={"channel": channel, "error": str(exc)})
+            return False
+        return True
 
     def _reply_target(self, job: JobRecord) -> _Target:
         return _Target(job.card_channel_id or job.channel_id, job.thread_ts or job.card_ts)
@@ -321,7 +376,10 @@ class Notifier:
     ) -> _Posted:
         self._pacer.check(target.channel)
         if row.attempts > 1:
-            found = find_delivered(self._slack, target.channel, target.thread_ts, row.id, self.config.history_pages)
+            since = row.created_at - timedelta(seconds=self.config.reconcile_margin_seconds)
+            found = find_delivered(
+                self._slack, target.channel, target.thread_ts, row.id, since, self.config.history_pages
+            )
             if found is not None:
                 return _Posted(target.channel, found, reconciled=True)
         kwargs: dict[str, Any] = {
@@ -336,6 +394,10 @@ class Notifier:
             kwargs["thread_ts"] = target.thread_ts
             if broadcast:
                 kwargs["reply_broadcast"] = True
+        # Last moment to find out that a slow attempt (a slow card update, a slow reconciliation) outlived the
+        # claim and another notifier has the row now: then it is theirs to post.
+        if not self.store.reconfirm_delivery(row.id, self.owner, self.config.lease_seconds):
+            raise _Lost
         response = self._call_slack(self._poster, "chat_postMessage", target.channel, **kwargs)
         self._pacer.posted(target.channel)
         return _Posted(target.channel, str(response["ts"]))
@@ -366,7 +428,9 @@ class Notifier:
     # --- outcomes -----------------------------------------------------------------------------------------
 
     def _sent(self, row: OutboxRecord, posted: _Posted, report: DeliveryReport) -> None:
-        self.store.mark_sent(row.id, posted.ts, self.clock())
+        if not self.store.mark_sent(row.id, posted.ts, self.clock(), owner=self.owner):
+            # Posted under a claim that ran out meanwhile: whoever holds the row now finds this post by its metadata.
+            log.warning("sent, but the claim had passed to another notifier", extra={"outbox_id": row.id})
         if posted.reconciled:
             report.reconciled += 1
         else:
@@ -379,12 +443,12 @@ class Notifier:
             self._dead(row, f"gave up after {row.attempts} attempts: {error}", report)
             return
         delay = min(self.config.backoff_max_seconds, self.config.backoff_base_seconds * 2 ** max(row.attempts - 1, 0))
-        self.store.mark_retry(row.id, now + timedelta(seconds=delay), error)
+        self.store.mark_retry(row.id, now + timedelta(seconds=delay), error, owner=self.owner)
         report.retried += 1
         log.info("delivery will be retried", extra={"outbox_id": row.id, "error": error, "in_s": delay})
 
     def _dead(self, row: OutboxRecord, error: str, report: DeliveryReport) -> None:
-        self.store.mark_dead(row.id, error)
+        self.store.mark_dead(row.id, error, owner=self.owner)
         report.dead += 1
         report.errors.append(f"outbox {row.id} (job {row.job_id}): {error}")
         log.error("delivery failed for good", extra={"outbox_id": row.id, "job_id": row.job_id, "error": error})

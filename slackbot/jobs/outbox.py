@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, case, func, or_, select, update
 
-from slackbot.jobs.db import reading, writing
+from slackbot.jobs.db import db_now, reading, writing
 from slackbot.jobs.records import OutboxRecord
 from slackbot.jobs.schema import channel_slots, outbox
 
@@ -25,8 +25,9 @@ def claim(
     job_id: int | None = None,
     one_per_free_channel: bool = False,
 ) -> list[OutboxRecord]:
-    """Lease due outbox rows (of one job, with `job_id`): pending ones whose time has come, and in-flight
-    ones whose claim expired.
+    """Lease due outbox rows (of one job, with `job_id`): pending ones whose time has come (`now`, the caller's
+    clock, which schedules), and in-flight ones whose claim expired by the DATABASE's clock (`db.db_now`), so
+    replicas whose clocks differ agree on whose a row is. The claim runs `lease_seconds` from the database's now.
 
     With `one_per_free_channel`, only the first due row of each channel whose posting slot is free now
     (`channel_slots`): rows waiting for a busy channel are not touched, so a backlog in one channel costs
@@ -35,29 +36,33 @@ def claim(
     `attempts` counts claims, so attempts > 1 means an earlier attempt may already have reached Slack and
     must be reconciled before sending again.
     """
-    due = or_(
-        and_(outbox.c.state == PENDING, outbox.c.not_before <= now),
-        and_(outbox.c.state == IN_FLIGHT, outbox.c.claimed_until <= now),
-    )
-    if job_id is not None:
-        due = and_(outbox.c.job_id == job_id, due)
-    query = select(outbox.c.id).where(due).order_by(outbox.c.id).limit(limit)
-    if one_per_free_channel:
-        first = func.min(outbox.c.id)
-        query = (
-            select(first)
-            .select_from(outbox.outerjoin(channel_slots, channel_slots.c.channel_id == outbox.c.channel_id))
-            .where(due, or_(channel_slots.c.free_at.is_(None), channel_slots.c.free_at <= now))
-            .group_by(outbox.c.channel_id)
-            .order_by(first)
-            .limit(limit)
+
+    def due(db: datetime) -> Any:
+        condition = or_(
+            and_(outbox.c.state == PENDING, outbox.c.not_before <= now),
+            and_(outbox.c.state == IN_FLIGHT, outbox.c.claimed_until <= db),
         )
+        return condition if job_id is None else and_(outbox.c.job_id == job_id, condition)
+
     with reading(engine) as conn:
+        ready = due(db_now(conn))
+        query = select(outbox.c.id).where(ready).order_by(outbox.c.id).limit(limit)
+        if one_per_free_channel:
+            first = func.min(outbox.c.id)
+            query = (
+                select(first)
+                .select_from(outbox.outerjoin(channel_slots, channel_slots.c.channel_id == outbox.c.channel_id))
+                .where(ready, or_(channel_slots.c.free_at.is_(None), channel_slots.c.free_at <= now))
+                .group_by(outbox.c.channel_id)
+                .order_by(first)
+                .limit(limit)
+            )
         ids = list(conn.execute(query).scalars())
     if not ids:
         return []
     with writing(engine) as conn:
-        lock = select(outbox.c.id).where(outbox.c.id.in_(ids), due).order_by(outbox.c.id)
+        db = db_now(conn)
+        lock = select(outbox.c.id).where(outbox.c.id.in_(ids), due(db)).order_by(outbox.c.id)
         if conn.dialect.name == "postgresql":
             lock = lock.with_for_update(skip_locked=True)
         ids = list(conn.execute(lock).scalars())
@@ -65,11 +70,11 @@ def claim(
             return []
         conn.execute(
             update(outbox)
-            .where(outbox.c.id.in_(ids), due)
+            .where(outbox.c.id.in_(ids), due(db))
             .values(
                 state=IN_FLIGHT,
                 claimed_by=owner,
-                claimed_until=now + timedelta(seconds=lease_seconds),
+                claimed_until=db + timedelta(seconds=lease_seconds),
                 attempts=outbox.c.attempts + 1,
             )
         )
@@ -81,27 +86,46 @@ def claim(
         return [OutboxRecord.from_row(row) for row in rows]
 
 
-def set_fields(engine: Engine, outbox_id: int, **values: Any) -> None:
+def reconfirm(engine: Engine, outbox_id: int, owner: str, lease_seconds: float) -> bool:
+    """Right before a post: is the row still ours? If so its claim runs `lease_seconds` from the database's now.
+
+    False means the claim ran out and another notifier took the row (or finished it): this one must not post,
+    or the message would go out twice. The lease outlasts the post itself (Slack calls time out well before),
+    so whoever takes the row over later finds this post when it reconciles.
+    """
     with writing(engine) as conn:
-        conn.execute(update(outbox).where(outbox.c.id == outbox_id).values(**values))
+        until = db_now(conn) + timedelta(seconds=lease_seconds)
+        changed = conn.execute(
+            update(outbox)
+            .where(outbox.c.id == outbox_id, outbox.c.claimed_by == owner, outbox.c.state == IN_FLIGHT)
+            .values(claimed_until=until)
+        ).rowcount
+        return bool(changed)
 
 
-def blocked_until(engine: Engine, job_id: int, outbox_id: int) -> datetime | None:
+def finish(engine: Engine, outbox_id: int, owner: str, **values: Any) -> bool:
+    """Record the outcome of our claim on a row (sent, retry later, dead), only while the claim is ours: a
+    notifier that lost the row to another must not overwrite what that one did. False if it was not ours."""
+    with writing(engine) as conn:
+        mine = (outbox.c.id == outbox_id, outbox.c.claimed_by == owner, outbox.c.state == IN_FLIGHT)
+        return bool(conn.execute(update(outbox).where(*mine).values(**values)).rowcount)
+
+
+def blocked_until(engine: Engine, job_id: int, outbox_id: int, recheck: datetime) -> datetime | None:
     """When an earlier, still undelivered row of the same job might be done; None if there is none.
 
-    Rows of one job are delivered strictly in id order, so a later reply never overtakes an earlier one.
+    Rows of one job are delivered strictly in id order, so a later reply never overtakes an earlier one. A row in
+    flight elsewhere is looked at again at `recheck` (its claim runs on the database's clock, not the caller's).
     """
-    query = select(outbox.c.state, outbox.c.not_before, outbox.c.claimed_until).where(
+    query = select(outbox.c.state, outbox.c.not_before).where(
         outbox.c.job_id == job_id,
         outbox.c.id < outbox_id,
         outbox.c.state.in_((PENDING, IN_FLIGHT)),
     )
     with reading(engine) as conn:
         rows = conn.execute(query).all()
-    # An in-flight row is busy until its claim runs out; a pending one until it is due.
-    times: list[datetime] = [
-        (row.claimed_until or row.not_before) if row.state == IN_FLIGHT else row.not_before for row in rows
-    ]
+    # An in-flight row is busy until its owner is done (looked at again at `recheck`); a pending one until due.
+    times: list[datetime] = [recheck if row.state == IN_FLIGHT else row.not_before for row in rows]
     return min(times) if times else None
 
 

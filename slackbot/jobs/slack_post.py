@@ -113,11 +113,18 @@ def delivery_metadata(outbox_id: int, job_id: int) -> dict[str, Any]:
     return {"event_type": METADATA_EVENT, "event_payload": {"outbox_id": outbox_id, "job_id": job_id}}
 
 
-def find_delivered(client: WebClient, channel: str, thread_ts: str | None, outbox_id: int, pages: int) -> str | None:
-    """The ts of a message posted for this outbox row, looked up by its metadata (newest messages first)."""
+def find_delivered(
+    client: WebClient, channel: str, thread_ts: str | None, outbox_id: int, since: datetime, pages: int
+) -> str | None:
+    """The ts of a message posted for this outbox row, looked up by its metadata.
+
+    Only messages newer than `since` (when the row was written, less a margin) can be it, so only those are read
+    (Slack's `oldest`): a thread with thousands of older replies costs no more than a fresh one.
+    """
     cursor: str | None = None
+    oldest = f"{since.timestamp():.6f}"
     for _ in range(pages):
-        args: dict[str, Any] = {"channel": channel, "include_all_metadata": True, "limit": 200}
+        args: dict[str, Any] = {"channel": channel, "include_all_metadata": True, "limit": 200, "oldest": oldest}
         if cursor:
             args["cursor"] = cursor
         if thread_ts is not None:

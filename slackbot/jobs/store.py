@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from slackbot.backends.base import TERMINAL_STATUSES, FineTuneSpec, ModelState, Provider
 from slackbot.jobs import outbox as outbox_q
-from slackbot.jobs.db import reading, writing
+from slackbot.jobs.db import db_now, reading, writing
 from slackbot.jobs.outbox import DEAD, IN_FLIGHT, PENDING, SENT
 from slackbot.jobs.records import DueJob, JobRecord, OutboxRecord
 from slackbot.jobs.schema import REJECTED, SUBMITTING, jobs, outbox
@@ -219,8 +219,15 @@ class JobStore:
         issues: Sequence[str],
         now: datetime,
         lease_owner: str | None = None,
+        *,
+        watch_until_next: datetime | None = None,
     ) -> bool:
-        """SUBMITTING → REJECTED (not followed any more) and queue the refusal for the requester."""
+        """SUBMITTING → REJECTED and queue the refusal for the requester.
+
+        A refusal (the backend answered no) is not followed any more. With `watch_until_next` (the create's
+        outcome was never known, so the model may still appear) the row stays followed, next polled then, so that
+        a create landing late is adopted (`adopt`) instead of training unfollowed.
+        """
 
         def refusal(conn: Connection) -> tuple[str, dict[str, Any]]:
             earlier = conn.execute(
@@ -228,7 +235,8 @@ class JobStore:
             ).scalar_one()
             return f"rejected:{earlier + 1}", {"type": "rejected", "message": message, "issues": list(issues)}
 
-        values = _new_status(REJECTED, now, True, None) | {"error_message": message}
+        watch = watch_until_next is not None
+        values = _new_status(REJECTED, now, not watch, watch_until_next) | {"error_message": message}
         return self._change(job_id, _cas(job_id, SUBMITTING, lease_owner), values, now, refusal)
 
     def queue_notice(self, job_id: int, key: str, payload: dict[str, Any], now: datetime) -> bool:
@@ -236,6 +244,45 @@ class JobStore:
         with writing(self.engine) as conn:
             channel_id = conn.execute(select(jobs.c.channel_id).where(jobs.c.id == job_id)).scalar_one_or_none()
             return channel_id is not None and _queue(conn, job_id, channel_id, key, payload, now)
+
+    def adopt(
+        self, job_id: int, state: ModelState, now: datetime, next_poll_at: datetime, lease_owner: str | None = None
+    ) -> bool:
+        """REJECTED → the backend's status: the create we gave up on did make the model. Followed from now on.
+
+        In the same transaction: a refusal not yet told is withdrawn (it would be wrong), the card is queued (it
+        takes the place of the refusal told, see the notifier) and a reply saying it was started after all. The
+        compare-and-set from REJECTED makes that told once, whoever adopts it.
+        """
+        stop = state.status in TERMINAL_STATUSES
+        values = _new_status(state.status, now, stop, next_poll_at)
+        values |= {"model_id": state.id, "error_message": state.error_message}
+        with writing(self.engine) as conn:
+            if not conn.execute(update(jobs).where(*_cas(job_id, REJECTED, lease_owner)).values(**values)).rowcount:
+                return False
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.job_id == job_id, outbox.c.kind == "rejected", outbox.c.state == PENDING)
+                .values(state=DEAD, last_error="withdrawn: the model was started after all")
+            )
+            channel_id = conn.execute(select(jobs.c.channel_id).where(jobs.c.id == job_id)).scalar_one()
+            _queue(conn, job_id, channel_id, "card:post", {"type": "post_card", "adopted": True}, now)
+            _queue(conn, job_id, channel_id, "adopted", {"type": "adopted", "status": state.status}, now)
+            return True
+
+    def stop_watching(self, job_id: int, now: datetime, lease_owner: str) -> bool:
+        """A REJECTED row whose model never appeared: no longer followed (nothing to tell, it was told already)."""
+        conditions = [*_cas(job_id, REJECTED, lease_owner), jobs.c.tracking.is_(True)]
+        values = {"tracking": False, "next_poll_at": None, "updated_at": now, "lease_owner": None, "lease_until": None}
+        with writing(self.engine) as conn:
+            return bool(conn.execute(update(jobs).where(*conditions).values(**values)).rowcount)
+
+    def renew_lease(self, job_id: int, owner: str, lease_seconds: float) -> bool:
+        """Extend `owner`'s lease on a job to `lease_seconds` from the database's now; False if it is not ours."""
+        with writing(self.engine) as conn:
+            until = db_now(conn) + timedelta(seconds=lease_seconds)
+            mine = (jobs.c.id == job_id, jobs.c.lease_owner == owner)
+            return bool(conn.execute(update(jobs).where(*mine).values(lease_until=until)).rowcount)
 
     def _change(
         self,
@@ -272,13 +319,16 @@ class JobStore:
     def _claim(
         self, owner: str, now: datetime, lease_seconds: float, which: Any, order: Sequence[Any], limit: int
     ) -> list[DueJob]:
-        free = and_(
-            jobs.c.tracking.is_(True),
-            which,
-            or_(jobs.c.lease_until.is_(None), jobs.c.lease_until <= now),
-        )
-        until = now + timedelta(seconds=lease_seconds)
+        # `now` (the tracker's clock) decides what is due in `which`; whose a job is goes by the database's clock,
+        # so replicas whose clocks differ agree on when a lease has run out.
         with writing(self.engine) as conn:
+            db = db_now(conn)
+            free = and_(
+                jobs.c.tracking.is_(True),
+                which,
+                or_(jobs.c.lease_until.is_(None), jobs.c.lease_until <= db),
+            )
+            until = db + timedelta(seconds=lease_seconds)
             # PostgreSQL: rows another replica is claiming right now are skipped, not waited for. SQLite has
             # no row locks; its BEGIN IMMEDIATE transaction (see db.py) makes the select-then-update atomic.
             query = select(jobs.c.id).where(free).order_by(*order).limit(limit)
@@ -394,24 +444,23 @@ class JobStore:
             self.engine, owner, now, limit, lease_seconds, job_id=job_id, one_per_free_channel=one_per_free_channel
         )
 
-    def mark_sent(self, outbox_id: int, ts: str | None, now: datetime) -> None:
-        self._set_outbox(outbox_id, state=SENT, sent_ts=ts, sent_at=now, claimed_by=None, claimed_until=None)
+    def reconfirm_delivery(self, outbox_id: int, owner: str, lease_seconds: float) -> bool:
+        """`outbox.reconfirm`: is the row still `owner`'s claim (then extended)? Asked right before each post."""
+        return outbox_q.reconfirm(self.engine, outbox_id, owner, lease_seconds)
 
-    def mark_retry(self, outbox_id: int, not_before: datetime, error: str) -> None:
-        self._set_outbox(
-            outbox_id,
-            state=PENDING,
-            not_before=not_before,
-            last_error=error,
-            claimed_by=None,
-            claimed_until=None,
-        )
+    # The outcomes below change the row only while `owner` holds its claim (see `outbox.finish`).
 
-    def mark_dead(self, outbox_id: int, error: str) -> None:
-        self._set_outbox(outbox_id, state=DEAD, last_error=error, claimed_by=None, claimed_until=None)
+    def mark_sent(self, outbox_id: int, ts: str | None, now: datetime, *, owner: str) -> bool:
+        return self._finish(outbox_id, owner, state=SENT, sent_ts=ts, sent_at=now)
 
-    def _set_outbox(self, outbox_id: int, **values: Any) -> None:
-        outbox_q.set_fields(self.engine, outbox_id, **values)
+    def mark_retry(self, outbox_id: int, not_before: datetime, error: str, *, owner: str) -> bool:
+        return self._finish(outbox_id, owner, state=PENDING, not_before=not_before, last_error=error)
+
+    def mark_dead(self, outbox_id: int, error: str, *, owner: str) -> bool:
+        return self._finish(outbox_id, owner, state=DEAD, last_error=error)
+
+    def _finish(self, outbox_id: int, owner: str, **values: Any) -> bool:
+        return outbox_q.finish(self.engine, outbox_id, owner, claimed_by=None, claimed_until=None, **values)
 
 
 @dataclass(frozen=True)

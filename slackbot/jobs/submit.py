@@ -6,12 +6,19 @@ written before Slack gets its answer (`record`), the create is called after it (
 on disk before its modal closes. When create's
 outcome is unknown (timeout, 5xx after the backend's own safe retries) the row stays SUBMITTING and tracked:
 the tracker asks the backend for the slug and either adopts the model or, after a grace period, rejects it.
+
+While the create runs, the submitter holds the job's lease (renewed as long as the call lasts), so the tracker
+cannot give up on a create that is merely slow. A create that succeeds although the row was rejected meanwhile
+(e.g. our lease could not be taken in time) is adopted: the model is followed and the requester told.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -71,6 +78,9 @@ class SubmitService:
         *,
         poll_interval_seconds: float = 30.0,
         unknown_outcome_check_seconds: float = 60.0,
+        owner: str = "submitter",
+        lease_seconds: float = 60.0,
+        lease_wait_seconds: float = 30.0,
     ) -> None:
         self.store = store
         self.backend = backend
@@ -79,6 +89,12 @@ class SubmitService:
         self.poll_interval = timedelta(seconds=poll_interval_seconds)
         # The first tracker look at a SUBMITTING row waits this long, so it does not race an in-flight create.
         self.unknown_outcome_check = timedelta(seconds=unknown_outcome_check_seconds)
+        # The job's lease while its create runs: renewed every third of `lease_seconds`, so it outlasts any create
+        # yet runs out soon after this process dies. `lease_wait_seconds`: how long to wait for a tracker tick
+        # that holds the job right now (it lets go at the end of its tick).
+        self.owner = owner
+        self.lease_seconds = lease_seconds
+        self.lease_wait_seconds = lease_wait_seconds
 
     def submit(self, req: SubmitRequest) -> SubmitOutcome:
         """`record` then `start`: the whole submission in one call."""
@@ -114,28 +130,71 @@ class SubmitService:
 
     def start(self, job: JobRecord, spec: FineTuneSpec) -> SubmitOutcome:
         """Ask the backend to create the model of a recorded job, and deliver its card (or its refusal)."""
-        current = self.store.get(job.id)
-        if current is None or current.status != SUBMITTING:
-            # Resolved meanwhile (the tracker adopted or rejected it, or it was replaced): nothing to create.
-            return SubmitOutcome(job=current or job, created=False)
-        try:
-            state = self.backend.create(spec)
-        except REFUSALS as exc:
-            self.store.reject(job.id, exc.message, exc.issues, self.clock())
-            self._deliver(job.id)
-            return SubmitOutcome(job=self._reload(job), created=True, error=exc)
-        except BackendError as exc:
-            log.warning(
-                "create outcome unknown; the tracker will resolve it",
-                extra={"job_id": job.id, "slug": job.slug, "error": type(exc).__name__},
-            )
-            return SubmitOutcome(job=self._reload(job), created=True, error=exc)
+        with self._leased(job.id) as status:
+            if status != SUBMITTING:
+                # Resolved meanwhile (the tracker adopted or rejected it, or it was replaced): nothing to create.
+                return SubmitOutcome(job=self._reload(job), created=False)
+            try:
+                state = self.backend.create(spec)
+            except REFUSALS as exc:
+                self.store.reject(job.id, exc.message, exc.issues, self.clock())
+                self._deliver(job.id)
+                return SubmitOutcome(job=self._reload(job), created=True, error=exc)
+            except BackendError as exc:
+                log.warning(
+                    "create outcome unknown; the tracker will resolve it",
+                    extra={"job_id": job.id, "slug": job.slug, "error": type(exc).__name__},
+                )
+                return SubmitOutcome(job=self._reload(job), created=True, error=exc)
 
-        now = self.clock()
-        # False only if the tracker adopted the model first; it queued the card then.
-        self.store.confirm_created(job.id, state, now, now + self.poll_interval)
+            now = self.clock()
+            # False if the tracker resolved the row first: it adopted the model (and queued the card), or it gave up
+            # on it (told "was not started") while the create was still on its way: then the model is adopted now.
+            next_poll = now + self.poll_interval
+            confirmed = self.store.confirm_created(job.id, state, now, next_poll)
+            if not confirmed and self.store.adopt(job.id, state, now, next_poll):
+                log.info("a create that landed late was adopted", extra={"job_id": job.id, "slug": job.slug})
         self._deliver(job.id)
         return SubmitOutcome(job=self._reload(job), created=True)
+
+    @contextmanager
+    def _leased(self, job_id: int) -> Iterator[str | None]:
+        """Hold the job's lease (renewed in the background) for the length of the block, which gets the job's
+        status as of taking it (None: the job is gone).
+
+        A tracker tick may hold the job this very moment: wait for it, up to `lease_wait_seconds`. If the lease
+        still cannot be had, the block runs anyway (a create that lands after a rejection is adopted)."""
+        deadline = time.monotonic() + self.lease_wait_seconds
+        while True:
+            held = self.store.claim_ids(self.owner, [job_id], self.clock(), self.lease_seconds)
+            if held:
+                status: str | None = held[0].status
+                break
+            current = self.store.get(job_id)
+            if current is None or current.status != SUBMITTING or time.monotonic() >= deadline:
+                status = None if current is None else current.status
+                log.info("create runs without the job's lease", extra={"job_id": job_id, "status": status})
+                yield status
+                return
+            time.sleep(0.1)
+        done = threading.Event()
+        keeper = threading.Thread(target=self._keep_lease, args=(job_id, done), name="create-lease", daemon=True)
+        keeper.start()
+        try:
+            yield status
+        finally:
+            done.set()
+            keeper.join()
+            # Given back (a no-op once a status change above released it): an unknown outcome is the tracker's now.
+            self.store.release(job_id, lease_owner=self.owner)
+
+    def _keep_lease(self, job_id: int, done: threading.Event) -> None:
+        while not done.wait(self.lease_seconds / 3):
+            try:
+                if not self.store.renew_lease(job_id, self.owner, self.lease_seconds):
+                    return  # resolved (its status change released the lease) or taken over: nothing left to hold
+            except Exception:
+                log.exception("renewing a create's lease failed; trying again", extra={"job_id": job_id})
 
     def _deliver(self, job_id: int) -> None:
         # The outbox row is committed: if this fails, the next scheduler tick delivers it.

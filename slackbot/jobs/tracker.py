@@ -8,7 +8,10 @@ Decisions worth knowing:
 - A model that disappears (absent from the list and 404 on its own GET) is reported once as a transition to
   "DELETED" and no longer followed: nothing we could poll would bring it back.
 - A SUBMITTING job (create's outcome unknown) found at the backend is adopted (card queued); absent for longer
-  than `unknown_outcome_grace` it becomes REJECTED, with a message saying the model was never created.
+  than `unknown_outcome_grace` it becomes REJECTED, with a message saying the model was never created. A job
+  whose create is still running is leased by the submitter, so it is not looked at before that create ends.
+- Such a REJECTED job stays followed for `late_create_window`: if its model appears after all (a create that
+  landed late), it is adopted, told once ("started after all") and followed like any other.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from datetime import datetime, timedelta
 
 from slackbot.backends.base import KNOWN_STATUSES, Backend, BackendError, ListTooLarge, ModelState, NotFoundError
 from slackbot.jobs.records import DueJob
-from slackbot.jobs.schema import DELETED, SUBMITTING
+from slackbot.jobs.schema import DELETED, REJECTED, SUBMITTING
 from slackbot.jobs.store import JobStore
 
 log = logging.getLogger(__name__)
@@ -48,6 +51,7 @@ class TrackerConfig:
     max_backoff_seconds: float = 900.0
     unknown_outcome_grace: timedelta = timedelta(minutes=10)
     list_retry: timedelta = timedelta(hours=1)  # a list found too large is read again after this
+    late_create_window: timedelta = timedelta(hours=1)  # after the grace: how long a late model is still adopted
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,8 @@ class Tracker:
         # enough until its grace runs out (one look-up per such job would stall the tick with a slow OpenPipe).
         grace = self.config.unknown_outcome_grace
         young = {job.slug for job in group if job.status == SUBMITTING and now - job.created_at < grace}
+        # Likewise a job rejected because its model never appeared: the list tells whether it did, after all.
+        young |= {job.slug for job in group if job.status == REJECTED}
         states: Mapping[str, ModelState] | None = None  # None: the list is too large, read the models one by one
         try:
             if now >= self._list_too_large.get(project, now):
@@ -217,8 +223,8 @@ class Tracker:
                 self._back_off([job], now, exc)
                 continue
             read.append(job)
-            # A SUBMITTING job has no card nor thread yet: it is told once adopted and polled again.
-            if job.status != SUBMITTING and job.id not in self._told_list_too_large:
+            # A job not started (yet) has no card to follow: it is told only once it is.
+            if job.status not in (SUBMITTING, REJECTED) and job.id not in self._told_list_too_large:
                 try:
                     self.store.queue_notice(
                         job.id, "notice:list-too-large", {"type": "notice", "text": LIST_TOO_LARGE}, now
@@ -265,6 +271,9 @@ class Tracker:
         if job.status == SUBMITTING:
             self._resolve_submitting(job, state, now, report, still)
             return
+        if job.status == REJECTED:
+            self._adopt_late(job, state, now, report, still)
+            return
         if state is None:
             self._transition(job, DELETED, VANISHED, now, None, report)
             return
@@ -298,13 +307,38 @@ class Tracker:
             else:
                 self._lost(job, report)
         elif now - job.created_at >= cfg.unknown_outcome_grace:
-            if self.store.reject(job.id, NEVER_CREATED, (), now, lease_owner=self.owner):
+            # Still followed a while: a create that lands after all is adopted (`_adopt_late`), not left unfollowed.
+            watch = now + timedelta(seconds=cfg.interval_seconds)
+            if self.store.reject(job.id, NEVER_CREATED, (), now, lease_owner=self.owner, watch_until_next=watch):
                 report.rejected.append(job.id)
             else:
                 self._lost(job, report)
         else:
             # Not there yet (its create may still be queued): looked at again next tick, rescheduled in one go
             # with the other jobs that did not move.
+            still.append((job.id, now + timedelta(seconds=cfg.interval_seconds)))
+
+    def _adopt_late(
+        self,
+        job: DueJob,
+        state: ModelState | None,
+        now: datetime,
+        report: TickReport,
+        still: list[tuple[int, datetime]],
+    ) -> None:
+        """A job we told "was not started" because its model never appeared: adopt the model if it did after all;
+        stop looking once `late_create_window` has passed."""
+        cfg = self.config
+        if state is not None:
+            soon = now + timedelta(seconds=cfg.interval_seconds)
+            if self.store.adopt(job.id, state, now, soon, lease_owner=self.owner):
+                report.adopted.append(job.id)
+            else:
+                self._lost(job, report)
+        elif now - job.created_at >= cfg.unknown_outcome_grace + cfg.late_create_window:
+            if not self.store.stop_watching(job.id, now, lease_owner=self.owner):
+                self._lost(job, report)
+        else:
             still.append((job.id, now + timedelta(seconds=cfg.interval_seconds)))
 
     def _transition(
@@ -346,7 +380,7 @@ class Tracker:
             delay = max(delay, min(exc.retry_after, cfg.max_backoff_seconds))
         later: list[tuple[int, datetime]] = []
         for job in group:
-            if now - job.created_at >= cfg.max_age and job.status != SUBMITTING:
+            if now - job.created_at >= cfg.max_age and job.status not in (SUBMITTING, REJECTED):
                 self.store.expire(job.id, now, max_age_hours=cfg.max_age.total_seconds() / 3600)
                 continue
             later.append((job.id, now + timedelta(seconds=delay)))

@@ -8,6 +8,7 @@ about the jobs' channels (see slackbot/visibility.py).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App, Respond
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
     from slackbot.runtime import Runtime
 
 log = logging.getLogger("slackbot.listeners")
+
+# The after-ack pool is full (see Runtime.reserve_after_ack): said in the ack, nothing queued.
+BUSY = "I'm busy with many requests right now; please try again in a minute."
 
 LIST_SHOWN = 10
 # Jobs read for one list: enough that jobs hidden from this user rarely leave it short of LIST_SHOWN.
@@ -52,13 +56,11 @@ def register(app: App, runtime: Runtime) -> None:
         elif sub == "":
             _start(ack, runtime, client, command, team, user, channel)
         elif sub == "list":
-            ack()
-            runtime.after_ack.submit(_answer, respond, _list, runtime, visibility, team, user, channel)
+            _later(ack, runtime, _answer, respond, _list, runtime, visibility, team, user, channel)
         elif sub in ("status", "track") and len(words) == 2 and not is_model_slug(words[1]):
             ack(text=_not_a_slug(words[1]))
         elif sub == "status" and len(words) == 2:
-            ack()
-            runtime.after_ack.submit(_answer, respond, _status, runtime, visibility, team, user, channel, words[1])
+            _later(ack, runtime, _answer, respond, _status, runtime, visibility, team, user, channel, words[1])
         elif sub == "track" and len(words) == 2:
             _track(ack, runtime, visibility, client, team, user, channel, words[1])
         else:
@@ -128,8 +130,17 @@ def _track(
     if not decision.allowed:
         ack(text=decision.reason)
         return
-    ack(text=f"Looking up {code(slug)}…")
-    runtime.after_ack.submit(_follow, runtime, visibility, client, team, user, channel, slug)
+    looking = f"Looking up {code(slug)}…"
+    _later(ack, runtime, _follow, runtime, visibility, client, team, user, channel, slug, text=looking)
+
+
+def _later(ack: Ack, runtime: Runtime, fn: Callable[..., object], *args: object, text: str = "") -> None:
+    """Ack, then `fn(*args)` after the ack; when the after-ack pool is full, the ack says so and nothing is queued."""
+    if not runtime.reserve_after_ack():
+        ack(text=BUSY)
+        return
+    ack(text=text)
+    runtime.run_after_ack(fn, *args)
 
 
 def _follow(

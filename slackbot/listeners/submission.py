@@ -82,15 +82,24 @@ def register(app: App, runtime: Runtime) -> None:
             form_state=state,
             submission_key=dig(view, "id"),
         )
+        # Room to start it after the ack, or the form says so now: with the modal still open nothing typed is lost
+        # and the user knows at once; a job accepted but queued behind an unbounded backlog would start (or be
+        # told "not started") long after, and a refusal posted in the channel would make them type it all again.
+        if not runtime.reserve_after_ack():
+            log.warning("after-ack pool full; submission refused in the form", extra={"team": team})
+            ack(response_action="errors", errors={field_block_id("slug", provider): _BUSY})
+            return
         # The job row is written before the modal closes, so an accepted form is never lost (a restart, a
         # backlog of creates); the slow part, OpenPipe's create, runs after Slack got its answer.
         try:
             recorded = runtime.submitter.record(request)
         except Exception:
+            runtime.unreserve_after_ack()
             log.exception("could not record a submission", extra={"team": team, "slug": result.slug})
             ack(response_action="errors", errors={field_block_id("slug", provider): _NOT_SAVED})
             return
         if not recorded.created:
+            runtime.unreserve_after_ack()
             if recorded.job.submission_key is not None and recorded.job.submission_key == request.submission_key:
                 ack()  # Slack sent this submission again: the first delivery has it in hand
                 return
@@ -99,7 +108,7 @@ def register(app: App, runtime: Runtime) -> None:
             ack(response_action="errors", errors={field_block_id("slug", provider): taken})
             return
         ack()  # the modal closes now; the job starts after Slack got its answer
-        runtime.after_ack.submit(_start, runtime, client, recorded.job, request)
+        runtime.run_after_ack(_start, runtime, client, recorded.job, request)
 
 
 def _start(runtime: Runtime, client: WebClient, job: JobRecord, request: SubmitRequest) -> None:
@@ -132,6 +141,10 @@ def _start(runtime: Runtime, client: WebClient, job: JobRecord, request: SubmitR
 _NOT_SAVED = (
     "Your request could not be saved just now (the bot's database did not answer), so nothing was started. "
     "Please submit again."
+)
+_BUSY = (
+    "The bot is starting a lot of other fine-tunes right now, so this one was not submitted. Everything you typed is "
+    "still here: please submit again in a minute."
 )
 _DAMAGED = "This form could not be read back (it may be from an older version). Close it and run /finetune again."
 

@@ -11,11 +11,11 @@ import copy
 import json
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal
 
-from slackbot.sandbox.clock import Clock
+from slackbot.sandbox.clock import Clock, SystemClock
 from slackbot.sandbox.serving import StandInServer
 from slackbot.sandbox.slack_common import Args, Channel, Dropped, MonotonicClock, SlackError, decode_args
 from slackbot.sandbox.slack_http import handler_for
@@ -33,6 +33,20 @@ class Call:
     response: dict[str, Any] | None
     status: int = 200
     dropped: bool = False  # carried out, but the connection was closed without an answer
+
+
+@dataclass
+class Stall:
+    """Calls of one method held before Slack carries them out (a slow Slack, a slow network): `entered` is set when
+    one arrives; it goes on once `release()` is called (or after `timeout` seconds, so a test cannot hang)."""
+
+    times: int
+    timeout: float = 30.0
+    entered: threading.Event = field(default_factory=threading.Event)
+    gate: threading.Event = field(default_factory=threading.Event)
+
+    def release(self) -> None:
+        self.gate.set()
 
 
 @dataclass
@@ -63,6 +77,7 @@ class LocalSlack:
         clock: Clock | None = None,
         post_rate_per_channel: float | None = 1.0,
         burst: int = 1,
+        stamp_clock: Clock | None = None,
     ) -> None:
         self._token = bot_token
         self.team_id = team_id
@@ -73,6 +88,7 @@ class LocalSlack:
         self._lock = threading.RLock()
         self._called = threading.Condition(self._lock)
         self._faults: dict[str, list[_Fault]] = {}
+        self._stalls: dict[str, list[Stall]] = {}
         self.calls: list[Call] = []
         self.workspace = Workspace(
             team_id=team_id,
@@ -82,6 +98,7 @@ class LocalSlack:
             clock=self.clock,
             post_rate=post_rate_per_channel,
             burst=burst,
+            stamps=stamp_clock or SystemClock(),
         )
         self.modals = Modals(team_id=team_id, app_id=self.app_id, bot_id=self.bot_id, clock=self.clock)
         self._methods: dict[str, Callable[[Args], dict[str, Any]]] = {
@@ -267,6 +284,13 @@ class LocalSlack:
         with self._lock:
             self._faults.setdefault(method, []).append(_Fault(error, status, retry_after, times, kind))
 
+    def stall(self, method: str, *, times: int = 1, timeout: float = 30.0) -> Stall:
+        """Hold the next `times` calls of `method` until the returned `Stall` is released; other calls go on."""
+        held = Stall(times, timeout)
+        with self._lock:
+            self._stalls.setdefault(method, []).append(held)
+        return held
+
     def register_method(
         self, method: str, handler: Callable[[Args], dict[str, Any]], *, token: str | None = None
     ) -> None:
@@ -289,6 +313,16 @@ class LocalSlack:
             "is_enterprise_install": False,
         }
 
+    def _take_stall(self, method: str) -> Stall | None:
+        queue = self._stalls.get(method)
+        if not queue:
+            return None
+        held = queue[0]
+        held.times -= 1
+        if held.times <= 0:
+            queue.pop(0)
+        return held
+
     def _take_fault(self, method: str) -> _Fault | None:
         queue = self._faults.get(method)
         if not queue:
@@ -306,6 +340,11 @@ class LocalSlack:
         token = args.pop("token", None)
         if authorization and authorization.startswith("Bearer "):
             token = authorization.removeprefix("Bearer ").strip()
+        with self._lock:
+            held = self._take_stall(method)
+        if held is not None:  # outside the lock: only this call waits
+            held.entered.set()
+            held.gate.wait(held.timeout)
         with self._lock:
             args = decode_args(args)
             status, headers, body = self._dispatch(method, args, token)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import copy
 import math
-import time
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from slackbot.sandbox.clock import Clock
+from slackbot.sandbox.clock import Clock, SystemClock
 from slackbot.sandbox.slack_common import (
     Args,
     Channel,
@@ -42,6 +42,9 @@ class Workspace:
     clock: Clock
     post_rate: float | None
     burst: int
+    # What message timestamps are read from (epoch seconds): the wall clock, as Slack's servers; a test can
+    # give its manual clock, to have a thread whose replies are hours older than what the bot posts next.
+    stamps: Clock = field(default_factory=SystemClock)
     channels: dict[str, Channel] = field(default_factory=dict)
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     usergroups: dict[str, list[str]] = field(default_factory=dict)
@@ -104,7 +107,7 @@ class Workspace:
 
     def next_ts(self) -> str:
         # Unique and strictly increasing even when two posts land in the same microsecond.
-        self._last_ts_us = max(self._last_ts_us + 1, int(time.time() * 1_000_000))
+        self._last_ts_us = max(self._last_ts_us + 1, int(self.stamps.now() * 1_000_000))
         return f"{self._last_ts_us // 1_000_000}.{self._last_ts_us % 1_000_000:06d}"
 
     def _check_writable(self, channel: Channel) -> None:
@@ -332,16 +335,14 @@ class Workspace:
 
     @staticmethod
     def _in_window(ts: str, args: Args) -> bool:
+        """Slack's `oldest` / `latest` window (each end excluded unless `inclusive`). Compared as decimals: a float
+        cannot tell two timestamps a microsecond apart from each other reliably at today's epoch."""
         inclusive = bool_arg(args, "inclusive")
-        oldest, latest = text_arg(args, "oldest"), text_arg(args, "latest")
-        try:
-            if oldest is not None and (float(ts) < float(oldest) or (float(ts) == float(oldest) and not inclusive)):
-                return False
-            return not (
-                latest is not None and (float(ts) > float(latest) or (float(ts) == float(latest) and not inclusive))
-            )
-        except ValueError:
-            raise SlackError("invalid_ts_oldest" if oldest else "invalid_ts_latest") from None
+        oldest, latest = _ts_bound(args, "oldest"), _ts_bound(args, "latest")
+        moment = Decimal(ts)
+        if oldest is not None and (moment < oldest or (moment == oldest and not inclusive)):
+            return False
+        return not (latest is not None and (moment > latest or (moment == latest and not inclusive)))
 
     # -- conversations / people ------------------------------------------------------------------------
 
@@ -386,3 +387,16 @@ class Workspace:
         if group is None:
             raise SlackError("no_such_subteam")
         return {"users": list(group)}
+
+
+def _ts_bound(args: Args, name: str) -> Decimal | None:
+    value = text_arg(args, name)
+    if value is None:
+        return None
+    try:
+        bound = Decimal(value)
+    except InvalidOperation:
+        raise SlackError(f"invalid_ts_{name}") from None
+    if not bound.is_finite():
+        raise SlackError(f"invalid_ts_{name}")
+    return bound

@@ -80,9 +80,10 @@ class FailingStore(JobStore):
         super().record_card(job_id, channel_id, ts, thread_ts)
         self.failpoint.reach("after_record_card")
 
-    def mark_sent(self, outbox_id: int, ts: str | None, now: datetime) -> None:
-        super().mark_sent(outbox_id, ts, now)
+    def mark_sent(self, outbox_id: int, ts: str | None, now: datetime, *, owner: str) -> bool:
+        marked = super().mark_sent(outbox_id, ts, now, owner=owner)
         self.failpoint.reach("after_mark_sent")
+        return marked
 
 
 class FailingWebClient(WebClient):

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine
 
 from slackbot.backends.base import (
     BackendError,
@@ -14,6 +17,7 @@ from slackbot.backends.base import (
     NotFoundError,
     Provider,
 )
+from slackbot.jobs.db import db_now
 
 T0 = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
 
@@ -25,6 +29,19 @@ def spec(slug: str, dataset_id: str = "ds-1") -> FineTuneSpec:
         provider=Provider.OPENPIPE,
         base_model="meta-llama/Meta-Llama-3.1-8B-Instruct",
     )
+
+
+def wait_database_clock(engine: Engine, seconds: float) -> None:
+    """Return once `seconds` have passed on the database's clock (what leases and claims expire by): injected
+    clocks can schedule, but cannot end a lease, so a test that needs one to run out waits for it, briefly."""
+    with engine.connect() as conn:
+        until = db_now(conn) + timedelta(seconds=seconds)
+    while True:
+        with engine.connect() as conn:
+            left = (until - db_now(conn)).total_seconds()
+        if left <= 0:
+            return
+        time.sleep(min(left, 0.05) + 0.001)
 
 
 class Clock:

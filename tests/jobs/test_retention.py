@@ -35,11 +35,12 @@ def _job(store: JobStore, slug: str, at: datetime, *, finish: str | None = "DEPL
     )
     if finish is not None:
         assert store.apply_transition(job.id, "TRAINING", finish, None, at, None, lease_owner=None)
-    for row in store.outbox_for_job(job.id):
-        if deliver == "sent":
-            store.mark_sent(row.id, "1.0", at)
-        elif deliver == "dead":
-            store.mark_dead(row.id, "channel_not_found")
+    if deliver != "pending":
+        for row in store.claim_deliveries("n1", at, limit=100, lease_seconds=60, job_id=job.id):
+            if deliver == "sent":
+                assert store.mark_sent(row.id, "1.0", at, owner="n1")
+            else:
+                assert store.mark_dead(row.id, "channel_not_found", owner="n1")
     return job.id
 
 
@@ -48,8 +49,8 @@ def _rejected(store: JobStore, slug: str, at: datetime) -> int:
         team_id="T1", channel_id="C1", requester_id="U1", backend="fake", project="p1", spec=spec(slug), now=at
     )
     assert store.reject(job.id, "Input validation failed", [], at)
-    for row in store.outbox_for_job(job.id):
-        store.mark_sent(row.id, "1.0", at)
+    for row in store.claim_deliveries("n1", at, limit=100, lease_seconds=60, job_id=job.id):
+        assert store.mark_sent(row.id, "1.0", at, owner="n1")
     return job.id
 
 
@@ -77,8 +78,8 @@ def test_prunes_only_old_finished_jobs_with_everything_told_in_bounded_batches(s
         assert store.get(job_id) is not None, why
         assert _outbox_rows(store, job_id) >= 1, why
     # Once the untold reply is delivered, that job goes too.
-    for row in store.pending_for_job(kept["reply not yet told"]):
-        store.mark_sent(row.id, "2.0", T0)
+    for row in store.claim_deliveries("n1", T0, limit=100, lease_seconds=60, job_id=kept["reply not yet told"]):
+        assert store.mark_sent(row.id, "2.0", T0, owner="n1")
     assert retention.prune_once() == 1
     assert store.get(kept["reply not yet told"]) is None
 

@@ -9,7 +9,9 @@ import pytest
 from slackbot.backends.base import ModelState
 from slackbot.jobs.schema import REJECTED, SUBMITTING
 from slackbot.jobs.store import DuplicateJob, JobStore
-from tests.jobs.helpers import T0, spec
+from tests.jobs.helpers import T0, spec, wait_database_clock
+
+SHORT_LEASE = 1.0  # seconds: leases end by the database's clock, so tests that need one to run out wait for it
 
 
 def _create(store: JobStore, slug: str, key: str | None = None, team: str = "T1") -> int:
@@ -109,12 +111,14 @@ def test_claim_due_leases_and_expired_lease_is_taken_over(store: JobStore) -> No
     late = _create(store, "late")
     assert [j.id for j in store.claim_ids("setup", [late], T0, lease_seconds=0)] == [late]
     assert store.reschedule_many([(late, T0 + timedelta(hours=1))], lease_owner="setup") == 1
-    claimed = store.claim_due("a", T0, limit=2, lease_seconds=60)
+    claimed = store.claim_due("a", T0, limit=2, lease_seconds=SHORT_LEASE)
     assert [j.id for j in claimed] == ids[:2]
     # Live leases are skipped; the remaining due job goes to the next claimer.
     assert [j.id for j in store.claim_due("b", T0 + timedelta(seconds=10), 10, 60)] == ids[2:]
-    assert store.claim_due("c", T0 + timedelta(seconds=59), 10, 60) == []
+    # A lease runs on the database's clock: however far ahead a claimer's own clock is, a live lease stays live.
+    assert store.claim_due("c", T0 + timedelta(minutes=30), 10, 60) == []
     # "a" died: once its lease runs out, "c" takes the jobs over, and "a" can no longer change them.
+    wait_database_clock(store.engine, SHORT_LEASE)
     taken = store.claim_due("c", T0 + timedelta(seconds=61), 10, 60)
     assert [j.id for j in taken] == ids[:2]
     assert not store.apply_transition(ids[0], SUBMITTING, "QUEUED", None, T0, T0, lease_owner="a")
@@ -127,13 +131,14 @@ def test_reschedule_many_changes_only_jobs_we_hold(store: JobStore) -> None:
     for job_id in ids:
         store.confirm_created(job_id, _state(f"still-{ids.index(job_id)}"), T0, T0)
     assert [j.id for j in store.claim_due("a", T0, limit=3, lease_seconds=60)] == ids[:3]
-    assert [j.id for j in store.claim_due("b", T0, limit=3, lease_seconds=60)] == ids[3:]
+    assert [j.id for j in store.claim_due("b", T0, limit=3, lease_seconds=SHORT_LEASE)] == ids[3:]
     later = T0 + timedelta(minutes=2)
     assert store.reschedule_many([(i, later) for i in ids], lease_owner="a") == 3  # the 4th is b's
     assert store.reschedule_many([], lease_owner="a") == 0
     jobs = [store.get(i) for i in ids]
     assert [(j.next_poll_at, j.poll_failures) for j in jobs if j] == [(later, 0)] * 3 + [(T0, 0)]
     # Their leases were given back: at `later` another tracker takes the three at once (the 4th's lease ran out).
+    wait_database_clock(store.engine, SHORT_LEASE)
     assert [j.id for j in store.claim_due("c", later, limit=10, lease_seconds=60)] == ids
 
 
@@ -250,21 +255,28 @@ def test_outbox_claims_retries_and_expiry(store: JobStore) -> None:
     store.apply_transition(job_id, "PENDING", "QUEUED", None, T0, T0, None)
     first = store.claim_deliveries("n1", T0, limit=1, lease_seconds=30)
     assert [(r.dedupe_key, r.state, r.attempts) for r in first] == [("card:post", "in_flight", 1)]
-    second = store.claim_deliveries("n2", T0, limit=10, lease_seconds=30)
+    second = store.claim_deliveries("n2", T0, limit=10, lease_seconds=SHORT_LEASE)
     assert [r.dedupe_key for r in second] == ["reply:QUEUED"]
-    assert store.claim_deliveries("n3", T0 + timedelta(seconds=29), 10, 30) == []
-    store.mark_sent(first[0].id, "111.1", T0)
+    # Claims run on the database's clock: a claimer whose own clock is a day ahead still sees them live.
+    assert store.claim_deliveries("n3", T0 + timedelta(days=1), 10, 30) == []
+    assert not store.mark_sent(first[0].id, "111.1", T0, owner="n2")  # only the claim's owner records its outcome
+    assert store.mark_sent(first[0].id, "111.1", T0, owner="n1")
     store.record_card(job_id, "C1", "111.1", None)
     job = store.get(job_id)
     assert job is not None and (job.card_channel_id, job.card_ts, job.thread_ts) == ("C1", "111.1", "111.1")
     # n2 crashed with its row in flight: after the claim runs out it is handed out again, attempts > 1.
-    again = store.claim_deliveries("n3", T0 + timedelta(seconds=31), 10, 30)
+    wait_database_clock(store.engine, SHORT_LEASE)
+    again = store.claim_deliveries("n3", T0, 10, 30)
     assert [(r.id, r.attempts) for r in again] == [(second[0].id, 2)]
-    store.mark_retry(again[0].id, T0 + timedelta(seconds=100), "ratelimited")
+    # n2 comes back to life: the row is n3's now, so n2 may neither post it nor record anything about it.
+    assert not store.reconfirm_delivery(second[0].id, "n2", 30)
+    assert not store.mark_retry(second[0].id, T0, "late", owner="n2")
+    assert store.reconfirm_delivery(second[0].id, "n3", 30)
+    assert store.mark_retry(again[0].id, T0 + timedelta(seconds=100), "ratelimited", owner="n3")
     assert store.claim_deliveries("n3", T0 + timedelta(seconds=99), 10, 30) == []
     [retry] = store.claim_deliveries("n3", T0 + timedelta(seconds=100), 10, 30)
     assert retry.last_error == "ratelimited"
-    store.mark_dead(retry.id, "channel_not_found")
+    assert store.mark_dead(retry.id, "channel_not_found", owner="n3")
     assert store.pending_for_job(job_id) == []
     states = {r.dedupe_key: (r.state, r.sent_ts) for r in store.outbox_for_job(job_id)}
     assert states == {"card:post": ("sent", "111.1"), "reply:QUEUED": ("dead", None)}

@@ -138,6 +138,12 @@ def test_unknown_outcome_is_resolved_by_the_tracker(store: JobStore) -> None:
     report = tracker.poll_once()
     assert report.rejected == [lost.job.id]
     rejected = store.get(lost.job.id)
-    assert rejected is not None and rejected.status == REJECTED and not rejected.tracking
+    # Still looked at for `late_create_window` (a create that lands late is adopted), then no longer followed.
+    assert rejected is not None and rejected.status == REJECTED and rejected.tracking
     [row] = store.outbox_for_job(lost.job.id)
     assert row.payload == {"type": "rejected", "message": NEVER_CREATED, "issues": []}
+    clock.advance(config.late_create_window.total_seconds())
+    assert tracker.poll_once().adopted == []
+    given_up = store.get(lost.job.id)
+    assert given_up is not None and given_up.status == REJECTED and not given_up.tracking
+    assert len(store.outbox_for_job(lost.job.id)) == 1  # nothing more told

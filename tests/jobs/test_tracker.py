@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Collection, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
@@ -11,7 +12,7 @@ from slackbot.jobs.schema import DELETED, jobs
 from slackbot.jobs.store import JobStore
 from slackbot.jobs.submit import SubmitRequest, SubmitService
 from slackbot.jobs.tracker import Tracker, TrackerConfig
-from tests.jobs.helpers import Clock, FakeBackend, spec
+from tests.jobs.helpers import Clock, FakeBackend, spec, wait_database_clock
 
 CONFIG = TrackerConfig(
     interval_seconds=10,
@@ -20,6 +21,8 @@ CONFIG = TrackerConfig(
     lease_seconds=30,
     max_backoff_seconds=160,
 )
+# Leases end by the database's clock, not the injected one: tests where one must run out use this and wait.
+SHORT = replace(CONFIG, lease_seconds=1.0)
 
 
 def _submit(store: JobStore, backend: FakeBackend, clock: Clock, slug: str) -> int:
@@ -175,15 +178,15 @@ def test_stalled_tracker_loses_its_lease_and_cannot_double_report(store: JobStor
     backend, clock = _StallingBackend(), Clock()
     job_id = _submit(store, backend, clock, "alpha")
     backend.set_status("alpha", "QUEUED")
-    slow = Tracker(store, {"proj-1": backend}, "slow", clock, CONFIG)
-    fast = Tracker(store, {"proj-1": backend}, "fast", clock, CONFIG)
+    slow = Tracker(store, {"proj-1": backend}, "slow", clock, SHORT)
+    fast = Tracker(store, {"proj-1": backend}, "fast", clock, SHORT)
     clock.advance(10)
     reports = []
     thread = threading.Thread(target=lambda: reports.append(slow.poll_once()))
     thread.start()
     assert backend.entered.wait(10)
     assert fast.poll_once().claimed == 0  # the lease is live
-    clock.advance(CONFIG.lease_seconds + 1)
+    wait_database_clock(store.engine, SHORT.lease_seconds)
     taken = fast.poll_once()
     assert taken.claimed == 1 and len(taken.transitions) == 1
     backend.release.set()
@@ -282,12 +285,13 @@ def test_a_moved_job_another_tracker_holds_is_left_to_it(store: JobStore) -> Non
     mine.poll_once()
     _poll_due_at(store, held, clock() + timedelta(hours=1))
     backend.set_status("held", "QUEUED")
-    assert [j.id for j in store.claim_ids("w2", [held], clock(), 30)] == [held]  # w2 is polling it right now
+    held_for = 2.0  # w2 is polling it right now
+    assert [j.id for j in store.claim_ids("w2", [held], clock(), held_for)] == [held]
     clock.advance(10)
     report = mine.poll_once()
     assert (report.claimed, report.early, report.transitions) == (1, 0, [])
     assert _replies(store, held) == ["card:post"]
-    clock.advance(31)  # w2 stalled: its lease ran out; the next list read takes the job
+    wait_database_clock(store.engine, held_for)  # w2 stalled: its lease ran out; the next list read takes the job
     report = theirs.poll_once()
     assert [(t.job_id, t.new) for t in report.transitions] == [(held, "QUEUED")]
     assert _replies(store, held) == ["card:post", "reply:QUEUED"]

@@ -1,0 +1,140 @@
+"""A create that takes long, or lands after the bot gave up on it: never "was not started" for a model that
+trains, and a model that appears after a rejection is adopted and followed."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+
+import pytest
+from pydantic import SecretStr
+
+from slackbot.backends.openpipe import OpenPipeBackend
+from slackbot.jobs.schema import REJECTED, SUBMITTING
+from slackbot.jobs.store import JobStore
+from slackbot.jobs.submit import SubmitOutcome, SubmitRequest, SubmitService
+from slackbot.jobs.tracker import Tracker, TrackerConfig
+from slackbot.sandbox.clock import ManualClock
+from slackbot.sandbox.openpipe_api import LocalOpenPipe
+from tests.jobs.helpers import Clock, FakeBackend, spec
+
+KEY = "opk_late_creates"
+GRACE = timedelta(minutes=10)
+CONFIG = TrackerConfig(interval_seconds=10, max_interval_seconds=40, unknown_outcome_grace=GRACE, lease_seconds=30)
+
+
+@pytest.fixture
+def openpipe() -> Iterator[LocalOpenPipe]:
+    api = LocalOpenPipe(KEY, clock=ManualClock(1_780_000_000.0)).start()
+    try:
+        yield api
+    finally:
+        api.stop()
+
+
+def _request(slug: str, dataset: str) -> SubmitRequest:
+    return SubmitRequest("T1", "U1", "C1", None, spec(slug, dataset), "ds", 10, {"slug": slug}, f"view-{slug}")
+
+
+def _until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.02)
+
+
+def test_a_create_slower_than_the_grace_is_never_called_not_started(store: JobStore, openpipe: LocalOpenPipe) -> None:
+    """OpenPipe takes its time answering POST /models while the tracker's grace for unconfirmed creates runs out:
+    the job is leased to its create, so the tracker leaves it alone, and the answer, when it comes, starts it."""
+    clock = Clock()
+    backend = OpenPipeBackend(SecretStr(KEY), openpipe.url, timeout=10, max_attempts=1)
+    service = SubmitService(
+        store, backend, lambda _id: None, clock, unknown_outcome_check_seconds=0, owner="creator", lease_seconds=1.5
+    )
+    tracker = Tracker(store, {backend.project: backend}, "tracker", clock, CONFIG)
+    dataset = openpipe.add_dataset("slow", 10)
+    openpipe.inject("POST /models", "latency", delay=4.0)
+    recorded = service.record(_request("slowcoach", dataset))
+    outcomes: list[SubmitOutcome] = []
+    thread = threading.Thread(target=lambda: outcomes.append(service.start(recorded.job, recorded.job.spec)))
+    thread.start()
+    try:
+        _until(lambda: any(r.method == "POST" for r in openpipe.requests))
+        clock.advance(GRACE.total_seconds() + 60)  # far past the grace, by the tracker's clock
+        # Ticks while the create is on its way, longer than its lease (so the lease must be renewed to hold).
+        for _ in range(6):
+            report = tracker.poll_once()
+            assert (report.rejected, report.claimed) == ([], 0), "the tracker resolved a create still running"
+            time.sleep(0.5)
+    finally:
+        thread.join(30)
+    [outcome] = outcomes
+    assert outcome.error is None and outcome.job.status == "PENDING" and outcome.job.tracking
+    assert [r.dedupe_key for r in store.outbox_for_job(recorded.job.id)] == ["card:post"]  # a card, no refusal
+    openpipe.set_status("slowcoach", "QUEUED")
+    clock.advance(10)
+    assert [t.new for t in tracker.poll_once().transitions] == ["QUEUED"]  # followed like any other
+    backend.close()
+
+
+def test_a_create_that_lands_after_the_rejection_is_adopted_by_the_tracker(
+    store: JobStore, openpipe: LocalOpenPipe
+) -> None:
+    """POST /models times out at the bot but OpenPipe goes on with it; the bot, not finding the model within the
+    grace, says it was not started. When the model does appear, the job is adopted and followed: told once."""
+    clock = Clock()
+    backend = OpenPipeBackend(SecretStr(KEY), openpipe.url, timeout=0.5, max_attempts=1)
+    service = SubmitService(store, backend, lambda _id: None, clock, unknown_outcome_check_seconds=0, owner="creator")
+    tracker = Tracker(store, {backend.project: backend}, "tracker", clock, CONFIG)
+    dataset = openpipe.add_dataset("late", 10)
+    openpipe.inject("POST /models", "latency", delay=3.0)  # processed (the model made) only after the bot gave up
+    outcome = service.submit(_request("latecomer", dataset))
+    assert outcome.error is not None and outcome.job.status == SUBMITTING
+    clock.advance(GRACE.total_seconds() + 1)
+    assert tracker.poll_once().rejected == [outcome.job.id]
+    job = store.get(outcome.job.id)
+    assert job is not None and job.status == REJECTED
+    _until(lambda: any(m["name"] == "latecomer" for m in openpipe.models()))  # the create lands, late
+    clock.advance(10)
+    report = tracker.poll_once()
+    assert report.adopted == [outcome.job.id]
+    job = store.get(outcome.job.id)
+    assert job is not None and job.status == "PENDING" and job.tracking and job.model_id is not None
+    keys = [r.dedupe_key for r in store.outbox_for_job(outcome.job.id)]
+    assert keys == ["rejected:1", "card:post", "adopted"]
+    openpipe.set_status("latecomer", "TRAINING")
+    for _ in range(3):  # later ticks follow it, and never adopt or tell it again
+        clock.advance(10)
+        report = tracker.poll_once()
+        assert report.adopted == [] and report.rejected == []
+    keys = [r.dedupe_key for r in store.outbox_for_job(outcome.job.id)]
+    assert keys == ["rejected:1", "card:post", "adopted", "reply:TRAINING"]
+    backend.close()
+
+
+def test_a_create_that_succeeds_after_the_tracker_rejected_the_row_is_adopted_by_the_submitter(
+    store: JobStore,
+) -> None:
+    """The submitter could not take the lease (another tracker held the row for longer than it waits), so the
+    tracker gave up on the row while the create was on its way: the create's success is not thrown away."""
+    backend, clock = FakeBackend(), Clock()
+    backend.create_gate = threading.Event()
+    service = SubmitService(store, backend, lambda _id: None, clock, owner="creator", lease_wait_seconds=0.2)
+    recorded = service.record(_request("racer", "ds-1"))
+    assert store.claim_ids("stalled-tracker", [recorded.job.id], clock(), lease_seconds=60)
+    outcomes: list[SubmitOutcome] = []
+    thread = threading.Thread(target=lambda: outcomes.append(service.start(recorded.job, recorded.job.spec)))
+    thread.start()
+    try:
+        _until(lambda: backend.calls == ["create:racer"])
+        watch = clock() + timedelta(seconds=10)
+        assert store.reject(recorded.job.id, "never created", (), clock(), "stalled-tracker", watch_until_next=watch)
+    finally:
+        backend.create_gate.set()
+        thread.join(30)
+    [outcome] = outcomes
+    assert outcome.job.status == "PENDING" and outcome.job.tracking and outcome.job.model_id == "id-racer"
+    assert [r.dedupe_key for r in store.outbox_for_job(recorded.job.id)] == ["rejected:1", "card:post", "adopted"]

@@ -13,7 +13,10 @@ import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+import slack_bolt
 
 REDACTED = "[redacted]"
 _TOKEN_PATTERNS = re.compile(
@@ -21,6 +24,16 @@ _TOKEN_PATTERNS = re.compile(
 )
 # Attributes every LogRecord has; anything else was passed with `extra=` and is part of the event.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# Everything str.splitlines() breaks a line on: a record must stay one line whatever a value holds.
+_LINE_BREAKS = re.compile("[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def _text_escape(match: re.Match[str]) -> str:
+    return match.group().encode("unicode_escape").decode("ascii")  # "\n", "\x85", "\u2028"…
 
 
 class Redactor:
@@ -53,23 +66,55 @@ class JsonFormatter(logging.Formatter):
                 event[key] = value
         if record.exc_info:
             event["exc"] = self.formatException(record.exc_info)
-        return json.dumps(event, default=str, ensure_ascii=False)
+        # json.dumps escapes \n and \r but, with ensure_ascii=False, not the other characters that
+        # line-oriented tools (and str.splitlines) treat as line breaks.
+        return _LINE_BREAKS.sub(_json_escape, json.dumps(event, default=str, ensure_ascii=False))
 
 
 class TextFormatter(logging.Formatter):
+    """`time LEVEL logger: message k=v …` on one line: any line break inside a value (message, extras, a
+    traceback) is written escaped, so logged text can never start a line of its own that looks like a record."""
+
     def format(self, record: logging.LogRecord) -> str:
         base = super().format(record)
         extras = {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
-        return base + "".join(f" {k}={v}" for k, v in extras.items())
+        return _LINE_BREAKS.sub(_text_escape, base + "".join(f" {k}={v}" for k, v in extras.items()))
 
 
 class RedactingHandler(logging.StreamHandler):  # type: ignore[type-arg]  # not subscriptable at run time
     def __init__(self, redactor: Redactor, stream: Any = None) -> None:
         super().__init__(stream or sys.stderr)
         self.redactor = redactor
+        self.addFilter(_without_bolt_payloads)
 
     def format(self, record: logging.LogRecord) -> str:
         return self.redactor(super().format(record))
+
+
+_BOLT_DIR = str(Path(slack_bolt.__file__).parent)
+
+
+def _without_bolt_payloads(record: logging.LogRecord) -> bool:
+    """Bolt writes request bodies into its messages (a failed signature logs the whole body at INFO, its DEBUG
+    lines print payloads and responses, an unhandled request's warning lists typed values) and names its
+    loggers after the app, so they are recognised by where they were logged from: below WARNING they are
+    dropped, and a warning or error keeps only its wording up to the first "(" or ":" (Bolt's own text, the
+    part before any interpolated data)."""
+    if not record.pathname.startswith(_BOLT_DIR):
+        return True
+    if record.levelno < logging.WARNING:
+        return False
+    record.msg = _BOLT_WORDING.split(record.getMessage(), maxsplit=1)[0].strip() or "(bolt message withheld)"
+    record.args = ()
+    return True
+
+
+_BOLT_WORDING = re.compile(r"[(:\n{\[]")
+
+# Libraries' own lines that are chatter at INFO, or that carry request and response bodies at DEBUG: held at
+# WARNING whatever LOG_LEVEL says. The OpenPipe client writes one line per request itself (method, path,
+# outcome, time), so httpx's line for the same request would be a second one.
+_QUIET = ("httpx", "httpcore", "slack_sdk", "apscheduler")
 
 
 def configure_logging(
@@ -86,7 +131,8 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    # Chatty libraries: their DEBUG lines can carry request bodies.
-    for name in ("httpx", "httpcore", "slack_sdk", "slack_bolt", "apscheduler"):
-        logging.getLogger(name).setLevel(max(logging.getLevelName(level), logging.INFO))
+    for name in _QUIET:
+        logging.getLogger(name).setLevel(max(logging.getLevelName(level), logging.WARNING))
+    # Python's warnings (deprecations in a library…) go through the same handler, one line each, not raw stderr.
+    logging.captureWarnings(True)
     return redactor

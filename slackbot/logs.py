@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
+import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import slack_bolt
@@ -91,7 +94,7 @@ class RedactingHandler(logging.StreamHandler):  # type: ignore[type-arg]  # not 
         return self.redactor(super().format(record))
 
 
-_BOLT_DIR = str(Path(slack_bolt.__file__).parent)
+_BOLT_DIR = str(Path(slack_bolt.__file__).parent) + os.sep
 
 
 def _without_bolt_payloads(record: logging.LogRecord) -> bool:
@@ -133,6 +136,27 @@ def configure_logging(
     root.setLevel(level)
     for name in _QUIET:
         logging.getLogger(name).setLevel(max(logging.getLevelName(level), logging.WARNING))
-    # Python's warnings (deprecations in a library…) go through the same handler, one line each, not raw stderr.
+    # Python's warnings and uncaught exceptions (in any thread) go through the same handler: one line each, not a
+    # raw traceback on stderr. A hook someone else installed (a test runner's) is left in place.
     logging.captureWarnings(True)
+    if sys.excepthook is sys.__excepthook__:
+        sys.excepthook = _log_uncaught
+    if threading.excepthook is threading.__excepthook__:
+        threading.excepthook = _log_uncaught_in_thread
     return redactor
+
+
+def _log_uncaught(kind: type[BaseException], error: BaseException, tb: TracebackType | None) -> None:
+    logging.getLogger("slackbot").critical("uncaught exception", exc_info=(kind, error, tb))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:
+        return
+    error = args.exc_value
+    logging.getLogger("slackbot").error(
+        "uncaught %s in a thread",
+        args.exc_type.__name__,
+        exc_info=(args.exc_type, error, args.exc_traceback) if error is not None else None,
+        extra={"thread_name": args.thread.name if args.thread is not None else None},
+    )

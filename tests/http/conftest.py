@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import io
 import logging
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -25,6 +27,7 @@ def logs() -> Iterator[Callable[..., io.StringIO]]:
     """`logs(level, fmt)`: the bot's own logging (`configure_logging`) into a buffer; undone afterwards."""
     root = logging.getLogger()
     saved = root.level, {name: logging.getLogger(name).level for name in logging.root.manager.loggerDict}
+    hooks = sys.excepthook, threading.excepthook
 
     def configure(level: str = "INFO", fmt: str = "json", secrets: tuple[str, ...] = ()) -> io.StringIO:
         stream = io.StringIO()
@@ -40,3 +43,4 @@ def logs() -> Iterator[Callable[..., io.StringIO]]:
         for name, level in saved[1].items():
             logging.getLogger(name).setLevel(level)
         logging.captureWarnings(False)
+        sys.excepthook, threading.excepthook = hooks

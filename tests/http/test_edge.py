@@ -35,7 +35,7 @@ def _head(extra: str) -> bytes:
 def _status(sock: socket.socket) -> int:
     """The status code of the answer, waiting at most the socket's timeout for it."""
     line = sock.makefile("rb").readline()
-    assert line.startswith(b"HTTP/1.1 "), line
+    assert line.startswith((b"HTTP/1.1 ", b"HTTP/1.0 ")), line
     return int(line.split()[1])
 
 
@@ -78,6 +78,14 @@ def test_a_body_over_the_limit_is_refused_by_its_length_before_it_is_sent(
     limit = bot.driver.signed_post(padded.replace('""', '"' + "x" * (MAX_BODY_BYTES - len(padded)) + '"'), FORM)
     assert limit.status_code == 404  # signed, exactly at the limit: read, parsed, and no listener wants it
     _assert_quiet(stream, requests=3)
+
+
+def test_headers_over_32_kib_are_refused(bot: OfflineBot, logs: Callable[..., io.StringIO]) -> None:
+    stream = logs("DEBUG")
+    with closing(_connect(bot)) as sock:
+        sock.sendall(_head(f"X-Filler: {MARKER * 2500}\r\nContent-Length: 0\r\n"))
+        assert _status(sock) == 431
+    _assert_quiet(stream, requests=1)
 
 
 def test_a_chunked_body_is_cut_off_at_the_limit(bot: OfflineBot, logs: Callable[..., io.StringIO]) -> None:

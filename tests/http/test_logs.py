@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -130,3 +131,23 @@ def test_no_token_will_be_unused_warning(
     assert "unused" not in stream.getvalue()
     assert [json.loads(line)["level"] for line in stream.getvalue().splitlines()].count("warning") == 0
     assert os.environ["SLACK_BOT_TOKEN"] == BOT_TOKEN  # the environment is left as it was
+
+
+def test_an_uncaught_exception_in_a_thread_is_one_json_line(
+    logs: Callable[..., io.StringIO], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As in `slackbot run`: Python's own hooks (the test runner installs its own, which logging leaves alone).
+    monkeypatch.setattr(threading, "excepthook", threading.__excepthook__)
+    stream = logs("INFO")
+
+    def crash() -> None:
+        raise ValueError("line one\nline two")
+
+    thread = threading.Thread(target=crash, name="worker-1")
+    thread.start()
+    thread.join()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1, lines
+    event = json.loads(lines[0])
+    assert (event["level"], event["thread_name"]) == ("error", "worker-1")
+    assert "line one\nline two" in event["exc"]

@@ -136,6 +136,8 @@ def configure_logging(
     root.setLevel(level)
     for name in _QUIET:
         logging.getLogger(name).setLevel(max(logging.getLevelName(level), logging.WARNING))
+    # Socket Mode's INFO lines are its connection's life (a few an hour); its DEBUG lines print every payload.
+    logging.getLogger("slack_sdk.socket_mode").setLevel(max(logging.getLevelName(level), logging.INFO))
     # Python's warnings and uncaught exceptions (in any thread) go through the same handler: one line each, not a
     # raw traceback on stderr. A hook someone else installed (a test runner's) is left in place.
     logging.captureWarnings(True)

@@ -116,8 +116,9 @@ _BOLT_WORDING = re.compile(r"[(:\n{\[]")
 
 # Libraries' own lines that are chatter at INFO, or that carry request and response bodies at DEBUG: held at
 # WARNING whatever LOG_LEVEL says. The OpenPipe client writes one line per request itself (method, path,
-# outcome, time), so httpx's line for the same request would be a second one.
-_QUIET = ("httpx", "httpcore", "slack_sdk", "apscheduler")
+# outcome, time), so httpx's line for the same request would be a second one. Bolt's loggers (the App is given
+# "slackbot.bolt") are filtered above whatever their level; the level spares building the records.
+_QUIET = ("httpx", "httpcore", "slack_sdk", "apscheduler", "slack_bolt", "slackbot.bolt")
 
 
 def configure_logging(

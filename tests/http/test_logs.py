@@ -90,6 +90,8 @@ def test_an_idle_bot_writes_nothing(tmp_path: Path, logs: Callable[..., io.Strin
     try:
         stream = logs("INFO")
         bot.runtime.start()
+        # Starting refreshes the catalog once (datasets, models): one line per request, then quiet.
+        bot.wait(lambda: stream.getvalue().count('"logger": "slackbot.openpipe"') >= 2)
         bot.wait(lambda: bot.runtime.scheduler.ticks >= 2)
         start_lines, start_ticks = len(stream.getvalue().splitlines()), bot.runtime.scheduler.ticks
         bot.wait(lambda: bot.runtime.scheduler.ticks >= start_ticks + 5)  # 5 tracker ticks, 5+ notifier runs

@@ -1,4 +1,4 @@
-"""`python -m benchmarks [--quick] [--only ack|polling|notify]`: print the tables, write results/latest.md."""
+"""`python -m benchmarks [--quick] [--only ack|polling|notify|edge]`: print the tables, write results/latest.md."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import ack, notify, polling
+from benchmarks import ack, edge, notify, polling
 from benchmarks.common import Section
 
 BENCHMARKS: dict[str, Callable[[bool], Section | list[Section]]] = {
     "ack": ack.run,
     "polling": polling.run,
     "notify": notify.run,
+    "edge": edge.run,
 }
 RESULTS = Path(__file__).parent / "results" / "latest.md"
 

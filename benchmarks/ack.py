@@ -189,6 +189,10 @@ class AppProcess:
             self.stop()
             raise RuntimeError(f"{argv[2]} did not start; see {log_path}:\n{log_path.read_text()[-2000:]}") from None
 
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
     def _ready(self) -> bool:
         if self._proc.poll() is not None:
             raise RuntimeError(f"exited with {self._proc.returncode}")

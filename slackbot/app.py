@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -18,17 +21,18 @@ log = logging.getLogger("slackbot.app")
 
 def create_app(runtime: Runtime, *, token_verification: bool = True) -> App:
     settings = runtime.settings
-    app = App(
-        client=runtime.slack,
-        signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "",
-        # ack() answers Slack at once; the rest of a listener runs after the HTTP response is sent.
-        process_before_response=False,
-        token_verification_enabled=token_verification,
-        logger=logging.getLogger("slackbot.bolt"),
-        # Listeners only ack and hand slow work to the runtime's pools, but a burst of users must never wait
-        # for a free thread past Slack's 3 s (Bolt answers 404 when ack() comes too late).
-        listener_executor=ThreadPoolExecutor(max_workers=64, thread_name_prefix="bolt"),
-    )
+    with _env_token_hidden():
+        app = App(
+            client=runtime.slack,
+            signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "",
+            # ack() answers Slack at once; the rest of a listener runs after the HTTP response is sent.
+            process_before_response=False,
+            token_verification_enabled=token_verification,
+            logger=logging.getLogger("slackbot.bolt"),
+            # Listeners only ack and hand slow work to the runtime's pools, but a burst of users must never wait
+            # for a free thread past Slack's 3 s (Bolt answers 404 when ack() comes too late).
+            listener_executor=ThreadPoolExecutor(max_workers=64, thread_name_prefix="bolt"),
+        )
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
@@ -38,3 +42,15 @@ def create_app(runtime: Runtime, *, token_verification: bool = True) -> App:
 
     listeners.register(app, runtime)
     return app
+
+
+@contextlib.contextmanager
+def _env_token_hidden() -> Iterator[None]:
+    """Bolt falls back to SLACK_BOT_TOKEN from the environment when given no token, then warns that this token
+    "will be unused" beside `client` (which already carries it): the fallback is hidden while the App is built."""
+    saved = os.environ.pop("SLACK_BOT_TOKEN", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ["SLACK_BOT_TOKEN"] = saved

@@ -9,10 +9,17 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 import sys
+import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
 from typing import Any
+
+import slack_bolt
 
 from slackbot.text import MIN_SECRET_LENGTH, REDACTED, redact
 
@@ -20,6 +27,16 @@ __all__ = ["REDACTED", "JsonFormatter", "RedactingHandler", "Redactor", "TextFor
 
 # Attributes every LogRecord has; anything else was passed with `extra=` and is part of the event.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# Everything str.splitlines() breaks a line on: a record must stay one line whatever a value holds.
+_LINE_BREAKS = re.compile("[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def _text_escape(match: re.Match[str]) -> str:
+    return match.group().encode("unicode_escape").decode("ascii")  # "\n", "\x85", "\u2028"…
 
 
 class Redactor:
@@ -50,23 +67,56 @@ class JsonFormatter(logging.Formatter):
                 event[key] = value
         if record.exc_info:
             event["exc"] = self.formatException(record.exc_info)
-        return json.dumps(event, default=str, ensure_ascii=False)
+        # json.dumps escapes \n and \r but, with ensure_ascii=False, not the other characters that
+        # line-oriented tools (and str.splitlines) treat as line breaks.
+        return _LINE_BREAKS.sub(_json_escape, json.dumps(event, default=str, ensure_ascii=False))
 
 
 class TextFormatter(logging.Formatter):
+    """`time LEVEL logger: message k=v …` on one line: any line break inside a value (message, extras, a
+    traceback) is written escaped, so logged text can never start a line of its own that looks like a record."""
+
     def format(self, record: logging.LogRecord) -> str:
         base = super().format(record)
         extras = {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
-        return base + "".join(f" {k}={v}" for k, v in extras.items())
+        return _LINE_BREAKS.sub(_text_escape, base + "".join(f" {k}={v}" for k, v in extras.items()))
 
 
 class RedactingHandler(logging.StreamHandler):  # type: ignore[type-arg]  # not subscriptable at run time
     def __init__(self, redactor: Redactor, stream: Any = None) -> None:
         super().__init__(stream or sys.stderr)
         self.redactor = redactor
+        self.addFilter(_without_bolt_payloads)
 
     def format(self, record: logging.LogRecord) -> str:
         return self.redactor(super().format(record))
+
+
+_BOLT_DIR = str(Path(slack_bolt.__file__).parent) + os.sep
+
+
+def _without_bolt_payloads(record: logging.LogRecord) -> bool:
+    """Bolt writes request bodies into its messages (a failed signature logs the whole body at INFO, its DEBUG
+    lines print payloads and responses, an unhandled request's warning lists typed values) and names its
+    loggers after the app, so they are recognised by where they were logged from: below WARNING they are
+    dropped, and a warning or error keeps only its wording up to the first "(" or ":" (Bolt's own text, the
+    part before any interpolated data)."""
+    if not record.pathname.startswith(_BOLT_DIR):
+        return True
+    if record.levelno < logging.WARNING:
+        return False
+    record.msg = _BOLT_WORDING.split(record.getMessage(), maxsplit=1)[0].strip() or "(bolt message withheld)"
+    record.args = ()
+    return True
+
+
+_BOLT_WORDING = re.compile(r"[(:\n{\[]")
+
+# Libraries' own lines that are chatter at INFO, or that carry request and response bodies at DEBUG: held at
+# WARNING whatever LOG_LEVEL says. The OpenPipe client writes one line per request itself (method, path,
+# outcome, time), so httpx's line for the same request would be a second one. Bolt's loggers (the App is given
+# "slackbot.bolt") are filtered above whatever their level; the level spares building the records.
+_QUIET = ("httpx", "httpcore", "slack_sdk", "apscheduler", "slack_bolt", "slackbot.bolt")
 
 
 def configure_logging(
@@ -83,7 +133,31 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    # Chatty libraries: their DEBUG lines can carry request bodies.
-    for name in ("httpx", "httpcore", "slack_sdk", "slack_bolt", "apscheduler"):
-        logging.getLogger(name).setLevel(max(logging.getLevelName(level), logging.INFO))
+    for name in _QUIET:
+        logging.getLogger(name).setLevel(max(logging.getLevelName(level), logging.WARNING))
+    # Socket Mode's INFO lines are its connection's life (a few an hour); its DEBUG lines print every payload.
+    logging.getLogger("slack_sdk.socket_mode").setLevel(max(logging.getLevelName(level), logging.INFO))
+    # Python's warnings and uncaught exceptions (in any thread) go through the same handler: one line each, not a
+    # raw traceback on stderr. A hook someone else installed (a test runner's) is left in place.
+    logging.captureWarnings(True)
+    if sys.excepthook is sys.__excepthook__:
+        sys.excepthook = _log_uncaught
+    if threading.excepthook is threading.__excepthook__:
+        threading.excepthook = _log_uncaught_in_thread
     return redactor
+
+
+def _log_uncaught(kind: type[BaseException], error: BaseException, tb: TracebackType | None) -> None:
+    logging.getLogger("slackbot").critical("uncaught exception", exc_info=(kind, error, tb))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:
+        return
+    error = args.exc_value
+    logging.getLogger("slackbot").error(
+        "uncaught %s in a thread",
+        args.exc_type.__name__,
+        exc_info=(args.exc_type, error, args.exc_traceback) if error is not None else None,
+        extra={"thread_name": args.thread.name if args.thread is not None else None},
+    )

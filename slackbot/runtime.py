@@ -24,7 +24,7 @@ from sqlalchemy import Engine, text
 from slackbot.backends.base import Backend
 from slackbot.backends.openpipe import OpenPipeBackend
 from slackbot.catalog import Catalog
-from slackbot.jobs.db import Checkpoints, make_engine, migrate
+from slackbot.jobs.db import Checkpoints, make_engine, migrate, reading
 from slackbot.jobs.notifier import Notifier, NotifierConfig
 from slackbot.jobs.retention import Retention, RetentionConfig
 from slackbot.jobs.scheduler import JobScheduler, guarded
@@ -253,8 +253,10 @@ class Runtime:
     def health(self) -> dict[str, object]:
         db_ok = True
         try:
-            with self.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
+            # A read-only transaction (on SQLite no write lock: it never waits behind a writer) that reads a
+            # table, so the database file itself is read, not only a pooled connection reused.
+            with reading(self.engine) as conn:
+                conn.execute(text("SELECT version_num FROM alembic_version"))
         except Exception:
             db_ok = False
         scheduler_ok = self.scheduler.healthy() if self._started else False

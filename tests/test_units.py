@@ -130,7 +130,7 @@ def test_logging_is_one_json_line_per_event_and_redacted() -> None:
         logging.getLogger("slackbot.test").info(
             "posted with very-secret-value", extra={"team": "T1", "job_id": 7, "slug": "s"}
         )
-        logging.getLogger("httpx").info("GET https://x Authorization: Bearer xoxb-leak-1")
+        logging.getLogger("httpx").warning("GET https://x Authorization: Bearer xoxb-leak-1")
     finally:
         configure_logging("WARNING", "text", [])
     lines = stream.getvalue().splitlines()

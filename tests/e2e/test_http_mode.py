@@ -25,6 +25,7 @@ from slackbot.sandbox.waiting import wait_until
 SECRET = "http-mode-signing-secret-abcdef123456"
 TOKEN = "xoxb-http-mode-token-987654321"
 KEY = "opk_http_mode_key_5551234abcd"
+UNSIGNED = "sent-by-a-stranger-93d1"
 
 
 def _free_port() -> int:
@@ -72,7 +73,8 @@ def test_http_mode_process_end_to_end(tmp_path: Path) -> None:
             assert health == {"ok": True, "database": True, "scheduler": True}
 
             driver = SlackDriver(f"{base}/slack/events", SECRET, slack)
-            assert driver.signed_post("x=1", "application/x-www-form-urlencoded", signature="v0=bad").status_code == 401
+            forged = driver.signed_post(f"text={UNSIGNED}", "application/x-www-form-urlencoded", signature="v0=bad")
+            assert forged.status_code == 401
             assert driver.slash_command("/finetune").status_code == 200
             view = driver.wait_for_view()
             options = driver.block_suggestion(view["id"], ids.ACTION_DATASET, ids.BLOCK_DATASET, "").json()["options"]
@@ -110,4 +112,6 @@ def test_http_mode_process_end_to_end(tmp_path: Path) -> None:
             assert secret not in logs, "a secret leaked into the logs"
             assert secret not in posted, "a secret leaked into Slack"
         assert len(logs.splitlines()) > 10
-        assert all(json.loads(line) for line in logs.splitlines() if line.startswith("{"))
+        events = [json.loads(line) for line in logs.splitlines()]  # every line is one JSON event
+        assert UNSIGNED not in logs, "an unsigned request's body reached the log"
+        assert not [e for e in events if "unused" in e["event"]], "Bolt was given the token twice"

@@ -77,8 +77,8 @@ def test_bolt_never_logs_a_request_body_at_any_level(bot: OfflineBot, logs: Call
     )
     assert unhandled.status_code == 404
     # A signed command, answered: Bolt's DEBUG lines print the request and the response.
-    answered = bot.driver.slash_command("/finetune", text=f"status {MARKER.lower()}")
-    assert answered.status_code == 200 and MARKER.lower() in answered.text  # the ack carries the answer
+    answered = bot.driver.slash_command("/finetune", text=f"frobnicate {MARKER.lower()}")
+    assert answered.status_code == 200 and MARKER.lower() in answered.text  # the ack carries the usage answer
     text = stream.getvalue()
     assert MARKER not in text and MARKER.lower() not in text
     events = [json.loads(line) for line in text.splitlines()]

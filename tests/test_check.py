@@ -14,8 +14,8 @@ import pytest
 from slackbot.jobs.db import make_engine, migrate
 from slackbot.sandbox.openpipe_api import LocalOpenPipe
 from slackbot.sandbox.slack_api import LocalSlack
-from slackbot.sandbox.slack_socket import SocketModeServer
 from tests.cli_helpers import UNRESOLVABLE_URL, assert_clean, bot_env, refused_url, silent_server, slackbot
+from tests.stand_ins.slack_socket import SocketModeServer
 
 TOKEN = "xoxb-check-test-token-8675309"
 APP_TOKEN = "xapp-1-A0LOCAL-1-check-test-app-token"

@@ -19,9 +19,9 @@ import pytest
 from slackbot.cli import main
 from slackbot.sandbox.openpipe_api import LocalOpenPipe
 from slackbot.sandbox.slack_api import LocalSlack
-from slackbot.sandbox.slack_socket import SocketModeServer
 from slackbot.sandbox.waiting import wait_until
 from tests.cli_helpers import UNRESOLVABLE_URL, assert_clean, bot_env, free_port, refused_url, silent_server, slackbot
+from tests.stand_ins.slack_socket import SocketModeServer
 
 TOKEN = "xoxb-cli-test-token-424242"
 KEY = "opk_cli_test_key_777777"

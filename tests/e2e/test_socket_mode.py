@@ -27,8 +27,8 @@ from slackbot.blocks import ids
 from slackbot.sandbox.clock import ManualClock
 from slackbot.sandbox.openpipe_api import LocalOpenPipe
 from slackbot.sandbox.slack_api import LocalSlack
-from slackbot.sandbox.slack_socket import NoAck, SocketModeDriver, SocketModeServer
 from slackbot.sandbox.waiting import wait_until
+from tests.stand_ins.slack_socket import NoAck, SocketModeDriver, SocketModeServer
 
 TOKEN = "xoxb-socket-mode-token-24680"
 APP_TOKEN = "xapp-1-A0LOCAL-1-socketmodeapptoken13579"

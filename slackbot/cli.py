@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from slackbot import preflight
+from slackbot.retry import backoff
 from slackbot.settings import (
     Settings,
     SettingsError,
@@ -176,7 +177,6 @@ def _wait_for_slack(settings: Settings, *, retry: bool, stop: threading.Event) -
     HTTP mode waits for an unreachable Slack (a container often starts before its network or DNS is ready, and
     its supervisor expects it to stay up); Socket Mode, what `make run` starts, says so at once and exits.
     """
-    delay = 1.0
     attempt = 0
     while True:
         attempt += 1
@@ -187,10 +187,10 @@ def _wait_for_slack(settings: Settings, *, retry: bool, stop: threading.Event) -
             raise SettingsError(answer.problem + ".")
         if not retry:
             raise SlackUnreachable(_final(answer))
+        delay = backoff(attempt, base=1.0, cap=MAX_BACKOFF_SECONDS)
         log.warning(f"{answer.problem}; retrying in {delay:g} s", extra={"attempt": attempt})
         if stop.wait(delay):
             return False
-        delay = min(delay * 2, MAX_BACKOFF_SECONDS)
 
 
 def _final(answer: preflight.SlackAnswer) -> str:

@@ -23,6 +23,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from slackbot.catalog import Refreshing
+from slackbot.retry import retry_after_header
 
 log = logging.getLogger(__name__)
 
@@ -152,12 +153,4 @@ class UsergroupDirectory:
 
 
 def _retry_after(exc: SlackApiError) -> float | None:
-    headers = getattr(exc.response, "headers", None) or {}
-    for name, value in headers.items():
-        if str(name).lower() == "retry-after":
-            raw = value[0] if isinstance(value, list) and value else value
-            try:
-                return max(0.0, float(raw))
-            except (TypeError, ValueError):
-                return None
-    return None
+    return retry_after_header(getattr(exc.response, "headers", None))

@@ -65,6 +65,7 @@ from slackbot.jobs.slack_post import (
     find_delivered,
 )
 from slackbot.jobs.store import JobStore
+from slackbot.retry import backoff
 
 __all__ = ["METADATA_EVENT", "DeliveryReport", "Notifier", "NotifierConfig"]
 
@@ -442,7 +443,7 @@ class Notifier:
         if row.attempts >= self.config.max_attempts:
             self._dead(row, f"gave up after {row.attempts} attempts: {error}", report)
             return
-        delay = min(self.config.backoff_max_seconds, self.config.backoff_base_seconds * 2 ** max(row.attempts - 1, 0))
+        delay = backoff(row.attempts, base=self.config.backoff_base_seconds, cap=self.config.backoff_max_seconds)
         self.store.mark_retry(row.id, now + timedelta(seconds=delay), error, owner=self.owner)
         report.retried += 1
         log.info("delivery will be retried", extra={"outbox_id": row.id, "error": error, "in_s": delay})

@@ -11,6 +11,8 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from slackbot.retry import retry_after_header
+
 METADATA_EVENT = "slackbot_delivery"
 
 # The channel cannot take this message, whatever we retry: fall back (join, or DM the requester).
@@ -99,14 +101,8 @@ def call(client: WebClient, method: str, channel: str, /, **kwargs: Any) -> Any:
 
 
 def retry_after(headers: Any) -> float:
-    for key in ("Retry-After", "retry-after"):
-        value = (headers or {}).get(key)
-        if value is not None:
-            try:
-                return max(float(value[0] if isinstance(value, list) else value), 0.0)
-            except ValueError:
-                break
-    return 1.0
+    said = retry_after_header(headers)
+    return 1.0 if said is None else said  # Slack always says; a second if it did not
 
 
 def delivery_metadata(outbox_id: int, job_id: int) -> dict[str, Any]:

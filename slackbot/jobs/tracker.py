@@ -26,6 +26,7 @@ from slackbot.backends.base import KNOWN_STATUSES, Backend, BackendError, ListTo
 from slackbot.jobs.records import DueJob
 from slackbot.jobs.schema import DELETED, REJECTED, SUBMITTING
 from slackbot.jobs.store import JobStore
+from slackbot.retry import backoff
 
 log = logging.getLogger(__name__)
 
@@ -375,9 +376,8 @@ class Tracker:
         """Reschedule every claimed job of a failing project, never dropping one; expire the too-old."""
         cfg = self.config
         failures = max(job.poll_failures for job in group) + 1
-        delay = min(cfg.max_backoff_seconds, cfg.interval_seconds * 2 ** (failures - 1))
-        if isinstance(exc, BackendError) and exc.retry_after is not None:  # a 429's, or a 5xx's that said when
-            delay = max(delay, min(exc.retry_after, cfg.max_backoff_seconds))
+        said = exc.retry_after if isinstance(exc, BackendError) else None  # a 429's, or a 5xx's that said when
+        delay = backoff(failures, base=cfg.interval_seconds, cap=cfg.max_backoff_seconds, retry_after=said)
         later: list[tuple[int, datetime]] = []
         for job in group:
             if now - job.created_at >= cfg.max_age and job.status not in (SUBMITTING, REJECTED):

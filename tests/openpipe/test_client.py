@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import email.utils
 import socket
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +21,7 @@ from slackbot.backends.base import (
     TransportError,
     ValidationError,
 )
-from slackbot.backends.openpipe.client import OpenPipeClient, parse_retry_after
+from slackbot.backends.openpipe.client import OpenPipeClient
 from slackbot.backends.openpipe.wire import CreateModelRequest, OpenPipeTrainingConfig
 from slackbot.sandbox.openpipe_api import LocalOpenPipe
 from tests.openpipe.conftest import KEY, Sleeps
@@ -428,14 +426,6 @@ def test_undecodable_body_is_protocol_error() -> None:
     with pytest.raises(ProtocolError, match="could not be read"):
         client.list_models()
     http.close()
-
-
-def test_parse_retry_after() -> None:
-    assert parse_retry_after("2.5") == 2.5
-    assert parse_retry_after("-3") == 0.0
-    assert parse_retry_after(None) is None and parse_retry_after("soon") is None
-    future = email.utils.formatdate(time.time() + 30, usegmt=True)
-    assert 25 <= (parse_retry_after(future) or 0) <= 31
 
 
 def test_server_echoing_the_key_is_redacted() -> None:

@@ -6,7 +6,6 @@ exist. Re-sending blindly could start (and bill) a second training run, so the s
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import random
 import re
@@ -42,6 +41,7 @@ from slackbot.backends.openpipe.wire import (
     Model,
     ModelList,
 )
+from slackbot.retry import backoff, parse_retry_after
 
 log = logging.getLogger("slackbot.openpipe")
 
@@ -63,21 +63,6 @@ _BY_STATUS: dict[int, type[BackendError]] = {
     409: ConflictError,
     422: ValidationError,
 }
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date); None if unreadable."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 class OpenPipeClient:
@@ -212,9 +197,14 @@ class OpenPipeClient:
 
     def _backoff(self, attempt: int, exc: BackendError) -> float:
         """Full-jitter exponential backoff, never shorter than a (capped) Retry-After of a 429 or 5xx."""
-        delay = self._rng.uniform(0, min(self._max_delay, self._base_delay * 2 ** (attempt - 1)))
-        if exc.retry_after is not None:
-            delay = max(delay, min(exc.retry_after, self._max_retry_after))
+        delay = backoff(
+            attempt,
+            base=self._base_delay,
+            cap=self._max_delay,
+            rng=self._rng,
+            retry_after=exc.retry_after,
+            retry_after_cap=self._max_retry_after,
+        )
         return delay
 
     def _request(self, method: str, path: str, body: dict[str, Any] | None, attempt: int) -> bytes:

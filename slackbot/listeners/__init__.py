@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 
 from slack_bolt import App
 
+from slackbot.listeners.actions import register as register_modal_actions
 from slackbot.listeners.commands import register as register_commands
-from slackbot.listeners.modal_actions import register as register_modal_actions
 from slackbot.listeners.options import register as register_options
 from slackbot.listeners.shortcuts import register as register_shortcuts
-from slackbot.listeners.submission import register as register_submission
+from slackbot.listeners.views import register as register_submission
 
 if TYPE_CHECKING:
     from slackbot.runtime import Runtime

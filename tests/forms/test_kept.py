@@ -24,7 +24,7 @@ from slackbot.forms import (
 )
 from slackbot.forms.metadata import KEPT_FIELDS, KEPT_TEXT_MAX, keepable
 from slackbot.forms.state import hidden_values, with_kept
-from slackbot.listeners.modal_actions import rebuild_input
+from slackbot.listeners.actions.modal_actions import rebuild_input
 from tests.forms.slack_shapes import MODELS, context, selected, slack_state_values, text_value, ticked
 
 P = Provider

@@ -1,0 +1,5 @@
+"""View submissions: the fine-tune form."""
+
+from slackbot.listeners.views.submission import register
+
+__all__ = ["register"]

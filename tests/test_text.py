@@ -60,8 +60,13 @@ def test_code_and_quote_keep_outside_text_inside_them() -> None:
 
 # --- the rule: outside text reaches a surface only through slackbot.text --------------------------------------
 
-# Builders and command answers; fields of jobs, payloads, datasets and errors that carry outside text.
-SURFACES = [*sorted((REPO / "slackbot" / "blocks").glob("*.py")), REPO / "slackbot" / "listeners" / "commands.py"]
+# Builders, command answers and the services that word them; fields of jobs, payloads, datasets and errors that
+# carry outside text.
+SURFACES = [
+    *sorted((REPO / "slackbot" / "blocks").glob("*.py")),
+    *sorted((REPO / "slackbot" / "listeners" / "commands").glob("*.py")),
+    *sorted((REPO / "slackbot" / "services").glob("*.py")),
+]
 OUTSIDE = {"slug", "error_message", "dataset_name", "dataset_id", "base_model", "model_id", "status", "provider"}
 OUTSIDE |= {"message", "issues", "name", "describe", "reason"}
 

@@ -1,6 +1,6 @@
-"""Bolt listeners: one small function per Slack entry point, each acking first.
-
-`register(app, runtime)` wires them all; both run modes (Socket Mode and HTTP) use the same App.
+"""Bolt listeners, one package per kind of Slack entry point (as in Slack's bolt-python starter template):
+`commands/`, `shortcuts/`, `options/`, `actions/`, `views/`. Each handler parses, acks first and calls a service;
+each package's `register(app, runtime)` binds its handlers. Both run modes (Socket Mode and HTTP) use the same App.
 """
 
 from __future__ import annotations
@@ -9,22 +9,12 @@ from typing import TYPE_CHECKING
 
 from slack_bolt import App
 
-from slackbot.listeners.actions import register as register_modal_actions
-from slackbot.listeners.commands import register as register_commands
-from slackbot.listeners.options import register as register_options
-from slackbot.listeners.shortcuts import register as register_shortcuts
-from slackbot.listeners.views import register as register_submission
+from slackbot.listeners import actions, commands, options, shortcuts, views
 
 if TYPE_CHECKING:
     from slackbot.runtime import Runtime
 
 
 def register(app: App, runtime: Runtime) -> None:
-    for register_one in (
-        register_commands,
-        register_shortcuts,
-        register_options,
-        register_modal_actions,
-        register_submission,
-    ):
-        register_one(app, runtime)
+    for kind in (commands, shortcuts, options, actions, views):
+        kind.register(app, runtime)

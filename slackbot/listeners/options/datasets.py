@@ -1,0 +1,42 @@
+"""Options for the dataset picker (external_select), answered from the cache well inside Slack's 3 s."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import Ack
+
+from slackbot.backends.base import AuthError, BackendError
+from slackbot.blocks.modal import dataset_options, options_error
+from slackbot.catalog import NotReady
+
+if TYPE_CHECKING:
+    from slackbot.runtime import Runtime
+
+log = logging.getLogger("slackbot.listeners")
+
+# Leave Bolt and the network time to answer inside Slack's 3 s.
+OPTIONS_WAIT_SECONDS = 2.0
+
+
+def dataset_picker(ack: Ack, body: dict[str, Any], runtime: Runtime) -> None:
+    query = body.get("value")
+    query = query if isinstance(query, str) else ""
+    try:
+        datasets = runtime.catalog.datasets(wait=OPTIONS_WAIT_SECONDS)
+    except NotReady:
+        ack(options=options_error("OpenPipe is slow to answer. Type again in a moment."))
+        return
+    except AuthError:
+        ack(options=options_error("OpenPipe refused the API key. Ask an admin to check OPENPIPE_API_KEY."))
+        return
+    except BackendError as exc:
+        log.warning("dataset list failed", extra={"error": exc.describe()})
+        ack(options=options_error("Couldn't reach OpenPipe. Try again in a moment."))
+        return
+    if not datasets:
+        ack(options=options_error("This OpenPipe project has no datasets yet."))
+        return
+    found = dataset_options(datasets, query[:200])
+    ack(options=found or options_error(f"No dataset matches “{query[:40]}”."))

@@ -1,0 +1,66 @@
+"""`/finetune track <slug>`: follow, in this channel, a model created elsewhere (e.g. OpenPipe's web UI)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from slackbot.backends.base import Backend, BackendError, NotFoundError
+from slackbot.jobs.records import JobRecord
+from slackbot.jobs.store import DuplicateJob, JobStore
+from slackbot.services import Visibility
+from slackbot.services.status import ERROR_SHOWN
+from slackbot.text import channel_mention, code, quote
+
+log = logging.getLogger("slackbot.services")
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """Either a job now followed (its card still to deliver) or what to tell the user instead."""
+
+    job_id: int | None = None
+    say: str | None = None
+
+
+def track(
+    store: JobStore,
+    backend: Backend,
+    visibility: Visibility,
+    team: str,
+    user: str,
+    channel: str,
+    slug: str,
+    now: datetime,
+) -> Tracked:
+    existing = store.by_slug(team, slug)
+    if existing is not None and existing.status != "REJECTED":
+        return Tracked(say=already_followed(visibility, existing, user, channel))
+    try:
+        state = backend.get(slug)
+    except NotFoundError:
+        return Tracked(say=f"There is no model {code(slug)} in this OpenPipe project.")
+    except BackendError as exc:
+        return Tracked(say=f"Could not look up {code(slug)}:\n{quote(exc.describe(), ERROR_SHOWN)}")
+    try:
+        job = store.track_existing(
+            team_id=team,
+            channel_id=channel,
+            user_id=user,
+            backend=backend.name,
+            project=backend.project,
+            state=state,
+            now=now,
+        )
+    except DuplicateJob as dup:
+        return Tracked(say=already_followed(visibility, dup.existing, user, channel))
+    log.info("tracking existing model", extra={"team": team, "job_id": job.id, "slug": slug})
+    return Tracked(job_id=job.id)
+
+
+def already_followed(visibility: Visibility, job: JobRecord, user: str, channel: str) -> str:
+    # A slug is followed once per workspace, so that much is said; where, only to those who may see the job.
+    if visibility.job_visible(job, user, channel):
+        return f"{code(job.slug)} is already followed in {channel_mention(job.channel_id)}."
+    return f"{code(job.slug)} is already followed in a private channel or DM."

@@ -30,8 +30,8 @@ from typing import Any
 import httpx
 
 from benchmarks.common import BASE_MODEL, Section, bootstrap_ratio, interval, ms, percentile, ratio
+from slackbot import ids
 from slackbot.backends.base import Provider
-from slackbot.blocks import ids
 from slackbot.demo import BOT_TOKEN, OPENPIPE_KEY, SIGNING_SECRET
 from slackbot.sandbox.clock import ManualClock
 from slackbot.sandbox.driver import VERIFICATION_TOKEN, SlackDriver

@@ -16,7 +16,7 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from slackbot.blocks import ids
+from slackbot import ids
 from slackbot.demo import BOT_TOKEN, SIGNING_SECRET
 from slackbot.web import HttpServer
 

@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from slackbot import ids
 from slackbot.app import create_app
 from slackbot.backends.base import Provider
-from slackbot.blocks import ids
 from slackbot.runtime import Runtime
 from slackbot.sandbox.clock import ManualClock
 from slackbot.sandbox.driver import SlackDriver

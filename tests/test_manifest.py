@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 import yaml
 
-from slackbot.blocks import ids
+from slackbot import ids
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO.parent / "shared" / "slack" / "manifest.schema.json"

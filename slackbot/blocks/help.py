@@ -6,7 +6,7 @@ from typing import Any, Final
 
 from slack_sdk.models.blocks import ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
 
-from slackbot.blocks.ids import COMMAND
+from slackbot.ids import COMMAND
 from slackbot.text import code, escape_mrkdwn
 
 SHORTCUT_NAME: Final = "Fine-tune from this thread"

@@ -29,8 +29,8 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from slackbot import ids
 from slackbot.backends.base import Dataset, Provider
-from slackbot.blocks import ids
 from slackbot.forms import (
     FormState,
     ModalMetadata,

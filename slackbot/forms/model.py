@@ -10,6 +10,7 @@ from typing import Final, Literal
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
+from slackbot import ids
 from slackbot.backends.base import (
     BatchSize,
     Dataset,
@@ -18,7 +19,6 @@ from slackbot.backends.base import (
     Provider,
     SftParams,
 )
-from slackbot.blocks import ids
 from slackbot.forms.rules import (
     KNOWN_BASE_MODELS,
     AnyOf,

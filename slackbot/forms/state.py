@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Container, Mapping
 from typing import Any, Final, Literal
 
+from slackbot import ids
 from slackbot.backends.base import (
     Provider,
 )
-from slackbot.blocks import ids
 from slackbot.forms.metadata import KEPT_FIELDS, KeptField, keepable
 
 # --- form state ---------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from slackbot.blocks import ids
+from slackbot import ids
 from slackbot.jobs.records import JobRecord
 from slackbot.jobs.store import JobStore
 from slackbot.services import Visibility

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from urllib.parse import urlencode
 
-from slackbot.blocks import ids
+from slackbot import ids
 from slackbot.sandbox.driver import SlackDriver
 from tests.e2e.harness import OPENPIPE_KEY, SIGNING_SECRET, Harness
 

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from slackbot import ids
 from slackbot.backends.base import FineTuneSpec, Provider
 from slackbot.backends.openpipe import OpenPipeBackend
-from slackbot.blocks import ids
 from slackbot.demo import BOT_TOKEN
 from slackbot.logs import RedactingHandler, configure_logging
 from tests.e2e.harness import OPENPIPE_KEY, SIGNING_SECRET, Harness

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from slackbot.blocks import ids
+from slackbot import ids
 from slackbot.sandbox.clock import ManualClock
 from slackbot.sandbox.driver import SlackDriver
 from slackbot.sandbox.openpipe_api import LocalOpenPipe

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from slackbot import ids
 from slackbot.backends.base import Provider
-from slackbot.blocks import ids
 from tests.e2e.harness import Harness
 from tests.openpipe.conftest import Contract, spec_path
 

@@ -23,7 +23,7 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from slackbot.blocks import ids
+from slackbot import ids
 from slackbot.sandbox.clock import ManualClock
 from slackbot.sandbox.openpipe_api import LocalOpenPipe
 from slackbot.sandbox.slack_api import LocalSlack

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from slackbot import ids
 from slackbot.backends.base import FineTuneSpec, Provider
 from slackbot.backends.openpipe import OpenPipeBackend
-from slackbot.blocks import ids
 from tests.e2e.harness import OPENPIPE_KEY, Harness
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from slackbot.blocks import ids
+from slackbot import ids
 from tests.e2e.harness import Harness
 
 UNCHECKED = "couldn't check your user group membership with Slack just now; try again in a minute"

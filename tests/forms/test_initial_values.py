@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from slackbot import ids
 from slackbot.backends.base import Provider
-from slackbot.blocks import ids
 from slackbot.blocks.modal import finetune_modal
 from slackbot.forms import ModalMetadata, form_state_from_view
 from tests.forms.slack_shapes import MODELS, slack_state_values

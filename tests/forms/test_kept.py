@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from slackbot import ids
 from slackbot.backends.base import FineTuneSpec, PreferenceParams, Provider, SftParams
-from slackbot.blocks import ids
 from slackbot.blocks.modal import check_view_limits, finetune_modal
 from slackbot.forms import (
     PRIVATE_METADATA_LIMIT,

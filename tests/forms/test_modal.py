@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from slackbot import ids
 from slackbot.backends.base import Dataset, Provider
-from slackbot.blocks import ids
 from slackbot.blocks.modal import (
     check_view_limits,
     dataset_option,

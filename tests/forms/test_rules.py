@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from slackbot import ids
 from slackbot.backends.base import FineTuneSpec, Provider
-from slackbot.blocks import ids
 from slackbot.forms import FormErrors, parse_form, suggest_slug
 from tests.forms.slack_shapes import MODELS, context
 

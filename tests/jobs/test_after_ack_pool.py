@@ -6,8 +6,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from slackbot import ids
 from slackbot.backends.base import Provider
-from slackbot.blocks import ids
 from slackbot.forms import field_block_id
 from tests.e2e.conftest import harness
 from tests.e2e.harness import Harness

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from slackbot import ids
 from slackbot.backends.base import FineTuneSpec, ListTooLarge, Provider
 from slackbot.backends.openpipe import OpenPipeBackend
-from slackbot.blocks import ids
 from slackbot.jobs.store import JobStore
 from slackbot.jobs.tracker import LIST_TOO_LARGE, Tracker, TrackerConfig
 from slackbot.sandbox.clock import ManualClock

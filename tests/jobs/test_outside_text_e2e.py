@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from slackbot import ids
 from slackbot.backends.base import Provider
-from slackbot.blocks import ids
 from tests.e2e.harness import Harness
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from slackbot.blocks import ids
+from slackbot import ids
 from slackbot.forms import ModalMetadata
 from slackbot.listeners.commands.finetune import finetune_command
 from slackbot.listeners.context import open_modal

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App
 
-from slackbot.blocks import ids
+from slackbot import ids
 from slackbot.listeners.options.datasets import dataset_picker
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from slackbot.blocks import ids
+from slackbot import ids
 from slackbot.listeners.shortcuts.from_thread import from_thread
 
 if TYPE_CHECKING:

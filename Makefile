@@ -20,6 +20,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check slackbot tests benchmarks
 	$(BIN)/ruff format --check slackbot tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
 
 test: lint
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
@@ -31,4 +32,4 @@ demo: $(STAMP)
 	$(BIN)/slackbot demo
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .grimp_cache

@@ -16,13 +16,15 @@ from slack_sdk import WebClient
 
 from slackbot.backends.base import BackendError, NotFoundError
 from slackbot.blocks import ids
+from slackbot.blocks.card import status_shown
 from slackbot.blocks.help import help_message, usage_message
+from slackbot.domain.lifecycle import Lifecycle
 from slackbot.forms import MetadataError, ModalMetadata
 from slackbot.forms.rules import MODEL_SLUG_RULE, is_model_slug
 from slackbot.jobs.records import JobRecord
 from slackbot.jobs.store import DuplicateJob
 from slackbot.listeners.context import ephemeral, open_modal
-from slackbot.text import channel_mention, code, mrkdwn, quote, user_mention
+from slackbot.text import channel_mention, code, quote, user_mention
 from slackbot.visibility import ChannelVisibility
 
 if TYPE_CHECKING:
@@ -147,7 +149,7 @@ def _follow(
     runtime: Runtime, visibility: ChannelVisibility, client: WebClient, team: str, user: str, channel: str, slug: str
 ) -> None:
     existing = runtime.store.by_slug(team, slug)
-    if existing is not None and existing.status != "REJECTED":
+    if existing is not None and existing.lifecycle is not Lifecycle.REJECTED:
         ephemeral(client, channel, user, _already_followed(visibility, existing, user, channel))
         return
     try:
@@ -185,8 +187,7 @@ def _already_followed(visibility: ChannelVisibility, job: JobRecord, user: str, 
 def _status_text(job: JobRecord) -> str:
     where = channel_mention(job.card_channel_id or job.channel_id)
     text = (
-        f"{code(job.slug)} is *{mrkdwn(job.status, 60, one_line=True)}* (started by {user_mention(job.requester_id)}; "
-        f"updates in {where})."
+        f"{code(job.slug)} is *{status_shown(job)}* (started by {user_mention(job.requester_id)}; updates in {where})."
     )
     if job.error_message:
         text += "\n" + quote(job.error_message, ERROR_SHOWN)
@@ -212,7 +213,7 @@ def _list_text(jobs: list[JobRecord]) -> str:
     for job in jobs:
         started = int(job.created_at.timestamp())
         lines.append(
-            f"• {code(job.slug)} — *{mrkdwn(job.status, 60, one_line=True)}* — by {user_mention(job.requester_id)} — "
+            f"• {code(job.slug)} — *{status_shown(job)}* — by {user_mention(job.requester_id)} — "
             f"in {channel_mention(job.card_channel_id or job.channel_id)} — started <!date^{started}"
             f"^{{date_short}} {{time}}|{job.created_at:%Y-%m-%d %H:%M} UTC>"
         )

@@ -13,7 +13,7 @@ from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs.schema import jobs
 from slackbot.jobs.store import JobStore
 from slackbot.jobs.submit import SubmitRequest, SubmitService
-from slackbot.jobs.tracker import Tracker, TrackerConfig
+from slackbot.jobs.tracker import VANISHED, Tracker, TrackerConfig
 from tests.jobs.helpers import Clock, FakeBackend, spec, wait_database_clock
 
 CONFIG = TrackerConfig(
@@ -153,7 +153,13 @@ def test_max_age_and_vanished_model(store: JobStore) -> None:
         (slow, "TRAINING", Lifecycle.RUNNING),
         (gone, None, Lifecycle.GONE),
     ]
-    assert store.get(gone).tracking is False  # type: ignore[union-attr]
+    vanished = store.get(gone)
+    assert vanished is not None and not vanished.tracking and vanished.error_message == VANISHED
+    # Gone, with the last status the service told kept (the card says "Deleted at the service", not PENDING).
+    assert (vanished.lifecycle, vanished.status) == (Lifecycle.GONE, "PENDING")
+    told = store.outbox_for_job(gone)[-1]
+    assert told.dedupe_key == "reply:gone" and isinstance(told.event, Transition)
+    assert (told.event.from_status, told.event.to_status, told.event.to_lifecycle) == ("PENDING", None, Lifecycle.GONE)
     clock.advance(2 * 3600)
     report = tracker.poll_once()
     assert report.expired == [slow]

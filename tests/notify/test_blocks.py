@@ -281,3 +281,40 @@ def test_expired_reply() -> None:
     assert_valid(rendered)
     assert "72 hours" in rendered[0]
     assert "<@U0ALICE>" in all_text(rendered) and "QUEUED" in all_text(rendered)
+
+
+@pytest.mark.parametrize(
+    ("changes", "line", "shown"),
+    [
+        ({"status": None, "lifecycle": Lifecycle.SUBMITTING}, ":outbox_tray: Submitting", "Submitting"),
+        ({"status": None, "lifecycle": Lifecycle.REJECTED, "tracking": False}, ":no_entry: Rejected", "Rejected"),
+        ({"status": "PENDING"}, ":hourglass_flowing_sand: Accepted — waiting to be queued", "PENDING"),
+        ({"status": "PROVISIONING"}, ":weight_lifter: Provisioning — the trainer is starting", "PROVISIONING"),
+        ({"status": "DEPLOYED", "tracking": False}, ":white_check_mark: Deployed", "DEPLOYED"),
+        ({"status": "PENDING_DEPRECATION", "tracking": False}, ":white_check_mark: Scheduled for", "PENDING_DEP"),
+        ({"status": "DEPRECATED", "tracking": False}, ":wastebasket: Deprecated", "DEPRECATED"),
+        # A model that vanished keeps its last status, but the card says what it is now.
+        ({"status": "TRAINING", "lifecycle": Lifecycle.GONE, "tracking": False}, ":wastebasket: Deleted", "Deleted"),
+        ({"status": "WARMING_UP"}, ":grey_question: WARMING_UP", "WARMING_UP"),
+        ({"status": "QUEUED", "tracking": False}, ":zzz: No longer followed", "QUEUED"),
+    ],
+)
+def test_the_lifecycle_picks_the_emoji_and_the_service_status_is_kept(
+    changes: dict[str, Any], line: str, shown: str
+) -> None:
+    job = make_job(**changes)
+    assert line in all_text(status_card(job, T0))
+    assert status_shown(job).startswith(shown)  # `/finetune status` and `list` show the service's own word
+
+
+def test_a_job_of_a_backend_without_a_status_table_shows_the_service_words() -> None:
+    job = make_job(backend="elsewhere", status="running", lifecycle=Lifecycle.RUNNING)
+    assert ":weight_lifter: running" in all_text(status_card(job, T0))
+    event = Transition(
+        from_status="queued",
+        to_status="running",
+        from_lifecycle=Lifecycle.QUEUED,
+        to_lifecycle=Lifecycle.RUNNING,
+        at=T0,
+    )
+    assert "Status is now running" in transition_reply(job, event, T0, mention_requester=False)[0]

@@ -94,6 +94,7 @@ def _follow(b: Bench, slugs: list[str], channel: str | None) -> list[JobRecord]:
             spec=spec(state.slug, b.dataset_id),
             now=now,
             status=state.status,
+            lifecycle=state.lifecycle,
             model_id=state.id,
         )
         if channel is not None:

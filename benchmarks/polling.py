@@ -147,6 +147,7 @@ def _setup(n: int, url: str, dataset_id: str, db: Path) -> tuple[JobStore, BotCl
             spec=spec(state.slug, dataset_id),
             now=now,
             status=state.status,
+            lifecycle=state.lifecycle,
             model_id=state.id,
             next_poll_at=now + timedelta(seconds=1),
         )

@@ -19,6 +19,7 @@ from typing import Generic, TypeVar
 
 from slackbot.backends.base import Backend, BackendError, Dataset, ModelState, Provider
 from slackbot.backends.openpipe.catalog import BASE_MODELS
+from slackbot.domain.lifecycle import Lifecycle
 
 T = TypeVar("T")
 
@@ -123,12 +124,12 @@ class ProjectModels:
     are taken" and "which of the project's models can be trained further" without a pass over it per request."""
 
     slugs: frozenset[str]
-    deployed: tuple[str, ...]  # DEPLOYED models that are not already an OpenPipe base model
+    deployed: tuple[str, ...]  # deployed (succeeded) models that are not already an OpenPipe base model
 
     @classmethod
     def of(cls, models: Sequence[ModelState]) -> ProjectModels:
         listed = set(BASE_MODELS[Provider.OPENPIPE])
-        deployed = tuple(m.slug for m in models if m.status == "DEPLOYED" and m.slug not in listed)
+        deployed = tuple(m.slug for m in models if m.lifecycle is Lifecycle.SUCCEEDED and m.slug not in listed)
         return cls(slugs=frozenset(m.slug for m in models), deployed=deployed)
 
 

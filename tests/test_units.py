@@ -13,6 +13,7 @@ import pytest
 
 from slackbot.backends.base import ModelState, Provider
 from slackbot.backends.openpipe.catalog import BASE_MODELS
+from slackbot.backends.openpipe.statuses import openpipe_lifecycle
 from slackbot.catalog import NotReady, ProjectModels, Refreshing
 from slackbot.logs import REDACTED, Redactor, configure_logging
 from slackbot.permissions import Permissions
@@ -104,7 +105,14 @@ def test_refreshing_prefetch_refreshes_ahead_of_the_ttl() -> None:
 
 def test_project_models_are_indexed_once() -> None:
     def model(slug: str, status: str) -> ModelState:
-        return ModelState(id=f"id-{slug}", slug=slug, status=status, base_model="b", dataset_id="d")
+        return ModelState(
+            id=f"id-{slug}",
+            slug=slug,
+            status=status,
+            lifecycle=openpipe_lifecycle(status),
+            base_model="b",
+            dataset_id="d",
+        )
 
     listed = BASE_MODELS[Provider.OPENPIPE][0]
     index = ProjectModels.of([model("a", "DEPLOYED"), model("b", "TRAINING"), model(listed, "DEPLOYED")])

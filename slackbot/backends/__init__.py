@@ -1,7 +1,6 @@
 """Fine-tuning backends: a small protocol the Slack side uses, and its implementations."""
 
 from slackbot.backends.base import (
-    TERMINAL_STATUSES,
     AuthError,
     Backend,
     BackendError,
@@ -21,7 +20,6 @@ from slackbot.backends.base import (
 )
 
 __all__ = [
-    "TERMINAL_STATUSES",
     "AuthError",
     "Backend",
     "BackendError",

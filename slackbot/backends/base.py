@@ -12,6 +12,8 @@ from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from slackbot.domain.lifecycle import Lifecycle
+
 
 class Provider(StrEnum):
     """Training providers, with the values OpenPipe's `trainingConfig.provider` uses."""
@@ -43,19 +45,6 @@ _PROVIDER_LABELS = {
     Provider.GEMINI: "Google Gemini",
 }
 
-# Statuses OpenPipe documents. Others may appear (the enum has grown before): treat them as "still running".
-KNOWN_STATUSES = (
-    "PENDING",
-    "QUEUED",
-    "PROVISIONING",
-    "TRAINING",
-    "DEPLOYED",
-    "ERROR",
-    "PENDING_DEPRECATION",
-    "DEPRECATED",
-)
-TERMINAL_STATUSES = frozenset({"DEPLOYED", "ERROR", "DEPRECATED"})
-
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -74,7 +63,8 @@ class ModelState(_Frozen):
 
     id: str
     slug: str
-    status: str
+    status: str  # the service's own string, shown as it is
+    lifecycle: Lifecycle  # what it means, mapped by the backend (see backends/<name>/statuses.py)
     base_model: str
     dataset_id: str
     error_message: str | None = None
@@ -82,7 +72,7 @@ class ModelState(_Frozen):
 
     @property
     def is_terminal(self) -> bool:
-        return self.status in TERMINAL_STATUSES
+        return self.lifecycle.is_terminal
 
 
 BatchSize = int | Literal["auto"]

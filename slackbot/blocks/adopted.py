@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from slack_sdk.models.blocks import MarkdownTextObject, SectionBlock
 
-from slackbot.blocks.card import SECTION_TEXT_LIMIT, Rendered
-from slackbot.blocks.replies import TRANSITION_WORDS
+from slackbot.blocks.card import SECTION_TEXT_LIMIT, Rendered, status_words
+from slackbot.domain.events import Adopted
 from slackbot.jobs.records import JobRecord
 from slackbot.text import clip, mrkdwn, user_mention
 
 
-def adopted_reply(job: JobRecord, payload: dict[str, Any]) -> Rendered:
-    status = str(payload.get("status") or job.status)
-    _, words = TRANSITION_WORDS.get(status, ("", f"status {mrkdwn(status, 100, one_line=True)}"))
+def adopted_reply(job: JobRecord, event: Adopted) -> Rendered:
+    found = status_words(job.backend, event.status, event.lifecycle)
+    shown = f"status {mrkdwn(event.status or event.lifecycle.value, 100, one_line=True)}"
+    words = found.news if found is not None else shown
     slug = mrkdwn(job.slug, 200, one_line=True)
     line = (
         f":arrows_counterclockwise: {user_mention(job.requester_id)} *{slug}* was started after all: "

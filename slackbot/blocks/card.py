@@ -22,8 +22,9 @@ from slack_sdk.models.blocks import (
 )
 
 from slackbot.backends.base import Provider
+from slackbot.backends.statuses import status_table
+from slackbot.domain.lifecycle import BOT_WORDS, Lifecycle, StatusWords
 from slackbot.jobs.records import JobRecord
-from slackbot.jobs.schema import DELETED, REJECTED, SUBMITTING
 from slackbot.text import clip, code, escape_mrkdwn, mrkdwn, plain, redact, user_mention
 
 Rendered = tuple[str, list[dict[str, Any]]]
@@ -32,55 +33,64 @@ OPENPIPE_API_BASE = "https://api.openpipe.ai/api/v1"
 SECTION_TEXT_LIMIT = 3000
 FIELD_TEXT_LIMIT = 2000
 HEADER_TEXT_LIMIT = 150
-EXPIRED = "EXPIRED"
 
-STATUS_EMOJI = {
-    SUBMITTING: ":outbox_tray:",
-    "PENDING": ":hourglass_flowing_sand:",
-    "QUEUED": ":hourglass_flowing_sand:",
-    "PROVISIONING": ":gear:",
-    "TRAINING": ":weight_lifter:",
-    "DEPLOYED": ":white_check_mark:",
-    "ERROR": ":x:",
-    "PENDING_DEPRECATION": ":warning:",
-    "DEPRECATED": ":no_entry_sign:",
-    REJECTED: ":no_entry:",
-    DELETED: ":wastebasket:",
-    EXPIRED: ":zzz:",
+# The lifecycle decides the emoji; the words are the backend's for its own status (backends/<name>/statuses.py).
+LIFECYCLE_EMOJI = {
+    Lifecycle.SUBMITTING: ":outbox_tray:",
+    Lifecycle.REJECTED: ":no_entry:",
+    Lifecycle.QUEUED: ":hourglass_flowing_sand:",
+    Lifecycle.RUNNING: ":weight_lifter:",
+    Lifecycle.PAUSED: ":double_vertical_bar:",
+    Lifecycle.CANCELLING: ":hourglass:",
+    Lifecycle.SUCCEEDED: ":white_check_mark:",
+    Lifecycle.FAILED: ":x:",
+    Lifecycle.CANCELLED: ":heavy_multiplication_x:",
+    Lifecycle.GONE: ":wastebasket:",
+    Lifecycle.UNKNOWN: ":grey_question:",
 }
-STATUS_LABEL = {
-    SUBMITTING: "Submitting",
-    "PENDING": "Accepted — waiting to be queued",
-    "QUEUED": "Queued — waiting for a GPU",
-    "PROVISIONING": "Provisioning — the trainer is starting",
-    "TRAINING": "Training",
-    "DEPLOYED": "Deployed",
-    "ERROR": "Failed",
-    "PENDING_DEPRECATION": "Scheduled for deprecation",
-    "DEPRECATED": "Deprecated",
-    REJECTED: "Rejected by the service",
-    DELETED: "Deleted at the service",
-    EXPIRED: "No longer followed",
-}
+EXPIRED_EMOJI, EXPIRED_LABEL = ":zzz:", "No longer followed"
 
 ERROR_TEXT_LIMIT = 2000
 
 
-def effective_status(job: JobRecord) -> str:
-    """The job's status, or EXPIRED for a job we stopped following before it finished."""
-    if not job.tracking and not job.is_terminal and job.status not in (REJECTED, SUBMITTING, DELETED):
-        return EXPIRED
-    return job.status
+def status_words(backend: str, status: str | None, lifecycle: Lifecycle) -> StatusWords | None:
+    """The words for a job in `lifecycle` at the service's `status`; None for a status nobody has words for."""
+    if lifecycle.is_bot_side:
+        return BOT_WORDS[lifecycle]
+    words = status_table(backend).words(status) if status is not None else None
+    if words is not None and words.lifecycle is lifecycle:
+        return words
+    return BOT_WORDS.get(lifecycle)  # a model that vanished: its last status is not what it is now
 
 
-def status_text(status: str) -> str:
-    emoji = STATUS_EMOJI.get(status, ":grey_question:")
-    return f"{emoji} {status_label(status)}"
+def is_expired(job: JobRecord) -> bool:
+    """A job we stopped following before it finished (it ran past the maximum age)."""
+    return not job.tracking and not job.is_terminal and not job.lifecycle.is_bot_side
 
 
-def status_label(status: str) -> str:
-    """Our words for a status; one we do not know (the service's enum has grown before) shown inert."""
-    return STATUS_LABEL.get(status) or mrkdwn(status, 60, one_line=True)
+def status_label(job: JobRecord) -> str:
+    """Our words for the job's state; a status we have none for (the service's enum has grown before) shown inert."""
+    if is_expired(job):
+        return EXPIRED_LABEL
+    words = status_words(job.backend, job.status, job.lifecycle)
+    return words.label if words is not None else mrkdwn(job.status or job.lifecycle.value, 60, one_line=True)
+
+
+def status_shown(job: JobRecord) -> str:
+    """The service's own status as it wrote it (shown inert); our words where it has none that says where the
+    job is (not started yet, refused, vanished)."""
+    vanished = (
+        job.lifecycle is Lifecycle.GONE and status_table(job.backend).lifecycle(job.status or "") is not Lifecycle.GONE
+    )
+    if job.status is None or job.lifecycle.is_bot_side or vanished:
+        words = status_words(job.backend, job.status, job.lifecycle)
+        return words.label if words is not None else job.lifecycle.value
+    return mrkdwn(job.status, 60, one_line=True)
+
+
+def status_text(job: JobRecord) -> str:
+    emoji = EXPIRED_EMOJI if is_expired(job) else LIFECYCLE_EMOJI[job.lifecycle]
+    return f"{emoji} {status_label(job)}"
 
 
 def format_duration(seconds: float) -> str:
@@ -203,9 +213,8 @@ def status_card(job: JobRecord, now: datetime, api_base: str = OPENPIPE_API_BASE
 
     `api_base` is the configured OPENPIPE_BASE_URL, used by the curl example on a deployed model's card.
     """
-    status = effective_status(job)
     slug = mrkdwn(job.slug, 100, one_line=True)
-    state_line = status_text(status)
+    state_line = status_text(job)
     elapsed = format_duration(elapsed_seconds(job, now))
     fields = [
         f"*Status*\n{state_line}",
@@ -220,18 +229,18 @@ def status_card(job: JobRecord, now: datetime, api_base: str = OPENPIPE_API_BASE
         HeaderBlock(text=plain(f"Fine-tune {job.slug}", HEADER_TEXT_LIMIT, one_line=True)),
         SectionBlock(fields=[MarkdownTextObject(text=clip(f, FIELD_TEXT_LIMIT)) for f in fields]),
     ]
-    if status == "ERROR":
-        message = mrkdwn(job.error_message or "The service gave no reason.", ERROR_TEXT_LIMIT)
-        blocks.append(SectionBlock(text=clip(f":x: *Error:* {message}", SECTION_TEXT_LIMIT)))
-    elif status == "DEPLOYED":
-        blocks.append(SectionBlock(text=clip(how_to_call(job, api_base), SECTION_TEXT_LIMIT)))
-    elif status == EXPIRED:
+    if is_expired(job):
         blocks.append(
             SectionBlock(
                 text="This job ran longer than the bot follows jobs: it is no longer followed here, "
                 "and later changes will not be posted."
             )
         )
+    elif job.lifecycle is Lifecycle.FAILED:
+        message = mrkdwn(job.error_message or "The service gave no reason.", ERROR_TEXT_LIMIT)
+        blocks.append(SectionBlock(text=clip(f":x: *Error:* {message}", SECTION_TEXT_LIMIT)))
+    elif job.lifecycle is Lifecycle.SUCCEEDED:
+        blocks.append(SectionBlock(text=clip(how_to_call(job, api_base), SECTION_TEXT_LIMIT)))
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip(f"Job #{job.id} · {slug}", 2000))]))
-    text = f"Fine-tune {slug}: {status_label(status)}"
+    text = f"Fine-tune {slug}: {status_label(job)}"
     return clip(text, SECTION_TEXT_LIMIT), _blocks(blocks)

@@ -184,8 +184,9 @@ def _alembic_config() -> Config:
     return config
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the database to the newest revision. Safe when several replicas start at once."""
+def migrate(engine: Engine, to: str = "head", *, down: bool = False) -> None:
+    """Bring the database to the newest revision (or to revision `to`; `down`: back down to it, for an operator
+    undoing an upgrade). Safe when several replicas start at once."""
     config = _alembic_config()
     with engine.connect() as conn:
         sqlite = conn.dialect.name == "sqlite"
@@ -199,7 +200,7 @@ def migrate(engine: Engine) -> None:
                     # Held until this transaction ends; the second replica waits, then finds nothing left to do.
                     conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
                 config.attributes["connection"] = conn
-                command.upgrade(config, "head")
+                (command.downgrade if down else command.upgrade)(config, to)
                 if sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
                     raise RuntimeError("the migrated database has rows whose foreign keys point nowhere")
         finally:

@@ -1,14 +1,15 @@
 """Delivers outbox rows to Slack: the status card, one thread reply per transition, refusals, expiry notices.
 
-Outbox payloads are semantic (written by the store in the same transaction as the change they describe):
-  {"type": "post_card"} / {"type": "tracking", "by": U}     key card:post   — post the status card
-  {"type": "transition", "from", "to", "at", "error_message"} key reply:<TO> — reply + update the card
-  {"type": "rejected", "message", "issues"}                  key rejected:<n> — refusal + "Edit and retry"
-  {"type": "expired", "max_age_hours"}                       key reply:EXPIRED — reply + update the card
-  {"type": "notice", "text"}                                 key notice:<what> — a reply of ours, once
-  {"type": "post_card", "adopted": true}                     key card:post — a REJECTED job's model appeared after
-      all: the refusal told becomes the card (chat.update; a new card if that message cannot be edited)
-  {"type": "adopted", "status"}                              key adopted — reply "was started after all"
+Outbox rows hold typed events (slackbot.domain.events), written by the store in the same transaction as the change
+they describe; each row's dedupe key makes it told once:
+  PostCard / TrackingStarted   key card:post     — post the status card; `PostCard(adopted=True)`: a rejected
+      job's model appeared after all, so the refusal told becomes the card (chat.update; a new card if that
+      message cannot be edited)
+  Transition                   key reply:<STATUS> — reply + update the card
+  Rejected                     key rejected:<n>   — refusal + "Edit and retry"
+  Expired                      key reply:EXPIRED  — reply + update the card
+  Notice                       key notice:<what>  — a reply of ours, once
+  Adopted                      key adopted        — reply "was started after all"
 Text is rendered at delivery time from the payload and the job's CURRENT row, so a late card update can never
 show an old state.
 
@@ -49,7 +50,19 @@ from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject
 
 from slackbot.blocks.adopted import adopted_reply
 from slackbot.blocks.card import OPENPIPE_API_BASE, status_card
-from slackbot.blocks.replies import FINAL_STATUSES, expired_reply, rejected_message, transition_reply
+from slackbot.blocks.replies import expired_reply, rejected_message, transition_reply
+from slackbot.domain.events import (
+    Adopted,
+    EventError,
+    Expired,
+    Notice,
+    OutboxKind,
+    PostCard,
+    Rejected,
+    TrackingStarted,
+    Transition,
+)
+from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs import outbox as outbox_q
 from slackbot.jobs.pacing import ChannelSlots, Pacer
 from slackbot.jobs.records import JobRecord, OutboxRecord
@@ -215,27 +228,28 @@ class Notifier:
             earlier = outbox_q.blocked_until(self.store.engine, row.job_id, row.id, recheck)
             if earlier is not None:
                 raise Busy(min(max(earlier, now), recheck))
-            kind = row.payload.get("type")
-            if kind in ("post_card", "tracking"):
-                self._post_card(job, row, report)
-            elif kind == "transition":
-                self._transition(job, row, report)
-            elif kind == "rejected":
-                text, blocks = rejected_message(job, row.payload)
-                self._post_and_mark(job, row, _Target(job.channel_id, job.thread_ts), text, blocks, report)
-            elif kind == "adopted":
-                self._adopted(job, row, report)
-            elif kind == "expired":
-                self._pacer.check(self._reply_target(job).channel)
-                self._update_card(job)
-                text, blocks = expired_reply(job, row.payload)
-                self._post_and_mark(job, row, self._reply_target(job), text, blocks, report)
-            elif kind == "notice":  # a fixed text of ours, e.g. the tracker's "model list too large"
-                text = str(row.payload.get("text") or "")
-                blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
-                self._post_and_mark(job, row, self._reply_target(job), text, blocks, report)
-            else:
-                raise Fatal(f"unknown outbox payload type {kind!r}")
+            try:
+                event = row.event
+            except EventError as exc:
+                raise Fatal(str(exc)) from None
+            match event:
+                case PostCard() | TrackingStarted():
+                    self._post_card(job, row, event, report)
+                case Transition():
+                    self._transition(job, row, event, report)
+                case Rejected():
+                    text, blocks = rejected_message(job, event)
+                    self._post_and_mark(job, row, _Target(job.channel_id, job.thread_ts), text, blocks, report)
+                case Adopted():
+                    self._adopted(job, row, event, report)
+                case Expired():
+                    self._pacer.check(self._reply_target(job).channel)
+                    self._update_card(job)
+                    text, blocks = expired_reply(job, event)
+                    self._post_and_mark(job, row, self._reply_target(job), text, blocks, report)
+                case Notice():  # a fixed text of ours, e.g. the tracker's "model list too large"
+                    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": event.text}}]
+                    self._post_and_mark(job, row, self._reply_target(job), event.text, blocks, report)
         except Busy as busy:
             outbox_q.release(self.store.engine, row.id, self.owner, busy.until)
             report.deferred += 1
@@ -253,13 +267,15 @@ class Notifier:
             log.exception("delivery failed unexpectedly", extra={"outbox_id": row.id, "job_id": row.job_id})
             self._retry(row, f"unexpected {type(exc).__name__}", now, report)
 
-    def _post_card(self, job: JobRecord, row: OutboxRecord, report: DeliveryReport) -> None:
+    def _post_card(
+        self, job: JobRecord, row: OutboxRecord, event: PostCard | TrackingStarted, report: DeliveryReport
+    ) -> None:
         if job.card_ts is not None and job.card_channel_id is not None:
             # Recorded only after a successful post: an earlier attempt died before marking the row sent.
             self._sent(row, _Posted(job.card_channel_id, job.card_ts, reconciled=True), report)
             return
         text, blocks = status_card(job, self.clock(), self.config.openpipe_api_base)
-        told = self._told_refusal(job) if row.payload.get("adopted") else None
+        told = self._told_refusal(job) if isinstance(event, PostCard) and event.adopted else None
         if told is not None and self._edit(job.channel_id, told, text, blocks):
             # The "was not started" message becomes the card: its wrong words and its "Edit and retry" button (which
             # would start the model a second time) are gone, and its thread is the job's thread from now on.
@@ -271,15 +287,14 @@ class Notifier:
         self.store.record_card(job.id, posted.channel, posted.ts, posted.ts if posted.fell_back else None)
         self._sent(row, posted, report)
 
-    def _transition(self, job: JobRecord, row: OutboxRecord, report: DeliveryReport) -> None:
+    def _transition(self, job: JobRecord, row: OutboxRecord, event: Transition, report: DeliveryReport) -> None:
         target = self._reply_target(job)
         self._pacer.check(target.channel)  # before the card update, so a waiting row costs no API call
         self._update_card(job)
-        to = str(row.payload.get("to") or job.status)
-        text, blocks = transition_reply(
-            job, row.payload, self.clock(), to in FINAL_STATUSES, api_base=self.config.openpipe_api_base
-        )
-        broadcast = to == "ERROR" and self.config.broadcast_failures and target.thread_ts is not None
+        last = event.to_lifecycle.is_terminal  # nothing more will be posted: the requester is mentioned
+        text, blocks = transition_reply(job, event, self.clock(), last, api_base=self.config.openpipe_api_base)
+        failed = event.to_lifecycle is Lifecycle.FAILED
+        broadcast = failed and self.config.broadcast_failures and target.thread_ts is not None
         self._post_and_mark(job, row, target, text, blocks, report, broadcast=broadcast)
 
     def _post_and_mark(
@@ -294,7 +309,7 @@ class Notifier:
     ) -> None:
         self._sent(row, self._post(job, row, target, text, blocks, broadcast), report)
 
-    def _adopted(self, job: JobRecord, row: OutboxRecord, report: DeliveryReport) -> None:
+    def _adopted(self, job: JobRecord, row: OutboxRecord, event: Adopted, report: DeliveryReport) -> None:
         """Say the model was started after all, in the card's thread; nothing to correct if no refusal was told."""
         if self._told_refusal(job) is None:
             self.store.mark_sent(row.id, None, self.clock(), owner=self.owner)
@@ -303,12 +318,13 @@ class Notifier:
         target = self._reply_target(job)
         self._pacer.check(target.channel)
         self._update_card(job)
-        text, blocks = adopted_reply(job, row.payload)
+        text, blocks = adopted_reply(job, event)
         self._post_and_mark(job, row, target, text, blocks, report)
 
     def _told_refusal(self, job: JobRecord) -> str | None:
         """The ts of the last refusal of the job that was posted, if any."""
-        told = [r.sent_ts for r in self.store.outbox_for_job(job.id) if r.kind == "rejected" and r.state == "sent"]
+        rows = self.store.outbox_for_job(job.id)
+        told = [r.sent_ts for r in rows if r.kind is OutboxKind.REJECTED and r.state == "sent"]
         return next((ts for ts in reversed(told) if ts), None)
 
     def _edit(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> bool:

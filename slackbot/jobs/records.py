@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from slackbot.backends.base import TERMINAL_STATUSES, FineTuneSpec
+from slackbot.backends.base import FineTuneSpec
+from slackbot.domain.events import OutboxEvent, OutboxKind, parse_event
+from slackbot.domain.lifecycle import Lifecycle
 
 
 class JobRecord(BaseModel):
@@ -32,7 +34,8 @@ class JobRecord(BaseModel):
     dataset_entries: int | None
     spec: FineTuneSpec
     form_state: dict[str, Any] | None
-    status: str
+    status: str | None  # the service's own string; None while it has told none (submitting, refused)
+    lifecycle: Lifecycle
     error_message: str | None
     created_at: datetime
     updated_at: datetime
@@ -43,9 +46,15 @@ class JobRecord(BaseModel):
     poll_failures: int
     submission_key: str | None = None  # the form submission (view id) it came from, if any
 
+    @field_validator("lifecycle", mode="before")
+    @classmethod
+    def _known_lifecycle(cls, value: object) -> object:
+        # A value written by a newer version of the bot is read as `unknown`, not a row that cannot be loaded.
+        return Lifecycle.parse(value) if isinstance(value, str) else value
+
     @property
     def is_terminal(self) -> bool:
-        return self.status in TERMINAL_STATUSES
+        return self.lifecycle.is_terminal
 
     @classmethod
     def from_row(cls, row: Any) -> JobRecord:
@@ -63,10 +72,14 @@ class DueJob:
     id: int
     project: str
     slug: str
-    status: str
+    status: str | None
+    lifecycle: Lifecycle
     created_at: datetime
     status_changed_at: datetime
     poll_failures: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lifecycle", Lifecycle.parse(self.lifecycle))
 
 
 class OutboxRecord(BaseModel):
@@ -75,7 +88,8 @@ class OutboxRecord(BaseModel):
     id: int
     job_id: int
     dedupe_key: str
-    kind: str
+    # A kind this version does not know (written by a newer one) still loads: its row is then refused, by name.
+    kind: Annotated[OutboxKind | str, Field(union_mode="left_to_right")]
     channel_id: str
     payload: dict[str, Any]
     state: str
@@ -84,6 +98,11 @@ class OutboxRecord(BaseModel):
     sent_ts: str | None
     last_error: str | None
     created_at: datetime
+
+    @property
+    def event(self) -> OutboxEvent:
+        """The payload as its typed event; `EventError` (saying what is wrong) if it is none."""
+        return parse_event(self.payload)
 
     @classmethod
     def from_row(cls, row: Any) -> OutboxRecord:

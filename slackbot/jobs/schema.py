@@ -60,12 +60,6 @@ metadata = MetaData(
     }
 )
 
-# Our own lifecycle states around the backend's statuses (which are stored as they come, e.g. "TRAINING").
-SUBMITTING = "SUBMITTING"  # row written, backend.create not yet confirmed
-REJECTED = "REJECTED"  # the backend refused the create; the slug may be used again
-# The model vanished from the backend (404 on its own GET) while we followed it: told once, then not polled.
-DELETED = "DELETED"
-
 jobs = Table(
     "jobs",
     metadata,
@@ -90,7 +84,10 @@ jobs = Table(
     Column("spec", JSON, nullable=False),  # FineTuneSpec.model_dump(mode="json")
     Column("form_state", JSON),  # what the user typed, to reopen the modal on "Edit and retry"
     Column("submission_key", String(128)),  # idempotency key of the submission (e.g. view id)
-    Column("status", Text, nullable=False),
+    # The service's own status string, exactly as it came (the tracker's compare-and-set is on it); NULL while the
+    # service has told none (submitting, refused). `lifecycle` is what it means (slackbot.domain.lifecycle).
+    Column("status", Text),
+    Column("lifecycle", String(16), nullable=False),
     Column("error_message", Text),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
@@ -107,15 +104,15 @@ jobs = Table(
     sqlite_autoincrement=True,
 )
 Index("ix_jobs_due", jobs.c.tracking, jobs.c.next_poll_at)
-# A slug is unique per workspace among jobs that were not refused: a REJECTED job keeps its row (its "Edit and
+# A slug is unique per workspace among jobs that were not refused: a rejected job keeps its row (its "Edit and
 # retry" button reopens the form as typed) while a new job takes the slug.
 Index(
     "uq_jobs_team_slug",
     jobs.c.team_id,
     jobs.c.slug,
     unique=True,
-    sqlite_where=jobs.c.status != REJECTED,
-    postgresql_where=jobs.c.status != REJECTED,
+    sqlite_where=jobs.c.lifecycle != "rejected",
+    postgresql_where=jobs.c.lifecycle != "rejected",
 )
 Index("ix_jobs_team_created", jobs.c.team_id, jobs.c.created_at)
 
@@ -127,9 +124,9 @@ outbox = Table(
     # One row per (job, key): "card:post", "reply:TRAINING", "rejected:1", "reply:EXPIRED". The unique key is
     # what makes a transition told once, whichever replica or retry writes it.
     Column("dedupe_key", Text, nullable=False),
-    Column("kind", String(16), nullable=False),  # "card" | "reply" | "rejected" (the dedupe_key prefix)
+    Column("kind", String(16), nullable=False),  # slackbot.domain.events.OutboxKind: the event's family
     Column("channel_id", String(32), nullable=False),
-    Column("payload", JSON, nullable=False),  # semantic: {"type": "transition", ...}; rendered at delivery
+    Column("payload", JSON, nullable=False),  # an OutboxEvent (slackbot.domain.events); rendered at delivery
     Column("state", String(16), nullable=False, default="pending"),  # pending | in_flight | sent | dead
     Column("attempts", Integer, nullable=False, default=0),
     Column("not_before", UtcDateTime(), nullable=False),

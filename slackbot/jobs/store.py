@@ -17,12 +17,24 @@ from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, s
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from slackbot.backends.base import TERMINAL_STATUSES, FineTuneSpec, ModelState, Provider
+from slackbot.backends.base import FineTuneSpec, ModelState, Provider
+from slackbot.domain.events import (
+    Adopted,
+    Expired,
+    Notice,
+    OutboxEvent,
+    OutboxKind,
+    PostCard,
+    Rejected,
+    TrackingStarted,
+    Transition,
+)
+from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs import outbox as outbox_q
 from slackbot.jobs.db import db_now, reading, writing
 from slackbot.jobs.outbox import DEAD, IN_FLIGHT, PENDING, SENT
 from slackbot.jobs.records import DueJob, JobRecord, OutboxRecord
-from slackbot.jobs.schema import REJECTED, SUBMITTING, jobs, outbox
+from slackbot.jobs.schema import jobs, outbox
 
 _DUE_COLUMNS = [field.name for field in fields(DueJob)]
 
@@ -62,7 +74,8 @@ class JobStore:
 
     def slug_taken(self, team_id: str, slug: str) -> bool:
         """Whether one of this workspace's jobs holds `slug` (a refused job frees its slug). One indexed lookup."""
-        query = select(jobs.c.id).where(jobs.c.team_id == team_id, jobs.c.slug == slug, jobs.c.status != REJECTED)
+        not_refused = jobs.c.lifecycle != Lifecycle.REJECTED.value
+        query = select(jobs.c.id).where(jobs.c.team_id == team_id, jobs.c.slug == slug, not_refused)
         with reading(self.engine) as conn:
             return conn.execute(query.limit(1)).first() is not None
 
@@ -97,19 +110,23 @@ class JobStore:
         dataset_entries: int | None = None,
         form_state: dict[str, Any] | None = None,
         submission_key: str | None = None,
-        status: str = SUBMITTING,
+        status: str | None = None,
+        lifecycle: Lifecycle = Lifecycle.SUBMITTING,
         next_poll_at: datetime | None = None,
         model_id: str | None = None,
-        outbox_payload: dict[str, Any] | None = None,
+        outbox_event: OutboxEvent | None = None,
         urgent: bool = False,
     ) -> JobRecord:
-        """Insert a job (a REJECTED one with the same slug stays); `DuplicateJob` if slug or key is taken.
+        """Insert a job (a rejected one with the same slug stays); `DuplicateJob` if slug or key is taken.
         `urgent`: Slack waits on it (see `db.writing`).
 
-        A SUBMITTING row is written tracking, so that if this process dies before backend.create answers the
-        tracker still finds out whether the model exists. `outbox_payload` (e.g. `{"type": "tracking"}`) is
-        queued as the card post in the same transaction.
+        A submitting row is written tracking, so that if this process dies before backend.create answers the
+        tracker still finds out whether the model exists. `outbox_event` (e.g. `TrackingStarted`) is queued as
+        the card post in the same transaction.
         """
+        if (status is None) != lifecycle.is_bot_side:
+            raise ValueError(f"a {lifecycle} job cannot have the service status {status!r}")
+        stop = lifecycle.is_terminal
         values: dict[str, Any] = {
             "team_id": team_id,
             "channel_id": channel_id,
@@ -128,12 +145,13 @@ class JobStore:
             "form_state": form_state,
             "submission_key": submission_key,
             "status": status,
+            "lifecycle": lifecycle.value,
             "created_at": now,
             "updated_at": now,
             "status_changed_at": now,
-            "finished_at": now if status in TERMINAL_STATUSES else None,
-            "tracking": status not in TERMINAL_STATUSES,
-            "next_poll_at": (next_poll_at or now) if status not in TERMINAL_STATUSES else None,
+            "finished_at": now if stop else None,
+            "tracking": not stop,
+            "next_poll_at": None if stop else (next_poll_at or now),
             "poll_failures": 0,
         }
         # The usual case in one statement (each statement is a moment the writer may wait for the GIL, with the
@@ -141,15 +159,15 @@ class JobStore:
 
         def insert_job(conn: Connection) -> JobRecord:
             row = conn.execute(insert(jobs).values(**values).returning(*jobs.c)).one()
-            if outbox_payload is not None:
-                _queue(conn, row.id, channel_id, "card:post", outbox_payload, now)
+            if outbox_event is not None:
+                _queue(conn, row.id, channel_id, "card:post", outbox_event, now)
             return JobRecord.from_row(row)
 
         try:
             with writing(self.engine, urgent=urgent) as conn:
                 return insert_job(conn)
         except IntegrityError:
-            # A redelivered submission, or a slug another job holds. A REJECTED job's slug is free (the unique index
+            # A redelivered submission, or a slug another job holds. A rejected job's slug is free (the unique index
             # skips refused jobs) and its row stays, so its "Edit and retry" button still reopens its form.
             existing = self._existing(team_id, spec.slug, submission_key)
             if existing is None:
@@ -191,8 +209,9 @@ class JobStore:
             now=now,
             thread_ts=thread_ts,
             status=state.status,
+            lifecycle=state.lifecycle,
             model_id=state.id,
-            outbox_payload={"type": "tracking", "by": user_id},
+            outbox_event=TrackingStarted(by=user_id),
         )
 
     # --- submit outcomes ----------------------------------------------------------------------------------
@@ -205,11 +224,11 @@ class JobStore:
         next_poll_at: datetime,
         lease_owner: str | None = None,
     ) -> bool:
-        """SUBMITTING → the backend's status, and queue the card. False if someone else resolved it first."""
-        values = _new_status(state.status, now, state.status in TERMINAL_STATUSES, next_poll_at)
+        """Submitting → the backend's status, and queue the card. False if someone else resolved it first."""
+        values = _new_status(state.status, state.lifecycle, now, state.is_terminal, next_poll_at)
         values |= {"model_id": state.id, "error_message": state.error_message}
         return self._change(
-            job_id, _cas(job_id, SUBMITTING, lease_owner), values, now, lambda _c: ("card:post", {"type": "post_card"})
+            job_id, _cas(job_id, Lifecycle.SUBMITTING, lease_owner), values, now, lambda _c: ("card:post", PostCard())
         )
 
     def reject(
@@ -222,57 +241,57 @@ class JobStore:
         *,
         watch_until_next: datetime | None = None,
     ) -> bool:
-        """SUBMITTING → REJECTED and queue the refusal for the requester.
+        """Submitting → rejected and queue the refusal for the requester.
 
         A refusal (the backend answered no) is not followed any more. With `watch_until_next` (the create's
         outcome was never known, so the model may still appear) the row stays followed, next polled then, so that
         a create landing late is adopted (`adopt`) instead of training unfollowed.
         """
 
-        def refusal(conn: Connection) -> tuple[str, dict[str, Any]]:
-            earlier = conn.execute(
-                select(func.count()).select_from(outbox).where(outbox.c.job_id == job_id, outbox.c.kind == "rejected")
-            ).scalar_one()
-            return f"rejected:{earlier + 1}", {"type": "rejected", "message": message, "issues": list(issues)}
+        def refusal(conn: Connection) -> tuple[str, OutboxEvent]:
+            refused = and_(outbox.c.job_id == job_id, outbox.c.kind == OutboxKind.REJECTED.value)
+            earlier = conn.execute(select(func.count()).select_from(outbox).where(refused)).scalar_one()
+            return f"rejected:{earlier + 1}", Rejected(message=message, issues=tuple(issues))
 
         watch = watch_until_next is not None
-        values = _new_status(REJECTED, now, not watch, watch_until_next) | {"error_message": message}
-        return self._change(job_id, _cas(job_id, SUBMITTING, lease_owner), values, now, refusal)
+        values = _new_status(None, Lifecycle.REJECTED, now, not watch, watch_until_next) | {"error_message": message}
+        return self._change(job_id, _cas(job_id, Lifecycle.SUBMITTING, lease_owner), values, now, refusal)
 
-    def queue_notice(self, job_id: int, key: str, payload: dict[str, Any], now: datetime) -> bool:
+    def queue_notice(self, job_id: int, key: str, notice: Notice, now: datetime) -> bool:
         """Queue a message for the job's thread, told once per `key` (the outbox's unique key); True if queued."""
         with writing(self.engine) as conn:
             channel_id = conn.execute(select(jobs.c.channel_id).where(jobs.c.id == job_id)).scalar_one_or_none()
-            return channel_id is not None and _queue(conn, job_id, channel_id, key, payload, now)
+            return channel_id is not None and _queue(conn, job_id, channel_id, key, notice, now)
 
     def adopt(
         self, job_id: int, state: ModelState, now: datetime, next_poll_at: datetime, lease_owner: str | None = None
     ) -> bool:
-        """REJECTED → the backend's status: the create we gave up on did make the model. Followed from now on.
+        """Rejected → the backend's status: the create we gave up on did make the model. Followed from now on.
 
         In the same transaction: a refusal not yet told is withdrawn (it would be wrong), the card is queued (it
         takes the place of the refusal told, see the notifier) and a reply saying it was started after all. The
-        compare-and-set from REJECTED makes that told once, whoever adopts it.
+        compare-and-set from rejected makes that told once, whoever adopts it.
         """
-        stop = state.status in TERMINAL_STATUSES
-        values = _new_status(state.status, now, stop, next_poll_at)
+        values = _new_status(state.status, state.lifecycle, now, state.is_terminal, next_poll_at)
         values |= {"model_id": state.id, "error_message": state.error_message}
         with writing(self.engine) as conn:
-            if not conn.execute(update(jobs).where(*_cas(job_id, REJECTED, lease_owner)).values(**values)).rowcount:
+            cas = _cas(job_id, Lifecycle.REJECTED, lease_owner)
+            if not conn.execute(update(jobs).where(*cas).values(**values)).rowcount:
                 return False
+            refusals = (outbox.c.job_id == job_id, outbox.c.kind == OutboxKind.REJECTED.value)
             conn.execute(
                 update(outbox)
-                .where(outbox.c.job_id == job_id, outbox.c.kind == "rejected", outbox.c.state == PENDING)
+                .where(*refusals, outbox.c.state == PENDING)
                 .values(state=DEAD, last_error="withdrawn: the model was started after all")
             )
             channel_id = conn.execute(select(jobs.c.channel_id).where(jobs.c.id == job_id)).scalar_one()
-            _queue(conn, job_id, channel_id, "card:post", {"type": "post_card", "adopted": True}, now)
-            _queue(conn, job_id, channel_id, "adopted", {"type": "adopted", "status": state.status}, now)
+            _queue(conn, job_id, channel_id, "card:post", PostCard(adopted=True), now)
+            _queue(conn, job_id, channel_id, "adopted", Adopted(status=state.status, lifecycle=state.lifecycle), now)
             return True
 
     def stop_watching(self, job_id: int, now: datetime, lease_owner: str) -> bool:
-        """A REJECTED row whose model never appeared: no longer followed (nothing to tell, it was told already)."""
-        conditions = [*_cas(job_id, REJECTED, lease_owner), jobs.c.tracking.is_(True)]
+        """A rejected row whose model never appeared: no longer followed (nothing to tell, it was told already)."""
+        conditions = [*_cas(job_id, Lifecycle.REJECTED, lease_owner), jobs.c.tracking.is_(True)]
         values = {"tracking": False, "next_poll_at": None, "updated_at": now, "lease_owner": None, "lease_until": None}
         with writing(self.engine) as conn:
             return bool(conn.execute(update(jobs).where(*conditions).values(**values)).rowcount)
@@ -290,7 +309,7 @@ class JobStore:
         conditions: list[Any],
         values: dict[str, Any],
         now: datetime,
-        message: Callable[[Connection], tuple[str, dict[str, Any]]],
+        message: Callable[[Connection], tuple[str, OutboxEvent]],
     ) -> bool:
         """Update the job where `conditions` hold and, only if that changed it, queue `message` in the same
         transaction. False when the row had moved on (or the lease was lost)."""
@@ -298,8 +317,8 @@ class JobStore:
             if not conn.execute(update(jobs).where(*conditions).values(**values)).rowcount:
                 return False
             channel_id = conn.execute(select(jobs.c.channel_id).where(jobs.c.id == job_id)).scalar_one()
-            key, payload = message(conn)
-            _queue(conn, job_id, channel_id, key, payload, now)
+            key, event = message(conn)
+            _queue(conn, job_id, channel_id, key, event, now)
             return True
 
     # --- tracker ------------------------------------------------------------------------------------------
@@ -342,46 +361,54 @@ class JobStore:
             mine = and_(jobs.c.id.in_(ids), jobs.c.lease_owner == owner)
             return [DueJob(*row) for row in conn.execute(select(*columns).where(mine).order_by(jobs.c.id))]
 
-    def followed(self) -> dict[str, list[tuple[int, str, str]]]:
-        """(id, slug, status) of every job followed, leased or not, by project: which projects to read the list of,
-        and what to compare it with to find the jobs that moved before their next poll."""
-        query = select(jobs.c.project, jobs.c.id, jobs.c.slug, jobs.c.status).where(jobs.c.tracking.is_(True))
-        by_project: dict[str, list[tuple[int, str, str]]] = {}
+    def followed(self) -> dict[str, list[tuple[int, str, str | None, Lifecycle]]]:
+        """(id, slug, status, lifecycle) of every job followed, leased or not, by project: which projects to read
+        the list of, and what to compare it with to find the jobs that moved before their next poll."""
+        columns = (jobs.c.project, jobs.c.id, jobs.c.slug, jobs.c.status, jobs.c.lifecycle)
+        query = select(*columns).where(jobs.c.tracking.is_(True))
+        by_project: dict[str, list[tuple[int, str, str | None, Lifecycle]]] = {}
         with reading(self.engine) as conn:
             for row in conn.execute(query):
-                by_project.setdefault(row.project, []).append((row.id, row.slug, row.status))
+                followed = (row.id, row.slug, row.status, Lifecycle.parse(row.lifecycle))
+                by_project.setdefault(row.project, []).append(followed)
         return by_project
 
     def apply_transition(
         self,
         job_id: int,
-        expected_status: str,
-        new_status: str,
+        expected: tuple[str | None, Lifecycle],
+        new: tuple[str | None, Lifecycle],
         error_message: str | None,
         now: datetime,
         next_poll_at: datetime | None,
         lease_owner: str | None,
     ) -> bool:
-        """Compare-and-set the status and queue its reply; False if the row moved on or the lease is gone.
+        """Compare-and-set (status, lifecycle) from `expected` to `new` and queue its reply; False if the row
+        moved on or the lease is gone. The status compare is exact: the service's string as stored.
 
-        Terminal statuses (and DELETED) stop the tracking; the lease is released either way. A status the job
-        comes back to (A→B→A) is a new transition and gets its own reply (see `_reply_key`).
+        A new status of None keeps the stored one (a model that vanished has none; its last one is kept). Terminal
+        lifecycles stop the tracking; the lease is released either way. A status the job comes back to (A→B→A) is
+        a new transition and gets its own reply (see `_reply_key`).
         """
-        stop = new_status in TERMINAL_STATUSES or next_poll_at is None
-        payload = {
-            "type": "transition",
-            "from": expected_status,
-            "to": new_status,
-            "at": now.isoformat(),
-            "error_message": error_message,
-        }
-        values = _new_status(new_status, now, stop, next_poll_at) | {"error_message": error_message}
+        (old_status, old_lifecycle), (new_status, new_lifecycle) = expected, new
+        stop = new_lifecycle.is_terminal or next_poll_at is None
+        event = Transition(
+            from_status=old_status,
+            to_status=new_status,
+            from_lifecycle=old_lifecycle,
+            to_lifecycle=new_lifecycle,
+            at=now,
+            error_message=error_message,
+        )
+        kept = old_status if new_status is None else new_status
+        values = _new_status(kept, new_lifecycle, now, stop, next_poll_at) | {"error_message": error_message}
+        key_part = new_status if new_status is not None else new_lifecycle.value
         return self._change(
             job_id,
-            _cas(job_id, expected_status, lease_owner),
+            _cas(job_id, old_lifecycle, lease_owner, status=old_status),
             values,
             now,
-            lambda conn: (_reply_key(conn, job_id, new_status), payload),
+            lambda conn: (_reply_key(conn, job_id, key_part), event),
         )
 
     def reschedule_many(self, due: Sequence[tuple[int, datetime]], lease_owner: str, failures: int = 0) -> int:
@@ -411,8 +438,8 @@ class JobStore:
         if lease_owner is not None:
             conditions.append(jobs.c.lease_owner == lease_owner)
         values = {"tracking": False, "next_poll_at": None, "updated_at": now, "lease_owner": None, "lease_until": None}
-        payload = {"type": "expired", "max_age_hours": max_age_hours}
-        return self._change(job_id, conditions, values, now, lambda _c: ("reply:EXPIRED", payload))
+        event = Expired(max_age_hours=max_age_hours)
+        return self._change(job_id, conditions, values, now, lambda _c: ("reply:EXPIRED", event))
 
     # --- notifier -----------------------------------------------------------------------------------------
 
@@ -473,15 +500,19 @@ class _TeamSlugs:
 
 
 def _one_job(conn: Connection, condition: Any) -> JobRecord | None:
-    # Several REJECTED jobs may share a slug with the one job that holds it: that one first, then the newest.
-    row = conn.execute(select(jobs).where(condition).order_by(jobs.c.status == REJECTED, jobs.c.id.desc())).first()
+    # Several rejected jobs may share a slug with the one job that holds it: that one first, then the newest.
+    refused = jobs.c.lifecycle == Lifecycle.REJECTED.value
+    row = conn.execute(select(jobs).where(condition).order_by(refused, jobs.c.id.desc())).first()
     return JobRecord.from_row(row) if row is not None else None
 
 
-def _new_status(status: str, now: datetime, stop: bool, next_poll_at: datetime | None) -> dict[str, Any]:
+def _new_status(
+    status: str | None, lifecycle: Lifecycle, now: datetime, stop: bool, next_poll_at: datetime | None
+) -> dict[str, Any]:
     """Column values for a status change; `stop` ends the tracking. The lease is released either way."""
     return {
         "status": status,
+        "lifecycle": lifecycle.value,
         "updated_at": now,
         "status_changed_at": now,
         "tracking": not stop,
@@ -493,8 +524,16 @@ def _new_status(status: str, now: datetime, stop: bool, next_poll_at: datetime |
     }
 
 
-def _cas(job_id: int, expected_status: str, lease_owner: str | None) -> list[Any]:
-    conditions: list[Any] = [jobs.c.id == job_id, jobs.c.status == expected_status]
+_ANY: Any = object()
+
+
+def _cas(job_id: int, lifecycle: Lifecycle, lease_owner: str | None, *, status: str | None = _ANY) -> list[Any]:
+    """The row is still where its reader saw it: in `lifecycle` and, when given, exactly at `status`."""
+    conditions: list[Any] = [jobs.c.id == job_id, jobs.c.lifecycle == lifecycle.value]
+    if status is None:
+        conditions.append(jobs.c.status.is_(None))
+    elif status is not _ANY:
+        conditions.append(jobs.c.status == status)
     if lease_owner is not None:
         conditions.append(jobs.c.lease_owner == lease_owner)
     return conditions
@@ -509,7 +548,7 @@ def _reply_key(conn: Connection, job_id: int, status: str) -> str:
     """
     first = f"reply:{_key_part(status)}"
     keys = conn.execute(
-        select(outbox.c.dedupe_key).where(outbox.c.job_id == job_id, outbox.c.kind == "reply")
+        select(outbox.c.dedupe_key).where(outbox.c.job_id == job_id, outbox.c.kind == OutboxKind.REPLY.value)
     ).scalars()
     told = sum(1 for key in keys if key == first or key.startswith(first + ":"))
     return first if told == 0 else f"{first}:{told + 1}"
@@ -523,16 +562,14 @@ def _key_part(status: str) -> str:
     return f"{status[:32]}#{hashlib.sha256(status.encode()).hexdigest()[:16]}"
 
 
-def _queue(
-    conn: Connection, job_id: int, channel_id: str, dedupe_key: str, payload: dict[str, Any], now: datetime
-) -> bool:
+def _queue(conn: Connection, job_id: int, channel_id: str, dedupe_key: str, event: OutboxEvent, now: datetime) -> bool:
     """Insert an outbox row unless one with the same key exists for the job; True if inserted."""
     values = {
         "job_id": job_id,
         "dedupe_key": dedupe_key,
-        "kind": dedupe_key.split(":", 1)[0],
+        "kind": event.kind.value,
         "channel_id": channel_id,
-        "payload": payload,
+        "payload": event.to_json(),
         "state": PENDING,
         "attempts": 0,
         "not_before": now,

@@ -4,7 +4,7 @@ The job row is written BEFORE backend.create, unique per workspace + slug and pe
 click or a redelivered view_submission finds the row and never calls create a second time. A form's row is
 written before Slack gets its answer (`record`), the create is called after it (`start`): an accepted form is
 on disk before its modal closes. When create's
-outcome is unknown (timeout, 5xx after the backend's own safe retries) the row stays SUBMITTING and tracked:
+outcome is unknown (timeout, 5xx after the backend's own safe retries) the row stays submitting and tracked:
 the tracker asks the backend for the slug and either adopts the model or, after a grace period, rejects it.
 
 While the create runs, the submitter holds the job's lease (renewed as long as the call lasts), so the tracker
@@ -33,8 +33,8 @@ from slackbot.backends.base import (
     RateLimitedError,
     ValidationError,
 )
+from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs.records import JobRecord
-from slackbot.jobs.schema import SUBMITTING
 from slackbot.jobs.store import DuplicateJob, JobStore
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ class SubmitRequest:
 class SubmitOutcome:
     job: JobRecord
     created: bool  # False: this submission (or slug) already had a job, which is returned as it is
-    error: BackendError | None = None  # set on a refusal (job REJECTED) or an unknown outcome (SUBMITTING)
+    error: BackendError | None = None  # set on a refusal (job rejected) or an unknown outcome (submitting)
 
     @property
     def rejected(self) -> bool:
@@ -87,7 +87,7 @@ class SubmitService:
         self.deliver_now = deliver_now
         self.clock = clock
         self.poll_interval = timedelta(seconds=poll_interval_seconds)
-        # The first tracker look at a SUBMITTING row waits this long, so it does not race an in-flight create.
+        # The first tracker look at a submitting row waits this long, so it does not race an in-flight create.
         self.unknown_outcome_check = timedelta(seconds=unknown_outcome_check_seconds)
         # The job's lease while its create runs: renewed every third of `lease_seconds`, so it outlasts any create
         # yet runs out soon after this process dies. `lease_wait_seconds`: how long to wait for a tracker tick
@@ -102,7 +102,7 @@ class SubmitService:
         return self.start(recorded.job, req.spec) if recorded.created else recorded
 
     def record(self, req: SubmitRequest) -> SubmitOutcome:
-        """Write the job row (SUBMITTING, followed by the tracker) and nothing else: one indexed insert, cheap
+        """Write the job row (submitting, followed by the tracker) and nothing else: one indexed insert, cheap
         enough to do before Slack gets its answer. From then on the submission cannot be lost: if this process
         dies before `start`, the tracker finds the row, and either adopts the model or tells the requester it was
         never made. `created` is False when the submission (a redelivery) or the slug already has a job."""
@@ -130,8 +130,8 @@ class SubmitService:
 
     def start(self, job: JobRecord, spec: FineTuneSpec) -> SubmitOutcome:
         """Ask the backend to create the model of a recorded job, and deliver its card (or its refusal)."""
-        with self._leased(job.id) as status:
-            if status != SUBMITTING:
+        with self._leased(job.id) as lifecycle:
+            if lifecycle is not Lifecycle.SUBMITTING:
                 # Resolved meanwhile (the tracker adopted or rejected it, or it was replaced): nothing to create.
                 return SubmitOutcome(job=self._reload(job), created=False)
             try:
@@ -158,9 +158,9 @@ class SubmitService:
         return SubmitOutcome(job=self._reload(job), created=True)
 
     @contextmanager
-    def _leased(self, job_id: int) -> Iterator[str | None]:
+    def _leased(self, job_id: int) -> Iterator[Lifecycle | None]:
         """Hold the job's lease (renewed in the background) for the length of the block, which gets the job's
-        status as of taking it (None: the job is gone).
+        lifecycle as of taking it (None: the job is gone).
 
         A tracker tick may hold the job this very moment: wait for it, up to `lease_wait_seconds`. If the lease
         still cannot be had, the block runs anyway (a create that lands after a rejection is adopted)."""
@@ -168,20 +168,20 @@ class SubmitService:
         while True:
             held = self.store.claim_ids(self.owner, [job_id], self.clock(), self.lease_seconds)
             if held:
-                status: str | None = held[0].status
+                lifecycle: Lifecycle | None = held[0].lifecycle
                 break
             current = self.store.get(job_id)
-            if current is None or current.status != SUBMITTING or time.monotonic() >= deadline:
-                status = None if current is None else current.status
-                log.info("create runs without the job's lease", extra={"job_id": job_id, "status": status})
-                yield status
+            if current is None or current.lifecycle is not Lifecycle.SUBMITTING or time.monotonic() >= deadline:
+                lifecycle = None if current is None else current.lifecycle
+                log.info("create runs without the job's lease", extra={"job_id": job_id, "lifecycle": lifecycle})
+                yield lifecycle
                 return
             time.sleep(0.1)
         done = threading.Event()
         keeper = threading.Thread(target=self._keep_lease, args=(job_id, done), name="create-lease", daemon=True)
         keeper.start()
         try:
-            yield status
+            yield lifecycle
         finally:
             done.set()
             keeper.join()

@@ -6,11 +6,11 @@ a job sits still (up to `max_interval_seconds`), and exponential backoff per pro
 
 Decisions worth knowing:
 - A model that disappears (absent from the list and 404 on its own GET) is reported once as a transition to
-  "DELETED" and no longer followed: nothing we could poll would bring it back.
-- A SUBMITTING job (create's outcome unknown) found at the backend is adopted (card queued); absent for longer
-  than `unknown_outcome_grace` it becomes REJECTED, with a message saying the model was never created. A job
+  `gone` (its last status kept) and no longer followed: nothing we could poll would bring it back.
+- A submitting job (create's outcome unknown) found at the backend is adopted (card queued); absent for longer
+  than `unknown_outcome_grace` it becomes rejected, with a message saying the model was never created. A job
   whose create is still running is leased by the submitter, so it is not looked at before that create ends.
-- Such a REJECTED job stays followed for `late_create_window`: if its model appears after all (a create that
+- Such a rejected job stays followed for `late_create_window`: if its model appears after all (a create that
   landed late), it is adopted, told once ("started after all") and followed like any other.
 """
 
@@ -22,9 +22,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from slackbot.backends.base import KNOWN_STATUSES, Backend, BackendError, ListTooLarge, ModelState, NotFoundError
+from slackbot.backends.base import Backend, BackendError, ListTooLarge, ModelState, NotFoundError
+from slackbot.domain.events import Notice
+from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs.records import DueJob
-from slackbot.jobs.schema import DELETED, REJECTED, SUBMITTING
 from slackbot.jobs.store import JobStore
 from slackbot.retry import backoff
 
@@ -59,8 +60,9 @@ class TrackerConfig:
 class Transition:
     job_id: int
     slug: str
-    old: str
-    new: str
+    old: str | None
+    new: str | None  # the service's status; None when the model vanished (lifecycle `gone`)
+    lifecycle: Lifecycle
 
 
 @dataclass
@@ -134,7 +136,7 @@ class Tracker:
         self,
         project: str,
         group: list[DueJob],
-        followed: list[tuple[int, str, str]],
+        followed: list[tuple[int, str, str | None, Lifecycle]],
         now: datetime,
         report: TickReport,
     ) -> None:
@@ -143,12 +145,13 @@ class Tracker:
             report.errors.append(f"no backend configured for project {project}")
             self._back_off(group, now, None)
             return
-        # A young SUBMITTING job may have its create still queued behind others: the list saying "not there" is
+        # A young submitting job may have its create still queued behind others: the list saying "not there" is
         # enough until its grace runs out (one look-up per such job would stall the tick with a slow OpenPipe).
         grace = self.config.unknown_outcome_grace
-        young = {job.slug for job in group if job.status == SUBMITTING and now - job.created_at < grace}
+        submitting, rejected = Lifecycle.SUBMITTING, Lifecycle.REJECTED
+        young = {job.slug for job in group if job.lifecycle is submitting and now - job.created_at < grace}
         # Likewise a job rejected because its model never appeared: the list tells whether it did, after all.
-        young |= {job.slug for job in group if job.status == REJECTED}
+        young |= {job.slug for job in group if job.lifecycle is rejected}
         states: Mapping[str, ModelState] | None = None  # None: the list is too large, read the models one by one
         try:
             if now >= self._list_too_large.get(project, now):
@@ -225,11 +228,9 @@ class Tracker:
                 continue
             read.append(job)
             # A job not started (yet) has no card to follow: it is told only once it is.
-            if job.status not in (SUBMITTING, REJECTED) and job.id not in self._told_list_too_large:
+            if not job.lifecycle.is_bot_side and job.id not in self._told_list_too_large:
                 try:
-                    self.store.queue_notice(
-                        job.id, "notice:list-too-large", {"type": "notice", "text": LIST_TOO_LARGE}, now
-                    )
+                    self.store.queue_notice(job.id, "notice:list-too-large", Notice(text=LIST_TOO_LARGE), now)
                     self._told_list_too_large.add(job.id)
                 except Exception:  # a notice, not the tracking: tried again at the job's next poll
                     log.exception("queueing a notice failed", extra={"job_id": job.id})
@@ -238,7 +239,7 @@ class Tracker:
     def _moved_early(
         self,
         group: list[DueJob],
-        followed: list[tuple[int, str, str]],
+        followed: list[tuple[int, str, str | None, Lifecycle]],
         states: Mapping[str, ModelState],
         now: datetime,
         report: TickReport,
@@ -250,8 +251,11 @@ class Tracker:
         claimed = {job.id for job in group}
         moved = [
             job_id
-            for job_id, slug, status in followed
-            if job_id not in claimed and status != SUBMITTING and slug in states and states[slug].status != status
+            for job_id, slug, status, lifecycle in followed
+            if job_id not in claimed
+            and lifecycle is not Lifecycle.SUBMITTING
+            and slug in states
+            and states[slug].status != status
         ][: max(room, 0)]
         if not moved:
             return []
@@ -269,19 +273,20 @@ class Tracker:
     ) -> None:
         cfg = self.config
         soon = now + timedelta(seconds=cfg.interval_seconds)
-        if job.status == SUBMITTING:
+        if job.lifecycle is Lifecycle.SUBMITTING:
             self._resolve_submitting(job, state, now, report, still)
             return
-        if job.status == REJECTED:
+        if job.lifecycle is Lifecycle.REJECTED:
             self._adopt_late(job, state, now, report, still)
             return
         if state is None:
-            self._transition(job, DELETED, VANISHED, now, None, report)
+            self._transition(job, None, Lifecycle.GONE, VANISHED, now, None, report)
             return
         if state.status != job.status:
-            if self._transition(job, state.status, state.error_message, now, soon, report):
-                if state.status not in KNOWN_STATUSES:
-                    report.unknown_statuses.append(Transition(job.id, job.slug, job.status, state.status))
+            if self._transition(job, state.status, state.lifecycle, state.error_message, now, soon, report):
+                if state.lifecycle is Lifecycle.UNKNOWN:
+                    change = Transition(job.id, job.slug, job.status, state.status, state.lifecycle)
+                    report.unknown_statuses.append(change)
                 if not state.is_terminal:
                     self._expire_if_old(job, now, report)
             return
@@ -345,17 +350,17 @@ class Tracker:
     def _transition(
         self,
         job: DueJob,
-        new_status: str,
+        new_status: str | None,
+        new_lifecycle: Lifecycle,
         error_message: str | None,
         now: datetime,
         next_poll_at: datetime | None,
         report: TickReport,
     ) -> bool:
-        done = self.store.apply_transition(
-            job.id, job.status, new_status, error_message, now, next_poll_at, lease_owner=self.owner
-        )
+        expected, new = (job.status, job.lifecycle), (new_status, new_lifecycle)
+        done = self.store.apply_transition(job.id, expected, new, error_message, now, next_poll_at, self.owner)
         if done:
-            report.transitions.append(Transition(job.id, job.slug, job.status, new_status))
+            report.transitions.append(Transition(job.id, job.slug, job.status, new_status, new_lifecycle))
         else:
             self._lost(job, report)
         return done
@@ -380,7 +385,7 @@ class Tracker:
         delay = backoff(failures, base=cfg.interval_seconds, cap=cfg.max_backoff_seconds, retry_after=said)
         later: list[tuple[int, datetime]] = []
         for job in group:
-            if now - job.created_at >= cfg.max_age and job.status not in (SUBMITTING, REJECTED):
+            if now - job.created_at >= cfg.max_age and not job.lifecycle.is_bot_side:
                 self.store.expire(job.id, now, max_age_hours=cfg.max_age.total_seconds() / 3600)
                 continue
             later.append((job.id, now + timedelta(seconds=delay)))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from slackbot import ids
+from slackbot.blocks.card import status_shown
 from slackbot.jobs.records import JobRecord
 from slackbot.jobs.store import JobStore
 from slackbot.services import Visibility
-from slackbot.text import channel_mention, code, mrkdwn, quote, user_mention
+from slackbot.text import channel_mention, code, quote, user_mention
 
 LIST_SHOWN = 10
 # Jobs read for one list: enough that jobs hidden from this user rarely leave it short of LIST_SHOWN.
@@ -36,8 +37,7 @@ def job_status(store: JobStore, visibility: Visibility, team: str, user: str, ch
 def status_text(job: JobRecord) -> str:
     where = channel_mention(job.card_channel_id or job.channel_id)
     text = (
-        f"{code(job.slug)} is *{mrkdwn(job.status, 60, one_line=True)}* (started by {user_mention(job.requester_id)}; "
-        f"updates in {where})."
+        f"{code(job.slug)} is *{status_shown(job)}* (started by {user_mention(job.requester_id)}; updates in {where})."
     )
     if job.error_message:
         text += "\n" + quote(job.error_message, ERROR_SHOWN)
@@ -59,7 +59,7 @@ def list_text(jobs: list[JobRecord]) -> str:
     for job in jobs:
         started = int(job.created_at.timestamp())
         lines.append(
-            f"• {code(job.slug)} — *{mrkdwn(job.status, 60, one_line=True)}* — by {user_mention(job.requester_id)} — "
+            f"• {code(job.slug)} — *{status_shown(job)}* — by {user_mention(job.requester_id)} — "
             f"in {channel_mention(job.card_channel_id or job.channel_id)} — started <!date^{started}"
             f"^{{date_short}} {{time}}|{job.created_at:%Y-%m-%d %H:%M} UTC>"
         )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from slackbot.backends.base import Backend, BackendError, NotFoundError
+from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs.records import JobRecord
 from slackbot.jobs.store import DuplicateJob, JobStore
 from slackbot.services import Visibility
@@ -35,7 +36,7 @@ def track(
     now: datetime,
 ) -> Tracked:
     existing = store.by_slug(team, slug)
-    if existing is not None and existing.status != "REJECTED":
+    if existing is not None and existing.lifecycle is not Lifecycle.REJECTED:
         return Tracked(say=already_followed(visibility, existing, user, channel))
     try:
         state = backend.get(slug)

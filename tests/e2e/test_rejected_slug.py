@@ -7,7 +7,7 @@ from typing import Any
 
 from slackbot import ids
 from slackbot.backends.base import Provider
-from slackbot.jobs.schema import REJECTED
+from slackbot.domain.lifecycle import Lifecycle
 from tests.e2e.harness import Harness
 
 
@@ -36,7 +36,7 @@ def test_edit_and_retry_reopens_the_form_as_typed_after_the_slug_was_used_again(
     notice = h.wait(lambda: h.bot_messages("C0GENERAL"))[0]
     assert ids.ACTION_EDIT_RETRY in json.dumps(notice["blocks"])
     refused = h.runtime.store.by_slug(h.slack.team_id, "reused-slug")
-    assert refused is not None and refused.status == REJECTED
+    assert refused is not None and refused.lifecycle is Lifecycle.REJECTED
 
     # Someone starts another job with the same slug (a new form, not the button): it is accepted and started.
     other = h.open_modal(user_id="U0BOB")
@@ -44,7 +44,7 @@ def test_edit_and_retry_reopens_the_form_as_typed_after_the_slug_was_used_again(
     assert answer.status_code == 200 and not answer.content, answer.text
     h.wait(lambda: len([r for r in h.openpipe.requests if r.method == "POST" and r.path == "/models"]) == 2)
     holder = h.wait(lambda: (j := h.runtime.store.by_slug(h.slack.team_id, "reused-slug")) and j.id != refused.id and j)
-    assert holder.status != REJECTED and holder.requester_id == "U0BOB"
+    assert holder.lifecycle is not Lifecycle.REJECTED and holder.requester_id == "U0BOB"
 
     # The first button still reopens the first form, as it was typed, with OpenPipe's refusal.
     h.driver.message_block_action("C0GENERAL", notice["ts"], ids.ACTION_EDIT_RETRY, value=None)
@@ -58,4 +58,4 @@ def test_edit_and_retry_reopens_the_form_as_typed_after_the_slug_was_used_again(
     assert "taken" in again["errors"][ids.BLOCK_SLUG].lower() or "reused-slug" in again["errors"][ids.BLOCK_SLUG]
     assert len([r for r in h.openpipe.requests if r.method == "POST" and r.path == "/models"]) == 2
     stored = h.runtime.store.get(refused.id)
-    assert stored is not None and stored.status == REJECTED and stored.form_state == refused.form_state
+    assert stored is not None and stored.lifecycle is Lifecycle.REJECTED and stored.form_state == refused.form_state

@@ -13,6 +13,7 @@ from pydantic import SecretStr
 from slackbot import ids
 from slackbot.backends.base import FineTuneSpec, Provider
 from slackbot.backends.openpipe import OpenPipeBackend
+from slackbot.domain.lifecycle import Lifecycle
 from tests.e2e.harness import OPENPIPE_KEY, Harness
 
 
@@ -272,7 +273,7 @@ def test_rate_limited_create_is_refused_with_edit_and_retry(harness: Harness) ->
     assert "busy-openpipe" in notice["text"] and ids.ACTION_EDIT_RETRY in json.dumps(notice["blocks"])
     assert h.openpipe.models() == []
     job = h.runtime.store.by_slug(h.slack.team_id, "busy-openpipe")
-    assert job is not None and job.status == "REJECTED"
+    assert job is not None and job.lifecycle is Lifecycle.REJECTED
 
 
 def _made_elsewhere(h: Harness, slug: str) -> None:
@@ -339,7 +340,7 @@ def test_an_accepted_form_is_on_disk_before_the_modal_closes(harness: Harness) -
         accepted = h.driver.view_submission(first["id"], _fill(h, first, "queued-up"))
         assert accepted.status_code == 200 and not accepted.content, accepted.text
         job = h.runtime.store.by_slug(h.slack.team_id, "queued-up")
-        assert job is not None and job.status == "SUBMITTING" and job.requester_id == "U0ALICE"
+        assert job is not None and job.lifecycle is Lifecycle.SUBMITTING and job.requester_id == "U0ALICE"
 
         second = h.open_modal(user_id="U0BOB")
         answer = h.driver.view_submission(second["id"], _fill(h, second, "queued-up"), user_id="U0BOB").json()

@@ -17,6 +17,8 @@ from slackbot.backends.base import (
     NotFoundError,
     Provider,
 )
+from slackbot.backends.openpipe.statuses import openpipe_lifecycle
+from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs.db import db_now
 
 T0 = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
@@ -84,7 +86,8 @@ class FakeBackend:
                 raise pending.pop(0)
 
     def set_status(self, slug: str, status: str, error: str | None = None) -> None:
-        self.models[slug] = self.models[slug].model_copy(update={"status": status, "error_message": error})
+        update = {"status": status, "lifecycle": openpipe_lifecycle(status), "error_message": error}
+        self.models[slug] = self.models[slug].model_copy(update=update)
 
     def list_datasets(self) -> list[Dataset]:
         return []
@@ -102,6 +105,7 @@ class FakeBackend:
             id=f"id-{spec.slug}",
             slug=spec.slug,
             status="PENDING",
+            lifecycle=openpipe_lifecycle("PENDING"),
             base_model=spec.base_model,
             dataset_id=spec.dataset_id,
         )
@@ -133,3 +137,11 @@ class FakeBackend:
 
     def close(self) -> None:
         pass
+
+
+def op(status: str) -> tuple[str, Lifecycle]:
+    """An OpenPipe status with its lifecycle, as `JobStore.apply_transition` takes them."""
+    return status, openpipe_lifecycle(status)
+
+
+SUBMITTED = (None, Lifecycle.SUBMITTING)  # a job whose create the service has not confirmed: no status yet

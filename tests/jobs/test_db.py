@@ -9,10 +9,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
+from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs.db import make_engine, migrate, migration_status
 from slackbot.jobs.schema import metadata
 
-HEAD = "0003"  # the newest migration shipped
+HEAD = "0004"  # the newest migration shipped
 
 
 def test_migrated_database_matches_schema(db_url: str) -> None:
@@ -42,12 +43,22 @@ def test_a_database_from_the_first_release_upgrades_with_its_jobs(db_url: str) -
         config.attributes["connection"] = conn
         command.upgrade(config, "0001")
     assert migration_status(engine) == ("0001", HEAD)
-    job = JobStore(engine).create_job(
-        team_id="T", channel_id="C", requester_id="U", backend="fake", project="p", spec=spec("kept"), now=T0
-    )
+    # The row the first release's store wrote for a job whose create was on its way (its status, SUBMITTING).
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO jobs (team_id, channel_id, requester_id, backend, project, slug, provider, base_model,"
+                " dataset_id, spec, status, created_at, updated_at, status_changed_at, tracking, next_poll_at,"
+                " poll_failures) VALUES ('T', 'C', 'U', 'openpipe', 'p', 'kept', 'openpipe', :base, 'ds-1', :spec,"
+                " 'SUBMITTING', :at, :at, :at, :yes, :at, 0)"
+            ),
+            {"base": spec("kept").base_model, "spec": spec("kept").model_dump_json(), "at": T0, "yes": True},
+        )
     migrate(engine)
     assert migration_status(engine) == (HEAD, HEAD)
-    assert JobStore(engine).get(job.id) == job
+    job = JobStore(engine).by_slug("T", "kept")
+    assert job is not None and job.spec == spec("kept") and job.tracking and job.next_poll_at == T0
+    assert (job.status, job.lifecycle) == (None, Lifecycle.SUBMITTING)
     engine.dispose()
 
 

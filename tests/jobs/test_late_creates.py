@@ -12,7 +12,7 @@ import pytest
 from pydantic import SecretStr
 
 from slackbot.backends.openpipe import OpenPipeBackend
-from slackbot.jobs.schema import REJECTED, SUBMITTING
+from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs.store import JobStore
 from slackbot.jobs.submit import SubmitOutcome, SubmitRequest, SubmitService
 from slackbot.jobs.tracker import Tracker, TrackerConfig
@@ -92,11 +92,11 @@ def test_a_create_that_lands_after_the_rejection_is_adopted_by_the_tracker(
     dataset = openpipe.add_dataset("late", 10)
     openpipe.inject("POST /models", "latency", delay=3.0)  # processed (the model made) only after the bot gave up
     outcome = service.submit(_request("latecomer", dataset))
-    assert outcome.error is not None and outcome.job.status == SUBMITTING
+    assert outcome.error is not None and outcome.job.lifecycle is Lifecycle.SUBMITTING
     clock.advance(GRACE.total_seconds() + 1)
     assert tracker.poll_once().rejected == [outcome.job.id]
     job = store.get(outcome.job.id)
-    assert job is not None and job.status == REJECTED
+    assert job is not None and job.lifecycle is Lifecycle.REJECTED
     _until(lambda: any(m["name"] == "latecomer" for m in openpipe.models()))  # the create lands, late
     clock.advance(10)
     report = tracker.poll_once()

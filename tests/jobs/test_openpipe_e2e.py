@@ -12,10 +12,11 @@ from pydantic import SecretStr
 
 from slackbot.backends.base import FineTuneSpec, Provider
 from slackbot.backends.openpipe import OpenPipeBackend
-from slackbot.jobs.schema import REJECTED, SUBMITTING
+from slackbot.domain.events import Rejected
+from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs.store import JobStore
 from slackbot.jobs.submit import SubmitRequest, SubmitService
-from slackbot.jobs.tracker import Tracker, TrackerConfig
+from slackbot.jobs.tracker import NEVER_CREATED, Tracker, TrackerConfig
 from slackbot.sandbox.clock import ManualClock
 from slackbot.sandbox.openpipe_api import PROGRESSION, LocalOpenPipe
 from tests.jobs.helpers import T0
@@ -190,12 +191,12 @@ def test_unknown_create_outcomes_are_resolved(world: World) -> None:
     api.inject("GET /models/{slug}", "status", status=500)
     service = world.submit(backend, api, "made")
     made = world.store.by_slug("T1", "made")
-    assert made is not None and made.status == SUBMITTING and made.tracking
+    assert made is not None and made.lifecycle is Lifecycle.SUBMITTING and made.tracking
     # 2) A server fault before anything was created; the client's lookup says 404.
     api.inject("POST /models", "status", status=502)
     world.submit(backend, api, "never")
     never = world.store.by_slug("T1", "never")
-    assert never is not None and never.status == SUBMITTING
+    assert never is not None and never.lifecycle is Lifecycle.SUBMITTING
     assert [m["name"] for m in api.models()] == ["made"]
     # Slack redelivers the first submission: still no second create.
     again = service.submit(SubmitRequest("T1", "U1", "C1", None, made.spec, "data", 50, {}, "view-made"))
@@ -212,8 +213,8 @@ def test_unknown_create_outcomes_are_resolved(world: World) -> None:
     report = tracker.poll_once()
     assert report.rejected == [never.id]
     rejected = world.store.get(never.id)
-    assert rejected is not None and rejected.status == REJECTED
-    assert world.store.outbox_for_job(never.id)[0].payload["type"] == "rejected"
+    assert rejected is not None and rejected.lifecycle is Lifecycle.REJECTED
+    assert world.store.outbox_for_job(never.id)[0].event == Rejected(message=NEVER_CREATED)
     assert _count(api, "POST", lambda p: p == "/models") == 2
 
 

@@ -9,13 +9,15 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from slackbot.domain.events import TrackingStarted
+from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs.retention import Retention, RetentionConfig
 from slackbot.jobs.scheduler import JobScheduler
 from slackbot.jobs.schema import outbox
 from slackbot.jobs.store import JobStore
 from slackbot.sandbox.waiting import wait_until
 from slackbot.settings import Settings, SettingsError, load_settings
-from tests.jobs.helpers import T0, Clock, spec
+from tests.jobs.helpers import T0, Clock, op, spec
 
 OLD = T0 - timedelta(days=100)
 
@@ -31,10 +33,11 @@ def _job(store: JobStore, slug: str, at: datetime, *, finish: str | None = "DEPL
         spec=spec(slug),
         now=at,
         status="TRAINING",
-        outbox_payload={"type": "tracking", "by": "U1"},
+        lifecycle=Lifecycle.RUNNING,
+        outbox_event=TrackingStarted(by="U1"),
     )
     if finish is not None:
-        assert store.apply_transition(job.id, "TRAINING", finish, None, at, None, lease_owner=None)
+        assert store.apply_transition(job.id, op("TRAINING"), op(finish), None, at, None, lease_owner=None)
     if deliver != "pending":
         for row in store.claim_deliveries("n1", at, limit=100, lease_seconds=60, job_id=job.id):
             if deliver == "sent":

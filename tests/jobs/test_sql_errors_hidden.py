@@ -12,8 +12,8 @@ from slackbot.jobs.db import make_engine, migrate
 
 _INSERT = (
     "INSERT INTO jobs (team_id, channel_id, requester_id, backend, project, slug, provider, base_model, dataset_id,"
-    " spec, submission_key, status, created_at, updated_at, status_changed_at, tracking, poll_failures)"
-    " VALUES ('T1', 'C1', :who, 'openpipe', 'p1', :slug, 'openpipe', 'm', 'ds-1', '{}', :key, 'TRAINING',"
+    " spec, submission_key, status, lifecycle, created_at, updated_at, status_changed_at, tracking, poll_failures)"
+    " VALUES ('T1', 'C1', :who, 'openpipe', 'p1', :slug, 'openpipe', 'm', 'ds-1', '{}', :key, 'TRAINING', 'running',"
     " '2026-07-01', '2026-07-01', '2026-07-01', true, 0)"
 )
 

@@ -7,9 +7,11 @@ from datetime import timedelta
 import pytest
 
 from slackbot.backends.base import ModelState
-from slackbot.jobs.schema import REJECTED, SUBMITTING
+from slackbot.backends.openpipe.statuses import openpipe_lifecycle
+from slackbot.domain.events import Expired, PostCard, Rejected, TrackingStarted, Transition
+from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs.store import DuplicateJob, JobStore
-from tests.jobs.helpers import T0, spec, wait_database_clock
+from tests.jobs.helpers import SUBMITTED, T0, op, spec, wait_database_clock
 
 SHORT_LEASE = 1.0  # seconds: leases end by the database's clock, so tests that need one to run out wait for it
 
@@ -30,14 +32,21 @@ def _create(store: JobStore, slug: str, key: str | None = None, team: str = "T1"
 
 
 def _state(slug: str, status: str = "PENDING") -> ModelState:
-    return ModelState(id=f"id-{slug}", slug=slug, status=status, base_model="b", dataset_id="ds-1")
+    return ModelState(
+        id=f"id-{slug}",
+        slug=slug,
+        status=status,
+        lifecycle=openpipe_lifecycle(status),
+        base_model="b",
+        dataset_id="ds-1",
+    )
 
 
 def test_create_and_read_back(store: JobStore) -> None:
     job_id = _create(store, "alpha", key="V1")
     job = store.get(job_id)
     assert job is not None
-    assert job.status == SUBMITTING and job.tracking and job.next_poll_at == T0
+    assert (job.status, job.lifecycle) == (None, Lifecycle.SUBMITTING) and job.tracking and job.next_poll_at == T0
     assert job.spec == spec("alpha")
     assert job.created_at.tzinfo is not None and job.created_at == T0
     assert store.by_slug("T1", "alpha") == job
@@ -61,15 +70,20 @@ def test_rejected_job_keeps_its_row_when_its_slug_is_used_again(store: JobStore)
     first = _create(store, "alpha", key="V1")
     assert store.reject(first, "Input validation failed", ["slug: bad"], T0)
     rejected = store.get(first)
-    assert rejected is not None and rejected.status == REJECTED and not rejected.tracking
+    assert (
+        rejected is not None
+        and rejected.lifecycle is Lifecycle.REJECTED
+        and rejected.status is None
+        and not rejected.tracking
+    )
     [row] = store.outbox_for_job(first)
     assert (row.dedupe_key, row.kind) == ("rejected:1", "rejected")
-    assert row.payload == {"type": "rejected", "message": "Input validation failed", "issues": ["slug: bad"]}
-    assert not store.reject(first, "again", [], T0)  # no longer SUBMITTING
+    assert row.event == Rejected(message="Input validation failed", issues=("slug: bad",))
+    assert not store.reject(first, "again", [], T0)  # no longer submitting
     second = _create(store, "alpha", key="V2")
     assert second != first
     kept = store.get(first)  # its "Edit and retry" button still finds it
-    assert kept is not None and kept.status == REJECTED
+    assert kept is not None and kept.lifecycle is Lifecycle.REJECTED
     held = store.by_slug("T1", "alpha")
     assert held is not None and held.id == second
     with pytest.raises(DuplicateJob):
@@ -103,7 +117,7 @@ def test_confirm_created_queues_card_once(store: JobStore) -> None:
     job = store.get(job_id)
     assert job is not None and job.status == "PENDING" and job.model_id == "id-alpha"
     assert job.next_poll_at == later + timedelta(seconds=30)
-    assert [(r.dedupe_key, r.payload) for r in store.outbox_for_job(job_id)] == [("card:post", {"type": "post_card"})]
+    assert [(r.dedupe_key, r.event) for r in store.outbox_for_job(job_id)] == [("card:post", PostCard())]
 
 
 def test_claim_due_leases_and_expired_lease_is_taken_over(store: JobStore) -> None:
@@ -121,8 +135,8 @@ def test_claim_due_leases_and_expired_lease_is_taken_over(store: JobStore) -> No
     wait_database_clock(store.engine, SHORT_LEASE)
     taken = store.claim_due("c", T0 + timedelta(seconds=61), 10, 60)
     assert [j.id for j in taken] == ids[:2]
-    assert not store.apply_transition(ids[0], SUBMITTING, "QUEUED", None, T0, T0, lease_owner="a")
-    assert store.apply_transition(ids[0], SUBMITTING, "QUEUED", None, T0, T0, lease_owner="c")
+    assert not store.apply_transition(ids[0], SUBMITTED, op("QUEUED"), None, T0, T0, lease_owner="a")
+    assert store.apply_transition(ids[0], SUBMITTED, op("QUEUED"), None, T0, T0, lease_owner="c")
     assert store.reschedule_many([(ids[1], T0)], lease_owner="a") == 0
 
 
@@ -146,12 +160,12 @@ def test_transition_is_compare_and_set_with_outbox(store: JobStore) -> None:
     job_id = _create(store, "alpha")
     store.confirm_created(job_id, _state("alpha"), T0, T0)
     assert [j.id for j in store.claim_due("w", T0, 10, 60)] == [job_id]
-    assert store.apply_transition(job_id, "PENDING", "TRAINING", None, T0, T0 + timedelta(seconds=30), "w")
-    assert not store.apply_transition(job_id, "PENDING", "TRAINING", None, T0, T0, "w")  # status moved on
+    assert store.apply_transition(job_id, op("PENDING"), op("TRAINING"), None, T0, T0 + timedelta(seconds=30), "w")
+    assert not store.apply_transition(job_id, op("PENDING"), op("TRAINING"), None, T0, T0, "w")  # status moved on
     job2 = store.get(job_id)
     assert job2 is not None and job2.status == "TRAINING" and job2.tracking
     store.claim_due("w", T0 + timedelta(seconds=30), 10, 60)
-    assert store.apply_transition(job_id, "TRAINING", "ERROR", "GPU on fire", T0, T0, "w")
+    assert store.apply_transition(job_id, op("TRAINING"), op("ERROR"), "GPU on fire", T0, T0, "w")
     done = store.get(job_id)
     assert done is not None and not done.tracking and done.finished_at == T0 and done.next_poll_at is None
     assert done.error_message == "GPU on fire"
@@ -159,11 +173,21 @@ def test_transition_is_compare_and_set_with_outbox(store: JobStore) -> None:
     assert [r.dedupe_key for r in rows] == ["card:post", "reply:TRAINING", "reply:ERROR"]
     assert rows[2].payload == {
         "type": "transition",
-        "from": "TRAINING",
-        "to": "ERROR",
-        "at": T0.isoformat(),
+        "from_status": "TRAINING",
+        "to_status": "ERROR",
+        "from_lifecycle": "running",
+        "to_lifecycle": "failed",
+        "at": T0.isoformat().replace("+00:00", "Z"),
         "error_message": "GPU on fire",
     }
+    assert rows[2].event == Transition(
+        from_status="TRAINING",
+        to_status="ERROR",
+        from_lifecycle=Lifecycle.RUNNING,
+        to_lifecycle=Lifecycle.FAILED,
+        at=T0,
+        error_message="GPU on fire",
+    )
     assert store.claim_due("w", T0 + timedelta(days=1), 10, 60) == []
 
 
@@ -174,8 +198,8 @@ def test_a_status_that_comes_back_is_told_again(store: JobStore) -> None:
     store.confirm_created(job_id, _state("alpha"), T0, T0)
     path = ["PENDING", "TRAINING", "PROVISIONING", "TRAINING", "PROVISIONING", "TRAINING"]
     for before, after in itertools.pairwise(path):
-        assert store.apply_transition(job_id, before, after, None, T0, T0, None)
-        assert not store.apply_transition(job_id, before, after, None, T0, T0, None)
+        assert store.apply_transition(job_id, op(before), op(after), None, T0, T0, None)
+        assert not store.apply_transition(job_id, op(before), op(after), None, T0, T0, None)
     rows = store.outbox_for_job(job_id)
     assert [r.dedupe_key for r in rows] == [
         "card:post",
@@ -185,7 +209,7 @@ def test_a_status_that_comes_back_is_told_again(store: JobStore) -> None:
         "reply:PROVISIONING:2",
         "reply:TRAINING:3",
     ]
-    assert [(r.payload["from"], r.payload["to"]) for r in rows[1:]] == list(itertools.pairwise(path))
+    assert [(r.payload["from_status"], r.payload["to_status"]) for r in rows[1:]] == list(itertools.pairwise(path))
 
 
 def test_racing_transitions_write_one_outbox_row(store: JobStore) -> None:
@@ -196,7 +220,7 @@ def test_racing_transitions_write_one_outbox_row(store: JobStore) -> None:
 
     def attempt() -> None:
         barrier.wait()
-        results.append(store.apply_transition(job_id, "PENDING", "QUEUED", None, T0, T0, lease_owner=None))
+        results.append(store.apply_transition(job_id, op("PENDING"), op("QUEUED"), None, T0, T0, lease_owner=None))
 
     threads = [threading.Thread(target=attempt) for _ in range(8)]
     for t in threads:
@@ -231,9 +255,9 @@ def test_expire_and_track_existing(store: JobStore) -> None:
     assert store.expire(tracked.id, T0, max_age_hours=72)
     assert not store.expire(tracked.id, T0, max_age_hours=72)
     rows = store.outbox_for_job(tracked.id)
-    assert [(r.dedupe_key, r.channel_id, r.payload) for r in rows] == [
-        ("card:post", "C9", {"type": "tracking", "by": "U7"}),
-        ("reply:EXPIRED", "C9", {"type": "expired", "max_age_hours": 72}),
+    assert [(r.dedupe_key, r.channel_id, r.event) for r in rows] == [
+        ("card:post", "C9", TrackingStarted(by="U7")),
+        ("reply:EXPIRED", "C9", Expired(max_age_hours=72)),
     ]
     job = store.get(tracked.id)
     assert job is not None and not job.tracking
@@ -252,7 +276,7 @@ def test_expire_and_track_existing(store: JobStore) -> None:
 def test_outbox_claims_retries_and_expiry(store: JobStore) -> None:
     job_id = _create(store, "alpha")
     store.confirm_created(job_id, _state("alpha"), T0, T0)
-    store.apply_transition(job_id, "PENDING", "QUEUED", None, T0, T0, None)
+    store.apply_transition(job_id, op("PENDING"), op("QUEUED"), None, T0, T0, None)
     first = store.claim_deliveries("n1", T0, limit=1, lease_seconds=30)
     assert [(r.dedupe_key, r.state, r.attempts) for r in first] == [("card:post", "in_flight", 1)]
     second = store.claim_deliveries("n2", T0, limit=10, lease_seconds=SHORT_LEASE)

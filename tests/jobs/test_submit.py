@@ -4,7 +4,8 @@ import threading
 from datetime import timedelta
 
 from slackbot.backends.base import ServerError, TransportError, ValidationError
-from slackbot.jobs.schema import REJECTED, SUBMITTING
+from slackbot.domain.events import PostCard, Rejected
+from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs.store import JobStore
 from slackbot.jobs.submit import SubmitOutcome, SubmitRequest, SubmitService
 from slackbot.jobs.tracker import NEVER_CREATED, Tracker, TrackerConfig
@@ -38,7 +39,7 @@ def test_submit_creates_once_and_queues_card(store: JobStore) -> None:
     assert outcome.job.status == "PENDING" and outcome.job.model_id == "id-alpha" and outcome.job.tracking
     assert outcome.job.dataset_name == "support" and outcome.job.form_state == {"slug": "alpha"}
     assert delivered == [outcome.job.id]
-    assert [r.payload for r in store.outbox_for_job(outcome.job.id)] == [{"type": "post_card"}]
+    assert [r.event for r in store.outbox_for_job(outcome.job.id)] == [PostCard()]
     # Slack redelivers the same view_submission: the existing job comes back, create is not called again.
     again = service.submit(_request("alpha", "V1"))
     assert not again.created and again.job.id == outcome.job.id
@@ -76,15 +77,11 @@ def test_refusal_rejects_and_slug_can_be_reused(store: JobStore) -> None:
     backend.fail_next["create"] = [ValidationError("Input validation failed", issues=["baseModel: unknown"])]
     outcome = service.submit(_request("alpha", "V1"))
     assert outcome.created and outcome.rejected
-    assert outcome.job.status == REJECTED and not outcome.job.tracking
+    assert outcome.job.lifecycle is Lifecycle.REJECTED and not outcome.job.tracking
     assert outcome.job.error_message == "Input validation failed"
     assert delivered == [outcome.job.id]
     [row] = store.outbox_for_job(outcome.job.id)
-    assert row.payload == {
-        "type": "rejected",
-        "message": "Input validation failed",
-        "issues": ["baseModel: unknown"],
-    }
+    assert row.event == Rejected(message="Input validation failed", issues=("baseModel: unknown",))
     retry = service.submit(_request("alpha", "V2"))  # "Edit and retry" opens a new view: a new key
     assert retry.created and retry.error is None and retry.job.status == "PENDING"
     assert backend.calls == ["create:alpha", "create:alpha"]
@@ -117,13 +114,13 @@ def test_unknown_outcome_is_resolved_by_the_tracker(store: JobStore) -> None:
     backend.create = lost_answer  # type: ignore[method-assign,assignment]
     made = service.submit(_request("made", "V1"))
     assert made.created and isinstance(made.error, TransportError) and not made.rejected
-    assert made.job.status == SUBMITTING and made.job.tracking
+    assert made.job.lifecycle is Lifecycle.SUBMITTING and made.job.tracking
     assert delivered == []
     # Refused without creating anything, but the answer looks like a server fault: outcome unknown too.
     backend.create = original_create  # type: ignore[method-assign]
     backend.fail_next["create"] = [ServerError("internal error", status=500)]
     lost = service.submit(_request("lost", "V2"))
-    assert lost.job.status == SUBMITTING
+    assert lost.job.lifecycle is Lifecycle.SUBMITTING
 
     assert tracker.poll_once().claimed == 0  # not before the first check is due
     clock.advance(61)
@@ -132,18 +129,18 @@ def test_unknown_outcome_is_resolved_by_the_tracker(store: JobStore) -> None:
     adopted = store.get(made.job.id)
     assert adopted is not None and adopted.status == "PENDING"
     assert [r.dedupe_key for r in store.outbox_for_job(made.job.id)] == ["card:post"]
-    assert store.get(lost.job.id).status == SUBMITTING  # type: ignore[union-attr]
+    assert store.get(lost.job.id).lifecycle is Lifecycle.SUBMITTING  # type: ignore[union-attr]
 
     clock.advance(300)
     report = tracker.poll_once()
     assert report.rejected == [lost.job.id]
     rejected = store.get(lost.job.id)
     # Still looked at for `late_create_window` (a create that lands late is adopted), then no longer followed.
-    assert rejected is not None and rejected.status == REJECTED and rejected.tracking
+    assert rejected is not None and rejected.lifecycle is Lifecycle.REJECTED and rejected.tracking
     [row] = store.outbox_for_job(lost.job.id)
-    assert row.payload == {"type": "rejected", "message": NEVER_CREATED, "issues": []}
+    assert row.event == Rejected(message=NEVER_CREATED)
     clock.advance(config.late_create_window.total_seconds())
     assert tracker.poll_once().adopted == []
     given_up = store.get(lost.job.id)
-    assert given_up is not None and given_up.status == REJECTED and not given_up.tracking
+    assert given_up is not None and given_up.lifecycle is Lifecycle.REJECTED and not given_up.tracking
     assert len(store.outbox_for_job(lost.job.id)) == 1  # nothing more told

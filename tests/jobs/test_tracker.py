@@ -8,10 +8,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 
 from slackbot.backends.base import ModelState, RateLimitedError, ServerError, TransportError
-from slackbot.jobs.schema import DELETED, jobs
+from slackbot.domain.events import Expired, Transition
+from slackbot.domain.lifecycle import Lifecycle
+from slackbot.jobs.schema import jobs
 from slackbot.jobs.store import JobStore
 from slackbot.jobs.submit import SubmitRequest, SubmitService
-from slackbot.jobs.tracker import Tracker, TrackerConfig
+from slackbot.jobs.tracker import VANISHED, Tracker, TrackerConfig
 from tests.jobs.helpers import Clock, FakeBackend, spec, wait_database_clock
 
 CONFIG = TrackerConfig(
@@ -69,7 +71,8 @@ def test_error_and_unknown_status(store: JobStore) -> None:
     assert report.requests == 1  # both jobs in one refresh
     assert [(t.job_id, t.new) for t in report.unknown_statuses] == [(odd, "EVALUATING")]
     err = store.outbox_for_job(failing)[-1]
-    assert err.payload["to"] == "ERROR" and err.payload["error_message"] == "Dataset has no valid rows"
+    assert isinstance(err.event, Transition) and err.event.to_status == "ERROR"
+    assert err.event.to_lifecycle is Lifecycle.FAILED and err.event.error_message == "Dataset has no valid rows"
     job = store.get(odd)
     assert job is not None and job.status == "EVALUATING" and job.tracking
     backend.set_status("odd", "DEPLOYED")
@@ -146,12 +149,21 @@ def test_max_age_and_vanished_model(store: JobStore) -> None:
     del backend.models["gone"]
     clock.advance(10)
     report = tracker.poll_once()
-    assert [(t.job_id, t.new) for t in report.transitions] == [(slow, "TRAINING"), (gone, DELETED)]
-    assert store.get(gone).tracking is False  # type: ignore[union-attr]
+    assert [(t.job_id, t.new, t.lifecycle) for t in report.transitions] == [
+        (slow, "TRAINING", Lifecycle.RUNNING),
+        (gone, None, Lifecycle.GONE),
+    ]
+    vanished = store.get(gone)
+    assert vanished is not None and not vanished.tracking and vanished.error_message == VANISHED
+    # Gone, with the last status the service told kept (the card says "Deleted at the service", not PENDING).
+    assert (vanished.lifecycle, vanished.status) == (Lifecycle.GONE, "PENDING")
+    told = store.outbox_for_job(gone)[-1]
+    assert told.dedupe_key == "reply:gone" and isinstance(told.event, Transition)
+    assert (told.event.from_status, told.event.to_status, told.event.to_lifecycle) == ("PENDING", None, Lifecycle.GONE)
     clock.advance(2 * 3600)
     report = tracker.poll_once()
     assert report.expired == [slow]
-    assert store.outbox_for_job(slow)[-1].payload == {"type": "expired", "max_age_hours": 2.0}
+    assert store.outbox_for_job(slow)[-1].event == Expired(max_age_hours=2.0)
     clock.advance(3600)
     assert tracker.poll_once().claimed == 0
 
@@ -211,7 +223,7 @@ def test_one_tick_claims_every_due_job_beyond_the_batch_size_with_one_request(st
 
 
 def test_waiting_and_backed_off_jobs_are_rescheduled_in_one_go(store: JobStore) -> None:
-    """Young SUBMITTING jobs not at the backend yet (creates queued behind a slow OpenPipe), and every job of a
+    """Young submitting jobs not at the backend yet (creates queued behind a slow OpenPipe), and every job of a
     failing project: one reschedule per tick for all of them, not one transaction per job."""
     calls: list[str] = []
 

@@ -12,6 +12,8 @@ from slack_sdk import WebClient
 from sqlalchemy import func, select
 
 from slackbot.backends.base import ModelState
+from slackbot.backends.openpipe.statuses import openpipe_lifecycle
+from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs.notifier import Notifier, NotifierConfig
 from slackbot.jobs.records import JobRecord
 from slackbot.jobs.schema import outbox
@@ -60,14 +62,22 @@ class Env:
             dataset_name="support-chats",
             dataset_entries=100,
         )
-        state = ModelState(id=f"id-{slug}", slug=slug, status="PENDING", base_model=job.base_model, dataset_id="ds-1")
+        state = ModelState(
+            id=f"id-{slug}",
+            slug=slug,
+            status="PENDING",
+            lifecycle=Lifecycle.QUEUED,
+            base_model=job.base_model,
+            dataset_id="ds-1",
+        )
         assert self.store.confirm_created(job.id, state, self.now(), self.now() + timedelta(seconds=30))
         return self.job(job.id)
 
     def move(self, job_id: int, to: str, error: str | None = None) -> None:
         job = self.job(job_id)
         next_poll = self.now() + timedelta(seconds=30)
-        assert self.store.apply_transition(job_id, job.status, to, error, self.now(), next_poll, None)
+        old, new = (job.status, job.lifecycle), (to, openpipe_lifecycle(to))
+        assert self.store.apply_transition(job_id, old, new, error, self.now(), next_poll, None)
 
     def job(self, job_id: int) -> JobRecord:
         job = self.store.get(job_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from slackbot.backends.base import ModelState
+from slackbot.backends.openpipe.statuses import openpipe_lifecycle
 from slackbot.blocks.replies import EDIT_RETRY_ACTION_ID
 from slackbot.jobs.tracker import NEVER_CREATED
 from tests.jobs.helpers import spec
@@ -29,7 +30,14 @@ def _rejected_job(env: Env, slug: str, thread_ts: str | None = None) -> int:
 
 
 def _state(slug: str, status: str = "PENDING") -> ModelState:
-    return ModelState(id=f"id-{slug}", slug=slug, status=status, base_model="b", dataset_id="ds-1")
+    return ModelState(
+        id=f"id-{slug}",
+        slug=slug,
+        status=status,
+        lifecycle=openpipe_lifecycle(status),
+        base_model="b",
+        dataset_id="ds-1",
+    )
 
 
 def test_the_refusal_told_becomes_the_card_and_the_thread_says_started_after_all(env: Env) -> None:

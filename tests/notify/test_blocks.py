@@ -10,13 +10,16 @@ import pytest
 from slack_sdk.models.blocks import Block
 
 from slackbot.backends.base import FineTuneSpec, PreferenceParams, Provider, SftParams
-from slackbot.blocks.card import status_card
+from slackbot.backends.openpipe.statuses import openpipe_lifecycle
+from slackbot.blocks.card import status_card, status_shown
 from slackbot.blocks.replies import (
     EDIT_RETRY_ACTION_ID,
     expired_reply,
     rejected_message,
     transition_reply,
 )
+from slackbot.domain.events import Expired, Rejected, Transition
+from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs.records import JobRecord
 
 T0 = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
@@ -64,7 +67,20 @@ def make_job(**changes: Any) -> JobRecord:
         "poll_failures": 0,
     }
     data.update(changes)
+    data.setdefault("lifecycle", openpipe_lifecycle(data["status"] or ""))
     return JobRecord(**data)
+
+
+def moved(to: str | None, *, old: str = "PENDING", at: datetime = T0, error: str | None = None) -> Transition:
+    """The transition event the store writes for an OpenPipe job moving from `old` to `to` (None: it vanished)."""
+    return Transition(
+        from_status=old,
+        to_status=to,
+        from_lifecycle=openpipe_lifecycle(old),
+        to_lifecycle=Lifecycle.GONE if to is None else openpipe_lifecycle(to),
+        at=at,
+        error_message=error,
+    )
 
 
 def all_text(rendered: tuple[str, list[dict[str, Any]]]) -> str:
@@ -174,9 +190,10 @@ def test_card_base_url_never_shows_credentials() -> None:
 def test_unknown_status_is_shown_as_is() -> None:
     job = make_job(status="WARMING_UP")
     assert "WARMING_UP" in all_text(status_card(job, T0))
-    reply = transition_reply(job, {"type": "transition", "to": "WARMING_UP"}, T0, mention_requester=False)
+    assert "WARMING_UP" in status_shown(job) and job.lifecycle is Lifecycle.UNKNOWN
+    reply = transition_reply(job, moved("WARMING_UP"), T0, mention_requester=False)
     assert_valid(reply)
-    assert "WARMING_UP" in reply[0]
+    assert "WARMING_UP" in reply[0] and ":grey_question:" in all_text(reply)
 
 
 @pytest.mark.parametrize(
@@ -192,13 +209,8 @@ def test_unknown_status_is_shown_as_is() -> None:
 )
 def test_transition_reply_words(status: str, words: str) -> None:
     job = make_job(status=status, error_message="boom" if status == "ERROR" else None)
-    payload = {
-        "type": "transition",
-        "from": "PENDING",
-        "to": status,
-        "at": (T0 + timedelta(minutes=12)).isoformat(),
-    }
-    rendered = transition_reply(job, payload, T0 + timedelta(hours=5), mention_requester=False)
+    event = moved(status, at=T0 + timedelta(minutes=12))
+    rendered = transition_reply(job, event, T0 + timedelta(hours=5), mention_requester=False)
     assert_valid(rendered)
     assert words in rendered[0]
     assert "12m 00s after submission" in all_text(rendered)  # from the transition time, not delivery time
@@ -207,15 +219,14 @@ def test_transition_reply_words(status: str, words: str) -> None:
 
 def test_terminal_replies_mention_and_explain() -> None:
     job = make_job(status="DEPLOYED")
-    payload = {"type": "transition", "from": "TRAINING", "to": "DEPLOYED", "at": T0.isoformat()}
-    text, blocks = transition_reply(job, payload, T0, mention_requester=True)
+    text, blocks = transition_reply(job, moved("DEPLOYED", old="TRAINING"), T0, mention_requester=True)
     assert text.startswith("<@U0ALICE>")
     body = json.dumps(blocks, ensure_ascii=False)
     assert "openpipe:support-bot-v2" in body and "chat/completions" in body
 
     failed = make_job(status="ERROR", error_message="from the row")
-    payload = {"type": "transition", "to": "ERROR", "error_message": "Dataset has no entries"}
-    text, _ = transition_reply(failed, payload, T0, mention_requester=True)
+    event = moved("ERROR", error="Dataset has no entries")
+    text, _ = transition_reply(failed, event, T0, mention_requester=True)
     assert "<@U0ALICE>" in text and "Dataset has no entries" in text
 
 
@@ -224,8 +235,8 @@ def test_backend_text_cannot_ping_or_leak() -> None:
     job = make_job(status="ERROR", error_message=hostile, dataset_name="<!here> data")
     rendered = [
         status_card(job, T0),
-        transition_reply(job, {"to": "ERROR", "error_message": hostile}, T0, mention_requester=True),
-        rejected_message(job, {"message": hostile, "issues": [hostile]}),
+        transition_reply(job, moved("ERROR", error=hostile), T0, mention_requester=True),
+        rejected_message(job, Rejected(message=hostile, issues=(hostile,))),
     ]
     for item in rendered:
         assert_valid(item)
@@ -239,18 +250,14 @@ def test_long_values_are_clipped_to_slack_limits() -> None:
     long = "x" * 5000
     job = make_job(status="ERROR", error_message=long, dataset_name=long)
     assert_valid(status_card(job, T0))
-    assert_valid(transition_reply(job, {"to": "ERROR"}, T0, mention_requester=True))
-    assert_valid(rejected_message(job, {"message": long, "issues": [long] * 100}))
+    assert_valid(transition_reply(job, moved("ERROR"), T0, mention_requester=True))
+    assert_valid(rejected_message(job, Rejected(message=long, issues=(long,) * 100)))
 
 
 def test_rejected_message_has_reason_issues_and_button() -> None:
-    job = make_job(status="REJECTED", tracking=False)
-    payload = {
-        "type": "rejected",
-        "message": "Input validation failed",
-        "issues": ["slug: taken", "epochs: > 0"],
-    }
-    rendered = rejected_message(job, payload)
+    job = make_job(status=None, lifecycle=Lifecycle.REJECTED, tracking=False)
+    event = Rejected(message="Input validation failed", issues=("slug: taken", "epochs: > 0"))
+    rendered = rejected_message(job, event)
     assert_valid(rendered)
     text, blocks = rendered
     assert "Input validation failed" in text and "slug: taken" in text
@@ -270,7 +277,44 @@ def test_rejected_message_has_reason_issues_and_button() -> None:
 
 def test_expired_reply() -> None:
     job = make_job(status="QUEUED", tracking=False)
-    rendered = expired_reply(job, {"type": "expired", "max_age_hours": 72.0})
+    rendered = expired_reply(job, Expired(max_age_hours=72.0))
     assert_valid(rendered)
     assert "72 hours" in rendered[0]
     assert "<@U0ALICE>" in all_text(rendered) and "QUEUED" in all_text(rendered)
+
+
+@pytest.mark.parametrize(
+    ("changes", "line", "shown"),
+    [
+        ({"status": None, "lifecycle": Lifecycle.SUBMITTING}, ":outbox_tray: Submitting", "Submitting"),
+        ({"status": None, "lifecycle": Lifecycle.REJECTED, "tracking": False}, ":no_entry: Rejected", "Rejected"),
+        ({"status": "PENDING"}, ":hourglass_flowing_sand: Accepted — waiting to be queued", "PENDING"),
+        ({"status": "PROVISIONING"}, ":weight_lifter: Provisioning — the trainer is starting", "PROVISIONING"),
+        ({"status": "DEPLOYED", "tracking": False}, ":white_check_mark: Deployed", "DEPLOYED"),
+        ({"status": "PENDING_DEPRECATION", "tracking": False}, ":white_check_mark: Scheduled for", "PENDING_DEP"),
+        ({"status": "DEPRECATED", "tracking": False}, ":wastebasket: Deprecated", "DEPRECATED"),
+        # A model that vanished keeps its last status, but the card says what it is now.
+        ({"status": "TRAINING", "lifecycle": Lifecycle.GONE, "tracking": False}, ":wastebasket: Deleted", "Deleted"),
+        ({"status": "WARMING_UP"}, ":grey_question: WARMING_UP", "WARMING_UP"),
+        ({"status": "QUEUED", "tracking": False}, ":zzz: No longer followed", "QUEUED"),
+    ],
+)
+def test_the_lifecycle_picks_the_emoji_and_the_service_status_is_kept(
+    changes: dict[str, Any], line: str, shown: str
+) -> None:
+    job = make_job(**changes)
+    assert line in all_text(status_card(job, T0))
+    assert status_shown(job).startswith(shown)  # `/finetune status` and `list` show the service's own word
+
+
+def test_a_job_of_a_backend_without_a_status_table_shows_the_service_words() -> None:
+    job = make_job(backend="elsewhere", status="running", lifecycle=Lifecycle.RUNNING)
+    assert ":weight_lifter: running" in all_text(status_card(job, T0))
+    event = Transition(
+        from_status="queued",
+        to_status="running",
+        from_lifecycle=Lifecycle.QUEUED,
+        to_lifecycle=Lifecycle.RUNNING,
+        at=T0,
+    )
+    assert "Status is now running" in transition_reply(job, event, T0, mention_requester=False)[0]

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from slackbot.blocks.replies import EDIT_RETRY_ACTION_ID
+from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs.notifier import METADATA_EVENT
 from tests.notify.conftest import Env, replies
 
@@ -102,7 +103,9 @@ def test_error_reply_mentions_and_broadcasts_if_configured(env: Env, broadcast: 
 def test_tracking_card(env: Env) -> None:
     from slackbot.backends.base import ModelState
 
-    state = ModelState(id="m9", slug="elsewhere", status="TRAINING", base_model="b", dataset_id="d")
+    state = ModelState(
+        id="m9", slug="elsewhere", status="TRAINING", lifecycle=Lifecycle.RUNNING, base_model="b", dataset_id="d"
+    )
     job = env.store.track_existing(
         team_id="T0LOCAL",
         channel_id="C0GENERAL",

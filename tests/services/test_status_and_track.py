@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from slackbot.backends.base import ModelState, ServerError
+from slackbot.backends.openpipe.statuses import openpipe_lifecycle
+from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs.records import JobRecord
-from slackbot.jobs.schema import REJECTED
 from slackbot.jobs.store import JobStore
 from slackbot.services.status import LIST_SHOWN, job_status, list_jobs
 from slackbot.services.track import Tracked, track
@@ -66,11 +67,18 @@ def test_status_of_a_hidden_job_reads_like_no_job(store: JobStore) -> None:
     )
     assert hidden.startswith("No fine-tune named `secret` that you can see")
     shown = job_status(store, OnlyChannels({"C2"}), "T1", "U9", "C1", "secret")
-    assert shown.startswith("`secret` is *SUBMITTING* (started by <@U1>; updates in <#C2>)")
+    assert shown.startswith("`secret` is *Submitting* (started by <@U1>; updates in <#C2>)")
 
 
 def _model(slug: str) -> ModelState:
-    return ModelState(id=f"id-{slug}", slug=slug, status="TRAINING", base_model="b", dataset_id="ds-1")
+    return ModelState(
+        id=f"id-{slug}",
+        slug=slug,
+        status="TRAINING",
+        lifecycle=openpipe_lifecycle("TRAINING"),
+        base_model="b",
+        dataset_id="ds-1",
+    )
 
 
 def test_track_follows_a_model_made_elsewhere(store: JobStore) -> None:
@@ -111,4 +119,4 @@ def test_a_refused_job_does_not_block_tracking_its_slug(store: JobStore) -> None
     tracked = track(store, backend, OnlyChannels({"C1"}), "T1", "U1", "C1", "reused", now=T0)
     assert tracked.say is None and tracked.job_id not in (None, refused.id)
     refused_row = store.get(refused.id)
-    assert refused_row is not None and refused_row.status == REJECTED
+    assert refused_row is not None and refused_row.lifecycle is Lifecycle.REJECTED

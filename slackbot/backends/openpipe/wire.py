@@ -25,6 +25,7 @@ from slackbot.backends.openpipe.catalog import (
     GeminiBaseModel,
     OpenAIBaseModel,
 )
+from slackbot.backends.openpipe.statuses import openpipe_lifecycle
 
 # "auto" | number. int before float so that 8 is sent as 8, not 8.0.
 AutoOrNumber = Literal["auto"] | int | float
@@ -200,6 +201,7 @@ class ModelStatus(WireResponse):
             id=self.id,
             slug=self.name,
             status=self.openpipe.status,
+            lifecycle=openpipe_lifecycle(self.openpipe.status),
             base_model=self.openpipe.base_model,
             dataset_id=self.openpipe.dataset_id,
             error_message=self.openpipe.error_message,

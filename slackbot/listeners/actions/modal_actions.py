@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 from slackbot import ids
 from slackbot.backends.base import Provider
 from slackbot.blocks.modal import finetune_modal
+from slackbot.domain.events import OutboxKind, Rejected
 from slackbot.forms import FormState, MetadataError, ModalMetadata, form_state_from_view, state_provider
 from slackbot.forms.refusal import refusal_errors
 from slackbot.forms.state import hidden_values, with_kept
@@ -104,7 +105,6 @@ def _refusal(runtime: Runtime, job_id: int, message: str | None) -> dict[str, st
     """OpenPipe's reason for refusing the job, each part under the field it is about (see forms/refusal.py)."""
     if not message:
         return None
-    rejections = [row.payload for row in runtime.store.outbox_for_job(job_id) if row.kind == "rejected"]
-    issues = rejections[-1].get("issues") if rejections else None
-    texts = [str(i) for i in issues] if isinstance(issues, list) else []
-    return refusal_errors(message, texts)
+    rejections = [row.event for row in runtime.store.outbox_for_job(job_id) if row.kind is OutboxKind.REJECTED]
+    last = rejections[-1] if rejections else None
+    return refusal_errors(message, list(last.issues) if isinstance(last, Rejected) else [])

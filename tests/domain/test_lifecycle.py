@@ -12,6 +12,7 @@ import pytest
 from slackbot.backends.openpipe.statuses import OPENPIPE_STATUSES, openpipe_lifecycle
 from slackbot.backends.openpipe.wire import ModelStatus
 from slackbot.domain.lifecycle import Lifecycle
+from tests.openpipe.conftest import spec_path
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,7 +31,7 @@ EXPECTED = {
 
 def _contract_statuses() -> set[str]:
     """Every status enum in OpenPipe's published contract."""
-    spec = json.loads((ROOT.parent.parent / "shared/openpipe/openapi.json").read_text())
+    spec = json.loads(spec_path().read_text())
     found: set[str] = set()
 
     def walk(node: Any) -> None:

@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 
 from benchmarks.common import BASE_MODEL, Section, bootstrap_ratio, interval, ms, percentile, ratio
-from slackbot.backends.base import Provider
+from slackbot.backends.openpipe.fields import Provider
 from slackbot.blocks import ids
 from slackbot.demo import BOT_TOKEN, OPENPIPE_KEY, SIGNING_SECRET
 from slackbot.sandbox.clock import ManualClock

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from slackbot.app import create_app
-from slackbot.backends.base import Provider
+from slackbot.backends.openpipe.fields import Provider
 from slackbot.blocks import ids
 from slackbot.runtime import Runtime
 from slackbot.sandbox.clock import ManualClock

@@ -21,7 +21,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from slackbot.backends.base import Provider
+from slackbot.backends.openpipe.fields import Provider, openpipe_settings
 from slackbot.jobs.records import JobRecord
 from slackbot.jobs.schema import DELETED, REJECTED, SUBMITTING
 from slackbot.text import clip, code, escape_mrkdwn, mrkdwn, plain, redact, user_mention
@@ -139,14 +139,17 @@ def _value(value: object) -> str:
 
 
 def settings_summary(job: JobRecord) -> str:
-    spec = job.spec
     try:
         provider: Provider | None = Provider(job.provider)
     except ValueError:
         provider = None
+    try:
+        settings = openpipe_settings(job.spec)
+    except ValueError:  # not OpenPipe's (pydantic's ValidationError is a ValueError too)
+        return "see the service"
     parts: list[str] = []
-    if spec.enable_sft:
-        sft = spec.sft
+    if settings.enable_sft:
+        sft = settings.sft
         fields = [
             ("epochs", sft.epochs),
             ("batch size", sft.batch_size),
@@ -157,8 +160,8 @@ def settings_summary(job: JobRecord) -> str:
         parts.append("SFT: " + ", ".join(f"{name} {_value(v)}" for name, v in fields))
     else:
         parts.append("SFT: off")
-    if spec.enable_preference:
-        pref = spec.preference
+    if settings.enable_preference:
+        pref = settings.preference
         fields = [
             ("epochs", pref.epochs),
             ("beta", pref.beta),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from slackbot.backends.base import Provider
+from slackbot.backends.openpipe.fields import Provider
 
 # --- entry points -------------------------------------------------------------------------------------------
 COMMAND: Final = "/finetune"

@@ -29,9 +29,11 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from slackbot.backends.base import Dataset, Provider
+from slackbot.backends.base import Dataset
+from slackbot.backends.openpipe.fields import Provider
 from slackbot.blocks import ids
 from slackbot.forms import (
+    KNOWN_BASE_MODELS,
     FormState,
     ModalMetadata,
     field_action_id,
@@ -200,7 +202,7 @@ def _field_block(
         initial = _text(state, "slug")
         placeholder = "lowercase letters, digits and -"
         if dataset is not None and dataset[0].value != ids.OPTION_ERROR_VALUE:
-            suggestion = suggest_slug(dataset_name_from_label(dataset[1]))
+            suggestion = suggest_slug(dataset_name_from_label(dataset[1]), reserved=KNOWN_BASE_MODELS)
             # Slack may keep an untouched input's (empty) state over a new initial_value on views.update, so
             # the placeholder shows the suggestion too, and a blank slug means "use it" (see forms.py).
             placeholder = f"blank = {suggestion}"[:150]

@@ -1,9 +1,8 @@
 """The /finetune form: modal metadata, the typed-in state, field rules, and validation into a `FineTuneSpec`."""
 
 from slackbot.forms.metadata import PRIVATE_METADATA_LIMIT, MetadataError, ModalMetadata
-from slackbot.forms.model import FineTuneForm, FormContext, FormErrors, parse_form
+from slackbot.forms.model import KNOWN_BASE_MODELS, FineTuneForm, FormContext, FormErrors, parse_form
 from slackbot.forms.rules import (
-    KNOWN_BASE_MODELS,
     MAX_BATCH_SIZE,
     MAX_PRUNING_RULES,
     SLUG_RULE,

@@ -10,17 +10,11 @@ from typing import Final, Literal
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
-from slackbot.backends.base import (
-    BatchSize,
-    Dataset,
-    FineTuneSpec,
-    PreferenceParams,
-    Provider,
-    SftParams,
-)
+from slackbot.backends.base import Dataset, FineTuneSpec, Method, ParamValue
+from slackbot.backends.openpipe.catalog import ALL_BASE_MODELS
+from slackbot.backends.openpipe.fields import BatchSize, Provider
 from slackbot.blocks import ids
 from slackbot.forms.rules import (
-    KNOWN_BASE_MODELS,
     AnyOf,
     check_batch_size,
     check_number,
@@ -37,6 +31,9 @@ from slackbot.text import plain
 
 
 FIELD_ERROR_LIMIT = 500
+
+# Every base model OpenPipe's spec names, for all providers: none of them may be used as a slug.
+KNOWN_BASE_MODELS: Final = ALL_BASE_MODELS
 
 
 class FormErrors(dict[str, str]):
@@ -155,7 +152,7 @@ class FineTuneForm(BaseModel):
         dataset = ctx.known_datasets.get(str(info.data.get("dataset")))
         if is_blank(raw) and dataset is not None:
             # Left blank: the suggestion the modal shows as placeholder (see blocks/modal.py).
-            return suggest_slug(dataset.name, taken)
+            return suggest_slug(dataset.name, taken, ctx.base_model_names)
         return check_slug(raw, ctx.base_model_names, taken)
 
     @field_validator("sft_batch_size", "dpo_batch_size", mode="before")
@@ -205,39 +202,35 @@ class FineTuneForm(BaseModel):
         return check_pruning_rule_ids(raw)
 
     def to_spec(self) -> FineTuneSpec:
-        """The backend-neutral spec; fields the provider does not take stay None."""
+        """The backend-neutral spec: only the fields shown for the provider and its switches, given a value."""
         assert self.provider is not None and self.dataset and self.slug and self.base_model
-        p = self.provider
-        sft = SftParams()
-        if self.enable_sft:
-            sft = SftParams(
-                batch_size=self.sft_batch_size,
-                learning_rate_multiplier=self.sft_lr_multiplier,
-                epochs=self.sft_epochs,
-                learning_rate=self.sft_learning_rate if p is Provider.GEMINI else None,
-            )
-        pref = PreferenceParams()
-        if self.enable_dpo:
-            pref = PreferenceParams(
-                variant=self.dpo_variant if p is Provider.OPENPIPE else None,
-                learning_rate_multiplier=self.dpo_lr_multiplier,
-                epochs=self.dpo_epochs,
-                beta=self.dpo_beta,
-                adapter_weight=self.dpo_adapter_weight if p is Provider.OPENPIPE else None,
-                batch_size=self.dpo_batch_size if p is Provider.OPENAI else None,
-            )
+        shown = visible_fields(self.provider, enable_sft=self.enable_sft, enable_dpo=self.enable_dpo)
+        parameters: dict[str, ParamValue] = {}
+        for name in shown:
+            value = getattr(self, name, None) if name in _PARAMETERS else None
+            if value is not None and value != ():
+                parameters[name] = value
+        methods = [m for m, on in ((Method.SFT, self.enable_sft), (Method.DPO, self.enable_dpo)) if on]
         return FineTuneSpec(
+            backend="openpipe",
             dataset_id=self.dataset,
             slug=self.slug,
-            provider=p,
             base_model=self.base_model,
-            enable_sft=self.enable_sft,
-            sft=sft,
-            enable_preference=self.enable_dpo,
-            preference=pref,
-            pruning_rule_ids=self.pruning_rule_ids,
-            default_temperature=self.default_temperature,
+            option=self.provider.value,
+            methods=tuple(methods),
+            parameters=parameters,
         )
+
+
+# Fields that become the spec's parameters (the rest are the spec's own: dataset, slug, base model, switches).
+_PARAMETERS: Final = frozenset(FineTuneForm.model_fields) - {
+    "provider",
+    "enable_sft",
+    "enable_dpo",
+    "dataset",
+    "base_model",
+    "slug",
+}
 
 
 def parse_form(state: Mapping[str, object], ctx: FormContext) -> FineTuneSpec | FormErrors:

@@ -7,22 +7,14 @@ import re
 import unicodedata
 from collections.abc import Collection, Container
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
 
 from pydantic_core import PydanticCustomError
-
-from slackbot.backends.base import (
-    BatchSize,
-)
-from slackbot.backends.openpipe.catalog import ALL_BASE_MODELS
 
 # --- field rules --------------------------------------------------------------------------------------------
 # OpenPipe documents no hyperparameter defaults or ranges (shared/openpipe/NOTES.md). The bounds below are
 # only guards against typos (an extra zero, a stray character), wide enough for any sensible run; blank always
 # means "the provider's default".
-
-# Every base model the OpenPipe spec names, for all providers: none of them may be used as a slug.
-KNOWN_BASE_MODELS: Final = ALL_BASE_MODELS
 
 MAX_BATCH_SIZE: Final = 1024
 MAX_PRUNING_RULES: Final = 20
@@ -35,7 +27,6 @@ _WHOLE = re.compile(r"\+?\d+")
 _SLUG = re.compile(r"[a-z0-9-]+")
 _MODEL_SLUG = re.compile(r"[A-Za-z0-9-]{1,128}")
 _RULE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_KNOWN_LOWER: Final = frozenset(name.lower() for name in KNOWN_BASE_MODELS)
 
 
 @dataclass(frozen=True)
@@ -75,7 +66,7 @@ def check_number(
     return value
 
 
-def check_batch_size(raw: object, *, allow_auto: bool, label: str, no_auto: str = "") -> BatchSize | None:
+def check_batch_size(raw: object, *, allow_auto: bool, label: str, no_auto: str = "") -> int | Literal["auto"] | None:
     if is_blank(raw):
         return None
     if isinstance(raw, str) and raw.strip().lower() == "auto":
@@ -137,12 +128,14 @@ def check_pruning_rule_ids(raw: object) -> tuple[str, ...]:
     return found
 
 
-def suggest_slug(dataset_name: str, taken: Container[str] = ()) -> str:
-    """A valid slug derived from a dataset name ("Support tickets v2" → "support-tickets-v2-ft")."""
+def suggest_slug(dataset_name: str, taken: Container[str] = (), reserved: Collection[str] = ()) -> str:
+    """A valid slug derived from a dataset name ("Support tickets v2" → "support-tickets-v2-ft"), neither taken
+    nor one of the `reserved` names (the backend's base models)."""
+    reserved_lower = {name.lower() for name in reserved}
     ascii_name = unicodedata.normalize("NFKD", dataset_name).encode("ascii", "ignore").decode()
     base = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:55].strip("-") or "model"
     slug, n = f"{base}-ft", 1
-    while slug in _KNOWN_LOWER or slug in taken:
+    while slug in reserved_lower or slug in taken:
         n += 1
         slug = f"{base}-ft-{n}"
     return slug

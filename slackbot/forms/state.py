@@ -9,9 +9,7 @@ from __future__ import annotations
 from collections.abc import Container, Mapping
 from typing import Any, Final, Literal
 
-from slackbot.backends.base import (
-    Provider,
-)
+from slackbot.backends.openpipe.fields import Provider
 from slackbot.blocks import ids
 from slackbot.forms.metadata import KEPT_FIELDS, KeptField, keepable
 

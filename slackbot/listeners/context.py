@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from slackbot.backends.base import Provider
+from slackbot.backends.openpipe.fields import Provider
 from slackbot.blocks.modal import finetune_modal
 from slackbot.forms import FormState, ModalMetadata, state_provider
 

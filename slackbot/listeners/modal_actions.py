@@ -10,7 +10,7 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from slackbot.backends.base import Provider
+from slackbot.backends.openpipe.fields import Provider
 from slackbot.blocks import ids
 from slackbot.blocks.modal import finetune_modal
 from slackbot.forms import FormState, MetadataError, ModalMetadata, form_state_from_view, state_provider

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from slackbot.backends.base import BackendError, Dataset, Provider
+from slackbot.backends.base import BackendError, Dataset
+from slackbot.backends.openpipe.fields import Provider
 from slackbot.blocks import ids
 from slackbot.blocks.modal import dataset_name_from_label
 from slackbot.catalog import NotReady

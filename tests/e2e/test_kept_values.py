@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from slackbot.backends.base import Provider
+from slackbot.backends.openpipe.fields import Provider
 from slackbot.blocks import ids
 from slackbot.forms import ModalMetadata
 from tests.e2e.harness import Harness

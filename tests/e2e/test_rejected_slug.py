@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from slackbot.backends.base import Provider
+from slackbot.backends.openpipe.fields import Provider
 from slackbot.blocks import ids
 from slackbot.jobs.schema import REJECTED
 from tests.e2e.harness import Harness

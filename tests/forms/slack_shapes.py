@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from slackbot.backends.base import Dataset, Provider
+from slackbot.backends.base import Dataset
+from slackbot.backends.openpipe.fields import Provider
 from slackbot.forms import KNOWN_BASE_MODELS, FormContext
 
 OPENPIPE_MODELS = ["meta-llama/Meta-Llama-3.1-8B-Instruct", "Qwen/Qwen3-8B", "my-earlier-model"]

@@ -7,7 +7,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from slackbot.backends.base import FineTuneSpec, Provider
+from slackbot.backends.base import FineTuneSpec
+from slackbot.backends.openpipe.fields import Provider
 from slackbot.blocks import ids
 from slackbot.blocks.modal import check_view_limits, finetune_modal
 from slackbot.forms import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slackbot.backends.base import Provider
+from slackbot.backends.openpipe.fields import Provider
 from slackbot.blocks import ids
 from slackbot.blocks.modal import finetune_modal
 from slackbot.forms import ModalMetadata, form_state_from_view

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from slackbot.backends.base import FineTuneSpec, PreferenceParams, Provider, SftParams
+from slackbot.backends.base import FineTuneSpec, Method
+from slackbot.backends.openpipe.fields import PreferenceParams, Provider, SftParams, openpipe_settings
 from slackbot.blocks import ids
 from slackbot.blocks.modal import check_view_limits, finetune_modal
 from slackbot.forms import (
@@ -245,5 +246,7 @@ def test_a_kept_dpo_value_never_reaches_the_spec() -> None:
     for state in (on_screen, with_kept(on_screen, kept)):
         spec = parse_form(state, context(P.OPENPIPE))
         assert isinstance(spec, FineTuneSpec), spec
-        assert spec.enable_preference is False and spec.preference == PreferenceParams()
-        assert spec.sft == SftParams(epochs=3)
+        s = openpipe_settings(spec)
+        assert s.enable_preference is False and s.preference == PreferenceParams()
+        assert s.sft == SftParams(epochs=3)
+        assert spec.methods == (Method.SFT,) and spec.parameters == {"sft_epochs": 3}

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from slackbot.backends.base import Dataset, Provider
+from slackbot.backends.base import Dataset
+from slackbot.backends.openpipe.fields import Provider
 from slackbot.blocks import ids
 from slackbot.blocks.modal import (
     check_view_limits,

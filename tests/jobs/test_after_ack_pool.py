@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from slackbot.backends.base import Provider
+from slackbot.backends.openpipe.fields import Provider
 from slackbot.blocks import ids
 from slackbot.forms import field_block_id
 from tests.e2e.conftest import harness

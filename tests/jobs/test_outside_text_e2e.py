@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from slackbot.backends.base import Provider
+from slackbot.backends.openpipe.fields import Provider
 from slackbot.blocks import ids
 from tests.e2e.harness import Harness
 

@@ -21,7 +21,9 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from slackbot.backends.openpipe.fields import Provider, openpipe_settings
+from slackbot.backends.declared import form_for
+from slackbot.backends.openpipe.fields import Provider
+from slackbot.forms.fields import settings_line
 from slackbot.jobs.records import JobRecord
 from slackbot.jobs.schema import DELETED, REJECTED, SUBMITTING
 from slackbot.text import clip, code, escape_mrkdwn, mrkdwn, plain, redact, user_mention
@@ -134,48 +136,13 @@ def how_to_call(job: JobRecord, api_base: str) -> str:
     return f"Call it as {code(model_name(job))}:\n```{example}```"
 
 
-def _value(value: object) -> str:
-    return "provider default" if value is None else str(value)
-
-
 def settings_summary(job: JobRecord) -> str:
-    try:
-        provider: Provider | None = Provider(job.provider)
-    except ValueError:
-        provider = None
-    try:
-        settings = openpipe_settings(job.spec)
-    except ValueError:  # not OpenPipe's (pydantic's ValidationError is a ValueError too)
-        return "see the service"
-    parts: list[str] = []
-    if settings.enable_sft:
-        sft = settings.sft
-        fields = [
-            ("epochs", sft.epochs),
-            ("batch size", sft.batch_size),
-            ("LR multiplier", sft.learning_rate_multiplier),
-        ]
-        if provider is Provider.GEMINI:
-            fields.append(("learning rate", sft.learning_rate))
-        parts.append("SFT: " + ", ".join(f"{name} {_value(v)}" for name, v in fields))
-    else:
-        parts.append("SFT: off")
-    if settings.enable_preference:
-        pref = settings.preference
-        fields = [
-            ("epochs", pref.epochs),
-            ("beta", pref.beta),
-            ("LR multiplier", pref.learning_rate_multiplier),
-        ]
-        if provider is Provider.OPENAI:
-            fields.append(("batch size", pref.batch_size))
-        else:
-            fields.append(("adapter weight", pref.adapter_weight))
-        variant = pref.variant or "DPO"
-        parts.append(f"{variant}: " + ", ".join(f"{name} {_value(v)}" for name, v in fields))
-    elif provider is None or provider.supports_preference:
-        parts.append("DPO: off")
-    return "\n".join(parts)
+    """The card's "Settings" line, from the job's backend's form declaration."""
+    form = form_for(job.spec.backend)
+    if form is None:
+        return "not known to this version of the bot"
+    spec = job.spec
+    return settings_line(form, spec.option or job.provider or None, spec.methods, spec.parameters)
 
 
 def provider_label(job: JobRecord) -> str:

@@ -1,4 +1,4 @@
-"""Field rules shared by the form model: numbers, batch sizes, slugs, pruning rule ids."""
+"""Field rules the forms share: numbers, batch sizes, slugs (each raising a `form` error with its message)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,10 @@ from typing import Final, Literal
 from pydantic_core import PydanticCustomError
 
 # --- field rules --------------------------------------------------------------------------------------------
-# OpenPipe documents no hyperparameter defaults or ranges (shared/openpipe/NOTES.md). The bounds below are
-# only guards against typos (an extra zero, a stray character), wide enough for any sensible run; blank always
-# means "the provider's default".
+# Blank always means "the service's default"; bounds are guards against typos (an extra zero, a stray
+# character), wide enough for any sensible run.
 
 MAX_BATCH_SIZE: Final = 1024
-MAX_PRUNING_RULES: Final = 20
 SLUG_RULE: Final = "3 to 64 lowercase letters, digits and -"
 # An existing model's slug (`status`, `track`): OpenPipe's web UI allowed capitals too (shared/openpipe/NOTES.md).
 # Nothing else may pass: a slug is a URL path segment, and `.` or `..` would reach other endpoints.
@@ -26,7 +24,6 @@ _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _WHOLE = re.compile(r"\+?\d+")
 _SLUG = re.compile(r"[a-z0-9-]+")
 _MODEL_SLUG = re.compile(r"[A-Za-z0-9-]{1,128}")
-_RULE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -109,23 +106,6 @@ def check_slug(raw: object, base_model_names: Collection[str], taken: Container[
 def is_model_slug(text: str) -> bool:
     """Whether `text` can name an existing model (see MODEL_SLUG_RULE)."""
     return _MODEL_SLUG.fullmatch(text) is not None
-
-
-def check_pruning_rule_ids(raw: object) -> tuple[str, ...]:
-    if is_blank(raw):
-        return ()
-    if not isinstance(raw, str):
-        raise form_error("Pruning rule ids must be text: ids separated by commas, spaces or new lines.")
-    found = tuple(dict.fromkeys(part for part in re.split(r"[\s,]+", raw) if part))
-    for rule_id in found:
-        if not _RULE_ID.fullmatch(rule_id):
-            raise form_error(
-                f'"{rule_id[:40]}" is not a pruning rule id: each id is 1 to 64 letters, digits, _ or -, '
-                "separated by commas, spaces or new lines."
-            )
-    if len(found) > MAX_PRUNING_RULES:
-        raise form_error(f"At most {MAX_PRUNING_RULES} pruning rule ids are allowed ({len(found)} given).")
-    return found
 
 
 def suggest_slug(dataset_name: str, taken: Container[str] = (), reserved: Collection[str] = ()) -> str:

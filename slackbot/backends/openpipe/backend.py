@@ -72,7 +72,8 @@ class OpenPipeBackend:
         return [item.to_dataset() for item in self.client.list_datasets().data]
 
     def known_base_models(self, option: str | None) -> tuple[str, ...]:
-        return BASE_MODELS.get(_provider(option), ())
+        provider = _provider(option)
+        return BASE_MODELS[provider] if provider is not None else ()
 
     def offers_own_models(self, option: str | None) -> bool:
         return _provider(option) is Provider.OPENPIPE

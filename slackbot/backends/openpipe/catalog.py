@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-from slackbot.backends.openpipe.fields import Provider
+from slackbot.backends.openpipe.providers import Provider
 
 # OpenAI and Gemini base models are enums in the spec, so the wire models use these Literals directly.
 OpenAIBaseModel = Literal[
@@ -55,7 +55,7 @@ OPENPIPE_REWARD_BASE_MODELS: tuple[str, ...] = (
 OPENAI_BASE_MODELS: tuple[str, ...] = get_args(OpenAIBaseModel)
 GEMINI_BASE_MODELS: tuple[str, ...] = get_args(GeminiBaseModel)
 
-BASE_MODELS: dict[Provider | None, tuple[str, ...]] = {
+BASE_MODELS: dict[Provider, tuple[str, ...]] = {
     Provider.OPENPIPE: OPENPIPE_BASE_MODELS,
     Provider.OPENPIPE_REWARD: OPENPIPE_REWARD_BASE_MODELS,
     Provider.OPENAI: OPENAI_BASE_MODELS,

@@ -1,48 +1,30 @@
-"""OpenPipe's own form concepts: its training providers and its hyperparameter groups.
+"""OpenPipe's form: one row per field (`OPENPIPE_FORM`), its training providers, and its settings groups.
 
-The core spec is neutral (`FineTuneSpec.option` + `parameters` by field id); OpenPipe's wire mapping and its
-form read them back through `openpipe_settings`, the one place that knows which field id is which setting.
+The core spec is neutral (`FineTuneSpec.option` + `parameters` by field id); OpenPipe's wire mapping reads them
+back through `openpipe_settings`, the one place that knows which field id is which wire setting. Everything
+else about a field (its input, checks and messages, what keeps it across redraws, the card, the refusals that
+name it) is its row in `OPENPIPE_FORM`.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
-from typing import Literal
+import re
+from collections.abc import Callable
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from slackbot.backends.base import FineTuneSpec, Method, ParamValue
-
-
-class Provider(StrEnum):
-    """Training providers, with the values OpenPipe's `trainingConfig.provider` uses (OpenPipe's option field)."""
-
-    OPENPIPE = "openpipe"
-    OPENPIPE_REWARD = "openpipeReward"
-    OPENAI = "openai"
-    GEMINI = "gemini"
-
-    @property
-    def label(self) -> str:
-        return _PROVIDER_LABELS[self]
-
-    @property
-    def supports_preference(self) -> bool:
-        """Whether DPO / preference tuning can be switched on for this provider."""
-        return self in (Provider.OPENPIPE, Provider.OPENAI)
-
-    @property
-    def supports_sft_switch(self) -> bool:
-        """Whether SFT can be switched off (only where preference tuning can replace it)."""
-        return self.supports_preference
-
-
-_PROVIDER_LABELS = {
-    Provider.OPENPIPE: "OpenPipe (open models)",
-    Provider.OPENPIPE_REWARD: "OpenPipe reward model",
-    Provider.OPENAI: "OpenAI",
-    Provider.GEMINI: "Google Gemini",
-}
+from slackbot.backends.openpipe.catalog import ALL_BASE_MODELS
+from slackbot.backends.openpipe.providers import Provider as Provider  # re-exported with the form
+from slackbot.forms.fields import Check, Choice, FormDeclaration, FormField, Kind
+from slackbot.forms.rules import (
+    MAX_BATCH_SIZE,
+    check_batch_size,
+    check_number,
+    form_error,
+    is_blank,
+)
 
 BatchSize = int | Literal["auto"]
 
@@ -151,3 +133,315 @@ def openpipe_spec(
             "default_temperature": default_temperature,
         }
     )
+
+
+MAX_PRUNING_RULES: Final = 20
+_RULE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def check_pruning_rule_ids(raw: object) -> tuple[str, ...]:
+    if is_blank(raw):
+        return ()
+    if not isinstance(raw, str):
+        raise form_error("Pruning rule ids must be text: ids separated by commas, spaces or new lines.")
+    found = tuple(dict.fromkeys(part for part in re.split(r"[\s,]+", raw) if part))
+    for rule_id in found:
+        if not _RULE_ID.fullmatch(rule_id):
+            raise form_error(
+                f'"{rule_id[:40]}" is not a pruning rule id: each id is 1 to 64 letters, digits, _ or -, '
+                "separated by commas, spaces or new lines."
+            )
+    if len(found) > MAX_PRUNING_RULES:
+        raise form_error(f"At most {MAX_PRUNING_RULES} pruning rule ids are allowed ({len(found)} given).")
+    return found
+
+
+# --- the form -------------------------------------------------------------------------------------------------
+# OpenPipe documents no hyperparameter defaults or ranges (shared/openpipe/NOTES.md). The bounds below are
+# only guards against typos (an extra zero, a stray character), wide enough for any sensible run; blank always
+# means "the provider's default".
+
+
+def _provider(option: str | None) -> Provider | None:
+    try:
+        return Provider(option) if option is not None else None
+    except ValueError:
+        return None
+
+
+def _label(option: str | None) -> str:
+    provider = _provider(option)
+    return provider.label if provider is not None else (option or "OpenPipe")
+
+
+def _for(*providers: Provider) -> Callable[[str | None], bool]:
+    values = frozenset(p.value for p in providers)
+    return lambda option: option in values
+
+
+_ANY = _for(*Provider)
+_PREFERENCE_ON = _for(*(p for p in Provider if p.supports_preference))
+_SFT_SWITCH = _for(*(p for p in Provider if p.supports_sft_switch))
+_AUTO_BATCH = _for(Provider.OPENPIPE, Provider.OPENPIPE_REWARD)
+_WHOLE_EPOCHS = _for(Provider.OPENAI, Provider.GEMINI)  # their fine-tuning APIs count epochs in integers
+_DEFAULT = "(blank = provider default)"
+
+
+def _positive(what: str, high: float, example: str) -> Check:
+    message = f"{what} must be a number greater than 0 and at most {high:g} (e.g. {example})"
+    return lambda raw, choice: check_number(raw, message, low=0, high=high, low_open=True)
+
+
+def _epochs(raw: object, choice: Choice) -> float | None:
+    if _WHOLE_EPOCHS(choice.option):
+        message = f"Epochs must be a whole number from 1 to 50 for {_label(choice.option)}"
+        return check_number(raw, message, low=1, high=50, whole=True)
+    return check_number(raw, "Epochs must be a number from 1 to 50", low=1, high=50)
+
+
+def _sft_batch(raw: object, choice: Choice) -> int | str | None:
+    auto = _AUTO_BATCH(choice.option)
+    return check_batch_size(raw, allow_auto=auto, label="Batch size", no_auto=_label(choice.option))
+
+
+def _dpo_batch(raw: object, choice: Choice) -> int | str | None:
+    return check_batch_size(raw, allow_auto=False, label="DPO batch size", no_auto=_label(choice.option))
+
+
+def _sft_batch_placeholder(choice: Choice) -> str:
+    return f"auto or 1 to {MAX_BATCH_SIZE} {_DEFAULT}" if _AUTO_BATCH(choice.option) else _NO_AUTO
+
+
+def _variant(raw: object, choice: Choice) -> str | None:
+    if is_blank(raw):
+        return None
+    if raw not in ("DPO", "APO Zero"):
+        raise form_error('The variant must be "DPO" or "APO Zero" (or blank for the default).')
+    return str(raw)
+
+
+def _temperature(raw: object, choice: Choice) -> float | None:
+    return check_number(raw, "Default temperature must be a number between 0 and 2, or blank", low=0, high=2)
+
+
+def _pruning(raw: object, choice: Choice) -> tuple[str, ...] | None:
+    return check_pruning_rule_ids(raw) or None
+
+
+_NO_AUTO: Final = f"1 to {MAX_BATCH_SIZE} {_DEFAULT}"
+# A wire path about preference tuning (`trainingConfig.preference_hyperparameters.…`, `dpo…`): tried before the
+# bare names, which SFT and preference tuning share.
+_PREF = r"(preference|dpo)[a-z_]*\.[a-z_.]*"
+
+OPENPIPE_FORM: Final = FormDeclaration(
+    backend="openpipe",
+    service="OpenPipe",
+    option="provider",
+    option_label=_label,
+    methods=(Method.SFT, Method.DPO),
+    reserved_names=ALL_BASE_MODELS,
+    offers_own_models=_for(Provider.OPENPIPE),
+    blank_text="provider default",
+    core_wire=(
+        (r"\bbase_?model\b", "base_model", 20),
+        (r"\bdataset", "dataset", 22),
+        (r"\bslug\b|fine tune ids?\b", "slug", 23),
+    ),
+    # id, label, kind, check, which provider / method shows it, input details, kept?, refusal words, card
+    fields=(
+        FormField(
+            "provider",
+            "Provider",
+            Kind.SELECT,
+            head=True,
+            required=True,
+            options=tuple((p.value, p.label) for p in Provider),
+            wire=(r"\bprovider\b",),
+            wire_rank=21,
+        ),
+        FormField(
+            "enable_sft",
+            "Supervised fine-tuning (SFT)",
+            Kind.TOGGLE,
+            shown_for=_SFT_SWITCH,
+            toggle_text="Train with SFT",
+            default=True,
+            method=Method.SFT,
+            divider=True,
+            keep=True,
+            wire=(r"\benable_sft\b",),
+            wire_rank=15,
+        ),
+        FormField(
+            "sft_batch_size",
+            "Batch size",
+            check=_sft_batch,
+            shown_for=_ANY,
+            needs=Method.SFT,
+            placeholder=_sft_batch_placeholder,
+            keep=True,
+            wire=(r"\bbatch_size\b",),
+            wire_rank=11,
+            card="batch size",
+            card_method=Method.SFT,
+            card_order=1,
+        ),
+        FormField(
+            "sft_lr_multiplier",
+            "Learning-rate multiplier",
+            check=_positive("Learning-rate multiplier", 100, "1.0"),
+            shown_for=_ANY,
+            needs=Method.SFT,
+            placeholder=f"e.g. 1.0 {_DEFAULT}",
+            keep=True,
+            wire=(r"\blearning_rate_multiplier\b",),
+            wire_rank=12,
+            card="LR multiplier",
+            card_method=Method.SFT,
+            card_order=2,
+        ),
+        FormField(
+            "sft_epochs",
+            "Epochs",
+            check=_epochs,
+            shown_for=_ANY,
+            needs=Method.SFT,
+            placeholder=f"1 to 50 {_DEFAULT}",
+            keep=True,
+            wire=(r"\b(num_epochs|n_epochs|epochCount)\b",),
+            wire_rank=10,
+            card="epochs",
+            card_method=Method.SFT,
+        ),
+        FormField(
+            "sft_learning_rate",
+            "Learning rate",
+            check=_positive("Learning rate", 1, "0.0002"),
+            shown_for=_for(Provider.GEMINI),
+            needs=Method.SFT,
+            placeholder=f"e.g. 0.0002 {_DEFAULT}",
+            keep=True,
+            wire=(r"\blearning_rate\b",),
+            wire_rank=13,
+            card="learning rate",
+            card_method=Method.SFT,
+            card_order=3,
+        ),
+        FormField(
+            "enable_dpo",
+            "Preference tuning (DPO)",
+            Kind.TOGGLE,
+            shown_for=_PREFERENCE_ON,
+            toggle_text="Also train with DPO (needs preference pairs)",
+            method=Method.DPO,
+            divider=True,
+            keep=True,
+            wire=(r"\benable_preference_tuning\b",),
+            wire_rank=14,
+        ),
+        FormField(
+            "dpo_variant",
+            "DPO variant",
+            Kind.SELECT,
+            check=_variant,
+            shown_for=_for(Provider.OPENPIPE),
+            needs=Method.DPO,
+            options=(("DPO", "DPO"), ("APO Zero", "APO Zero")),
+            keep=True,
+            wire=(r"\b(dpo_variant|variant)\b",),
+            wire_rank=5,
+            card_method=Method.DPO,
+            card_title=True,
+        ),
+        FormField(
+            "dpo_beta",
+            "DPO beta",
+            check=_positive("Beta", 10, "0.1"),
+            shown_for=_PREFERENCE_ON,
+            needs=Method.DPO,
+            placeholder=f"e.g. 0.1 {_DEFAULT}",
+            keep=True,
+            wire=(_PREF + r"(training_)?beta",),
+            wire_rank=3,
+            card="beta",
+            card_method=Method.DPO,
+            card_order=1,
+        ),
+        FormField(
+            "dpo_lr_multiplier",
+            "DPO learning-rate multiplier",
+            check=_positive("Learning-rate multiplier", 100, "1.0"),
+            shown_for=_PREFERENCE_ON,
+            needs=Method.DPO,
+            placeholder=f"e.g. 1.0 {_DEFAULT}",
+            keep=True,
+            wire=(_PREF + r"learning_rate_multiplier",),
+            wire_rank=2,
+            card="LR multiplier",
+            card_method=Method.DPO,
+            card_order=2,
+        ),
+        FormField(
+            "dpo_epochs",
+            "DPO epochs",
+            check=_epochs,
+            shown_for=_PREFERENCE_ON,
+            needs=Method.DPO,
+            placeholder=f"1 to 50 {_DEFAULT}",
+            keep=True,
+            wire=(_PREF + r"num_epochs|" + _PREF + r"n_epochs",),
+            wire_rank=0,
+            card="epochs",
+            card_method=Method.DPO,
+        ),
+        FormField(
+            "dpo_adapter_weight",
+            "DPO adapter weight",
+            check=_positive("Adapter weight", 10, "1.0"),
+            shown_for=_for(Provider.OPENPIPE),
+            needs=Method.DPO,
+            placeholder=f"e.g. 1.0 {_DEFAULT}",
+            keep=True,
+            wire=(_PREF + r"adapter_weight",),
+            wire_rank=4,
+            card="adapter weight",
+            card_method=Method.DPO,
+            card_order=3,
+        ),
+        FormField(
+            "dpo_batch_size",
+            "DPO batch size",
+            check=_dpo_batch,
+            shown_for=_for(Provider.OPENAI),
+            needs=Method.DPO,
+            placeholder=_NO_AUTO,
+            keep=True,
+            wire=(_PREF + r"batch_size",),
+            wire_rank=1,
+            card="batch size",
+            card_method=Method.DPO,
+            card_order=3,
+        ),
+        FormField(
+            "pruning_rule_ids",
+            "Pruning rule ids",
+            Kind.LONG_TEXT,
+            check=_pruning,
+            placeholder="ids separated by commas, spaces or new lines (up to 20)",
+            divider=True,
+            wire=(r"\bpruning_?rule",),
+            wire_rank=17,
+        ),
+        FormField(
+            "default_temperature",
+            "Default temperature",
+            Kind.NUMBER,
+            check=_temperature,
+            low="0",
+            high="2",
+            placeholder=f"0 to 2 {_DEFAULT}",
+            wire=(r"\bdefault_?temperature\b|\btemperature\b",),
+            wire_rank=16,
+        ),
+    ),
+)

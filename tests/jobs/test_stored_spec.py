@@ -9,8 +9,12 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, text
 
 from slackbot.backends.base import FineTuneSpec, Method
+from slackbot.backends.openpipe.fields import OPENPIPE_FORM
 from slackbot.backends.openpipe.wire import to_create_request
 from slackbot.blocks.card import settings_summary
+from slackbot.blocks.modal import finetune_modal
+from slackbot.forms import ModalMetadata
+from slackbot.forms.state import with_kept
 from slackbot.jobs.store import JobStore
 
 # Exactly what `FineTuneSpec.model_dump(mode="json")` wrote before the neutral spec (commit 7292645).
@@ -33,7 +37,13 @@ OLD_SPEC = {
     "pruning_rule_ids": ["pr_1"],
     "default_temperature": 0.5,
 }
-OLD_FORM = {"provider": "openai", "dataset": "ds-1", "slug": "old-openai", "sft_epochs": "3", "enable_dpo": True}
+OLD_FORM: dict[str, str | bool] = {
+    "provider": "openai",
+    "dataset": "ds-1",
+    "slug": "old-openai",
+    "sft_epochs": "3",
+    "enable_dpo": True,
+}
 
 _JOB = (
     "INSERT INTO jobs (team_id, channel_id, requester_id, backend, project, slug, provider, base_model,"
@@ -89,3 +99,24 @@ def test_a_job_stored_in_the_old_spec_shape_loads_and_means_the_same(engine: Eng
     # Saved again, it is written in the neutral shape and reads back equal.
     assert FineTuneSpec.model_validate_json(job.spec.model_dump_json()) == job.spec
     assert "provider" not in job.spec.model_dump(mode="json")
+
+
+def test_a_stored_form_and_an_open_modals_metadata_from_before_still_fill_the_form() -> None:
+    # "Edit and retry" on an old job reopens the form from jobs.form_state as stored then.
+    meta = ModalMetadata(team_id="T1", user_id="U1", channel_id="C1", origin="retry", retry_of=1)
+    view = finetune_modal(meta, OLD_FORM, form=OPENPIPE_FORM, option="openai", base_models=["gpt-4o-mini-2024-07-18"])
+    blocks = {b.get("block_id"): b for b in view["blocks"]}
+    assert blocks["sft_epochs"]["element"]["initial_value"] == "3"
+    assert blocks["enable_dpo"]["element"]["initial_options"][0]["value"] == "on"
+    assert blocks["slug"]["element"]["initial_value"] == "old-openai"
+    # private_metadata of a modal opened by the previous version, with values kept for hidden inputs.
+    old = (
+        '{"team_id":"T1","user_id":"U1","channel_id":"C1","origin":"command",'
+        '"kept":{"sft_epochs":"7","enable_dpo":true}}'
+    )
+    kept = ModalMetadata.decode(old).kept
+    assert with_kept(OPENPIPE_FORM, {"provider": "openpipe"}, kept) == {
+        "provider": "openpipe",
+        "sft_epochs": "7",
+        "enable_dpo": True,
+    }

@@ -254,17 +254,18 @@ def settings_line(
     form: FormDeclaration, option: str | None, methods: Collection[Method], parameters: Mapping[str, ParamValue]
 ) -> str:
     """The card's "Settings": per method, its fields' values ("provider default" when blank), or "off"."""
-    known = form.option is None or option in {value for value, _ in (_option_row(form).options)}
-    choice = Choice(option=option if known else None, methods=frozenset(methods))
+    known = form.option is None or option in {value for value, _ in _option_row(form).options}
+    # An option this version does not know (a job stored by a newer one): shown as the form's first option.
+    choice = Choice(option=option if known else default_option(form), methods=frozenset(methods))
     parts: list[str] = []
     for method in form.methods:
         name = form.method_labels.get(method, method.value)
         toggle = form.toggle_of(method)
         if method not in choice.methods:
-            if toggle is not None and (not known or toggle.shown_for(option)):
+            if toggle is not None and toggle.shown_for(choice.option):
                 parts.append(f"{name}: off")
             continue
-        rows = [f for f in form.fields if f.card_method is method and (not known or f.shown(choice))]
+        rows = [f for f in form.fields if f.card_method is method and f.shown(choice)]
         title = next((str(parameters[f.id]) for f in rows if f.card_title and f.id in parameters), name)
         shown = sorted((f for f in rows if f.card), key=lambda f: f.card_order)
         values = ", ".join(f"{f.card} {_shown_value(parameters.get(f.id), form)}" for f in shown)

@@ -217,3 +217,19 @@ def test_the_ids_tests_name_are_the_ones_openpipes_rows_make() -> None:
             checked += 1
     assert checked == len(rows)
     assert set(rebuild_action_ids(OPENPIPE_FORM)) == set(ids.DISPATCH_ACTIONS)
+
+
+def test_a_provider_this_version_does_not_know_is_shown_like_the_first_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = FineTuneSpec(
+        dataset_id="ds-1",
+        slug="from-the-future",
+        base_model="m",
+        option="newProvider",
+        methods=(Method.SFT, Method.DPO),
+        parameters={"sft_epochs": 2.0, "dpo_beta": 0.2, "dpo_variant": "APO Zero"},
+    )
+    assert settings_summary(make_job(spec=spec)) == (
+        "SFT: epochs 2.0, batch size provider default, LR multiplier provider default\n"
+        "APO Zero: epochs provider default, beta 0.2, LR multiplier provider default, adapter weight provider default"
+    )
+    assert settings_summary(make_job(spec=spec.model_copy(update={"methods": (Method.SFT,)}))).endswith("DPO: off")

@@ -31,7 +31,7 @@ import httpx
 
 from benchmarks.common import BASE_MODEL, Section, bootstrap_ratio, interval, ms, percentile, ratio
 from slackbot import ids
-from slackbot.backends.base import Provider
+from slackbot.backends.openpipe.fields import Provider
 from slackbot.demo import BOT_TOKEN, OPENPIPE_KEY, SIGNING_SECRET
 from slackbot.sandbox.clock import ManualClock
 from slackbot.sandbox.driver import VERIFICATION_TOKEN, SlackDriver

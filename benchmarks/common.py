@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from slackbot.backends.base import FineTuneSpec, Provider
+from slackbot.backends.base import FineTuneSpec
+from slackbot.backends.openpipe.fields import Provider, openpipe_spec
 
 BASE_MODEL = "meta-llama/Meta-Llama-3.1-8B-Instruct"
 
@@ -94,4 +95,4 @@ class WallClock:
 
 
 def spec(slug: str, dataset_id: str) -> FineTuneSpec:
-    return FineTuneSpec(dataset_id=dataset_id, slug=slug, provider=Provider.OPENPIPE, base_model=BASE_MODEL)
+    return openpipe_spec(dataset_id=dataset_id, slug=slug, provider=Provider.OPENPIPE, base_model=BASE_MODEL)

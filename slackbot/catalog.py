@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from slackbot.backends.base import Backend, BackendError, Dataset, ModelState, Provider
-from slackbot.backends.openpipe.catalog import BASE_MODELS
+from slackbot.backends.base import Backend, BackendError, Dataset, ModelState
 from slackbot.domain.lifecycle import Lifecycle
 
 T = TypeVar("T")
@@ -124,11 +123,11 @@ class ProjectModels:
     are taken" and "which of the project's models can be trained further" without a pass over it per request."""
 
     slugs: frozenset[str]
-    deployed: tuple[str, ...]  # deployed (succeeded) models that are not already an OpenPipe base model
+    deployed: tuple[str, ...]  # succeeded models that are not already a listed base model of their option
 
     @classmethod
-    def of(cls, models: Sequence[ModelState]) -> ProjectModels:
-        listed = set(BASE_MODELS[Provider.OPENPIPE])
+    def of(cls, models: Sequence[ModelState], listed: Collection[str] = ()) -> ProjectModels:
+        listed = set(listed)
         deployed = tuple(m.slug for m in models if m.lifecycle is Lifecycle.SUCCEEDED and m.slug not in listed)
         return cls(slugs=frozenset(m.slug for m in models), deployed=deployed)
 
@@ -137,10 +136,13 @@ class Catalog:
     def __init__(self, backend: Backend, *, ttl_seconds: float = 60.0, refresh_ahead_seconds: float = 10.0) -> None:
         self.backend = backend
         self._refresh_ahead = refresh_ahead_seconds
+        # The project's own models join the list of the backend's option that trains them further (OpenPipe's
+        # own provider); those already listed are not offered twice.
+        self._own_listed = frozenset(backend.known_base_models(None)) if backend.offers_own_models(None) else ()
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="catalog")
         self._datasets: Refreshing[list[Dataset]] = Refreshing(backend.list_datasets, ttl_seconds, self._executor)
         self._models: Refreshing[ProjectModels] = Refreshing(
-            lambda: ProjectModels.of(backend.list_models()), ttl_seconds, self._executor
+            lambda: ProjectModels.of(backend.list_models(), self._own_listed), ttl_seconds, self._executor
         )
 
     def datasets(self, wait: float = 2.0) -> list[Dataset]:
@@ -168,10 +170,11 @@ class Catalog:
         """Whatever list is cached, however old, without asking the backend."""
         return self._datasets.cached()
 
-    def base_models(self, provider: Provider, wait: float = 1.0) -> list[str]:
-        """Models a provider accepts; for OpenPipe also the project's deployed models, when known in time."""
-        listed = list(BASE_MODELS[provider])
-        if provider is not Provider.OPENPIPE:
+    def base_models(self, option: str | None, wait: float = 1.0) -> list[str]:
+        """Models the backend's option accepts, with the project's deployed models where it trains them further
+        (when known in time)."""
+        listed = list(self.backend.known_base_models(option))
+        if not self.backend.offers_own_models(option):
             return listed
         try:
             models = self._models.get(wait)

@@ -17,7 +17,7 @@ from typing import Any
 
 from slackbot import ids
 from slackbot.app import create_app
-from slackbot.backends.base import Provider
+from slackbot.backends.openpipe.fields import Provider
 from slackbot.runtime import Runtime
 from slackbot.sandbox.clock import ManualClock
 from slackbot.sandbox.driver import SlackDriver

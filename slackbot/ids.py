@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Final
 
-from slackbot.backends.base import Provider
-
 # --- entry points -------------------------------------------------------------------------------------------
 COMMAND: Final = "/finetune"
 SHORTCUT_FROM_THREAD: Final = "finetune_from_thread"  # message shortcut callback_id
@@ -27,14 +25,14 @@ ACTION_DATASET: Final = "dataset_select"  # external_select: `options` requests,
 BLOCK_PROVIDER: Final = "provider"
 ACTION_PROVIDER: Final = "provider_select"  # dispatch_action: the app rebuilds the view with views.update
 
-# The base model list depends on the provider, so its block_id carries the provider: a model chosen for one
-# provider must not be carried by Slack into another provider's list, where it would not be an option.
+# The base model list depends on the backend's option (OpenPipe: the provider), so its block_id carries the
+# option: a model chosen for one must not be carried by Slack into another's list, where it is not an option.
 BLOCK_BASE_MODEL_PREFIX: Final = "base_model__"
 ACTION_BASE_MODEL: Final = "base_model_select"
 
 
-def block_base_model(provider: Provider) -> str:
-    return f"{BLOCK_BASE_MODEL_PREFIX}{provider.value}"
+def block_base_model(option: str) -> str:
+    return f"{BLOCK_BASE_MODEL_PREFIX}{option}"
 
 
 BLOCK_SLUG: Final = "slug"

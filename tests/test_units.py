@@ -11,8 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from slackbot.backends.base import ModelState, Provider
+from slackbot.backends.base import ModelState
 from slackbot.backends.openpipe.catalog import BASE_MODELS
+from slackbot.backends.openpipe.fields import Provider
 from slackbot.backends.openpipe.statuses import openpipe_lifecycle
 from slackbot.catalog import NotReady, ProjectModels, Refreshing
 from slackbot.logs import REDACTED, Redactor, configure_logging
@@ -115,7 +116,8 @@ def test_project_models_are_indexed_once() -> None:
         )
 
     listed = BASE_MODELS[Provider.OPENPIPE][0]
-    index = ProjectModels.of([model("a", "DEPLOYED"), model("b", "TRAINING"), model(listed, "DEPLOYED")])
+    models = [model("a", "DEPLOYED"), model("b", "TRAINING"), model(listed, "DEPLOYED")]
+    index = ProjectModels.of(models, BASE_MODELS[Provider.OPENPIPE])
     assert index.slugs == {"a", "b", listed}
     assert index.deployed == ("a",)
 

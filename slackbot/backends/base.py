@@ -8,42 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from enum import StrEnum
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from slackbot.backends.legacy_spec import from_legacy_spec
 from slackbot.domain.lifecycle import Lifecycle
-
-
-class Provider(StrEnum):
-    """Training providers, with the values OpenPipe's `trainingConfig.provider` uses."""
-
-    OPENPIPE = "openpipe"
-    OPENPIPE_REWARD = "openpipeReward"
-    OPENAI = "openai"
-    GEMINI = "gemini"
-
-    @property
-    def label(self) -> str:
-        return _PROVIDER_LABELS[self]
-
-    @property
-    def supports_preference(self) -> bool:
-        """Whether DPO / preference tuning can be switched on for this provider."""
-        return self in (Provider.OPENPIPE, Provider.OPENAI)
-
-    @property
-    def supports_sft_switch(self) -> bool:
-        """Whether SFT can be switched off (only where preference tuning can replace it)."""
-        return self.supports_preference
-
-
-_PROVIDER_LABELS = {
-    Provider.OPENPIPE: "OpenPipe (open models)",
-    Provider.OPENPIPE_REWARD: "OpenPipe reward model",
-    Provider.OPENAI: "OpenAI",
-    Provider.GEMINI: "Google Gemini",
-}
 
 
 class _Frozen(BaseModel):
@@ -75,42 +45,40 @@ class ModelState(_Frozen):
         return self.lifecycle.is_terminal
 
 
-BatchSize = int | Literal["auto"]
+class Method(StrEnum):
+    """A training method. A backend's form says which ones it offers and which switch turns each on."""
+
+    SFT = "sft"
+    DPO = "dpo"  # preference tuning
 
 
-class SftParams(_Frozen):
-    """SFT hyperparameters; None means "the provider's default". Not every provider takes every field."""
-
-    batch_size: BatchSize | None = None
-    learning_rate_multiplier: float | None = None
-    epochs: float | None = None
-    learning_rate: float | None = None  # Gemini only
-
-
-class PreferenceParams(_Frozen):
-    """Preference-tuning (DPO) hyperparameters; None means "the provider's default"."""
-
-    variant: Literal["DPO", "APO Zero"] | None = None  # OpenPipe only
-    learning_rate_multiplier: float | None = None
-    epochs: float | None = None
-    beta: float | None = None
-    adapter_weight: float | None = None  # OpenPipe only
-    batch_size: int | None = None  # OpenAI only
+# A form field's validated value: a number, a word ("auto", a variant), a switch, or a list of ids.
+ParamValue = bool | int | float | str | tuple[str, ...]
 
 
 class FineTuneSpec(_Frozen):
-    """Everything needed to start one fine-tune, independent of any wire format."""
+    """Everything needed to start one fine-tune, independent of any wire format.
 
+    `parameters` holds the backend's own fields by field id (see its form declaration), only those given a
+    value; `option` is the value of the backend's option field, if it has one (OpenPipe: the provider).
+    """
+
+    backend: str = "openpipe"  # every spec stored before backends were named was OpenPipe's
     dataset_id: str
     slug: str
-    provider: Provider
     base_model: str
-    enable_sft: bool = True
-    sft: SftParams = Field(default_factory=SftParams)
-    enable_preference: bool = False
-    preference: PreferenceParams = Field(default_factory=PreferenceParams)
-    pruning_rule_ids: tuple[str, ...] = ()
-    default_temperature: float | None = None
+    option: str | None = None
+    methods: tuple[Method, ...] = (Method.SFT,)
+    parameters: dict[str, ParamValue] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stored_shape(cls, data: Any) -> Any:
+        # jobs.spec rows written before the neutral spec (provider, sft, preference, ...) still load.
+        return from_legacy_spec(data)
+
+    def value(self, field_id: str) -> ParamValue | None:
+        return self.parameters.get(field_id)
 
 
 # --- errors -------------------------------------------------------------------------------------------------
@@ -215,8 +183,16 @@ class Backend(Protocol):
 
     def list_datasets(self) -> list[Dataset]: ...
 
-    def list_base_models(self, provider: Provider) -> list[str]:
-        """Base models the provider accepts; for OpenPipe also the project's own DEPLOYED models."""
+    def list_base_models(self, option: str | None) -> list[str]:
+        """Base models for this value of the backend's option field, with the project's own models it accepts."""
+        ...
+
+    def known_base_models(self, option: str | None) -> tuple[str, ...]:
+        """The base models the service documents for this option (no request)."""
+        ...
+
+    def offers_own_models(self, option: str | None) -> bool:
+        """Whether the project's own DEPLOYED models can be trained further with this option."""
         ...
 
     def create(self, spec: FineTuneSpec) -> ModelState:

@@ -21,7 +21,8 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from slackbot.backends.base import Provider
+from slackbot.backends.declared import form_for
+from slackbot.backends.form import settings_line
 from slackbot.backends.statuses import status_table
 from slackbot.domain.lifecycle import BOT_WORDS, Lifecycle, StatusWords
 from slackbot.jobs.records import JobRecord
@@ -144,52 +145,20 @@ def how_to_call(job: JobRecord, api_base: str) -> str:
     return f"Call it as {code(model_name(job))}:\n```{example}```"
 
 
-def _value(value: object) -> str:
-    return "provider default" if value is None else str(value)
-
-
 def settings_summary(job: JobRecord) -> str:
+    """The card's "Settings" line, from the job's backend's form declaration."""
+    form = form_for(job.spec.backend)
+    if form is None:
+        return "not known to this version of the bot"
     spec = job.spec
-    try:
-        provider: Provider | None = Provider(job.provider)
-    except ValueError:
-        provider = None
-    parts: list[str] = []
-    if spec.enable_sft:
-        sft = spec.sft
-        fields = [
-            ("epochs", sft.epochs),
-            ("batch size", sft.batch_size),
-            ("LR multiplier", sft.learning_rate_multiplier),
-        ]
-        if provider is Provider.GEMINI:
-            fields.append(("learning rate", sft.learning_rate))
-        parts.append("SFT: " + ", ".join(f"{name} {_value(v)}" for name, v in fields))
-    else:
-        parts.append("SFT: off")
-    if spec.enable_preference:
-        pref = spec.preference
-        fields = [
-            ("epochs", pref.epochs),
-            ("beta", pref.beta),
-            ("LR multiplier", pref.learning_rate_multiplier),
-        ]
-        if provider is Provider.OPENAI:
-            fields.append(("batch size", pref.batch_size))
-        else:
-            fields.append(("adapter weight", pref.adapter_weight))
-        variant = pref.variant or "DPO"
-        parts.append(f"{variant}: " + ", ".join(f"{name} {_value(v)}" for name, v in fields))
-    elif provider is None or provider.supports_preference:
-        parts.append("DPO: off")
-    return "\n".join(parts)
+    return settings_line(form, spec.option or job.provider or None, spec.methods, spec.parameters)
 
 
 def provider_label(job: JobRecord) -> str:
-    try:
-        return Provider(job.provider).label
-    except ValueError:
-        return mrkdwn(job.provider, 60, one_line=True)
+    """The backend's name for the job's option (OpenPipe: its provider); a value it does not know, as stored."""
+    form = form_for(job.backend)
+    label = form.label_of(job.provider or None) if form is not None else job.provider
+    return mrkdwn(label, 60, one_line=True)
 
 
 def dataset_text(job: JobRecord) -> str:

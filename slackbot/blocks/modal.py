@@ -30,13 +30,17 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from slackbot import ids
-from slackbot.backends.base import Dataset, Provider
+from slackbot.backends.base import Dataset
+from slackbot.backends.form import BASE_MODEL, DATASET, SLUG
 from slackbot.forms import (
+    Choice,
+    FormDeclaration,
+    FormField,
     FormState,
+    Kind,
     ModalMetadata,
-    field_action_id,
+    choice_of,
     field_block_id,
-    state_provider,
     state_toggle,
     suggest_slug,
     visible_fields,
@@ -52,20 +56,6 @@ OPTION_TEXT_MAX: Final = 75
 OPTION_VALUE_MAX: Final = 150
 _PLAIN_NUMBER: Final = re.compile(r"[0-9]{1,3}(\.[0-9]{1,10})?")
 _LABEL_SEPARATOR: Final = " · "  # between a dataset's name and its entry count in the option text
-
-# field → (label, placeholder) for the free-text inputs
-_TEXT_INPUTS: Final[dict[str, tuple[str, str]]] = {
-    "sft_batch_size": ("Batch size", "auto or 1 to 1024 (blank = provider default)"),
-    "sft_lr_multiplier": ("Learning-rate multiplier", "e.g. 1.0 (blank = provider default)"),
-    "sft_epochs": ("Epochs", "1 to 50 (blank = provider default)"),
-    "sft_learning_rate": ("Learning rate", "e.g. 0.0002 (blank = provider default)"),
-    "dpo_beta": ("DPO beta", "e.g. 0.1 (blank = provider default)"),
-    "dpo_lr_multiplier": ("DPO learning-rate multiplier", "e.g. 1.0 (blank = provider default)"),
-    "dpo_epochs": ("DPO epochs", "1 to 50 (blank = provider default)"),
-    "dpo_adapter_weight": ("DPO adapter weight", "e.g. 1.0 (blank = provider default)"),
-    "dpo_batch_size": ("DPO batch size", "1 to 1024 (blank = provider default)"),
-}
-_NO_AUTO_BATCH: Final = "1 to 1024 (blank = provider default)"
 
 
 def _option(text: str, value: str) -> Option:
@@ -119,64 +109,71 @@ def _initial_dataset(state: Mapping[str, object], given: Mapping[str, Any] | Non
     return None
 
 
-def _input(name: str, provider: Provider, label: str, element: InputInteractiveElement, **kw: Any) -> InputBlock:
-    return InputBlock(block_id=field_block_id(name, provider), label=label, element=element, **kw)
+def _input(
+    form: FormDeclaration, name: str, option: str | None, label: str, element: InputInteractiveElement, **kw: Any
+) -> InputBlock:
+    return InputBlock(block_id=field_block_id(form, name, option), label=label, element=element, **kw)
 
 
-def _text_input(name: str, provider: Provider, state: Mapping[str, object]) -> InputBlock:
-    label, placeholder = _TEXT_INPUTS[name]
-    if name == "sft_batch_size" and provider in (Provider.OPENAI, Provider.GEMINI):
-        placeholder = _NO_AUTO_BATCH
-    initial = _text(state, name)
-    element = PlainTextInputElement(
-        action_id=field_action_id(name),
-        placeholder=placeholder,
-        initial_value=initial[:3000] if initial else None,
-    )
-    return _input(name, provider, label, element, optional=True)
-
-
-def _toggle(name: str, provider: Provider, label: str, text: str, on: bool) -> InputBlock:
-    option = Option(text=text, value=ids.CHECKED)
-    element = CheckboxesElement(
-        action_id=field_action_id(name), options=[option], initial_options=[option] if on else None
-    )
-    # optional: an unticked box is a valid answer, not a missing one.
-    return _input(name, provider, label, element, optional=True, dispatch_action=True)
-
-
-def _select(name: str, provider: Provider, label: str, options: list[Option], initial: str | None) -> InputBlock:
-    chosen = next((o for o in options if o.value == initial), None)
-    element = StaticSelectElement(
-        action_id=field_action_id(name), placeholder="Choose…", options=options, initial_option=chosen
-    )
-    return _input(name, provider, label, element)
-
-
-def _temperature(provider: Provider, state: Mapping[str, object]) -> InputBlock:
-    initial = _text(state, "default_temperature")
-    # Slack refuses the whole view if an initial value is not a plain number within min..max.
-    ok = initial is not None and _PLAIN_NUMBER.fullmatch(initial) is not None and float(initial) <= 2
-    element = NumberInputElement(
-        action_id=field_action_id("default_temperature"),
-        is_decimal_allowed=True,
-        min_value="0",
-        max_value="2",
-        initial_value=initial if ok else None,
-        placeholder="0 to 2 (blank = provider default)",
-    )
-    return _input("default_temperature", provider, "Default temperature", element, optional=True)
+def _row_block(form: FormDeclaration, row: FormField, choice: Choice, state: Mapping[str, object]) -> InputBlock:
+    """The input of one declared row, refilled from `state`."""
+    initial = _text(state, row.id)
+    placeholder = row.placeholder_for(choice) or None
+    element: InputInteractiveElement
+    kw: dict[str, Any] = {"optional": None if row.required else True}
+    if row.kind is Kind.TOGGLE:
+        option = Option(text=row.toggle_text or row.label, value=ids.CHECKED)
+        on = state_toggle(form, state, row.id)
+        element = CheckboxesElement(action_id=row.action_id, options=[option], initial_options=[option] if on else None)
+        # optional: an unticked box is a valid answer, not a missing one; a switch redraws the modal.
+        kw = {"optional": True, "dispatch_action": True}
+    elif row.kind is Kind.SELECT:
+        options = [_option(text, value) for value, text in row.options]
+        chosen_value = choice.option if row.id == form.option else initial
+        chosen = next((o for o in options if o.value == chosen_value), None)
+        element = StaticSelectElement(
+            action_id=row.action_id, placeholder=placeholder or "Choose…", options=options, initial_option=chosen
+        )
+        if row.id == form.option:
+            kw["dispatch_action"] = True  # another option redraws the modal with its fields
+    elif row.kind is Kind.NUMBER:
+        high = float(row.high) if row.high is not None else None
+        # Slack refuses the whole view if an initial value is not a plain number within min..max.
+        ok = (
+            initial is not None
+            and _PLAIN_NUMBER.fullmatch(initial) is not None
+            and (high is None or float(initial) <= high)
+        )
+        element = NumberInputElement(
+            action_id=row.action_id,
+            is_decimal_allowed=True,
+            min_value=row.low,
+            max_value=row.high,
+            initial_value=initial if ok else None,
+            placeholder=placeholder,
+        )
+    else:
+        element = PlainTextInputElement(
+            action_id=row.action_id,
+            multiline=True if row.kind is Kind.LONG_TEXT else None,
+            placeholder=placeholder,
+            initial_value=initial[:3000] if initial else None,
+        )
+    if row.hint:
+        kw["hint"] = row.hint
+    return _input(form, row.id, choice.option, row.label, element, **kw)
 
 
 def _field_block(
+    form: FormDeclaration,
     name: str,
-    provider: Provider,
+    choice: Choice,
     state: Mapping[str, object],
     base_models: Sequence[str],
     dataset: tuple[Option, str] | None,
-    toggles: tuple[bool, bool],
 ) -> list[Block]:
-    if name == "dataset":
+    option = choice.option
+    if name == DATASET:
         picker = ExternalDataSelectElement(
             action_id=ids.ACTION_DATASET,
             placeholder="Search datasets",
@@ -184,25 +181,24 @@ def _field_block(
             initial_option=dataset[0] if dataset else None,
         )
         # dispatch_action: picking a dataset redraws the modal so the slug field can suggest a name from it.
-        return [_input(name, provider, "Dataset", picker, dispatch_action=True)]
-    if name == "provider":
-        options = [_option(p.label, p.value) for p in Provider]
-        block = _select(name, provider, "Provider", options, provider.value)
-        block.dispatch_action = True
-        return [block]
-    if name == "base_model":
+        return [_input(form, name, option, "Dataset", picker, dispatch_action=True)]
+    if name == BASE_MODEL:
         models = list(dict.fromkeys(m for m in base_models if m and len(m) <= OPTION_VALUE_MAX))[:MAX_OPTIONS]
         options = [_option(m, m) for m in models] or [
-            _option("⚠ No base models available for this provider", ids.OPTION_ERROR_VALUE)
+            _option(f"⚠ No base models available for {form.label_of(option)}", ids.OPTION_ERROR_VALUE)
         ]
-        return [_select(name, provider, "Base model", options, _text(state, "base_model"))]
-    if name == "slug":
-        initial = _text(state, "slug")
+        chosen = next((o for o in options if o.value == _text(state, BASE_MODEL)), None)
+        element = StaticSelectElement(
+            action_id=ids.ACTION_BASE_MODEL, placeholder="Choose…", options=options, initial_option=chosen
+        )
+        return [_input(form, name, option, "Base model", element)]
+    if name == SLUG:
+        initial = _text(state, SLUG)
         placeholder = "lowercase letters, digits and -"
         if dataset is not None and dataset[0].value != ids.OPTION_ERROR_VALUE:
-            suggestion = suggest_slug(dataset_name_from_label(dataset[1]))
+            suggestion = suggest_slug(dataset_name_from_label(dataset[1]), reserved=form.reserved_names)
             # Slack may keep an untouched input's (empty) state over a new initial_value on views.update, so
-            # the placeholder shows the suggestion too, and a blank slug means "use it" (see forms.py).
+            # the placeholder shows the suggestion too, and a blank slug means "use it" (see forms/model.py).
             placeholder = f"blank = {suggestion}"[:150]
             initial = initial if initial is not None else suggestion
         slug_input = PlainTextInputElement(
@@ -212,31 +208,11 @@ def _field_block(
             max_length=64,
         )
         hint = "The new model's name, used to call it: 3 to 64 characters. Blank: suggested from the dataset."
-        return [_input(name, provider, "Model slug", slug_input, hint=hint, optional=True)]
-    if name == "enable_sft":
-        return [
-            _divider(),
-            _toggle(name, provider, "Supervised fine-tuning (SFT)", "Train with SFT", toggles[0]),
-        ]
-    if name == "enable_dpo":
-        text = "Also train with DPO (needs preference pairs)"
-        return [_divider(), _toggle(name, provider, "Preference tuning (DPO)", text, toggles[1])]
-    if name == "dpo_variant":
-        options = [_option("DPO", "DPO"), _option("APO Zero", "APO Zero")]
-        block = _select(name, provider, "DPO variant", options, _text(state, "dpo_variant"))
-        block.optional = True
-        return [block]
-    if name == "pruning_rule_ids":
-        rules = PlainTextInputElement(
-            action_id=ids.ACTION_PRUNING_RULES,
-            multiline=True,
-            placeholder="ids separated by commas, spaces or new lines (up to 20)",
-            initial_value=(_text(state, name) or "")[:3000] or None,
-        )
-        return [_divider(), _input(name, provider, "Pruning rule ids", rules, optional=True)]
-    if name == "default_temperature":
-        return [_temperature(provider, state)]
-    return [_text_input(name, provider, state)]
+        return [_input(form, name, option, "Model slug", slug_input, hint=hint, optional=True)]
+    row = form.get(name)
+    assert row is not None, f"{name} is not a field of {form.backend}'s form"
+    block = _row_block(form, row, choice, state)
+    return [_divider(), block] if row.divider else [block]
 
 
 def _divider() -> DividerBlock:
@@ -259,50 +235,53 @@ def finetune_modal(
     metadata: ModalMetadata,
     state: FormState | None,
     *,
-    provider: Provider,
+    form: FormDeclaration,
+    option: str | None,
     base_models: list[str],
     initial_dataset_option: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The modal as view JSON. `provider` wins over the state's (the listener reads the new choice).
+    """The modal as view JSON. `option` (the backend's option value) wins over the state's (the listener reads
+    the new choice).
 
     `errors` (e.g. the service's refusal on "Edit and retry"): a message keyed by a field shown in this view goes
     right under that field; every other one at the top of the view.
     """
     retry = metadata.origin == "retry"
     if not state and not errors and initial_dataset_option is None:
-        # The blank form (every /finetune) differs only in its metadata: built once per provider and model list.
-        view: dict[str, Any] = json.loads(_blank_view(provider, tuple(base_models), retry))
+        # The blank form (every /finetune) differs only in its metadata: built once per option and model list.
+        view: dict[str, Any] = json.loads(_blank_view(form, option, tuple(base_models), retry))
     else:
-        view = _view(state, provider, base_models, initial_dataset_option, errors, retry)
+        view = _view(form, state, option, base_models, initial_dataset_option, errors, retry)
     view["private_metadata"] = metadata.encode()
     return view
 
 
 @functools.lru_cache(maxsize=32)
-def _blank_view(provider: Provider, base_models: tuple[str, ...], retry: bool) -> str:
-    return json.dumps(_view(None, provider, list(base_models), None, None, retry))
+def _blank_view(form: FormDeclaration, option: str | None, base_models: tuple[str, ...], retry: bool) -> str:
+    return json.dumps(_view(form, None, option, list(base_models), None, None, retry))
 
 
 def _view(
+    form: FormDeclaration,
     state: FormState | None,
-    provider: Provider,
+    option: str | None,
     base_models: list[str],
     initial_dataset_option: dict[str, Any] | None,
     errors: dict[str, str] | None,
     retry: bool,
 ) -> dict[str, Any]:
     state = dict(state or {})
-    state["provider"] = provider.value
-    toggles = (state_toggle(state, "enable_sft"), state_toggle(state, "enable_dpo"))
-    assert state_provider(state) is provider
+    if form.option is not None and option is not None:
+        state[form.option] = option
+    choice = choice_of(form, state, option)
     dataset = _initial_dataset(state, initial_dataset_option)
-    shown = visible_fields(provider, enable_sft=toggles[0], enable_dpo=toggles[1])
+    shown = visible_fields(form, choice)
     errors = errors or {}
     top = {key: message for key, message in errors.items() if key not in shown}
     blocks: list[Block] = [_error_block(top)] if top else []
     for name in shown:
-        blocks += _field_block(name, provider, state, base_models, dataset, toggles)
+        blocks += _field_block(form, name, choice, state, base_models, dataset)
         if name in errors:
             blocks.append(_field_error(errors[name]))
     view = View(
@@ -314,6 +293,12 @@ def _view(
         blocks=blocks,
     )
     return view.to_dict()
+
+
+def rebuild_action_ids(form: FormDeclaration) -> tuple[str, ...]:
+    """action_ids whose change redraws the modal: the dataset picker, the option field and every switch."""
+    rows = [row for row in form.fields if row.kind is Kind.TOGGLE or row.id == form.option]
+    return (ids.ACTION_DATASET, *(row.action_id for row in rows))
 
 
 # --- limits -------------------------------------------------------------------------------------------------

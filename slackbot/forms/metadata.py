@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from typing import Annotated, Final, Literal, get_args
+from typing import Annotated, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
+
+from slackbot.backends.form import FIELD_ID, MAX_KEPT, FormDeclaration, keepable, keepable_value
 
 PRIVATE_METADATA_LIMIT: Final = 3000
 
@@ -19,46 +20,19 @@ class MetadataError(ValueError):
 
 
 # --- values kept for hidden fields ---------------------------------------------------------------------------
-# A rebuild (provider or switch changed) only sees the inputs on screen, so the values of inputs it is about to
-# hide travel in the metadata and are put back when the inputs are shown again. Only the fields the form can
-# hide are kept: the switches and the SFT / DPO hyperparameters (slug, pruning rules and temperature are always
-# shown; a base model belongs to its provider's list).
-KeptField = Literal[
-    "enable_sft",
-    "sft_batch_size",
-    "sft_lr_multiplier",
-    "sft_epochs",
-    "sft_learning_rate",
-    "enable_dpo",
-    "dpo_variant",
-    "dpo_beta",
-    "dpo_lr_multiplier",
-    "dpo_epochs",
-    "dpo_adapter_weight",
-    "dpo_batch_size",
-]
-KEPT_FIELDS: Final[tuple[KeptField, ...]] = get_args(KeptField)
-_KEPT_TOGGLES: Final = frozenset({"enable_sft", "enable_dpo"})
-# Any sensible value of these fields is a short ASCII word: a number, "auto", "DPO" or "APO Zero". A value
-# longer than KEPT_TEXT_MAX, or with other characters (non-ASCII such as Unicode digits, tabs, ...), is NOT
-# kept: it is dropped (lost) when its input is hidden. The bound keeps the encoded metadata far below Slack's
-# 3000 characters whatever was typed: the worst case, every kept character a `"` escaped to two, is under
-# 1,900 characters (see tests/forms/test_kept.py).
-KEPT_TEXT_MAX: Final = 64
-_KEPT_TEXT: Final = re.compile(rf"[\x20-\x7e]{{1,{KEPT_TEXT_MAX}}}")
+# A rebuild (option or switch changed) only sees the inputs on screen, so the values of inputs it is about to
+# hide travel in the metadata and are put back when the inputs are shown again. Which fields may be kept, and
+# of which kind, is the backend's form's to say (`backends.form.keepable`); the metadata itself bounds them: at
+# most MAX_KEPT values, each a field id and a switch or a short ASCII word. Whatever was typed, the encoded
+# metadata stays below Slack's 3000 characters (the worst case is in tests/forms/test_kept.py).
 
 
-def keepable(name: str, value: object) -> bool:
-    """Whether `value` of field `name` may be kept in the metadata while its input is hidden."""
-    if name in _KEPT_TOGGLES:
-        return isinstance(value, bool)
-    return name in KEPT_FIELDS and isinstance(value, str) and _KEPT_TEXT.fullmatch(value) is not None
-
-
-def _check_kept(kept: dict[KeptField, bool | str]) -> dict[KeptField, bool | str]:
+def _check_kept(kept: dict[str, bool | str]) -> dict[str, bool | str]:
+    if len(kept) > MAX_KEPT:
+        raise ValueError("too many kept values")
     for name, value in kept.items():
-        if not keepable(name, value):
-            raise ValueError(f"kept value for {name} is not keepable")
+        if not FIELD_ID.fullmatch(name) or not keepable_value(value):
+            raise ValueError("a kept value is not keepable")
     return kept
 
 
@@ -77,11 +51,12 @@ class ModalMetadata(BaseModel):
     origin: Literal["command", "shortcut", "retry"] = "command"
     retry_of: int | None = Field(default=None, ge=1, le=2**63 - 1)  # a job id (a bigint)
     # Values of inputs the modal does not show right now (see `keepable`); never submitted.
-    kept: Annotated[dict[KeptField, bool | str], AfterValidator(_check_kept)] = Field(default_factory=dict)
+    kept: Annotated[dict[str, bool | str], AfterValidator(_check_kept)] = Field(default_factory=dict)
 
-    def with_kept(self, kept: Mapping[KeptField, object]) -> ModalMetadata:
-        """This metadata keeping the keepable ones of `kept` (anything else is dropped, never an error)."""
-        values = {name: value for name, value in kept.items() if keepable(name, value)}
+    def with_kept(self, kept: Mapping[str, object], form: FormDeclaration) -> ModalMetadata:
+        """This metadata keeping the values of `kept` the form lets keep (the rest is dropped, never an error)."""
+        values = {name: value for name, value in kept.items() if keepable(form, name, value)}
+        values = dict(list(values.items())[:MAX_KEPT])
         return ModalMetadata.model_validate({**self.model_dump(), "kept": values})
 
     def encode(self) -> str:

@@ -1,40 +1,30 @@
-"""Validation of a `FormState` into the backend-neutral `FineTuneSpec`, or `FormErrors` keyed by block_id
-(for `response_action: errors`)."""
+"""Validation of a `FormState` against a backend's form declaration into the neutral `FineTuneSpec`, or
+`FormErrors` keyed by block_id (for `response_action: errors`)."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Container, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
-from pydantic import ValidationError as PydanticValidationError
+from pydantic_core import PydanticCustomError
 
 from slackbot import ids
-from slackbot.backends.base import (
-    BatchSize,
-    Dataset,
-    FineTuneSpec,
-    PreferenceParams,
-    Provider,
-    SftParams,
+from slackbot.backends.base import Dataset, FineTuneSpec, Method, ParamValue
+from slackbot.backends.checks import AnyOf, check_slug, form_error, is_blank, suggest_slug
+from slackbot.backends.form import (
+    BASE_MODEL,
+    DATASET,
+    SLUG,
+    Choice,
+    FormDeclaration,
+    FormField,
+    Kind,
+    choice_of,
+    state_toggle,
+    visible_fields,
 )
-from slackbot.forms.rules import (
-    KNOWN_BASE_MODELS,
-    AnyOf,
-    check_batch_size,
-    check_number,
-    check_pruning_rule_ids,
-    check_slug,
-    form_error,
-    is_blank,
-    suggest_slug,
-)
-from slackbot.forms.state import TOGGLE_FIELDS, field_block_id, state_provider, state_toggle, visible_fields
+from slackbot.forms.state import field_block_id
 from slackbot.text import plain
-
-# --- validation ---------------------------------------------------------------------------------------------
-
 
 FIELD_ERROR_LIMIT = 500
 
@@ -46,218 +36,174 @@ class FormErrors(dict[str, str]):
 @dataclass(frozen=True)
 class FormContext:
     known_datasets: Mapping[str, Dataset]
-    base_models: Sequence[str]  # for the chosen provider; for OpenPipe also the project's deployed models
+    base_models: Sequence[str]  # for the chosen option, with the project's own models where it takes them
     existing_slugs: Container[str] | None = None  # None: unknown, the service refuses a duplicate itself
-    base_model_names: Collection[str] = field(default=KNOWN_BASE_MODELS)
+    base_model_names: Collection[str] | None = None  # names no slug may take; None: the form's reserved names
+    form: FormDeclaration = field(kw_only=True)
+
+    @property
+    def reserved(self) -> Collection[str]:
+        return self.form.reserved_names if self.base_model_names is None else self.base_model_names
 
 
-def _ctx(info: ValidationInfo) -> FormContext:
-    ctx = info.context
-    assert isinstance(ctx, FormContext), "validate FineTuneForm with context=FormContext(...)"
-    return ctx
+def _select(row: FormField, raw: object) -> str | None:
+    values = [value for value, _ in row.options]
+    if isinstance(raw, str) and raw in values:
+        return raw
+    if is_blank(raw) and not row.required:
+        return None
+    if row.required:
+        raise form_error(f"Choose a {row.label.lower()}: " + ", ".join(label for _, label in row.options) + ".")
+    raise form_error(f"{row.label} must be one of " + ", ".join(values) + " (or blank for the default).")
 
 
-def _provider_of(info: ValidationInfo) -> Provider | None:
-    value = info.data.get("provider")
-    return value if isinstance(value, Provider) else None
+def _value(row: FormField, raw: object, choice: Choice) -> ParamValue | None:
+    if row.check is not None:
+        return row.check(raw, choice)
+    if row.kind is Kind.SELECT:
+        return _select(row, raw)
+    if is_blank(raw):
+        if row.required:
+            raise form_error(f"Enter the {row.label.lower()}.")
+        return None
+    if not isinstance(raw, str):
+        raise form_error(f"{row.label} must be text.")
+    return raw.strip()
 
 
-# field → (what, largest allowed, an example); each must be greater than 0
-_POSITIVE: Final[dict[str, tuple[str, float, str]]] = {
-    "sft_lr_multiplier": ("Learning-rate multiplier", 100, "1.0"),
-    "dpo_lr_multiplier": ("Learning-rate multiplier", 100, "1.0"),
-    "sft_learning_rate": ("Learning rate", 1, "0.0002"),
-    "dpo_beta": ("Beta", 10, "0.1"),
-    "dpo_adapter_weight": ("Adapter weight", 10, "1.0"),
-}
-_WHOLE_EPOCHS: Final = (Provider.OPENAI, Provider.GEMINI)  # their fine-tuning APIs count epochs in integers
+def _methods_words(form: FormDeclaration) -> str:
+    names = [form.method_labels.get(m, m.value) for m in form.methods if form.toggle_of(m) is not None]
+    if len(names) == 2:
+        return f"{names[0]}, {names[1]} or both"
+    return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
 
 
-class FineTuneForm(BaseModel):
-    """The validated form. Field order matters: later validators read `provider` and the toggles."""
+class _Parser:
+    def __init__(self, form: FormDeclaration, state: Mapping[str, object], ctx: FormContext) -> None:
+        self.form, self.state, self.ctx = form, state, ctx
+        self.choice = choice_of(form, state)
+        self.shown = visible_fields(form, self.choice)
+        self.errors = FormErrors()
+        self.values: dict[str, ParamValue | None] = {}
 
-    model_config = ConfigDict(frozen=True, validate_default=True)
+    def fail(self, name: str, exc: PydanticCustomError | str) -> None:
+        # An error on a field the modal does not show (a switch the option lacks) goes on the option's block.
+        # Shown as plain text under the field; a message may quote what was typed (a pasted token, too).
+        message = plain(exc if isinstance(exc, str) else exc.message(), FIELD_ERROR_LIMIT)
+        target = name if name in self.shown else (self.form.option or DATASET)
+        self.errors.setdefault(field_block_id(self.form, target, self.choice.option), message)
 
-    provider: Provider | None = None
-    enable_sft: bool = True
-    enable_dpo: bool = False
-    dataset: str | None = None
-    base_model: str | None = None
-    slug: str | None = None
-    sft_batch_size: BatchSize | None = None
-    sft_lr_multiplier: float | None = None
-    sft_epochs: float | None = None
-    sft_learning_rate: float | None = None
-    dpo_variant: Literal["DPO", "APO Zero"] | None = None
-    dpo_beta: float | None = None
-    dpo_lr_multiplier: float | None = None
-    dpo_epochs: float | None = None
-    dpo_adapter_weight: float | None = None
-    dpo_batch_size: int | None = None
-    pruning_rule_ids: tuple[str, ...] = ()
-    default_temperature: float | None = None
+    def run(self) -> FineTuneSpec | FormErrors:
+        form, choice = self.form, self.choice
+        option_row = form.get(form.option) if form.option else None
+        if option_row is not None:
+            self.field(option_row)
+        self.switches()
+        dataset = self.dataset()
+        base_model = self.base_model()
+        slug = self.slug(dataset)
+        for row in form.fields:
+            if row is not option_row and row.kind is not Kind.TOGGLE and row.id in self.shown:
+                self.field(row)
+        if self.errors:
+            return self.errors
+        assert dataset is not None and base_model is not None and slug is not None
+        parameters = {
+            name: value
+            for name, value in self.values.items()
+            if name != form.option and value is not None and value != ()
+        }
+        return FineTuneSpec(
+            backend=form.backend,
+            dataset_id=dataset,
+            slug=slug,
+            base_model=base_model,
+            option=choice.option,
+            methods=tuple(m for m in form.methods if m in choice.methods),
+            parameters=parameters,
+        )
 
-    @field_validator("provider", mode="before")
-    @classmethod
-    def _parse_provider(cls, raw: object) -> Provider:
-        if isinstance(raw, str) and raw in {p.value for p in Provider}:
-            return Provider(raw)
-        raise form_error("Choose a provider: " + ", ".join(p.label for p in Provider) + ".")
+    def field(self, row: FormField) -> None:
+        try:
+            self.values[row.id] = _value(row, self.state.get(row.id), self.choice)
+        except PydanticCustomError as exc:
+            self.fail(row.id, exc)
 
-    @field_validator("enable_sft", "enable_dpo", mode="before")
-    @classmethod
-    def _toggle(cls, raw: object, info: ValidationInfo) -> bool:
-        on = raw if isinstance(raw, bool) else info.field_name == "enable_sft"
-        provider = _provider_of(info)
-        if provider is None:
-            return on
-        if info.field_name == "enable_sft" and not on and not provider.supports_sft_switch:
-            raise form_error(f"{provider.label} always trains with SFT: it cannot be switched off.")
-        if info.field_name == "enable_dpo" and on and not provider.supports_preference:
-            raise form_error(
-                f"Preference tuning (DPO) is not available for {provider.label}: "
-                f"only {Provider.OPENPIPE.label} and {Provider.OPENAI.label} offer it."
-            )
-        if info.field_name == "enable_dpo" and not on and info.data.get("enable_sft") is False:
-            raise form_error("Turn on SFT, DPO or both: a fine-tune needs at least one of them.")
-        return on
+    def switches(self) -> None:
+        """Every method switch is checked, shown or not, so a stored state asking for a method the option does
+        not offer is refused by name."""
+        form, option = self.form, self.choice.option
+        if form.option is not None and option is None:
+            return
+        failed = False
+        toggles = [t for t in (form.toggle_of(m) for m in form.methods) if t is not None]
+        for toggle in toggles:
+            on = state_toggle(form, self.state, toggle.id)
+            if toggle.shown_for(option) or on == toggle.default:
+                continue
+            failed = True
+            method = form.method_labels.get(toggle.method or Method.SFT, "")
+            label = form.label_of(option)
+            if toggle.default:
+                self.fail(toggle.id, f"{label} always trains with {method}: it cannot be switched off.")
+            else:
+                offering = [name for value, name in _option_labels(form) if toggle.shown_for(value)]
+                only = ", ".join(offering[:-1]) + f" and {offering[-1]}" if len(offering) > 1 else "".join(offering)
+                self.fail(toggle.id, f"{toggle.label} is not available for {label}: only {only} offer it.")
+        if toggles and not failed and not self.choice.methods:
+            self.fail(toggles[-1].id, f"Turn on {_methods_words(form)}: a fine-tune needs at least one of them.")
 
-    @field_validator("dataset", mode="before")
-    @classmethod
-    def _dataset(cls, raw: object, info: ValidationInfo) -> str:
+    def dataset(self) -> str | None:
+        raw = self.state.get(DATASET)
         if raw == ids.OPTION_ERROR_VALUE:
-            raise form_error("The dataset list could not be loaded: open the menu again to retry, then pick one.")
-        if not isinstance(raw, str) or not raw:
-            raise form_error("Choose the dataset to train on.")
-        if raw not in _ctx(info).known_datasets:
-            raise form_error("That dataset no longer exists in the project (deleted?): choose another one.")
-        return raw
+            message = "The dataset list could not be loaded: open the menu again to retry, then pick one."
+        elif not isinstance(raw, str) or not raw:
+            message = "Choose the dataset to train on."
+        elif raw not in self.ctx.known_datasets:
+            message = "That dataset no longer exists in the project (deleted?): choose another one."
+        else:
+            return raw
+        self.fail(DATASET, message)
+        return None
 
-    @field_validator("base_model", mode="before")
-    @classmethod
-    def _base_model(cls, raw: object, info: ValidationInfo) -> str | None:
-        provider = _provider_of(info)
-        if provider is None:
+    def base_model(self) -> str | None:
+        if BASE_MODEL not in self.shown:
             return None
+        label = self.form.label_of(self.choice.option)
+        raw = self.state.get(BASE_MODEL)
         if not isinstance(raw, str) or not raw:
-            raise form_error(f"Choose a base model for {provider.label}.")
-        if raw not in _ctx(info).base_models:
-            extra = " or one of the project's deployed models" if provider is Provider.OPENPIPE else ""
-            raise form_error(f'"{raw[:80]}" is not a base model for {provider.label}: pick one from the list{extra}.')
+            self.fail(BASE_MODEL, f"Choose a base model for {label}.")
+            return None
+        if raw not in self.ctx.base_models:
+            extra = (
+                " or one of the project's deployed models" if self.form.offers_own_models(self.choice.option) else ""
+            )
+            self.fail(BASE_MODEL, f'"{raw[:80]}" is not a base model for {label}: pick one from the list{extra}.')
+            return None
         return raw
 
-    @field_validator("slug", mode="before")
-    @classmethod
-    def _slug(cls, raw: object, info: ValidationInfo) -> str:
-        ctx = _ctx(info)
-        # OpenPipe's own deployed models are offered as base models: their slugs are taken too.
+    def slug(self, dataset_id: str | None) -> str | None:
+        ctx = self.ctx
+        # The project's own deployed models are offered as base models: their slugs are taken too.
         taken = AnyOf((ctx.existing_slugs or (), ctx.base_models))
-        dataset = ctx.known_datasets.get(str(info.data.get("dataset")))
+        raw = self.state.get(SLUG)
+        dataset = ctx.known_datasets.get(dataset_id) if dataset_id is not None else None
         if is_blank(raw) and dataset is not None:
             # Left blank: the suggestion the modal shows as placeholder (see blocks/modal.py).
-            return suggest_slug(dataset.name, taken)
-        return check_slug(raw, ctx.base_model_names, taken)
-
-    @field_validator("sft_batch_size", "dpo_batch_size", mode="before")
-    @classmethod
-    def _batch(cls, raw: object, info: ValidationInfo) -> BatchSize | None:
-        provider = _provider_of(info)
-        label = "Batch size" if info.field_name == "sft_batch_size" else "DPO batch size"
-        auto = info.field_name == "sft_batch_size" and provider in (
-            Provider.OPENPIPE,
-            Provider.OPENPIPE_REWARD,
-        )
-        return check_batch_size(raw, allow_auto=auto, label=label, no_auto=provider.label if provider else "")
-
-    @field_validator("sft_epochs", "dpo_epochs", mode="before")
-    @classmethod
-    def _epochs(cls, raw: object, info: ValidationInfo) -> float | None:
-        provider = _provider_of(info)
-        if provider is not None and provider in _WHOLE_EPOCHS:
-            message = f"Epochs must be a whole number from 1 to 50 for {provider.label}"
-            return check_number(raw, message, low=1, high=50, whole=True)
-        return check_number(raw, "Epochs must be a number from 1 to 50", low=1, high=50)
-
-    @field_validator(*_POSITIVE, mode="before")
-    @classmethod
-    def _positive(cls, raw: object, info: ValidationInfo) -> float | None:
-        what, high, example = _POSITIVE[str(info.field_name)]
-        message = f"{what} must be a number greater than 0 and at most {high:g} (e.g. {example})"
-        return check_number(raw, message, low=0, high=high, low_open=True)
-
-    @field_validator("default_temperature", mode="before")
-    @classmethod
-    def _temperature(cls, raw: object) -> float | None:
-        return check_number(raw, "Default temperature must be a number between 0 and 2, or blank", low=0, high=2)
-
-    @field_validator("dpo_variant", mode="before")
-    @classmethod
-    def _variant(cls, raw: object) -> object:
-        if is_blank(raw):
+            return suggest_slug(dataset.name, taken, ctx.reserved)
+        try:
+            return check_slug(raw, ctx.reserved, taken)
+        except PydanticCustomError as exc:
+            self.fail(SLUG, exc)
             return None
-        if raw not in ("DPO", "APO Zero"):
-            raise form_error('The variant must be "DPO" or "APO Zero" (or blank for the default).')
-        return raw
 
-    @field_validator("pruning_rule_ids", mode="before")
-    @classmethod
-    def _pruning(cls, raw: object) -> tuple[str, ...]:
-        return check_pruning_rule_ids(raw)
 
-    def to_spec(self) -> FineTuneSpec:
-        """The backend-neutral spec; fields the provider does not take stay None."""
-        assert self.provider is not None and self.dataset and self.slug and self.base_model
-        p = self.provider
-        sft = SftParams()
-        if self.enable_sft:
-            sft = SftParams(
-                batch_size=self.sft_batch_size,
-                learning_rate_multiplier=self.sft_lr_multiplier,
-                epochs=self.sft_epochs,
-                learning_rate=self.sft_learning_rate if p is Provider.GEMINI else None,
-            )
-        pref = PreferenceParams()
-        if self.enable_dpo:
-            pref = PreferenceParams(
-                variant=self.dpo_variant if p is Provider.OPENPIPE else None,
-                learning_rate_multiplier=self.dpo_lr_multiplier,
-                epochs=self.dpo_epochs,
-                beta=self.dpo_beta,
-                adapter_weight=self.dpo_adapter_weight if p is Provider.OPENPIPE else None,
-                batch_size=self.dpo_batch_size if p is Provider.OPENAI else None,
-            )
-        return FineTuneSpec(
-            dataset_id=self.dataset,
-            slug=self.slug,
-            provider=p,
-            base_model=self.base_model,
-            enable_sft=self.enable_sft,
-            sft=sft,
-            enable_preference=self.enable_dpo,
-            preference=pref,
-            pruning_rule_ids=self.pruning_rule_ids,
-            default_temperature=self.default_temperature,
-        )
+def _option_labels(form: FormDeclaration) -> tuple[tuple[str, str], ...]:
+    row = form.get(form.option) if form.option else None
+    return row.options if row is not None else ()
 
 
 def parse_form(state: Mapping[str, object], ctx: FormContext) -> FineTuneSpec | FormErrors:
-    """Validate what the user typed. Fields the modal does not show for this provider are ignored."""
-    provider = state_provider(state)
-    shown = visible_fields(
-        provider, enable_sft=state_toggle(state, "enable_sft"), enable_dpo=state_toggle(state, "enable_dpo")
-    )
-    data = {name: state.get(name) for name in shown}
-    # The toggles are always validated, so a stored state asking for DPO on Gemini is refused by name.
-    data.update({name: state.get(name) for name in TOGGLE_FIELDS})
-    try:
-        form = FineTuneForm.model_validate(data, context=ctx)
-    except PydanticValidationError as exc:
-        errors = FormErrors()
-        for err in exc.errors():
-            name = str(err["loc"][0]) if err["loc"] else "provider"
-            # An error on a field the modal does not show (a toggle the provider lacks) goes on the provider.
-            # Shown as plain text under the field; a message may quote what was typed (a pasted token, too).
-            message = plain(str(err["msg"]), FIELD_ERROR_LIMIT)
-            errors.setdefault(field_block_id(name if name in shown else "provider", provider), message)
-        return errors
-    return form.to_spec()
+    """Validate what the user typed against `ctx.form`. Fields the modal does not show for this choice are
+    ignored."""
+    return _Parser(ctx.form, state, ctx).run()

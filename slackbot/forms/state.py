@@ -7,115 +7,48 @@
 from __future__ import annotations
 
 from collections.abc import Container, Mapping
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from slackbot import ids
-from slackbot.backends.base import (
-    Provider,
+from slackbot.backends.form import (
+    BASE_MODEL,
+    CORE_FIELDS,
+    DATASET,
+    DATASET_LABEL,
+    FIELD_ID,
+    SLUG,
+    FormDeclaration,
+    choice_of,
+    keepable,
+    visible_fields,
 )
-from slackbot.forms.metadata import KEPT_FIELDS, KeptField, keepable
 
 # --- form state ---------------------------------------------------------------------------------------------
 
 FormValue = str | bool
 FormState = dict[str, FormValue]
 
-# Field names (the FormState keys). "dataset_label" keeps the picked option's text so the modal can show the
-# choice again without asking the backend.
-TEXT_FIELDS: Final = (
-    "slug",
-    "sft_batch_size",
-    "sft_lr_multiplier",
-    "sft_epochs",
-    "sft_learning_rate",
-    "dpo_beta",
-    "dpo_lr_multiplier",
-    "dpo_epochs",
-    "dpo_adapter_weight",
-    "dpo_batch_size",
-    "pruning_rule_ids",
-    "default_temperature",
-)
-TOGGLE_FIELDS: Final = ("enable_sft", "enable_dpo")
-
-_BLOCKS: Final[dict[str, tuple[str, str]]] = {
-    "dataset": (ids.BLOCK_DATASET, ids.ACTION_DATASET),
-    "provider": (ids.BLOCK_PROVIDER, ids.ACTION_PROVIDER),
-    "slug": (ids.BLOCK_SLUG, ids.ACTION_SLUG),
-    "enable_sft": (ids.BLOCK_ENABLE_SFT, ids.ACTION_ENABLE_SFT),
-    "sft_batch_size": (ids.BLOCK_SFT_BATCH_SIZE, ids.ACTION_SFT_BATCH_SIZE),
-    "sft_lr_multiplier": (ids.BLOCK_SFT_LR_MULTIPLIER, ids.ACTION_SFT_LR_MULTIPLIER),
-    "sft_epochs": (ids.BLOCK_SFT_EPOCHS, ids.ACTION_SFT_EPOCHS),
-    "sft_learning_rate": (ids.BLOCK_SFT_LEARNING_RATE, ids.ACTION_SFT_LEARNING_RATE),
-    "enable_dpo": (ids.BLOCK_ENABLE_DPO, ids.ACTION_ENABLE_DPO),
-    "dpo_variant": (ids.BLOCK_DPO_VARIANT, ids.ACTION_DPO_VARIANT),
-    "dpo_beta": (ids.BLOCK_DPO_BETA, ids.ACTION_DPO_BETA),
-    "dpo_lr_multiplier": (ids.BLOCK_DPO_LR_MULTIPLIER, ids.ACTION_DPO_LR_MULTIPLIER),
-    "dpo_epochs": (ids.BLOCK_DPO_EPOCHS, ids.ACTION_DPO_EPOCHS),
-    "dpo_adapter_weight": (ids.BLOCK_DPO_ADAPTER_WEIGHT, ids.ACTION_DPO_ADAPTER_WEIGHT),
-    "dpo_batch_size": (ids.BLOCK_DPO_BATCH_SIZE, ids.ACTION_DPO_BATCH_SIZE),
-    "pruning_rule_ids": (ids.BLOCK_PRUNING_RULES, ids.ACTION_PRUNING_RULES),
-    "default_temperature": (ids.BLOCK_TEMPERATURE, ids.ACTION_TEMPERATURE),
-}
-
 _MAX_TEXT: Final = 3000  # Slack's plain_text_input limit; anything longer did not come from the modal
+_MAX_FIELDS: Final = 100  # a view has at most 100 blocks
 
 
-def field_block_id(name: str, provider: Provider | None) -> str:
-    """The block_id that shows the field `name` (the base model's depends on the provider)."""
-    if name == "base_model":
-        return ids.block_base_model(provider or Provider.OPENPIPE)
-    return _BLOCKS[name][0]
+def field_block_id(form: FormDeclaration, name: str, option: str | None) -> str:
+    """The block_id that shows the field `name` (the base model's depends on the option)."""
+    if name == BASE_MODEL:
+        return ids.block_base_model(option or form.backend)
+    return name
 
 
-def field_action_id(name: str) -> str:
-    return ids.ACTION_BASE_MODEL if name == "base_model" else _BLOCKS[name][1]
-
-
-def state_provider(state: Mapping[str, object]) -> Provider | None:
-    raw = state.get("provider")
-    try:
-        return Provider(raw) if isinstance(raw, str) else None
-    except ValueError:
-        return None
-
-
-def state_toggle(state: Mapping[str, object], name: Literal["enable_sft", "enable_dpo"]) -> bool:
-    raw = state.get(name)
-    return raw if isinstance(raw, bool) else name == "enable_sft"
-
-
-def visible_fields(provider: Provider | None, *, enable_sft: bool, enable_dpo: bool) -> list[str]:
-    """Fields the modal shows for this provider and these toggles, in display order.
-
-    The modal and the parser share this list so an error is only ever reported on a block that exists.
-    """
-    out = ["dataset", "provider"]
-    if provider is not None:
-        out += ["base_model"]
-    out += ["slug"]
-    if provider is not None:
-        if provider.supports_sft_switch:
-            out.append("enable_sft")
-        if enable_sft or not provider.supports_sft_switch:
-            out += ["sft_batch_size", "sft_lr_multiplier", "sft_epochs"]
-            if provider is Provider.GEMINI:
-                out.append("sft_learning_rate")
-        if provider.supports_preference:
-            out.append("enable_dpo")
-            if enable_dpo:
-                if provider is Provider.OPENPIPE:
-                    out += [
-                        "dpo_variant",
-                        "dpo_beta",
-                        "dpo_lr_multiplier",
-                        "dpo_epochs",
-                        "dpo_adapter_weight",
-                    ]
-                else:
-                    out += ["dpo_beta", "dpo_lr_multiplier", "dpo_epochs", "dpo_batch_size"]
-    out += ["pruning_rule_ids", "default_temperature"]
-    return out
+def field_action_id(form: FormDeclaration, name: str) -> str:
+    if name == BASE_MODEL:
+        return ids.ACTION_BASE_MODEL
+    if name == DATASET:
+        return ids.ACTION_DATASET
+    if name == SLUG:
+        return ids.ACTION_SLUG
+    row = form.get(name)
+    assert row is not None, f"{name} is not a field of {form.backend}'s form"
+    return row.action_id
 
 
 def _clean(text: str) -> str:
@@ -171,12 +104,36 @@ def _option(element: Mapping[Any, Any]) -> tuple[str, str | None] | None:
     return _clean(option["value"]), _clean(label) if isinstance(label, str) else None
 
 
+# What each element type holds, and the action_id suffix a field of that kind has (see backends.form.action_id).
+_READ: Final = {
+    "plain_text_input": "_input",
+    "number_input": "_input",
+    "static_select": "_select",
+    "checkboxes": "_toggle",
+}
+
+
+def _read(element: Mapping[Any, Any]) -> FormValue | None:
+    kind = element.get("type")
+    if kind in ("plain_text_input", "number_input"):
+        value = element.get("value")
+        return _clean(value) if isinstance(value, str) else None
+    if kind == "static_select":
+        picked = _option(element)
+        return picked[0] if picked is not None else None
+    if kind == "checkboxes" and isinstance(element.get("selected_options"), list):
+        return any(isinstance(o, Mapping) and o.get("value") == ids.CHECKED for o in element["selected_options"])
+    return None
+
+
 def form_state_from_view(values: object, blocks: object = None) -> FormState:
     """What the user typed, from `view.state.values`. Never raises: anything unexpected is skipped.
 
-    With the view's `blocks`, an input that has no entry at all in `values` counts as showing its initial value
-    (a value put back by "Edit and retry" or a redraw, left untouched): Slack normally reports those, but a
-    missing entry must not lose them. An entry that is present, even empty (the user cleared it), wins.
+    Needs no form: every field's block_id is its id and its action_id says its kind, so any block of that shape
+    is read (the parser then takes only its form's fields). With the view's `blocks`, an input that has no entry
+    at all in `values` counts as showing its initial value (a value put back by "Edit and retry" or a redraw,
+    left untouched): Slack normally reports those, but a missing entry must not lose them. An entry that is
+    present, even empty (the user cleared it), wins.
     """
     state: FormState = {}
     if not isinstance(values, Mapping):
@@ -184,33 +141,37 @@ def form_state_from_view(values: object, blocks: object = None) -> FormState:
     try:
         if isinstance(blocks, list):
             values = _with_initial_values(values, blocks)
-        for name in TEXT_FIELDS:
-            element = _element(values, *_BLOCKS[name])
-            if element is not None and isinstance(element.get("value"), str):
-                state[name] = _clean(element["value"])
         dataset = _element(values, ids.BLOCK_DATASET, ids.ACTION_DATASET)
         picked = _option(dataset) if dataset is not None else None
         if picked is not None:
-            state["dataset"] = picked[0]
+            state[DATASET] = picked[0]
             if picked[1] is not None:
-                state["dataset_label"] = picked[1]
-        for name in ("provider", "dpo_variant"):
-            element = _element(values, *_BLOCKS[name])
-            picked = _option(element) if element is not None else None
-            if picked is not None:
-                state[name] = picked[0]
-        for block_id in sorted(k for k in values if isinstance(k, str)):
+                state[DATASET_LABEL] = picked[1]
+        slug = _element(values, ids.BLOCK_SLUG, ids.ACTION_SLUG)
+        if slug is not None and isinstance(slug.get("value"), str):
+            state[SLUG] = _clean(slug["value"])
+        block_ids = sorted(k for k in values if isinstance(k, str))
+        for block_id in block_ids:
             if block_id.startswith(ids.BLOCK_BASE_MODEL_PREFIX):
                 element = _element(values, block_id, ids.ACTION_BASE_MODEL)
                 picked = _option(element) if element is not None else None
                 if picked is not None:
-                    state["base_model"] = picked[0]
-        for name in TOGGLE_FIELDS:
-            element = _element(values, *_BLOCKS[name])
-            if element is not None and isinstance(element.get("selected_options"), list):
-                state[name] = any(
-                    isinstance(o, Mapping) and o.get("value") == ids.CHECKED for o in element["selected_options"]
-                )
+                    state[BASE_MODEL] = picked[0]
+        read = 0
+        for block_id in block_ids:
+            if block_id in CORE_FIELDS or not FIELD_ID.fullmatch(block_id) or read >= _MAX_FIELDS:
+                continue
+            block = values.get(block_id)
+            if not isinstance(block, Mapping):
+                continue
+            for action_id, element in block.items():
+                suffix = _READ.get(str(element.get("type"))) if isinstance(element, Mapping) else None
+                if suffix is None or action_id != block_id + suffix:
+                    continue
+                value = _read(element)
+                if value is not None:
+                    state[block_id] = value
+                    read += 1
     except Exception:  # a hostile Mapping subclass must not break the handler
         return state
     return state
@@ -222,29 +183,27 @@ def form_state_from_view(values: object, blocks: object = None) -> FormState:
 # them: the submission validates `view.state` alone, so a kept (hidden) value is never submitted.
 
 
-def hidden_values(state: Mapping[str, object], provider: Provider) -> dict[KeptField, FormValue]:
-    """The keepable values of `state` whose inputs a modal for `provider` and the state's switches hides."""
-    shown = set(
-        visible_fields(
-            provider, enable_sft=state_toggle(state, "enable_sft"), enable_dpo=state_toggle(state, "enable_dpo")
-        )
-    )
-    kept: dict[KeptField, FormValue] = {}
-    for name in KEPT_FIELDS:
-        value = state.get(name)
-        if name not in shown and keepable(name, value):
+def hidden_values(form: FormDeclaration, state: Mapping[str, object], option: str | None) -> dict[str, FormValue]:
+    """The keepable values of `state` whose inputs a modal for `option` and the state's switches hides."""
+    shown = set(visible_fields(form, choice_of(form, state, option)))
+    kept: dict[str, FormValue] = {}
+    for row in form.fields:
+        value = state.get(row.id)
+        if row.id not in shown and keepable(form, row.id, value):
             assert isinstance(value, str | bool)
-            kept[name] = value
+            kept[row.id] = value
     return kept
 
 
-def with_kept(state: FormState, kept: Mapping[KeptField, FormValue], *, on_screen: Container[object] = ()) -> FormState:
+def with_kept(
+    form: FormDeclaration, state: FormState, kept: Mapping[str, FormValue], *, on_screen: Container[object] = ()
+) -> FormState:
     """`state` (what is on screen) plus the values kept for inputs that were hidden. The screen always wins: a
     kept value never replaces a value in `state`, nor fills an input that was on screen (block_ids `on_screen`)
     and is blank now."""
     merged: FormState = {}
     for name, value in kept.items():
-        if name in KEPT_FIELDS and keepable(name, value) and _BLOCKS[name][0] not in on_screen:
+        if keepable(form, name, value) and name not in on_screen:
             merged[name] = value
     merged.update(state)
     return merged

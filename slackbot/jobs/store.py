@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, s
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from slackbot.backends.base import FineTuneSpec, ModelState, Provider
+from slackbot.backends.base import FineTuneSpec, ModelState
 from slackbot.domain.events import (
     Adopted,
     Expired,
@@ -136,7 +136,7 @@ class JobStore:
             "project": project,
             "slug": spec.slug,
             "model_id": model_id,
-            "provider": spec.provider.value,
+            "provider": spec.option or "",
             "base_model": spec.base_model,
             "dataset_id": spec.dataset_id,
             "dataset_name": dataset_name,
@@ -193,12 +193,10 @@ class JobStore:
         state: ModelState,
         now: datetime,
         thread_ts: str | None = None,
-        provider: Provider = Provider.OPENPIPE,
+        option: str | None = "openpipe",
     ) -> JobRecord:
         """Follow a model made elsewhere (`/finetune track`), queueing its card; may raise DuplicateJob."""
-        spec = FineTuneSpec(
-            dataset_id=state.dataset_id, slug=state.slug, provider=provider, base_model=state.base_model
-        )
+        spec = FineTuneSpec(dataset_id=state.dataset_id, slug=state.slug, option=option, base_model=state.base_model)
         return self.create_job(
             team_id=team_id,
             channel_id=channel_id,

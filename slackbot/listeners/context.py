@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from slackbot.backends.base import Provider
+from slackbot.backends.declared import form_for
 from slackbot.blocks.modal import finetune_modal
-from slackbot.forms import FormState, ModalMetadata, state_provider
+from slackbot.forms import FormDeclaration, FormState, ModalMetadata, default_option, state_option
 
 if TYPE_CHECKING:
     from slackbot.runtime import Runtime
@@ -37,6 +37,13 @@ def user_of(body: Mapping[str, Any]) -> str | None:
     return dig(body, "user", "id") or dig(body, "user_id")
 
 
+def form_of(runtime: Runtime) -> FormDeclaration:
+    """The form of the bot's backend."""
+    form = form_for(runtime.backend.name)
+    assert form is not None, f"backend {runtime.backend.name!r} declares no form (backends/declared.py)"
+    return form
+
+
 def open_modal(
     runtime: Runtime,
     client: WebClient,
@@ -49,12 +56,14 @@ def open_modal(
 
     Nothing here waits on the fine-tuning service: base models come from the cache or the static list.
     """
-    provider = state_provider(state or {}) or Provider.OPENPIPE
+    form = form_of(runtime)
+    option = state_option(form, state or {}) or default_option(form)
     view = finetune_modal(
         metadata,
         state,
-        provider=provider,
-        base_models=runtime.catalog.base_models(provider, wait=0.0),
+        form=form,
+        option=option,
+        base_models=runtime.catalog.base_models(option, wait=0.0),
         errors=errors,
     )
     try:

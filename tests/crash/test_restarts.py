@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from slackbot.backends.base import FineTuneSpec, Provider
 from slackbot.backends.openpipe import OpenPipeBackend
+from slackbot.backends.openpipe.fields import Provider, openpipe_spec
 from slackbot.jobs.db import make_engine, migrate
 from slackbot.jobs.notifier import METADATA_EVENT
 from slackbot.jobs.store import JobStore
@@ -83,7 +83,7 @@ class World:
         service = SubmitService(
             self.store, backend, deliver_now=lambda _job_id: None, clock=_now, poll_interval_seconds=0.1
         )
-        spec = FineTuneSpec(
+        spec = openpipe_spec(
             dataset_id=dataset,
             slug=slug,
             provider=Provider.OPENPIPE,

@@ -6,8 +6,8 @@ import json
 
 from pydantic import SecretStr
 
-from slackbot.backends.base import FineTuneSpec, Provider
 from slackbot.backends.openpipe import OpenPipeBackend
+from slackbot.backends.openpipe.fields import Provider, openpipe_spec
 from tests.e2e.harness import OPENPIPE_KEY, Harness
 
 
@@ -21,7 +21,7 @@ def test_deployed_card_and_reply_show_the_same_example_on_the_configured_base_ur
     h = harness
     dataset = h.openpipe.add_dataset("Elsewhere", entries=3)
     other = OpenPipeBackend(SecretStr(OPENPIPE_KEY), h.openpipe.url)
-    spec = FineTuneSpec(dataset_id=dataset, slug="ready-model", provider=Provider.OPENPIPE, base_model="Qwen/Qwen3-8B")
+    spec = openpipe_spec(dataset_id=dataset, slug="ready-model", provider=Provider.OPENPIPE, base_model="Qwen/Qwen3-8B")
     other.create(spec)
     other.close()
     assert "Looking up" in h.command("track ready-model")

@@ -33,12 +33,12 @@ def test_status_list_and_track(harness: Harness) -> None:
     dataset = h.openpipe.add_dataset("Elsewhere", entries=10)
     from pydantic import SecretStr
 
-    from slackbot.backends.base import FineTuneSpec, Provider
     from slackbot.backends.openpipe import OpenPipeBackend
+    from slackbot.backends.openpipe.fields import Provider, openpipe_spec
 
     other = OpenPipeBackend(SecretStr(OPENPIPE_KEY), h.openpipe.url)
     other.create(
-        FineTuneSpec(dataset_id=dataset, slug="made-in-web-ui", provider=Provider.OPENPIPE, base_model="Qwen/Qwen3-8B")
+        openpipe_spec(dataset_id=dataset, slug="made-in-web-ui", provider=Provider.OPENPIPE, base_model="Qwen/Qwen3-8B")
     )
     other.close()
     assert "Looking up" in _command(h, "track made-in-web-ui")

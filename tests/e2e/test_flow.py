@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from slackbot import ids
-from slackbot.backends.base import Provider
+from slackbot.backends.openpipe.fields import Provider
 from tests.e2e.harness import STEP_SECONDS, Harness
 from tests.openpipe.conftest import Contract, spec_path
 

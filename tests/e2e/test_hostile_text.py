@@ -21,8 +21,8 @@ import pytest
 from pydantic import SecretStr
 
 from slackbot import ids
-from slackbot.backends.base import FineTuneSpec, Provider
 from slackbot.backends.openpipe import OpenPipeBackend
+from slackbot.backends.openpipe.fields import Provider, openpipe_spec
 from slackbot.demo import BOT_TOKEN
 from slackbot.logs import RedactingHandler, configure_logging
 from tests.e2e.harness import OPENPIPE_KEY, SIGNING_SECRET, Harness
@@ -101,7 +101,7 @@ def _made_elsewhere(h: Harness, slug: str, base_model: str) -> None:
     other = OpenPipeBackend(SecretStr(OPENPIPE_KEY), h.openpipe.url)
     try:
         dataset = h.openpipe.add_dataset("Elsewhere", entries=3)
-        other.create(FineTuneSpec(dataset_id=dataset, slug=slug, provider=Provider.OPENPIPE, base_model=base_model))
+        other.create(openpipe_spec(dataset_id=dataset, slug=slug, provider=Provider.OPENPIPE, base_model=base_model))
     finally:
         other.close()
 

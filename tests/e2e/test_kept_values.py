@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from slackbot import ids
-from slackbot.backends.base import Provider
+from slackbot.backends.openpipe.fields import Provider
 from slackbot.forms import ModalMetadata
 from tests.e2e.harness import Harness
 

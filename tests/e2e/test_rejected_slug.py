@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from slackbot import ids
-from slackbot.backends.base import Provider
+from slackbot.backends.openpipe.fields import Provider
 from slackbot.domain.lifecycle import Lifecycle
 from tests.e2e.harness import Harness
 

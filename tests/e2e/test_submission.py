@@ -11,8 +11,8 @@ import pytest
 from pydantic import SecretStr
 
 from slackbot import ids
-from slackbot.backends.base import FineTuneSpec, Provider
 from slackbot.backends.openpipe import OpenPipeBackend
+from slackbot.backends.openpipe.fields import Provider, openpipe_spec
 from slackbot.domain.lifecycle import Lifecycle
 from tests.e2e.harness import OPENPIPE_KEY, Harness
 
@@ -282,7 +282,7 @@ def _made_elsewhere(h: Harness, slug: str) -> None:
     other = OpenPipeBackend(SecretStr(OPENPIPE_KEY), h.openpipe.url)
     try:
         other.create(
-            FineTuneSpec(dataset_id=dataset, slug=slug, provider=Provider.OPENPIPE, base_model="Qwen/Qwen3-8B")
+            openpipe_spec(dataset_id=dataset, slug=slug, provider=Provider.OPENPIPE, base_model="Qwen/Qwen3-8B")
         )
     finally:
         other.close()

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from slackbot.backends.base import FineTuneSpec, Provider
 from slackbot.backends.openpipe import OpenPipeBackend
+from slackbot.backends.openpipe.fields import Provider, openpipe_spec
 from slackbot.visibility import TTL_SECONDS
 from tests.e2e.harness import OPENPIPE_KEY, Harness
 
@@ -31,7 +31,7 @@ def jobs(tmp_path: Path) -> Iterator[tuple[Harness, str]]:
         dataset = h.openpipe.add_dataset("Shared", entries=10)
         other = OpenPipeBackend(SecretStr(OPENPIPE_KEY), h.openpipe.url)
         for slug in ("public-model", "secret-model", "dm-model"):
-            spec = FineTuneSpec(dataset_id=dataset, slug=slug, provider=Provider.OPENPIPE, base_model="Qwen/Qwen3-8B")
+            spec = openpipe_spec(dataset_id=dataset, slug=slug, provider=Provider.OPENPIPE, base_model="Qwen/Qwen3-8B")
             other.create(spec)
         other.close()
         for slug, channel in (("public-model", "C0RANDOM"), ("secret-model", SECRET), ("dm-model", dm)):

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from slackbot.backends.base import Dataset, Provider
-from slackbot.forms import KNOWN_BASE_MODELS, FormContext
+from slackbot.backends.base import Dataset
+from slackbot.backends.openpipe.catalog import ALL_BASE_MODELS
+from slackbot.backends.openpipe.fields import OPENPIPE_FORM, Provider
+from slackbot.forms import FormContext
+
+FORM = OPENPIPE_FORM
+KNOWN_BASE_MODELS = ALL_BASE_MODELS
 
 OPENPIPE_MODELS = ["meta-llama/Meta-Llama-3.1-8B-Instruct", "Qwen/Qwen3-8B", "my-earlier-model"]
 REWARD_MODELS = ["Qwen/Qwen2.5-0.5B-Instruct", "Qwen/Qwen3-8B"]
@@ -29,6 +34,7 @@ def context(provider: Provider, existing_slugs: set[str] | None = None) -> FormC
         base_models=MODELS[provider],
         existing_slugs=existing_slugs if existing_slugs is not None else {"already-here"},
         base_model_names=KNOWN_BASE_MODELS,
+        form=FORM,
     )
 
 

@@ -8,19 +8,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from slackbot import ids
-from slackbot.backends.base import FineTuneSpec, Provider
+from slackbot.backends.base import FineTuneSpec
+from slackbot.backends.openpipe.fields import Provider
 from slackbot.blocks.modal import check_view_limits, finetune_modal
 from slackbot.forms import (
-    KNOWN_BASE_MODELS,
     FormErrors,
     ModalMetadata,
     check_slug,
     form_state_from_view,
     parse_form,
-    state_provider,
+    state_option,
     suggest_slug,
 )
-from tests.forms.slack_shapes import MODELS, context
+from tests.forms.slack_shapes import FORM, KNOWN_BASE_MODELS, MODELS, context
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 META = ModalMetadata(team_id="T1", user_id="U1", channel_id="C1")
@@ -140,17 +140,17 @@ def test_any_stored_state_parses_and_rebuilds_without_raising(
     state: dict[str, Any], provider: Provider, use_state_provider: bool
 ) -> None:
     # A stored FormState (the DB's JSON) may hold anything: the modal must still open and be valid ...
-    view = finetune_modal(META, state, provider=provider, base_models=MODELS[provider])
+    view = finetune_modal(META, state, form=FORM, option=provider, base_models=MODELS[provider])
     assert check_view_limits(view) == []
     # ... and parsing gives a spec or errors, the errors only on blocks the matching modal shows (a garbage
     # provider included: its errors must land on blocks every variant of the modal has).
     if not use_state_provider:
         state = {**state, "provider": provider.value}
-    provider = state_provider(state) or Provider.OPENPIPE
+    provider = Provider(state_option(FORM, state) or Provider.OPENPIPE)
     result = parse_form(state, context(provider))
     assert isinstance(result, FineTuneSpec | FormErrors)
     if isinstance(result, FormErrors):
-        view = finetune_modal(META, state, provider=provider, base_models=MODELS[provider])
+        view = finetune_modal(META, state, form=FORM, option=provider, base_models=MODELS[provider])
         shown = {b["block_id"] for b in view["blocks"] if "block_id" in b}
         assert set(result) <= shown, (set(result) - shown, result)
         assert all(isinstance(m, str) and 0 < len(m) < 400 for m in result.values())
@@ -159,5 +159,5 @@ def test_any_stored_state_parses_and_rebuilds_without_raising(
 @FUZZ
 @given(st.text(max_size=200))
 def test_suggested_slugs_are_always_valid(name: str) -> None:
-    slug = suggest_slug(name)
+    slug = suggest_slug(name, reserved=KNOWN_BASE_MODELS)
     assert check_slug(slug, KNOWN_BASE_MODELS, ()) == slug

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from slackbot import ids
-from slackbot.backends.base import Provider
+from slackbot.backends.openpipe.fields import Provider
 from slackbot.blocks.modal import finetune_modal
 from slackbot.forms import ModalMetadata, form_state_from_view
-from tests.forms.slack_shapes import MODELS, slack_state_values
+from tests.forms.slack_shapes import FORM, MODELS, slack_state_values
 
 META = ModalMetadata(team_id="T1", user_id="U1", channel_id="C1")
 TYPED: dict[str, Any] = {
@@ -23,7 +23,7 @@ TYPED: dict[str, Any] = {
 
 
 def _restored_view() -> dict[str, Any]:
-    return finetune_modal(META, TYPED, provider=Provider.OPENPIPE, base_models=MODELS[Provider.OPENPIPE])
+    return finetune_modal(META, TYPED, form=FORM, option=Provider.OPENPIPE, base_models=MODELS[Provider.OPENPIPE])
 
 
 def test_inputs_missing_from_the_state_count_as_their_initial_values() -> None:

@@ -10,25 +10,29 @@ import pytest
 from pydantic import ValidationError
 
 from slackbot import ids
-from slackbot.backends.base import FineTuneSpec, PreferenceParams, Provider, SftParams
+from slackbot.backends.base import FineTuneSpec, Method
+from slackbot.backends.form import KEPT_TEXT_MAX, MAX_KEPT, keepable, kept_fields
+from slackbot.backends.openpipe.fields import PreferenceParams, Provider, SftParams, openpipe_settings
 from slackbot.blocks.modal import check_view_limits, finetune_modal
 from slackbot.forms import (
     PRIVATE_METADATA_LIMIT,
-    TEXT_FIELDS,
-    TOGGLE_FIELDS,
+    Choice,
     FormState,
+    Kind,
     MetadataError,
     ModalMetadata,
     parse_form,
     visible_fields,
 )
-from slackbot.forms.metadata import KEPT_FIELDS, KEPT_TEXT_MAX, keepable
 from slackbot.forms.state import hidden_values, with_kept
 from slackbot.listeners.actions.modal_actions import rebuild_input
-from tests.forms.slack_shapes import MODELS, context, selected, slack_state_values, text_value, ticked
+from tests.forms.slack_shapes import FORM, MODELS, context, selected, slack_state_values, text_value, ticked
 
 P = Provider
 META = ModalMetadata(team_id="T1", user_id="U1", channel_id="C1")
+KEPT_FIELDS = kept_fields(FORM)
+TOGGLE_FIELDS = [row.id for row in FORM.fields if row.kind is Kind.TOGGLE]
+TEXT_FIELDS = [row.id for row in FORM.fields if row.kind in (Kind.TEXT, Kind.LONG_TEXT, Kind.NUMBER)]
 TEXT_KEPT = [name for name in KEPT_FIELDS if name not in TOGGLE_FIELDS]
 
 
@@ -36,7 +40,7 @@ TEXT_KEPT = [name for name in KEPT_FIELDS if name not in TOGGLE_FIELDS]
 
 
 def test_kept_round_trips_and_nothing_kept_encodes_as_before() -> None:
-    meta = META.with_kept({"sft_epochs": "7", "enable_dpo": True, "dpo_variant": "APO Zero", "enable_sft": False})
+    meta = META.with_kept({"sft_epochs": "7", "enable_dpo": True, "dpo_variant": "APO Zero", "enable_sft": False}, FORM)
     assert ModalMetadata.decode(meta.encode()) == meta
     assert meta.kept == {"sft_epochs": "7", "enable_dpo": True, "dpo_variant": "APO Zero", "enable_sft": False}
     # Nothing kept: the exact text older versions wrote, and their metadata (without `kept`) still reads.
@@ -57,7 +61,7 @@ def test_worst_case_metadata_fits_private_metadata() -> None:
         thread_ts="1" * 20 + "." + "2" * 11,
         origin="shortcut",
         retry_of=2**63 - 1,
-    ).with_kept(kept)
+    ).with_kept(kept, FORM)
     assert meta.kept == kept  # nothing was dropped: this really is the largest metadata
     text = meta.encode()
     assert len(text) <= PRIVATE_METADATA_LIMIT
@@ -66,7 +70,24 @@ def test_worst_case_metadata_fits_private_metadata() -> None:
     # Every allowed character, too.
     printable = "".join(chr(c) for c in range(0x20, 0x7F))
     every = {name: (printable * 2)[i : i + KEPT_TEXT_MAX] for i, name in enumerate(TEXT_KEPT)}
-    assert len(META.with_kept(every).encode()) < len(text)
+    assert len(META.with_kept(every, FORM).encode()) < len(text)
+
+
+def test_worst_case_metadata_of_any_form_fits_private_metadata() -> None:
+    # Any form: as many kept values as the metadata takes, each with the longest field id and the worst text.
+    kept = {f"{'k' * 29}_{i:02d}": '"' * KEPT_TEXT_MAX for i in range(MAX_KEPT)}
+    meta = ModalMetadata(
+        team_id="T" * 64,
+        user_id="U" * 64,
+        channel_id="C" * 64,
+        thread_ts="1" * 20 + "." + "2" * 11,
+        origin="shortcut",
+        retry_of=2**63 - 1,
+        kept=kept,
+    )
+    assert len(meta.encode()) <= PRIVATE_METADATA_LIMIT
+    with pytest.raises(ValidationError):
+        ModalMetadata(team_id="T1", user_id="U1", channel_id="C1", kept=kept | {"one_more": "1"})
 
 
 @pytest.mark.parametrize(
@@ -76,18 +97,33 @@ def test_worst_case_metadata_fits_private_metadata() -> None:
         {"sft_epochs": "\uff17"},  # not ASCII (a fullwidth 7)
         {"sft_epochs": "7\t"},  # a control character
         {"sft_epochs": ""},  # blank is the default: nothing to keep
-        {"sft_epochs": True},  # a text field holds text
-        {"enable_sft": "yes"},  # a switch holds a bool
-        {"slug": "always-shown"},  # not a field the form can hide
-        {"base_model": "Qwen/Qwen3-8B"},
+        {"Not-A-Field": "1"},  # not a field id
     ],
 )
 def test_kept_values_are_bounded_at_construction_and_dropped_by_with_kept(kept: dict[Any, Any]) -> None:
     with pytest.raises(ValidationError):
         ModalMetadata(team_id="T1", user_id="U1", channel_id="C1", kept=kept)
-    assert META.with_kept(kept).kept == {}
+    assert META.with_kept(kept, FORM).kept == {}
     (name, value) = next(iter(kept.items()))
-    assert not keepable(name, value)
+    assert not keepable(FORM, name, value)
+
+
+@pytest.mark.parametrize(
+    "kept",
+    [
+        {"sft_epochs": True},  # a text field holds text
+        {"enable_sft": "yes"},  # a switch holds a bool
+        {"slug": "always-shown"},  # not a field the form can hide
+        {"base_model": "Qwen/Qwen3-8B"},
+        {"pruning_rule_ids": "pr_1"},  # a row the form never hides
+    ],
+)
+def test_values_the_form_does_not_keep_are_dropped(kept: dict[Any, Any]) -> None:
+    # Which field keeps what is the form's to say: the metadata alone only bounds the size (see above).
+    assert META.with_kept(kept, FORM).kept == {}
+    (name, value) = next(iter(kept.items()))
+    assert not keepable(FORM, name, value)
+    assert with_kept(FORM, {}, kept) == {}
 
 
 def test_retry_of_is_bounded_like_a_job_id() -> None:
@@ -122,9 +158,18 @@ def test_an_unknown_field_is_not_echoed() -> None:
 # --- which values are kept, and merging them back -----------------------------------------------------------
 
 
+def _choice(provider: Provider, sft: bool, dpo: bool) -> Choice:
+    methods = frozenset(m for m, on in ((Method.SFT, sft or not provider.supports_sft_switch), (Method.DPO, dpo)) if on)
+    return Choice(option=provider.value, methods=methods & frozenset(_offered(provider)))
+
+
+def _offered(provider: Provider) -> tuple[Method, ...]:
+    return (Method.SFT, Method.DPO) if provider.supports_preference else (Method.SFT,)
+
+
 def test_every_field_the_form_can_hide_can_be_kept() -> None:
     shown_sets: list[set[str]] = [
-        set(visible_fields(p, enable_sft=sft, enable_dpo=dpo))
+        set(visible_fields(FORM, _choice(p, sft, dpo)))
         for p in Provider
         for sft, dpo in itertools.product([True, False], repeat=2)
     ]
@@ -145,11 +190,11 @@ def test_hidden_values_keeps_only_what_the_new_view_hides() -> None:
         "dpo_adapter_weight": "x" * (KEPT_TEXT_MAX + 1),  # too long to keep: dropped
         "pruning_rule_ids": "pr_1",
     }
-    assert hidden_values(state, P.OPENPIPE) == {"sft_epochs": "7", "sft_batch_size": "auto"}
+    assert hidden_values(FORM, state, P.OPENPIPE) == {"sft_epochs": "7", "sft_batch_size": "auto"}
     # Gemini shows SFT always and has neither switch nor DPO.
-    assert hidden_values(state, P.GEMINI) == {"enable_sft": False, "enable_dpo": True, "dpo_beta": "0.3"}
+    assert hidden_values(FORM, state, P.GEMINI) == {"enable_sft": False, "enable_dpo": True, "dpo_beta": "0.3"}
     # OpenAI shows DPO beta, but not OpenPipe's adapter weight (dropped here only because it is too long).
-    assert hidden_values(state | {"dpo_adapter_weight": "0.5"}, P.OPENAI) == {
+    assert hidden_values(FORM, state | {"dpo_adapter_weight": "0.5"}, P.OPENAI) == {
         "sft_epochs": "7",
         "sft_batch_size": "auto",
         "dpo_adapter_weight": "0.5",
@@ -158,17 +203,17 @@ def test_hidden_values_keeps_only_what_the_new_view_hides() -> None:
 
 def test_the_screen_wins_over_kept_values() -> None:
     kept: dict[Any, Any] = {"sft_epochs": "7", "dpo_beta": "0.3", "enable_dpo": True}
-    merged = with_kept({"provider": "openpipe", "sft_epochs": "2", "enable_dpo": False}, kept)
+    merged = with_kept(FORM, {"provider": "openpipe", "sft_epochs": "2", "enable_dpo": False}, kept)
     assert merged == {"provider": "openpipe", "sft_epochs": "2", "enable_dpo": False, "dpo_beta": "0.3"}
     # An input that was on screen and is blank now stays blank.
-    assert with_kept({"provider": "openpipe"}, kept, on_screen={ids.BLOCK_SFT_EPOCHS}) == {
+    assert with_kept(FORM, {"provider": "openpipe"}, kept, on_screen={ids.BLOCK_SFT_EPOCHS}) == {
         "provider": "openpipe",
         "dpo_beta": "0.3",
         "enable_dpo": True,
     }
     # Anything that could not have been kept (a field never hidden, a value too long) is ignored.
     unkeepable: dict[Any, Any] = {"slug": "x", "sft_epochs": "y" * 100}
-    assert with_kept({}, unkeepable) == {}
+    assert with_kept(FORM, {}, unkeepable) == {}
 
 
 # --- rebuilds, as the listener does them ---------------------------------------------------------------------
@@ -177,8 +222,10 @@ def test_the_screen_wins_over_kept_values() -> None:
 def _rebuild(view: dict[str, Any], typed: dict[str, Any]) -> dict[str, Any]:
     """The user changes `typed` in `view`; the listener rebuilds the modal from Slack's payload."""
     payload_view = {**view, "state": {"values": slack_state_values(view, typed)}}
-    metadata, state, provider = rebuild_input(payload_view, ModalMetadata.decode(view["private_metadata"]))
-    new_view = finetune_modal(metadata, state, provider=provider, base_models=MODELS[provider])
+    metadata, state, option = rebuild_input(payload_view, ModalMetadata.decode(view["private_metadata"]), FORM)
+    assert option is not None
+    provider = Provider(option)
+    new_view = finetune_modal(metadata, state, form=FORM, option=provider, base_models=MODELS[provider])
     assert check_view_limits(new_view) == []
     return new_view
 
@@ -188,7 +235,7 @@ def _element(view: dict[str, Any], block_id: str) -> dict[str, Any] | None:
 
 
 def test_sft_off_and_on_again_keeps_the_sft_values() -> None:
-    view = finetune_modal(META, None, provider=P.OPENPIPE, base_models=MODELS[P.OPENPIPE])
+    view = finetune_modal(META, None, form=FORM, option=P.OPENPIPE, base_models=MODELS[P.OPENPIPE])
     typed = {ids.BLOCK_SFT_EPOCHS: text_value("7"), ids.BLOCK_SFT_LR_MULTIPLIER: text_value("1.5")}
     off = _rebuild(view, typed | {ids.BLOCK_ENABLE_SFT: ticked(False)})
     assert _element(off, ids.BLOCK_SFT_EPOCHS) is None
@@ -200,7 +247,7 @@ def test_sft_off_and_on_again_keeps_the_sft_values() -> None:
 
 
 def test_provider_round_trip_keeps_dpo_switch_and_values() -> None:
-    view = finetune_modal(META, {"enable_dpo": True}, provider=P.OPENPIPE, base_models=MODELS[P.OPENPIPE])
+    view = finetune_modal(META, {"enable_dpo": True}, form=FORM, option=P.OPENPIPE, base_models=MODELS[P.OPENPIPE])
     typed = {
         ids.BLOCK_DPO_BETA: text_value("0.3"),
         ids.BLOCK_DPO_ADAPTER_WEIGHT: text_value("0.5"),
@@ -221,7 +268,7 @@ def test_provider_round_trip_keeps_dpo_switch_and_values() -> None:
 
 
 def test_an_input_cleared_on_screen_is_not_refilled() -> None:
-    view = finetune_modal(META, None, provider=P.OPENPIPE, base_models=MODELS[P.OPENPIPE])
+    view = finetune_modal(META, None, form=FORM, option=P.OPENPIPE, base_models=MODELS[P.OPENPIPE])
     off = _rebuild(view, {ids.BLOCK_SFT_EPOCHS: text_value("7"), ids.BLOCK_ENABLE_SFT: ticked(False)})
     on = _rebuild(off, {ids.BLOCK_ENABLE_SFT: ticked(True, ids.CHECKED)})
     cleared = _rebuild(on, {ids.BLOCK_SFT_EPOCHS: text_value(None), ids.BLOCK_PROVIDER: selected(P.OPENAI.value)})
@@ -242,8 +289,10 @@ def test_a_kept_dpo_value_never_reaches_the_spec() -> None:
         "sft_epochs": "3",
     }
     kept: dict[Any, Any] = {"dpo_beta": "0.3", "dpo_variant": "APO Zero", "dpo_epochs": "2"}
-    for state in (on_screen, with_kept(on_screen, kept)):
+    for state in (on_screen, with_kept(FORM, on_screen, kept)):
         spec = parse_form(state, context(P.OPENPIPE))
         assert isinstance(spec, FineTuneSpec), spec
-        assert spec.enable_preference is False and spec.preference == PreferenceParams()
-        assert spec.sft == SftParams(epochs=3)
+        s = openpipe_settings(spec)
+        assert s.enable_preference is False and s.preference == PreferenceParams()
+        assert s.sft == SftParams(epochs=3)
+        assert spec.methods == (Method.SFT,) and spec.parameters == {"sft_epochs": 3}

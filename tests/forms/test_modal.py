@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from slackbot import ids
-from slackbot.backends.base import Dataset, Provider
+from slackbot.backends.base import Dataset
+from slackbot.backends.openpipe.fields import Provider
 from slackbot.blocks.modal import (
     check_view_limits,
     dataset_option,
@@ -18,7 +19,7 @@ from slackbot.blocks.modal import (
     options_error,
 )
 from slackbot.forms import FormState, ModalMetadata, form_state_from_view
-from tests.forms.slack_shapes import DATASETS, MODELS, selected, slack_state_values, text_value, ticked
+from tests.forms.slack_shapes import DATASETS, FORM, MODELS, selected, slack_state_values, text_value, ticked
 
 META = ModalMetadata(team_id="T1", user_id="U1", channel_id="C1", thread_ts="1700000000.000100")
 P = Provider
@@ -26,7 +27,7 @@ TOGGLES = list(itertools.product([True, False], repeat=2))
 
 
 def build(provider: Provider, state: FormState | None = None, **kw: Any) -> dict[str, Any]:
-    return finetune_modal(META, state, provider=provider, base_models=MODELS[provider], **kw)
+    return finetune_modal(META, state, form=FORM, option=provider, base_models=MODELS[provider], **kw)
 
 
 def block_ids(view: dict[str, Any]) -> list[str]:
@@ -105,7 +106,7 @@ def test_temperature_is_a_decimal_number_input_from_0_to_2() -> None:
 
 def test_base_model_select_follows_the_provider_and_caps_at_100_options() -> None:
     many = [f"org/model-{i}" for i in range(150)]
-    view = finetune_modal(META, {"base_model": "org/model-3"}, provider=P.OPENPIPE, base_models=many)
+    view = finetune_modal(META, {"base_model": "org/model-3"}, form=FORM, option=P.OPENPIPE, base_models=many)
     select = element(view, ids.block_base_model(P.OPENPIPE))
     assert len(select["options"]) == 100 and select["initial_option"]["value"] == "org/model-3"
     assert check_view_limits(view) == []
@@ -115,7 +116,7 @@ def test_base_model_select_follows_the_provider_and_caps_at_100_options() -> Non
 
 
 def test_no_base_models_still_gives_a_valid_view() -> None:
-    view = finetune_modal(META, None, provider=P.GEMINI, base_models=[])
+    view = finetune_modal(META, None, form=FORM, option=P.GEMINI, base_models=[])
     assert check_view_limits(view) == []
     assert element(view, ids.block_base_model(P.GEMINI))["options"][0]["value"] == ids.OPTION_ERROR_VALUE
 
@@ -133,7 +134,7 @@ def test_known_dataset_is_preselected_and_suggests_a_slug() -> None:
 def test_retry_title_and_errors_are_shown() -> None:
     meta = META.model_copy(update={"origin": "retry", "retry_of": 7})
     errors = {"service": "Fine tune IDs have to be globally unique"}  # about no field shown: on top
-    view = finetune_modal(meta, None, provider=P.OPENAI, base_models=MODELS[P.OPENAI], errors=errors)
+    view = finetune_modal(meta, None, form=FORM, option=P.OPENAI, base_models=MODELS[P.OPENAI], errors=errors)
     assert view["title"]["text"] == "Edit and retry"
     assert "globally unique" in view["blocks"][0]["text"]["text"]
     assert check_view_limits(view) == []
@@ -143,7 +144,7 @@ def test_an_error_about_a_field_shown_goes_right_under_it() -> None:
     meta = META.model_copy(update={"origin": "retry", "retry_of": 7})
     errors = {"slug": "Fine tune IDs have to be globally unique", "dpo_beta": "too big", "service": "Refused"}
     view = finetune_modal(
-        meta, {"enable_dpo": False}, provider=P.OPENPIPE, base_models=MODELS[P.OPENPIPE], errors=errors
+        meta, {"enable_dpo": False}, form=FORM, option=P.OPENPIPE, base_models=MODELS[P.OPENPIPE], errors=errors
     )
     blocks = view["blocks"]
     assert blocks[0]["block_id"] == ids.BLOCK_FORM_ERRORS
@@ -340,9 +341,11 @@ def test_blank_form_is_built_once_but_each_view_is_its_own(provider: Provider) -
     first = build(provider)
     first["blocks"][0]["label"]["text"] = "changed by a caller"
     first["blocks"].clear()
-    second = finetune_modal(other, None, provider=provider, base_models=MODELS[provider])
+    second = finetune_modal(other, None, form=FORM, option=provider, base_models=MODELS[provider])
     fresh = build(provider, {"provider": provider.value, "sft_epochs": ""})  # a state: never from the cache
     assert ModalMetadata.decode(second["private_metadata"]) == other
     assert {**second, "private_metadata": ""} == {**fresh, "private_metadata": ""}
-    retry = finetune_modal(META.model_copy(update={"origin": "retry"}), None, provider=provider, base_models=[])
+    retry = finetune_modal(
+        META.model_copy(update={"origin": "retry"}), None, form=FORM, option=provider, base_models=[]
+    )
     assert retry["title"]["text"] == "Edit and retry"

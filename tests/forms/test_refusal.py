@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from slackbot.backends.openpipe.fields import OPENPIPE_FORM as FORM
 from slackbot.forms.refusal import TOP, field_of, refusal_errors
 
 
@@ -26,17 +27,18 @@ from slackbot.forms.refusal import TOP, field_of, refusal_errors
     ],
 )
 def test_field_of(text: str, field: str | None) -> None:
-    assert field_of(text) == field
+    assert field_of(FORM, text) == field
 
 
 def test_a_refusal_about_one_field_goes_under_it_with_a_headline_on_top() -> None:
-    errors = refusal_errors("Fine tune IDs have to be globally unique. Please choose a different ID.")
+    errors = refusal_errors(FORM, "Fine tune IDs have to be globally unique. Please choose a different ID.")
     assert errors["slug"].startswith("Fine tune IDs have to be globally unique")
     assert errors[TOP] == "OpenPipe refused the last attempt: see the fields marked below."
 
 
 def test_issues_are_placed_one_by_one_and_the_rest_stays_on_top() -> None:
     errors = refusal_errors(
+        FORM,
         "Input validation failed",
         [
             "body.trainingConfig.sft_hyperparameters.num_epochs: Expected number, received string",
@@ -54,4 +56,6 @@ def test_issues_are_placed_one_by_one_and_the_rest_stays_on_top() -> None:
 
 
 def test_a_refusal_about_nothing_in_particular_is_shown_on_top() -> None:
-    assert refusal_errors("Internal server error") == {TOP: "OpenPipe refused the last attempt: Internal server error"}
+    assert refusal_errors(FORM, "Internal server error") == {
+        TOP: "OpenPipe refused the last attempt: Internal server error"
+    }

@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 
 from slackbot import ids
-from slackbot.backends.base import FineTuneSpec, Provider
+from slackbot.backends.base import FineTuneSpec
+from slackbot.backends.openpipe.fields import Provider
+from slackbot.backends.openpipe.fields import openpipe_settings as settings
 from slackbot.forms import FormErrors, parse_form, suggest_slug
 from tests.forms.slack_shapes import MODELS, context
 
@@ -46,7 +48,7 @@ def ok(provider: Provider, **changes: Any) -> FineTuneSpec:
 @pytest.mark.parametrize("provider", list(Provider))
 def test_the_baseline_state_is_valid_for_every_provider(provider: Provider) -> None:
     spec = ok(provider)
-    assert (spec.dataset_id, spec.slug, spec.provider) == ("ds_1", "my-model", provider)
+    assert (spec.dataset_id, spec.slug, spec.option) == ("ds_1", "my-model", provider)
 
 
 # --- dataset -------------------------------------------------------------------------------------------------
@@ -147,7 +149,7 @@ def test_slug_already_taken_in_the_project() -> None:
 
 @pytest.mark.parametrize("provider", [P.OPENPIPE, P.OPENPIPE_REWARD])
 def test_batch_size_auto_allowed_on_openpipe(provider: Provider) -> None:
-    assert ok(provider, sft_batch_size=" AUTO ").sft.batch_size == "auto"
+    assert settings(ok(provider, sft_batch_size=" AUTO ")).sft.batch_size == "auto"
 
 
 @pytest.mark.parametrize("provider", [P.OPENAI, P.GEMINI])
@@ -164,8 +166,8 @@ def test_batch_size_range_and_type(raw: str) -> None:
 
 
 def test_batch_size_bounds_are_inclusive() -> None:
-    assert ok(P.OPENAI, sft_batch_size="1").sft.batch_size == 1
-    assert ok(P.OPENAI, sft_batch_size="1024").sft.batch_size == 1024
+    assert settings(ok(P.OPENAI, sft_batch_size="1")).sft.batch_size == 1
+    assert settings(ok(P.OPENAI, sft_batch_size="1024")).sft.batch_size == 1024
 
 
 @pytest.mark.parametrize("raw", ["0", "-1", "abc", "nan", "inf", "101", "1,5"])
@@ -175,9 +177,9 @@ def test_lr_multiplier_must_be_positive(raw: str) -> None:
 
 
 def test_lr_multiplier_accepts_decimals_and_exponents() -> None:
-    assert ok(P.OPENPIPE, sft_lr_multiplier="0.5").sft.learning_rate_multiplier == 0.5
-    assert ok(P.OPENPIPE, sft_lr_multiplier="1e-1").sft.learning_rate_multiplier == 0.1
-    assert ok(P.OPENPIPE, sft_lr_multiplier="100").sft.learning_rate_multiplier == 100
+    assert settings(ok(P.OPENPIPE, sft_lr_multiplier="0.5")).sft.learning_rate_multiplier == 0.5
+    assert settings(ok(P.OPENPIPE, sft_lr_multiplier="1e-1")).sft.learning_rate_multiplier == 0.1
+    assert settings(ok(P.OPENPIPE, sft_lr_multiplier="100")).sft.learning_rate_multiplier == 100
 
 
 @pytest.mark.parametrize("raw", ["0.5", "51", "x", "0"])
@@ -186,11 +188,11 @@ def test_epochs_range(raw: str) -> None:
 
 
 def test_openpipe_takes_fractional_epochs_openai_and_gemini_do_not() -> None:
-    assert ok(P.OPENPIPE, sft_epochs="2.5").sft.epochs == 2.5
+    assert settings(ok(P.OPENPIPE, sft_epochs="2.5")).sft.epochs == 2.5
     for provider in (P.OPENAI, P.GEMINI):
         message = error(provider, ids.BLOCK_SFT_EPOCHS, sft_epochs="2.5")
         assert message == f"Epochs must be a whole number from 1 to 50 for {provider.label}."
-        assert ok(provider, sft_epochs="3").sft.epochs == 3
+        assert settings(ok(provider, sft_epochs="3")).sft.epochs == 3
 
 
 @pytest.mark.parametrize("raw", ["0", "1.5", "-0.001"])
@@ -201,7 +203,11 @@ def test_gemini_learning_rate_range(raw: str) -> None:
 
 def test_blank_hyperparameters_mean_provider_default() -> None:
     spec = ok(P.OPENPIPE, sft_batch_size="", sft_lr_multiplier="   ", sft_epochs=None)
-    assert spec.sft.batch_size is None and spec.sft.learning_rate_multiplier is None and spec.sft.epochs is None
+    assert (
+        settings(spec).sft.batch_size is None
+        and settings(spec).sft.learning_rate_multiplier is None
+        and settings(spec).sft.epochs is None
+    )
 
 
 # --- SFT / DPO switches --------------------------------------------------------------------------------------
@@ -230,10 +236,10 @@ def test_sft_cannot_be_switched_off_where_there_is_no_switch(provider: Provider)
 def test_hyperparameters_of_hidden_sections_are_ignored() -> None:
     # SFT off: its inputs are not in the modal, so leftovers from an earlier state must not block submission.
     spec = ok(P.OPENPIPE, enable_sft=False, enable_dpo=True, sft_batch_size="garbage")
-    assert spec.sft.batch_size is None
+    assert settings(spec).sft.batch_size is None
     # OpenAI has no adapter weight / variant: leftovers from OpenPipe are dropped, not validated.
     spec = ok(P.OPENAI, enable_dpo=True, dpo_adapter_weight="garbage", dpo_variant="nonsense")
-    assert spec.preference.adapter_weight is None and spec.preference.variant is None
+    assert settings(spec).preference.adapter_weight is None and settings(spec).preference.variant is None
 
 
 # --- DPO hyperparameters -------------------------------------------------------------------------------------
@@ -280,19 +286,19 @@ def test_openai_dpo_batch_size(bad: str) -> None:
 
 def test_pruning_rule_ids_split_on_commas_spaces_and_newlines_without_duplicates() -> None:
     spec = ok(P.OPENPIPE, pruning_rule_ids="pr_1, pr-2\npr_3  pr_1,,")
-    assert spec.pruning_rule_ids == ("pr_1", "pr-2", "pr_3")
+    assert settings(spec).pruning_rule_ids == ("pr_1", "pr-2", "pr_3")
 
 
 def test_pruning_rule_id_characters_and_length() -> None:
     message = error(P.OPENPIPE, ids.BLOCK_PRUNING_RULES, pruning_rule_ids="ok_1, bad$id")
     assert message.startswith('"bad$id" is not a pruning rule id: each id is 1 to 64 letters, digits, _ or -')
     assert "is not a pruning rule id" in error(P.OPENPIPE, ids.BLOCK_PRUNING_RULES, pruning_rule_ids="a" * 65)
-    assert ok(P.OPENPIPE, pruning_rule_ids="a" * 64).pruning_rule_ids == ("a" * 64,)
+    assert settings(ok(P.OPENPIPE, pruning_rule_ids="a" * 64)).pruning_rule_ids == ("a" * 64,)
 
 
 def test_at_most_twenty_pruning_rules() -> None:
     twenty = " ".join(f"r{i}" for i in range(20))
-    assert len(ok(P.OPENPIPE, pruning_rule_ids=twenty).pruning_rule_ids) == 20
+    assert len(settings(ok(P.OPENPIPE, pruning_rule_ids=twenty)).pruning_rule_ids) == 20
     message = error(P.OPENPIPE, ids.BLOCK_PRUNING_RULES, pruning_rule_ids=twenty + " r20")
     assert message == "At most 20 pruning rule ids are allowed (21 given)."
 
@@ -304,8 +310,8 @@ def test_default_temperature_range(raw: str) -> None:
 
 
 def test_default_temperature_bounds_inclusive() -> None:
-    assert ok(P.OPENAI, default_temperature="0").default_temperature == 0
-    assert ok(P.OPENAI, default_temperature="2").default_temperature == 2
+    assert settings(ok(P.OPENAI, default_temperature="0")).default_temperature == 0
+    assert settings(ok(P.OPENAI, default_temperature="2")).default_temperature == 2
 
 
 def test_every_error_is_reported_at_once() -> None:
@@ -344,4 +350,5 @@ def test_non_finite_or_boolean_numbers_from_a_stored_state(raw: object) -> None:
 
 def test_numbers_from_a_stored_state_may_be_json_numbers() -> None:
     spec = ok(P.OPENPIPE, sft_lr_multiplier=2, sft_batch_size=8, default_temperature=1)
-    assert (spec.sft.learning_rate_multiplier, spec.sft.batch_size, spec.default_temperature) == (2, 8, 1)
+    s = settings(spec)
+    assert (s.sft.learning_rate_multiplier, s.sft.batch_size, s.default_temperature) == (2, 8, 1)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from slackbot.backends.base import FineTuneSpec, PreferenceParams, Provider, SftParams
+from slackbot.backends.base import FineTuneSpec
+from slackbot.backends.openpipe.fields import PreferenceParams, Provider, SftParams, openpipe_spec
 from slackbot.forms import parse_form
 from tests.forms.slack_shapes import context
 
@@ -18,7 +19,7 @@ def spec_of(provider: Provider, **state: Any) -> FineTuneSpec:
 
 
 def expected(provider: Provider, base_model: str, **fields: Any) -> FineTuneSpec:
-    return FineTuneSpec(
+    return openpipe_spec(
         dataset_id="ds_1",
         slug="tickets-ft",
         provider=provider,

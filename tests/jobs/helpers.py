@@ -9,14 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
-from slackbot.backends.base import (
-    BackendError,
-    Dataset,
-    FineTuneSpec,
-    ModelState,
-    NotFoundError,
-    Provider,
-)
+from slackbot.backends.base import BackendError, Dataset, FineTuneSpec, ModelState, NotFoundError
+from slackbot.backends.openpipe.fields import Provider, openpipe_spec
 from slackbot.backends.openpipe.statuses import openpipe_lifecycle
 from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs.db import db_now
@@ -25,7 +19,7 @@ T0 = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
 
 
 def spec(slug: str, dataset_id: str = "ds-1") -> FineTuneSpec:
-    return FineTuneSpec(
+    return openpipe_spec(
         dataset_id=dataset_id,
         slug=slug,
         provider=Provider.OPENPIPE,
@@ -92,8 +86,14 @@ class FakeBackend:
     def list_datasets(self) -> list[Dataset]:
         return []
 
-    def list_base_models(self, provider: Provider) -> list[str]:
+    def list_base_models(self, option: str | None) -> list[str]:
         return []
+
+    def known_base_models(self, option: str | None) -> tuple[str, ...]:
+        return ()
+
+    def offers_own_models(self, option: str | None) -> bool:
+        return False
 
     def create(self, spec: FineTuneSpec) -> ModelState:
         with self.lock:

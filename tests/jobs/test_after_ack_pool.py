@@ -7,7 +7,7 @@ import threading
 from typing import Any
 
 from slackbot import ids
-from slackbot.backends.base import Provider
+from slackbot.backends.openpipe.fields import OPENPIPE_FORM, Provider
 from slackbot.forms import field_block_id
 from tests.e2e.conftest import harness
 from tests.e2e.harness import Harness
@@ -46,7 +46,7 @@ def test_a_full_pool_answers_in_the_form_and_loses_nothing(harness: Harness) -> 
     answer = h.driver.view_submission(second["id"], values, user_id="U0BOB").json()
     assert answer["response_action"] == "errors"
     [(block, message)] = answer["errors"].items()
-    assert block == field_block_id("slug", Provider.OPENPIPE)
+    assert block == field_block_id(OPENPIPE_FORM, "slug", Provider.OPENPIPE)
     assert "was not submitted" in message and "Everything you typed is still here" in message
     assert h.runtime.store.by_slug(h.slack.team_id, "second-in") is None  # nothing half-made to clean up
     assert h.slack.typed_state(second["id"])[ids.BLOCK_SLUG]  # the modal, and what was typed, are still there

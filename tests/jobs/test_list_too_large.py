@@ -13,8 +13,9 @@ import pytest
 from pydantic import SecretStr
 
 from slackbot import ids
-from slackbot.backends.base import FineTuneSpec, ListTooLarge, Provider
+from slackbot.backends.base import ListTooLarge
 from slackbot.backends.openpipe import OpenPipeBackend
+from slackbot.backends.openpipe.fields import Provider, openpipe_spec
 from slackbot.jobs.store import JobStore
 from slackbot.jobs.tracker import LIST_TOO_LARGE, Tracker, TrackerConfig
 from slackbot.sandbox.clock import ManualClock
@@ -39,7 +40,7 @@ def test_too_large_model_list_falls_back_to_per_model_reads(tmp_path: Path, capl
         small = OpenPipeBackend(SecretStr(OPENPIPE_KEY), h.openpipe.url, timeout=5, max_body_bytes=cap)
         for i in range(12):
             small.create(
-                FineTuneSpec(dataset_id=dataset, slug=f"elsewhere-{i}", provider=Provider.OPENPIPE, base_model=BASE)
+                openpipe_spec(dataset_id=dataset, slug=f"elsewhere-{i}", provider=Provider.OPENPIPE, base_model=BASE)
             )
         with pytest.raises(ListTooLarge):
             small.list_models()
@@ -83,7 +84,7 @@ def test_per_model_reads_stop_at_a_rate_limit_and_wait_its_retry_after(store: Jo
         ids_ = []
         for i in range(8):
             state = backend.create(
-                FineTuneSpec(dataset_id=dataset, slug=f"m-{i}", provider=Provider.OPENPIPE, base_model=BASE)
+                openpipe_spec(dataset_id=dataset, slug=f"m-{i}", provider=Provider.OPENPIPE, base_model=BASE)
             )
             if i < 3:
                 job = store.track_existing(

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import SecretStr
 
-from slackbot.backends.base import FineTuneSpec, Provider
 from slackbot.backends.openpipe import OpenPipeBackend
+from slackbot.backends.openpipe.fields import Provider, openpipe_spec
 from slackbot.domain.events import Rejected
 from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs.store import JobStore
@@ -56,7 +56,7 @@ class World:
     def submit(self, backend: OpenPipeBackend, api: LocalOpenPipe, slug: str, key: str | None = None) -> SubmitService:
         service = SubmitService(self.store, backend, lambda _id: None, self.now, poll_interval_seconds=20)
         dataset = api.add_dataset(f"data-{slug}", 50)
-        spec = FineTuneSpec(dataset_id=dataset, slug=slug, provider=Provider.OPENPIPE, base_model=BASE)
+        spec = openpipe_spec(dataset_id=dataset, slug=slug, provider=Provider.OPENPIPE, base_model=BASE)
         service.submit(SubmitRequest("T1", "U1", "C1", None, spec, "data", 50, {}, key or f"view-{slug}"))
         return service
 
@@ -239,7 +239,7 @@ def test_same_slug_submitted_concurrently_posts_once(world: World) -> None:
     api, backend = world.openpipe(timeout=5)
     api.inject("POST /models", "latency", delay=0.3, times=None)  # keep the first create open a while
     dataset = api.add_dataset("shared", 20)
-    spec = FineTuneSpec(dataset_id=dataset, slug="contested", provider=Provider.OPENPIPE, base_model=BASE)
+    spec = openpipe_spec(dataset_id=dataset, slug="contested", provider=Provider.OPENPIPE, base_model=BASE)
     service = SubmitService(world.store, backend, lambda _id: None, world.now)
     barrier = threading.Barrier(4)
     outcomes = []
@@ -267,7 +267,7 @@ def test_a_queued_create_costs_the_tracker_no_lookup_until_its_grace(world: Worl
     dataset = api.add_dataset("data", 50)
     service = SubmitService(world.store, backend, lambda _id: None, world.now)
     for i in range(5):
-        spec = FineTuneSpec(dataset_id=dataset, slug=f"queued-{i}", provider=Provider.OPENPIPE, base_model=BASE)
+        spec = openpipe_spec(dataset_id=dataset, slug=f"queued-{i}", provider=Provider.OPENPIPE, base_model=BASE)
         assert service.record(SubmitRequest("T1", "U1", "C1", None, spec, "data", 50, {}, f"view-{i}")).created
     tracker = world.tracker()
 

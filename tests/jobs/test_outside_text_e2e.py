@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from slackbot import ids
-from slackbot.backends.base import Provider
+from slackbot.backends.openpipe.fields import Provider
 from tests.e2e.harness import Harness
 
 

@@ -16,8 +16,8 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from slackbot.backends.base import FineTuneSpec, Provider
 from slackbot.backends.openpipe import OpenPipeBackend
+from slackbot.backends.openpipe.fields import Provider, openpipe_spec
 from slackbot.jobs.db import make_engine
 from slackbot.jobs.schema import jobs
 from slackbot.jobs.store import JobStore
@@ -86,7 +86,7 @@ def test_replica_processes_report_every_transition_exactly_once(db_url: str) -> 
         dataset = api.add_dataset("replicas", 100)
         ids = []
         for n in range(JOBS):
-            spec = FineTuneSpec(
+            spec = openpipe_spec(
                 dataset_id=dataset,
                 slug=f"replica-{n}",
                 provider=Provider.OPENPIPE,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from slack_sdk.models.blocks import Block
 
-from slackbot.backends.base import FineTuneSpec, PreferenceParams, Provider, SftParams
+from slackbot.backends.openpipe.fields import PreferenceParams, Provider, SftParams, openpipe_spec
 from slackbot.backends.openpipe.statuses import openpipe_lifecycle
 from slackbot.blocks.card import status_card, status_shown
 from slackbot.blocks.replies import (
@@ -29,7 +29,7 @@ SECRET = "opk_live_0123456789abcdef"
 def make_job(**changes: Any) -> JobRecord:
     spec = changes.pop(
         "spec",
-        FineTuneSpec(
+        openpipe_spec(
             dataset_id="ds-1",
             slug="support-bot-v2",
             provider=Provider.OPENPIPE,
@@ -49,7 +49,7 @@ def make_job(**changes: Any) -> JobRecord:
         "project": "p1",
         "slug": spec.slug,
         "model_id": "m-1",
-        "provider": spec.provider.value,
+        "provider": spec.option or "",
         "base_model": spec.base_model,
         "dataset_id": "ds-1",
         "dataset_name": "support-chats",
@@ -121,7 +121,7 @@ def test_card_shows_everything_about_a_running_job() -> None:
 
 def test_card_settings_for_dpo_and_gemini() -> None:
     dpo = make_job(
-        spec=FineTuneSpec(
+        spec=openpipe_spec(
             dataset_id="ds-1",
             slug="pref",
             provider=Provider.OPENAI,
@@ -136,7 +136,7 @@ def test_card_settings_for_dpo_and_gemini() -> None:
     assert "DPO: epochs provider default, beta 0.1, LR multiplier provider default, batch size 8" in body
     assert "OpenAI" in body
     gemini = make_job(
-        spec=FineTuneSpec(
+        spec=openpipe_spec(
             dataset_id="ds-1",
             slug="gem",
             provider=Provider.GEMINI,

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 from pydantic import SecretStr
 
-from slackbot.backends.base import FineTuneSpec, Provider
 from slackbot.backends.openpipe import OpenPipeBackend
+from slackbot.backends.openpipe.fields import Provider, openpipe_spec
 from slackbot.jobs.notifier import Notifier
 from slackbot.jobs.submit import SubmitRequest, SubmitService
 from slackbot.jobs.tracker import Tracker, TrackerConfig
@@ -35,7 +35,7 @@ def _service(env: Env, backend: OpenPipeBackend, notifier: Notifier) -> SubmitSe
 
 
 def _request(slug: str, dataset_id: str) -> SubmitRequest:
-    spec = FineTuneSpec(
+    spec = openpipe_spec(
         dataset_id=dataset_id,
         slug=slug,
         provider=Provider.OPENPIPE,

@@ -5,17 +5,10 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from slackbot.backends.base import (
-    Backend,
-    ConflictError,
-    FineTuneSpec,
-    NotFoundError,
-    PreferenceParams,
-    Provider,
-    SftParams,
-)
+from slackbot.backends.base import Backend, ConflictError, FineTuneSpec, NotFoundError
 from slackbot.backends.openpipe import OpenPipeBackend, project_id
 from slackbot.backends.openpipe.catalog import BASE_MODELS
+from slackbot.backends.openpipe.fields import PreferenceParams, Provider, SftParams
 from slackbot.sandbox.clock import ManualClock
 from slackbot.sandbox.openpipe_api import LocalOpenPipe
 from tests.openpipe.conftest import KEY

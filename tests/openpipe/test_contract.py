@@ -36,7 +36,7 @@ def test_every_request_the_backend_sends_conforms(
     for spec in specs:
         backend.create(spec)
     clock.advance(600)
-    for provider in {s.provider for s in specs}:
+    for provider in {s.option for s in specs}:
         backend.list_base_models(provider)
     backend.refresh([s.slug for s in specs] + ["gone"])
     backend.get(specs[0].slug)

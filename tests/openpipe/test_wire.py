@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from slackbot.backends.base import FineTuneSpec, PreferenceParams, Provider, SftParams
+from slackbot.backends.base import FineTuneSpec
 from slackbot.backends.openpipe.catalog import BASE_MODELS
+from slackbot.backends.openpipe.fields import PreferenceParams, Provider, SftParams, openpipe_spec
 from slackbot.backends.openpipe.wire import (
     CreateModelRequest,
     Model,
@@ -26,7 +27,7 @@ P = Provider
 
 
 def spec(provider: Provider, base_model: str, **kw: Any) -> FineTuneSpec:
-    return FineTuneSpec(dataset_id="ds-1", slug="my-model", provider=provider, base_model=base_model, **kw)
+    return openpipe_spec(dataset_id="ds-1", slug="my-model", provider=provider, base_model=base_model, **kw)
 
 
 LLAMA = "meta-llama/Meta-Llama-3.1-8B-Instruct"

@@ -10,9 +10,10 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import SecretStr
 
-from slackbot.backends.base import Dataset, FineTuneSpec, ModelState, NotFoundError, Provider
+from slackbot.backends.base import Dataset, FineTuneSpec, ModelState, NotFoundError
 from slackbot.backends.openpipe.catalog import BASE_MODELS
 from slackbot.backends.openpipe.client import MAX_BODY_BYTES, OpenPipeClient
+from slackbot.backends.openpipe.fields import Provider
 from slackbot.backends.openpipe.wire import to_create_request
 
 
@@ -24,6 +25,13 @@ def project_id(api_key: SecretStr, base_url: str) -> str:
         host = f"{host}:{parts.port}"
     digest = hashlib.sha256(api_key.get_secret_value().encode()).hexdigest()[:8]
     return f"openpipe:{host}:{digest}"
+
+
+def _provider(option: str | None) -> Provider | None:
+    try:
+        return Provider(option or Provider.OPENPIPE.value)
+    except ValueError:
+        return None
 
 
 class OpenPipeBackend:
@@ -63,9 +71,16 @@ class OpenPipeBackend:
     def list_datasets(self) -> list[Dataset]:
         return [item.to_dataset() for item in self.client.list_datasets().data]
 
-    def list_base_models(self, provider: Provider) -> list[str]:
-        names = list(BASE_MODELS[provider])
-        if provider is Provider.OPENPIPE:
+    def known_base_models(self, option: str | None) -> tuple[str, ...]:
+        provider = _provider(option)
+        return BASE_MODELS[provider] if provider is not None else ()
+
+    def offers_own_models(self, option: str | None) -> bool:
+        return _provider(option) is Provider.OPENPIPE
+
+    def list_base_models(self, option: str | None) -> list[str]:
+        names = list(self.known_base_models(option))
+        if self.offers_own_models(option):
             # Fine-tunes of the project can be trained further, once deployed.
             own = [m.name for m in self.client.list_models().data if m.openpipe.status == "DEPLOYED"]
             names += [name for name in own if name not in names]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-from slackbot.backends.base import Provider
+from slackbot.backends.openpipe.providers import Provider
 
 # OpenAI and Gemini base models are enums in the spec, so the wire models use these Literals directly.
 OpenAIBaseModel = Literal[

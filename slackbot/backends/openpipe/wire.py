@@ -11,20 +11,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from slackbot.backends.base import (
-    Dataset,
-    FineTuneSpec,
-    ModelState,
-    PreferenceParams,
-    Provider,
-    SftParams,
-)
+from slackbot.backends.base import Dataset, FineTuneSpec, ModelState
 from slackbot.backends.openpipe.catalog import (
     GEMINI_BASE_MODELS,
     OPENAI_BASE_MODELS,
     GeminiBaseModel,
     OpenAIBaseModel,
 )
+from slackbot.backends.openpipe.fields import OpenPipeSettings, PreferenceParams, Provider, SftParams, openpipe_settings
 from slackbot.backends.openpipe.statuses import openpipe_lifecycle
 
 # "auto" | number. int before float so that 8 is sent as 8, not 8.0.
@@ -304,22 +298,22 @@ def _number_batch(provider: Provider, batch: int | str | None, field: str) -> in
     return None if batch is None else int(batch)
 
 
-def _check_switches(spec: FineTuneSpec) -> None:
-    p = spec.provider
-    if spec.enable_preference and not p.supports_preference:
+def _check_switches(spec: FineTuneSpec, s: OpenPipeSettings) -> None:
+    p = s.provider
+    if s.enable_preference and not p.supports_preference:
         raise ValueError(f"{p.label} does not take enable_preference: it has no preference tuning")
-    if not spec.enable_sft and not p.supports_sft_switch:
+    if not s.enable_sft and not p.supports_sft_switch:
         raise ValueError(f"{p.label} does not take enable_sft=False: SFT cannot be switched off")
-    if not spec.enable_sft and not spec.enable_preference:
+    if not s.enable_sft and not s.enable_preference:
         raise ValueError("enable at least one of SFT (enable_sft) and preference tuning (enable_preference)")
-    if not spec.enable_sft:
-        _reject(p, [f"sft.{n}" for n in _any_set(spec.sft)], "SFT is switched off")
-    if not spec.enable_preference:
-        _reject(p, [f"preference.{n}" for n in _any_set(spec.preference)], "preference tuning is off")
+    if not s.enable_sft:
+        _reject(p, [f"sft.{n}" for n in _any_set(s.sft)], "SFT is switched off")
+    if not s.enable_preference:
+        _reject(p, [f"preference.{n}" for n in _any_set(s.preference)], "preference tuning is off")
 
 
-def _openpipe(spec: FineTuneSpec) -> OpenPipeTrainingConfig:
-    p, sft, pref = spec.provider, spec.sft, spec.preference
+def _openpipe(spec: FineTuneSpec, s: OpenPipeSettings) -> OpenPipeTrainingConfig:
+    p, sft, pref = s.provider, s.sft, s.preference
     _reject(p, _set_fields(sft, "sft", {"batch_size", "learning_rate_multiplier", "epochs"}), "not in its spec")
     allowed = {"variant", "learning_rate_multiplier", "epochs", "beta", "adapter_weight"}
     _reject(p, _set_fields(pref, "preference", allowed), "not in its spec")
@@ -337,17 +331,17 @@ def _openpipe(spec: FineTuneSpec) -> OpenPipeTrainingConfig:
     )
     return OpenPipeTrainingConfig(
         base_model=spec.base_model,
-        enable_sft=spec.enable_sft,
-        enable_preference_tuning=spec.enable_preference,
+        enable_sft=s.enable_sft,
+        enable_preference_tuning=s.enable_preference,
         sft_hyperparameters=sft_hp if _any_set(sft) else None,
         preference_hyperparameters=pref_hp if _any_set(pref) else None,
     )
 
 
-def _openpipe_reward(spec: FineTuneSpec) -> OpenPipeRewardTrainingConfig:
-    sft = spec.sft
+def _openpipe_reward(spec: FineTuneSpec, s: OpenPipeSettings) -> OpenPipeRewardTrainingConfig:
+    sft = s.sft
     allowed = {"batch_size", "learning_rate_multiplier", "epochs"}
-    _reject(spec.provider, _set_fields(sft, "sft", allowed), "not in its spec")
+    _reject(s.provider, _set_fields(sft, "sft", allowed), "not in its spec")
     hp = OpenPipeRewardHyperparameters(
         batch_size=sft.batch_size,
         learning_rate_multiplier=sft.learning_rate_multiplier,
@@ -356,8 +350,8 @@ def _openpipe_reward(spec: FineTuneSpec) -> OpenPipeRewardTrainingConfig:
     return OpenPipeRewardTrainingConfig(base_model=spec.base_model, hyperparameters=hp if _any_set(sft) else None)
 
 
-def _openai(spec: FineTuneSpec) -> OpenAITrainingConfig:
-    p, sft, pref = spec.provider, spec.sft, spec.preference
+def _openai(spec: FineTuneSpec, s: OpenPipeSettings) -> OpenAITrainingConfig:
+    p, sft, pref = s.provider, s.sft, s.preference
     if spec.base_model not in OPENAI_BASE_MODELS:
         raise ValueError(f"{p.label} does not take base_model {spec.base_model!r}: choose one of its models")
     _reject(p, _set_fields(sft, "sft", {"batch_size", "learning_rate_multiplier", "epochs"}), "not in its spec")
@@ -377,16 +371,16 @@ def _openai(spec: FineTuneSpec) -> OpenAITrainingConfig:
     return OpenAITrainingConfig.model_validate(
         {
             "baseModel": spec.base_model,
-            "enable_sft": spec.enable_sft,
-            "enable_preference_tuning": spec.enable_preference,
+            "enable_sft": s.enable_sft,
+            "enable_preference_tuning": s.enable_preference,
             "sft_hyperparameters": sft_hp if _any_set(sft) else None,
             "preference_hyperparameters": pref_hp if _any_set(pref) else None,
         }
     )
 
 
-def _gemini(spec: FineTuneSpec) -> GeminiTrainingConfig:
-    p, sft = spec.provider, spec.sft
+def _gemini(spec: FineTuneSpec, s: OpenPipeSettings) -> GeminiTrainingConfig:
+    p, sft = s.provider, s.sft
     if spec.base_model not in GEMINI_BASE_MODELS:
         raise ValueError(f"{p.label} does not take base_model {spec.base_model!r}: choose one of its models")
     hp = GeminiSftHyperparameters(
@@ -410,14 +404,17 @@ _BUILDERS = {
 
 def to_create_request(spec: FineTuneSpec) -> CreateModelRequest:
     """Map a backend-neutral spec to `POST /models`; a field the provider cannot take raises ValueError."""
-    _check_switches(spec)
+    if spec.backend != "openpipe":
+        raise ValueError(f"a spec for {spec.backend!r} is not OpenPipe's")
+    s = openpipe_settings(spec)
+    _check_switches(spec, s)
     if not spec.base_model:
         raise ValueError("base_model is empty")
-    config = _BUILDERS[spec.provider](spec)
+    config = _BUILDERS[s.provider](spec, s)
     return CreateModelRequest(
         dataset_id=spec.dataset_id,
         slug=spec.slug,
         training_config=config,
-        pruning_rule_ids=list(spec.pruning_rule_ids) or None,
-        default_temperature=spec.default_temperature,
+        pruning_rule_ids=list(s.pruning_rule_ids) or None,
+        default_temperature=s.default_temperature,
     )

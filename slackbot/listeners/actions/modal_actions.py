@@ -11,13 +11,20 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from slackbot import ids
-from slackbot.backends.base import Provider
-from slackbot.blocks.modal import finetune_modal
+from slackbot.blocks.modal import finetune_modal, rebuild_action_ids
 from slackbot.domain.events import OutboxKind, Rejected
-from slackbot.forms import FormState, MetadataError, ModalMetadata, form_state_from_view, state_provider
+from slackbot.forms import (
+    FormDeclaration,
+    FormState,
+    MetadataError,
+    ModalMetadata,
+    default_option,
+    form_state_from_view,
+    state_option,
+)
 from slackbot.forms.refusal import refusal_errors
 from slackbot.forms.state import hidden_values, with_kept
-from slackbot.listeners.context import dig, ephemeral, open_modal, team_of, user_of
+from slackbot.listeners.context import dig, ephemeral, form_of, open_modal, team_of, user_of
 
 if TYPE_CHECKING:
     from slackbot.runtime import Runtime
@@ -25,9 +32,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("slackbot.listeners")
 
 
-def rebuild_input(view: Mapping[str, Any], metadata: ModalMetadata) -> tuple[ModalMetadata, FormState, Provider]:
+def rebuild_input(
+    view: Mapping[str, Any], metadata: ModalMetadata, form: FormDeclaration
+) -> tuple[ModalMetadata, FormState, str | None]:
     """What a rebuild of `view` (whose metadata is `metadata`) is made from: the new view's metadata, the state
-    to show and the provider.
+    to show and the option (OpenPipe: the provider).
 
     The state is what is on screen plus what was typed into inputs an earlier rebuild hid (nothing typed is
     lost; the screen wins). The values of the inputs this rebuild hides go into the new metadata's `kept`.
@@ -36,12 +45,14 @@ def rebuild_input(view: Mapping[str, Any], metadata: ModalMetadata) -> tuple[Mod
     values = raw_state.get("values") if isinstance(raw_state, Mapping) else None
     blocks = view.get("blocks")
     on_screen = {b.get("block_id") for b in blocks if isinstance(b, Mapping)} if isinstance(blocks, list) else set()
-    state = with_kept(form_state_from_view(values, blocks), metadata.kept, on_screen=on_screen)
-    provider = state_provider(state) or Provider.OPENPIPE
-    return metadata.with_kept(hidden_values(state, provider)), state, provider
+    state = with_kept(form, form_state_from_view(values, blocks), metadata.kept, on_screen=on_screen)
+    option = state_option(form, state) or default_option(form)
+    return metadata.with_kept(hidden_values(form, state, option), form), state, option
 
 
 def register(app: App, runtime: Runtime) -> None:
+    form = form_of(runtime)
+
     def rebuild(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         """Redraw the modal for the new provider / switches, keeping what was typed."""
         ack()
@@ -54,10 +65,9 @@ def register(app: App, runtime: Runtime) -> None:
         except MetadataError as exc:
             log.warning("modal action with bad metadata", extra={"error": str(exc)})
             return
-        metadata, state, provider = rebuild_input(view, metadata)
-        new_view = finetune_modal(
-            metadata, state, provider=provider, base_models=runtime.catalog.base_models(provider, wait=1.0)
-        )
+        metadata, state, option = rebuild_input(view, metadata, form)
+        base_models = runtime.catalog.base_models(option, wait=1.0)
+        new_view = finetune_modal(metadata, state, form=form, option=option, base_models=base_models)
         try:
             # The hash makes Slack refuse the update if the view changed meanwhile (another action won).
             client.views_update(view_id=view_id, hash=view_hash, view=new_view)
@@ -65,7 +75,7 @@ def register(app: App, runtime: Runtime) -> None:
             if exc.response.get("error") != "hash_conflict":
                 log.warning("views.update failed", extra={"error": exc.response.get("error")})
 
-    for action_id in ids.DISPATCH_ACTIONS:
+    for action_id in rebuild_action_ids(form):
         app.action(action_id)(rebuild)
 
     @app.action(ids.ACTION_EDIT_RETRY)
@@ -102,9 +112,9 @@ def register(app: App, runtime: Runtime) -> None:
 
 
 def _refusal(runtime: Runtime, job_id: int, message: str | None) -> dict[str, str] | None:
-    """OpenPipe's reason for refusing the job, each part under the field it is about (see forms/refusal.py)."""
+    """The service's reason for refusing the job, each part under the field it is about (see forms/refusal.py)."""
     if not message:
         return None
     rejections = [row.event for row in runtime.store.outbox_for_job(job_id) if row.kind is OutboxKind.REJECTED]
     last = rejections[-1] if rejections else None
-    return refusal_errors(message, list(last.issues) if isinstance(last, Rejected) else [])
+    return refusal_errors(form_of(runtime), message, list(last.issues) if isinstance(last, Rejected) else [])

@@ -14,9 +14,9 @@ from typing import Any, Protocol
 from slack_bolt import Ack, Respond
 from slack_sdk import WebClient
 
+from slackbot.backends.checks import MODEL_SLUG_RULE, is_model_slug
 from slackbot.blocks.help import help_message, usage_message
 from slackbot.forms import MetadataError, ModalMetadata
-from slackbot.forms.rules import MODEL_SLUG_RULE, is_model_slug
 from slackbot.listeners.context import ephemeral
 from slackbot.permissions import Decision
 from slackbot.text import code

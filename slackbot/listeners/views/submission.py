@@ -11,24 +11,26 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
 from slackbot import ids
-from slackbot.backends.base import BackendError, Dataset, Provider
+from slackbot.backends.base import BackendError, Dataset
 from slackbot.blocks.modal import dataset_name_from_label
 from slackbot.catalog import NotReady
 from slackbot.forms import (
     AnyOf,
     FormContext,
+    FormDeclaration,
     FormErrors,
     FormState,
     MetadataError,
     ModalMetadata,
+    default_option,
     field_block_id,
     form_state_from_view,
     parse_form,
-    state_provider,
+    state_option,
 )
 from slackbot.jobs.records import JobRecord
 from slackbot.jobs.submit import SubmitRequest
-from slackbot.listeners.context import dig, ephemeral, team_of, user_of
+from slackbot.listeners.context import dig, ephemeral, form_of, team_of, user_of
 from slackbot.text import mrkdwn
 
 if TYPE_CHECKING:
@@ -60,13 +62,16 @@ def register(app: App, runtime: Runtime) -> None:
         state_values = view.get("state", {}).get("values") if isinstance(view.get("state"), dict) else None
         # Only what is on screen is submitted: `metadata.kept` (values of hidden inputs) is deliberately not read.
         state = form_state_from_view(state_values, view.get("blocks"))
-        provider = state_provider(state) or Provider.OPENPIPE
+        form = form_of(runtime)
+        option = state_option(form, state) or default_option(form)
+        # Errors about the whole request go on the first field: the option's when the backend has one.
+        first = form.option or "dataset"
         decision = runtime.permissions.check(user, metadata.channel_id)
         if not decision.allowed:
-            ack(response_action="errors", errors={field_block_id("provider", provider): decision.reason})
+            ack(response_action="errors", errors={field_block_id(form, first, option): decision.reason})
             return
 
-        ctx, dataset = _context(runtime, team, state, provider)
+        ctx, dataset = _context(runtime, team, state, form, option)
         result = parse_form(state, ctx)
         if isinstance(result, FormErrors):
             ack(response_action="errors", errors=dict(result))
@@ -87,7 +92,7 @@ def register(app: App, runtime: Runtime) -> None:
         # told "not started") long after, and a refusal posted in the channel would make them type it all again.
         if not runtime.reserve_after_ack():
             log.warning("after-ack pool full; submission refused in the form", extra={"team": team})
-            ack(response_action="errors", errors={field_block_id("slug", provider): _BUSY})
+            ack(response_action="errors", errors={field_block_id(form, "slug", option): _BUSY})
             return
         # The job row is written before the modal closes, so an accepted form is never lost (a restart, a
         # backlog of creates); the slow part, OpenPipe's create, runs after Slack got its answer.
@@ -96,7 +101,7 @@ def register(app: App, runtime: Runtime) -> None:
         except Exception:
             runtime.unreserve_after_ack()
             log.exception("could not record a submission", extra={"team": team, "slug": result.slug})
-            ack(response_action="errors", errors={field_block_id("slug", provider): _NOT_SAVED})
+            ack(response_action="errors", errors={field_block_id(form, "slug", option): _NOT_SAVED})
             return
         if not recorded.created:
             runtime.unreserve_after_ack()
@@ -105,7 +110,7 @@ def register(app: App, runtime: Runtime) -> None:
                 return
             # Taken since the form was checked (another submission a moment ago): the user picks another.
             taken = f'"{result.slug}" was just taken by another job: choose a different slug.'
-            ack(response_action="errors", errors={field_block_id("slug", provider): taken})
+            ack(response_action="errors", errors={field_block_id(form, "slug", option): taken})
             return
         ack()  # the modal closes now; the job starts after Slack got its answer
         runtime.run_after_ack(_start, runtime, client, recorded.job, request)
@@ -149,7 +154,9 @@ _BUSY = (
 _DAMAGED = "This form could not be read back (it may be from an older version). Close it and run /finetune again."
 
 
-def _context(runtime: Runtime, team: str, state: FormState, provider: Provider) -> tuple[FormContext, Dataset | None]:
+def _context(
+    runtime: Runtime, team: str, state: FormState, form: FormDeclaration, option: str | None
+) -> tuple[FormContext, Dataset | None]:
     """What validation needs: the project's datasets and model slugs, from the catalog when recent enough, else
     fetched within the budget. Whatever is still unknown is left to the service (which refuses, and the user
     gets "Edit and retry")."""
@@ -187,6 +194,6 @@ def _context(runtime: Runtime, team: str, state: FormState, provider: Provider) 
         # Not in time: the cached slugs, older than we would like but better than none.
         slugs = slugs_f.result() if answered else runtime.catalog.cached_slugs()
     taken = AnyOf((runtime.store.team_slugs(team), slugs or frozenset()))
-    base_models = runtime.catalog.base_models(provider, wait=0.0)
-    ctx = FormContext(known_datasets=known, base_models=base_models, existing_slugs=taken)
+    base_models = runtime.catalog.base_models(option, wait=0.0)
+    ctx = FormContext(known_datasets=known, base_models=base_models, existing_slugs=taken, form=form)
     return ctx, known.get(chosen)

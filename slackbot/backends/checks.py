@@ -1,4 +1,4 @@
-"""Field rules shared by the form model: numbers, batch sizes, slugs, pruning rule ids."""
+"""Field rules the forms share: numbers, batch sizes, slugs (each raising a `form` error with its message)."""
 
 from __future__ import annotations
 
@@ -7,25 +7,15 @@ import re
 import unicodedata
 from collections.abc import Collection, Container
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
 
 from pydantic_core import PydanticCustomError
 
-from slackbot.backends.base import (
-    BatchSize,
-)
-from slackbot.backends.openpipe.catalog import ALL_BASE_MODELS
-
 # --- field rules --------------------------------------------------------------------------------------------
-# OpenPipe documents no hyperparameter defaults or ranges (shared/openpipe/NOTES.md). The bounds below are
-# only guards against typos (an extra zero, a stray character), wide enough for any sensible run; blank always
-# means "the provider's default".
-
-# Every base model the OpenPipe spec names, for all providers: none of them may be used as a slug.
-KNOWN_BASE_MODELS: Final = ALL_BASE_MODELS
+# Blank always means "the service's default"; bounds are guards against typos (an extra zero, a stray
+# character), wide enough for any sensible run.
 
 MAX_BATCH_SIZE: Final = 1024
-MAX_PRUNING_RULES: Final = 20
 SLUG_RULE: Final = "3 to 64 lowercase letters, digits and -"
 # An existing model's slug (`status`, `track`): OpenPipe's web UI allowed capitals too (shared/openpipe/NOTES.md).
 # Nothing else may pass: a slug is a URL path segment, and `.` or `..` would reach other endpoints.
@@ -34,8 +24,6 @@ _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _WHOLE = re.compile(r"\+?\d+")
 _SLUG = re.compile(r"[a-z0-9-]+")
 _MODEL_SLUG = re.compile(r"[A-Za-z0-9-]{1,128}")
-_RULE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_KNOWN_LOWER: Final = frozenset(name.lower() for name in KNOWN_BASE_MODELS)
 
 
 @dataclass(frozen=True)
@@ -75,7 +63,7 @@ def check_number(
     return value
 
 
-def check_batch_size(raw: object, *, allow_auto: bool, label: str, no_auto: str = "") -> BatchSize | None:
+def check_batch_size(raw: object, *, allow_auto: bool, label: str, no_auto: str = "") -> int | Literal["auto"] | None:
     if is_blank(raw):
         return None
     if isinstance(raw, str) and raw.strip().lower() == "auto":
@@ -120,29 +108,14 @@ def is_model_slug(text: str) -> bool:
     return _MODEL_SLUG.fullmatch(text) is not None
 
 
-def check_pruning_rule_ids(raw: object) -> tuple[str, ...]:
-    if is_blank(raw):
-        return ()
-    if not isinstance(raw, str):
-        raise form_error("Pruning rule ids must be text: ids separated by commas, spaces or new lines.")
-    found = tuple(dict.fromkeys(part for part in re.split(r"[\s,]+", raw) if part))
-    for rule_id in found:
-        if not _RULE_ID.fullmatch(rule_id):
-            raise form_error(
-                f'"{rule_id[:40]}" is not a pruning rule id: each id is 1 to 64 letters, digits, _ or -, '
-                "separated by commas, spaces or new lines."
-            )
-    if len(found) > MAX_PRUNING_RULES:
-        raise form_error(f"At most {MAX_PRUNING_RULES} pruning rule ids are allowed ({len(found)} given).")
-    return found
-
-
-def suggest_slug(dataset_name: str, taken: Container[str] = ()) -> str:
-    """A valid slug derived from a dataset name ("Support tickets v2" → "support-tickets-v2-ft")."""
+def suggest_slug(dataset_name: str, taken: Container[str] = (), reserved: Collection[str] = ()) -> str:
+    """A valid slug derived from a dataset name ("Support tickets v2" → "support-tickets-v2-ft"), neither taken
+    nor one of the `reserved` names (the backend's base models)."""
+    reserved_lower = {name.lower() for name in reserved}
     ascii_name = unicodedata.normalize("NFKD", dataset_name).encode("ascii", "ignore").decode()
     base = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:55].strip("-") or "model"
     slug, n = f"{base}-ft", 1
-    while slug in _KNOWN_LOWER or slug in taken:
+    while slug in reserved_lower or slug in taken:
         n += 1
         slug = f"{base}-ft-{n}"
     return slug

@@ -1,4 +1,4 @@
-"""Command line: `slackbot run [--http --port N] | check | demo | sandbox openpipe --port N`.
+"""Command line: `slackbot run [--http --port N] | check | demo | sandbox openpipe|together --port N`.
 
 Configuration problems end the program with one readable line naming every setting to fix (exit 2), never a
 traceback; Slack not answering at start is exit 3 in Socket Mode (HTTP mode waits for it), and so is a database
@@ -42,9 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the whole flow offline, against local Slack and OpenPipe stand-ins")
     demo.add_argument("--fail", action="store_true", help="show a job that ends in ERROR")
     sandbox = sub.add_parser("sandbox", help="run a local stand-in service")
-    sandbox.add_argument("service", choices=["openpipe"])
+    sandbox.add_argument("service", choices=["openpipe", "together"])
     sandbox.add_argument("--port", type=int, default=8787)
     sandbox.add_argument("--step-seconds", type=float, default=30.0, help="seconds per training status step")
+    sandbox.add_argument("--budget", type=float, default=100.0, help="together: dollars an estimate may reach")
     return parser
 
 
@@ -61,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from slackbot.demo import run_demo
 
             return run_demo(fail=args.fail)
+        if args.command == "sandbox" and args.service == "together":
+            return _sandbox_together(args.port, args.step_seconds, args.budget)
         if args.command == "sandbox":
             return _sandbox(args.port, args.step_seconds)
     except SettingsError as exc:
@@ -214,4 +217,19 @@ def _sandbox(port: int, step_seconds: float) -> int:
     if settings.openpipe_api_key is None:
         print("OPENPIPE_API_KEY is not set: the local OpenPipe accepts the key opk_local_sandbox", file=sys.stderr)
     serve_forever(key, port, step_seconds)
+    return 0
+
+
+def _sandbox_together(port: int, step_seconds: float, budget: float) -> int:
+    import os
+
+    from slackbot.logs import configure_logging
+    from slackbot.sandbox.together_api import serve_forever
+
+    # Read as Together's SDK reads it, so one TOGETHER_API_KEY serves the bot, the SDK and this stand-in.
+    key = os.environ.get("TOGETHER_API_KEY", "").strip() or "tgp_local_sandbox"
+    configure_logging(load_settings().log_level, "text", [key])
+    if not os.environ.get("TOGETHER_API_KEY", "").strip():
+        print("TOGETHER_API_KEY is not set: the local Together accepts the key tgp_local_sandbox", file=sys.stderr)
+    serve_forever(key, port, step_seconds, budget=budget)
     return 0

@@ -1,0 +1,424 @@
+"""An httpx client for Together AI's fine-tuning API: typed errors, bounded retries for reads, a size cap.
+
+Why httpx and not the `together` SDK at run time: the SDK costs ~0.7 s more to import (it loads every
+resource of the platform), retries on its own schedule (not Retry-After through `slackbot/retry.py`), and reads
+whole answers without a bound. Its types are the second oracle in the tests instead.
+
+Why creates are special: Together has no idempotency key, so after a timeout or a 5xx the job may or may not
+exist. A create is therefore sent once (again only after a 429, which means "not processed"); an ambiguous
+failure is raised for the caller to resolve by listing jobs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+import pydantic
+from pydantic import SecretStr
+
+from slackbot.backends.base import (
+    AuthError,
+    BackendError,
+    ConflictError,
+    NotFoundError,
+    ProtocolError,
+    RateLimitedError,
+    ResponseTooLarge,
+    ServerError,
+    TransportError,
+    ValidationError,
+)
+from slackbot.backends.together.wire import (
+    CreateFineTuneRequest,
+    DeleteResult,
+    ErrorBody,
+    EstimatePriceRequest,
+    EventList,
+    FileList,
+    FileObject,
+    FineTuneJob,
+    FineTuneList,
+    Metrics,
+    MetricsFilter,
+    ModelLimits,
+    PriceEstimate,
+    SupportedModels,
+)
+from slackbot.retry import backoff, parse_retry_after
+
+log = logging.getLogger("slackbot.together")
+
+T = TypeVar("T", bound=pydantic.BaseModel)
+
+DEFAULT_BASE_URL = "https://api.together.ai"  # the SDK's meaning of TOGETHER_BASE_URL: paths carry /v1
+MAX_BODY_BYTES = 20 * 1024 * 1024
+_FILE_TYPES = {".jsonl": "jsonl", ".parquet": "parquet", ".csv": "csv"}
+_BY_STATUS: dict[int, type[BackendError]] = {
+    400: ValidationError,
+    401: AuthError,
+    403: AuthError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: ValidationError,
+}
+
+
+class PriceRefused(ValidationError):
+    """Together's estimate says the account may not start this job (`allowed_to_proceed: false`)."""
+
+    def __init__(self, estimate: PriceEstimate) -> None:
+        self.estimate = estimate
+        price, limit = estimate.estimated_total_price, estimate.user_limit
+        text = "Together will not start this job: its estimated price"
+        text += f" (${price:,.2f})" if price is not None else ""
+        text += f" is over your account's limit (${limit:,.2f})" if limit is not None else " is over your limit"
+        super().__init__(text, code="price_not_allowed")
+
+
+class TogetherClient:
+    """One pooled connection to Together. Methods return wire models or raise a `BackendError` subclass."""
+
+    def __init__(
+        self,
+        api_key: SecretStr,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        timeout: float = 20.0,
+        client: httpx.Client | None = None,
+        max_attempts: int = 4,
+        base_delay: float = 0.5,
+        max_delay: float = 10.0,
+        max_retry_after: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        max_body_bytes: int = MAX_BODY_BYTES,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        raw_key = api_key.get_secret_value()
+        if not raw_key or raw_key != raw_key.strip() or not raw_key.isprintable():
+            # httpx would put an unusable key into its own exception text; refuse it here, without echoing it.
+            raise ValueError("the Together API key is empty or contains whitespace or control characters")
+        self._key = api_key
+        self._base = base_url.rstrip("/").removesuffix("/v1")  # TOGETHER_BASE_URL given with /v1 still works
+        self._deadline = timeout
+        self._timeout = httpx.Timeout(connect=min(timeout, 10.0), read=timeout, write=timeout, pool=timeout)
+        self._owns_client = client is None
+        self._http = client or httpx.Client(
+            timeout=self._timeout, limits=httpx.Limits(max_connections=20, max_keepalive_connections=10)
+        )
+        self.max_attempts = max_attempts
+        self._base_delay = base_delay
+        self._max_delay = max_delay
+        self._max_retry_after = max_retry_after
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._max_body = max_body_bytes
+
+    def __repr__(self) -> str:
+        return f"TogetherClient(base_url={self._base!r})"
+
+    # --- files ------------------------------------------------------------------------------------------
+
+    def list_files(self) -> FileList:
+        return self._read("GET", "/files", FileList)
+
+    def get_file(self, file_id: str) -> FileObject:
+        return self._read("GET", f"/files/{_segment(file_id)}", FileObject)
+
+    def upload_file(self, file_name: str, data: bytes, *, purpose: str = "fine-tune") -> FileObject:
+        """The service's upload flow (as the SDK 3.1.1 does it): ask for a presigned URL, PUT the bytes there,
+        then ask Together to preprocess the file. The same bytes uploaded again give back the existing file."""
+        suffix = "." + file_name.rsplit(".", 1)[-1].lower() if "." in file_name else ""
+        if suffix not in _FILE_TYPES:
+            raise ValidationError(f"{file_name!r} is not a .jsonl, .parquet or .csv file", code="file_type")
+        fields = {
+            "purpose": purpose,
+            "file_name": file_name,
+            "file_type": _FILE_TYPES[suffix],
+            "checksum": hashlib.sha256(data).hexdigest(),
+        }
+        form = {name: (None, value) for name, value in fields.items()}
+        status, headers, raw = self._send("POST", self._url("/files"), files=form, attempt=1, redirect_ok=True)
+        if status == 409:
+            existing = _file_id_of(raw)
+            if existing is None:
+                raise self._error(status, headers, raw)
+            return self.get_file(existing)
+        if status >= 400:
+            raise self._error(status, headers, raw)
+        location, file_id = headers.get("location"), headers.get("x-together-file-id")
+        if status not in (301, 302, 303, 307) or not location or not file_id:
+            raise ProtocolError(f"Together's upload answer had no upload address (HTTP {status})")
+        put_url = str(httpx.URL(self._url("/files")).join(location))
+        # The presigned URL carries its own authorisation: our key never goes to the storage host.
+        status, headers, raw = self._send("PUT", put_url, content=data, attempt=1, auth=False)
+        if status >= 300:
+            raise self._error(status, headers, raw)
+        return self._parse(self._call("POST", f"/files/{_segment(file_id)}/preprocess", attempt=1), FileObject)
+
+    # --- models -----------------------------------------------------------------------------------------
+
+    def supported_models(self) -> SupportedModels:
+        return self._read("GET", "/fine-tunes/models/supported", SupportedModels)
+
+    def model_limits(self, model_name: str) -> ModelLimits:
+        return self._read("GET", "/fine-tunes/models/limits", ModelLimits, params={"model_name": model_name})
+
+    # --- jobs -------------------------------------------------------------------------------------------
+
+    def estimate_price(self, request: EstimatePriceRequest) -> PriceEstimate:
+        # Nothing is created by an estimate: it is retried like a read.
+        return self._read("POST", "/fine-tunes/estimate-price", PriceEstimate, body=request.to_wire())
+
+    def create_job(self, request: CreateFineTuneRequest) -> FineTuneJob:
+        """POST /fine-tunes: at most once, except after a 429 (see the module docstring)."""
+        body = request.to_wire()
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                return self._parse(self._call("POST", "/fine-tunes", attempt, body=body), FineTuneJob)
+            except RateLimitedError as exc:
+                if attempt == self.max_attempts:
+                    raise
+                self._sleep(self._backoff(attempt, exc))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def start_job(self, request: CreateFineTuneRequest) -> tuple[PriceEstimate, FineTuneJob]:
+        """Estimate, then create only if Together says the account may proceed (`PriceRefused` otherwise)."""
+        estimate = self.estimate_price(request.estimate_request())
+        if estimate.estimation_available and estimate.allowed_to_proceed is False:
+            raise PriceRefused(estimate)
+        return estimate, self.create_job(request)
+
+    def list_jobs(self) -> FineTuneList:
+        return self._read("GET", "/fine-tunes", FineTuneList)
+
+    def get_job(self, job_id: str) -> FineTuneJob:
+        return self._read("GET", f"/fine-tunes/{_segment(job_id)}", FineTuneJob)
+
+    def list_events(self, job_id: str) -> EventList:
+        return self._read("GET", f"/fine-tunes/{_segment(job_id)}/events", EventList)
+
+    def metrics(self, job_id: str, filters: MetricsFilter | None = None) -> Metrics:
+        """The loss curve. The filter is a GET *body* (the spec's quirk): sent only when there is one."""
+        body = filters.to_wire() if filters is not None else None
+        return self._read("GET", f"/fine-tunes/{_segment(job_id)}/metrics", Metrics, body=body or None)
+
+    def cancel_job(self, job_id: str) -> FineTuneJob:
+        # Cancelling twice is harmless (the job is already cancel_requested), so it is retried like a read.
+        return self._read("POST", f"/fine-tunes/{_segment(job_id)}/cancel", FineTuneJob)
+
+    def delete_job(self, job_id: str) -> DeleteResult:
+        # Sent once: a caller retrying after a timeout gets a 404 if the first attempt did delete it.
+        return self._parse(self._call("DELETE", f"/fine-tunes/{_segment(job_id)}", 1), DeleteResult)
+
+    def close(self) -> None:
+        if self._owns_client:
+            self._http.close()
+
+    # --- internals --------------------------------------------------------------------------------------
+
+    def _url(self, path: str) -> str:
+        return f"{self._base}/v1{path}"
+
+    def _read(
+        self,
+        method: str,
+        path: str,
+        shape: type[T],
+        *,
+        body: dict[str, Any] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> T:
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                return self._parse(self._call(method, path, attempt, body=body, params=params), shape)
+            except BackendError as exc:
+                if not exc.retryable or attempt == self.max_attempts:
+                    raise
+                self._sleep(self._backoff(attempt, exc))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _backoff(self, attempt: int, exc: BackendError) -> float:
+        """Full-jitter exponential backoff, never shorter than a (capped) Retry-After of a 429 or 5xx."""
+        return backoff(
+            attempt,
+            base=self._base_delay,
+            cap=self._max_delay,
+            rng=self._rng,
+            retry_after=exc.retry_after,
+            retry_after_cap=self._max_retry_after,
+        )
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        attempt: int,
+        *,
+        body: dict[str, Any] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> bytes:
+        """Send once to the API; the body of a 2xx answer, or the matching error."""
+        status, headers, raw = self._send(method, self._url(path), json=body, params=params, attempt=attempt)
+        if status >= 300:
+            raise self._error(status, headers, raw)
+        return raw
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        attempt: int,
+        json: dict[str, Any] | None = None,
+        params: Mapping[str, str] | None = None,
+        files: Mapping[str, tuple[None, str]] | None = None,
+        content: bytes | None = None,
+        auth: bool = True,
+        redirect_ok: bool = False,
+    ) -> tuple[int, httpx.Headers, bytes]:
+        started = time.monotonic()
+        outcome = "error"
+        # Only the path is logged: a presigned upload URL's query string is a credential.
+        shown = httpx.URL(url).path
+        headers = {"Accept": "application/json"}
+        if auth:
+            headers["Authorization"] = f"Bearer {self._key.get_secret_value()}"
+        try:
+            status, answer_headers, raw = self._exchange(
+                method, url, headers, started, json=json, params=params, files=files, content=content
+            )
+            outcome = str(status)
+            if 300 <= status < 400 and not redirect_ok:
+                raise ProtocolError(f"Together answered with an unexpected redirect (HTTP {status})", status=status)
+            return status, answer_headers, raw
+        except BackendError as exc:
+            if outcome == "error":
+                outcome = type(exc).__name__
+            raise
+        finally:
+            log.info(
+                "together %s %s -> %s in %.0f ms (attempt %d)",
+                method,
+                shown,
+                outcome,
+                (time.monotonic() - started) * 1000,
+                attempt,
+            )
+
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        started: float,
+        *,
+        json: dict[str, Any] | None,
+        params: Mapping[str, str] | None,
+        files: Mapping[str, tuple[None, str]] | None,
+        content: bytes | None,
+    ) -> tuple[int, httpx.Headers, bytes]:
+        try:
+            request = self._http.build_request(
+                method,
+                url,
+                json=json,
+                params=params,
+                files=files,
+                content=content,
+                headers=headers,
+                timeout=self._timeout,
+            )
+            response = self._http.send(request, stream=True, follow_redirects=False)
+            try:
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in response.iter_bytes():
+                    # httpx's read timeout restarts on every chunk; a slow drip must still end.
+                    if time.monotonic() - started > self._deadline:
+                        raise TransportError(f"Together took longer than {self._deadline:g} s to answer")
+                    size += len(chunk)
+                    if size > self._max_body:
+                        raise ResponseTooLarge("Together's answer is too large", status=response.status_code)
+                    chunks.append(chunk)
+                return response.status_code, response.headers, b"".join(chunks)
+            finally:
+                response.close()
+        except httpx.TimeoutException:
+            raise TransportError(f"Together did not answer within {self._deadline:g} s") from None
+        except httpx.TransportError as exc:
+            # The exception text can carry the URL; its class name is enough and safe.
+            raise TransportError(f"Could not reach Together ({type(exc).__name__})") from None
+        except httpx.HTTPError as exc:  # e.g. a body that cannot be decoded
+            raise ProtocolError(f"Together's answer could not be read ({type(exc).__name__})") from None
+
+    def _error(self, status: int, headers: httpx.Headers, raw: bytes) -> BackendError:
+        message, code, issues = f"Together answered HTTP {status}", None, []
+        try:
+            parsed = ErrorBody.model_validate_json(raw)
+        except pydantic.ValidationError:
+            # GET /fine-tunes/models/limits answers its 404 as {"message": ...}
+            plain = _plain_message(raw)
+            if plain:
+                message = self._redact(plain)
+        else:
+            message = self._redact(parsed.error.message) or message
+            code = str(parsed.error.code) if parsed.error.code is not None else parsed.error.type
+            if parsed.error.param:
+                issues = [f"{self._redact(parsed.error.param)}: {message}"]
+        retry_after = parse_retry_after(headers.get("retry-after"))
+        if status == 429:
+            return RateLimitedError(message, retry_after=retry_after, status=status, code=code)
+        if status >= 500:
+            # Honoured by `_backoff` like a 429's (capped by `max_retry_after`).
+            return ServerError(message, retry_after=retry_after, status=status, code=code, issues=issues)
+        kind = _BY_STATUS.get(status, BackendError)
+        return kind(message, status=status, code=code, issues=issues)
+
+    def _redact(self, text: str) -> str:
+        """A server echoing the key back must not put it into a Slack message."""
+        key = self._key.get_secret_value()
+        return text.replace(key, "***") if key else text
+
+    def _parse(self, raw: bytes, shape: type[T]) -> T:
+        try:
+            return shape.model_validate_json(raw)
+        except pydantic.ValidationError as exc:
+            if any(err["type"] == "json_invalid" for err in exc.errors()):
+                raise ProtocolError("Together answered with a body that is not JSON") from None
+            where = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in exc.errors()[:3]
+            )
+            raise ProtocolError(f"Together's answer does not have the expected shape ({where})") from None
+
+
+def _plain_message(raw: bytes) -> str | None:
+    try:
+        data = pydantic.TypeAdapter(dict[str, Any]).validate_json(raw)
+    except pydantic.ValidationError:
+        return None
+    message = data.get("message")
+    return message if isinstance(message, str) else None
+
+
+def _file_id_of(raw: bytes) -> str | None:
+    try:
+        data = pydantic.TypeAdapter(dict[str, Any]).validate_json(raw)
+    except pydantic.ValidationError:
+        return None
+    file_id = data.get("file_id")
+    return file_id if isinstance(file_id, str) and file_id else None
+
+
+def _segment(value: str) -> str:
+    """An id as one URL path segment: it cannot reach another endpoint whatever it contains."""
+    # quote() leaves dots alone, and httpx resolves a "." or ".." segment.
+    return quote(value, safe="").replace(".", "%2E")

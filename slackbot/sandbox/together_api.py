@@ -419,7 +419,7 @@ class LocalTogether:
                 case "GET", "/fine-tunes/{id}/events":
                     return {"data": self._events(self._job(item))}
                 case "GET", "/fine-tunes/{id}/metrics":
-                    return {"metrics": self._filtered_metrics(self._job(item), body)}
+                    return {"metrics": self._filtered_metrics(self._job(item), body, query)}
                 case "POST", "/fine-tunes/{id}/cancel":
                     return self._cancel(self._job(item))
         raise ApiError(404, f"No route for {method} {path}")
@@ -553,7 +553,7 @@ class LocalTogether:
             raise ApiError(
                 400, f"training_file {body['training_file']} is not an uploaded fine-tune file", param="training_file"
             )
-        if "validation_file" in body and body["validation_file"] not in self._files:
+        if body.get("validation_file") and body["validation_file"] not in self._files:
             raise ApiError(400, f"validation_file {body['validation_file']} was not found", param="validation_file")
         model = body.get("model", SUPPORTED_MODELS[0])
         if model not in SUPPORTED_MODELS:
@@ -648,16 +648,21 @@ class LocalTogether:
             job.price = int(job.price * done)  # billed for the steps trained, the rest refunded
         return self._render(job, full=False)
 
-    def _filtered_metrics(self, job: _Job, body: Any) -> list[dict[str, float]]:
+    def _filtered_metrics(self, job: _Job, body: Any, query: dict[str, str]) -> list[dict[str, float]]:
+        """Filters in the query string (the SDK 3.1.1) or in a GET body (the spec's older form)."""
         rows = self._metrics(job)
-        if body is None:
-            return rows
-        if not isinstance(body, dict):
+        if body is not None and not isinstance(body, dict):
             raise ApiError(400, "Invalid request — the filter must be a JSON object")
-        low, high = body.get("global_step_from"), body.get("global_step_to")
-        for name, value in (("global_step_from", low), ("global_step_to", high)):
+        given: dict[str, Any] = {**(body or {}), **query}
+        bounds: list[int | None] = []
+        for name in ("global_step_from", "global_step_to"):
+            value = given.get(name)
+            if isinstance(value, str):
+                value = int(value) if value.lstrip("-").isdigit() else value
             if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
                 raise ApiError(400, f"{name} must be an integer", param=name)
+            bounds.append(value)
+        low, high = bounds
         return [
             r for r in rows
             if (low is None or r["train/global_step"] >= low) and (high is None or r["train/global_step"] <= high)

@@ -207,9 +207,16 @@ class TogetherClient:
         return self._read("GET", f"/fine-tunes/{_segment(job_id)}/events", EventList)
 
     def metrics(self, job_id: str, filters: MetricsFilter | None = None) -> Metrics:
-        """The loss curve. The filter is a GET *body* (the spec's quirk): sent only when there is one."""
-        body = filters.to_wire() if filters is not None else None
-        return self._read("GET", f"/fine-tunes/{_segment(job_id)}/metrics", Metrics, body=body or None)
+        """The loss curve, chronological. Filters go in the query string as the SDK 3.1.1 sends them (the spec's
+        GET body is older); rows outside a step filter are dropped here too, in case a server ignores it."""
+        params = {k: str(v) for k, v in (filters.to_wire() if filters else {}).items()}
+        answer = self._read("GET", f"/fine-tunes/{_segment(job_id)}/metrics", Metrics, params=params or None)
+        if filters is None or (filters.global_step_from is None and filters.global_step_to is None):
+            return answer
+        low = filters.global_step_from if filters.global_step_from is not None else float("-inf")
+        high = filters.global_step_to if filters.global_step_to is not None else float("inf")
+        kept = [row for row in answer.metrics if low <= row.get("train/global_step", low) <= high]
+        return Metrics(metrics=kept)
 
     def cancel_job(self, job_id: str) -> FineTuneJob:
         # Cancelling twice is harmless (the job is already cancel_requested), so it is retried like a read.

@@ -120,6 +120,7 @@ class LocalTogether:
         self._faults: list[Fault] = []
         self.requests: list[RecordedRequest] = []
         self.raw_requests: list[tuple[str, str, dict[str, str], str]] = []  # method, path, query, content type
+        self.puts: list[tuple[str, bool]] = []  # presigned uploads: file id, whether an Authorization came along
         self._server: StandInServer | None = None
         self._thread: threading.Thread | None = None
         self.url = ""

@@ -86,6 +86,8 @@ def handler_for(api: LocalTogether) -> type[BaseHTTPRequestHandler]:
             query = {k: v[0] for k, v in parse_qs(parts.query).items()}
             if parts.path.startswith("/upload/") and method == "PUT":
                 # The presigned storage URL: no API key, no API faults (it is another host in real life).
+                with api._lock:
+                    api.puts.append((parts.path.removeprefix("/upload/"), "Authorization" in self.headers))
                 status, payload = api._store_upload(parts.path.removeprefix("/upload/"), query, raw)
                 self._send(status, payload)
                 return

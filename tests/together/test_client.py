@@ -122,12 +122,15 @@ def test_a_failed_job_reads_as_error_with_its_message(
 
 
 def test_the_upload_flow_puts_the_bytes_and_a_second_upload_finds_the_same_file(
-    api: LocalTogether, client: TogetherClient
+    api: LocalTogether, client: TogetherClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     data = b'{"messages": [{"role": "user", "content": "hello"}]}\n' * 3
-    uploaded = client.upload_file("tickets.jsonl", data)
+    with caplog.at_level(logging.INFO, logger="slackbot.together"):
+        uploaded = client.upload_file("tickets.jsonl", data)
+    assert "PUT /upload/" in caplog.text and "Signature" not in caplog.text  # a presigned URL's query is a secret
     assert uploaded.processed is True and uploaded.purpose == "fine-tune" and uploaded.bytes == len(data)
     assert api.file_data(uploaded.id) == data
+    assert api.puts == [(uploaded.id, False)], "the API key never goes to the storage host"
     assert uploaded.id in {f.id for f in client.list_files().fine_tune_files()}
     again = client.upload_file("tickets.jsonl", data)
     assert again.id == uploaded.id  # 409 with file_id: the existing file

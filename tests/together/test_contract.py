@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import httpx
@@ -192,8 +193,33 @@ def test_every_answer_of_the_local_api_conforms(
     check("POST", "/fine-tunes", {**good, "n_epochs": 0})
     check("POST", "/fine-tunes", {"model": MODEL})
     check("POST", f"/fine-tunes/{ids[0]}/cancel")  # completed: cannot be cancelled
+    api.budget = 0.0
+    refused = check(
+        "POST", "/fine-tunes/estimate-price", bodies(training_file)["sft-full"].estimate_request().to_wire()
+    )
+    assert refused["allowed_to_proceed"] is False and refused["user_limit"] == 0
     statuses = {status for _, _, status in checked}
     assert statuses == {200, 400, 401, 404}
+    # The upload flow the SDK uses (newer than the spec): 302 to a presigned PUT, then preprocess.
+    auth = {"Authorization": f"Bearer {KEY}"}
+    data = b'{"text": "fresh"}\n'
+    fields = {
+        "purpose": "fine-tune",
+        "file_name": "f.jsonl",
+        "file_type": "jsonl",
+        "checksum": hashlib.sha256(data).hexdigest(),
+    }
+    start = HTTP.post(api.url + "/v1/files", headers=auth, files={k: (None, v) for k, v in fields.items()})
+    assert start.status_code == 302 and start.headers["x-together-file-id"].startswith("file-")
+    file_id = start.headers["x-together-file-id"]
+    assert HTTP.put(start.headers["location"].replace("Signature=", "Signature=x"), content=data).status_code == 403
+    assert HTTP.put(start.headers["location"], content=b"other bytes").status_code == 400
+    assert HTTP.put(start.headers["location"], content=data).status_code == 200
+    processed = HTTP.post(api.url + f"/v1/files/{file_id}/preprocess", headers=auth).json()
+    contract.validate_response("GET", "/files/{id}", 200, processed)  # the spec's FileResponse
+    sdk.check_response("POST", "/files/{id}/preprocess", processed)
+    again = HTTP.post(api.url + "/v1/files", headers=auth, files={k: (None, v) for k, v in fields.items()})
+    assert (again.status_code, again.json()) == (409, {"file_id": file_id})
     old_upload = HTTP.post(
         api.url + "/v1/files/upload",
         headers={"Authorization": f"Bearer {KEY}"},

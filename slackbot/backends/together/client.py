@@ -1,8 +1,8 @@
 """An httpx client for Together AI's fine-tuning API: typed errors, bounded retries for reads, a size cap.
 
-Why httpx and not the `together` SDK at run time: the SDK costs ~0.7 s more to import (it loads every
-resource of the platform), retries on its own schedule (not Retry-After through `slackbot/retry.py`), and reads
-whole answers without a bound. Its types are the second oracle in the tests instead.
+Why httpx and not the `together` SDK at run time: the SDK is slower to import (it loads every resource of the
+platform) and to read a job list (`python -m benchmarks.together_client`), retries on its own schedule rather
+than through `slackbot/retry.py`, and reads whole answers without a bound. Its types are the tests' second oracle.
 
 Why creates are special: Together has no idempotency key, so after a timeout or a 5xx the job may or may not
 exist. A create is therefore sent once (again only after a 429, which means "not processed"); an ambiguous

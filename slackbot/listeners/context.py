@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from slackbot.backends.declared import form_for
+from slackbot.backends.registry import form_for
 from slackbot.blocks.modal import finetune_modal
 from slackbot.forms import FormDeclaration, FormState, ModalMetadata, default_option, state_option
 
@@ -40,7 +40,7 @@ def user_of(body: Mapping[str, Any]) -> str | None:
 def form_of(runtime: Runtime) -> FormDeclaration:
     """The form of the bot's backend."""
     form = form_for(runtime.backend.name)
-    assert form is not None, f"backend {runtime.backend.name!r} declares no form (backends/declared.py)"
+    assert form is not None, f"backend {runtime.backend.name!r} declares no form (backends/registry.py)"
     return form
 
 

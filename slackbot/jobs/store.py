@@ -359,17 +359,17 @@ class JobStore:
             mine = and_(jobs.c.id.in_(ids), jobs.c.lease_owner == owner)
             return [DueJob(*row) for row in conn.execute(select(*columns).where(mine).order_by(jobs.c.id))]
 
-    def followed(self) -> dict[str, list[tuple[int, str, str | None, Lifecycle]]]:
-        """(id, slug, status, lifecycle) of every job followed, leased or not, by project: which projects to read
-        the list of, and what to compare it with to find the jobs that moved before their next poll."""
-        columns = (jobs.c.project, jobs.c.id, jobs.c.slug, jobs.c.status, jobs.c.lifecycle)
+    def followed(self) -> dict[tuple[str, str], list[tuple[int, str, str | None, Lifecycle]]]:
+        """(id, slug, status, lifecycle) of every job followed, leased or not, by (backend, project): which lists to
+        read, and what to compare each with to find the jobs that moved before their next poll."""
+        columns = (jobs.c.backend, jobs.c.project, jobs.c.id, jobs.c.slug, jobs.c.status, jobs.c.lifecycle)
         query = select(*columns).where(jobs.c.tracking.is_(True))
-        by_project: dict[str, list[tuple[int, str, str | None, Lifecycle]]] = {}
+        by_source: dict[tuple[str, str], list[tuple[int, str, str | None, Lifecycle]]] = {}
         with reading(self.engine) as conn:
             for row in conn.execute(query):
                 followed = (row.id, row.slug, row.status, Lifecycle.parse(row.lifecycle))
-                by_project.setdefault(row.project, []).append(followed)
-        return by_project
+                by_source.setdefault((row.backend, row.project), []).append(followed)
+        return by_source
 
     def apply_transition(
         self,

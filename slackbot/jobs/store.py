@@ -62,6 +62,18 @@ class JobStore:
         with reading(self.engine) as conn:
             return _one_job(conn, and_(jobs.c.team_id == team_id, jobs.c.slug == slug))
 
+    def last_backend(self, team_id: str, user_id: str) -> str | None:
+        """The backend of the user's most recent job in this workspace (the modal's default when several are on)."""
+        query = (
+            select(jobs.c.backend)
+            .where(jobs.c.team_id == team_id, jobs.c.requester_id == user_id)
+            .order_by(jobs.c.created_at.desc(), jobs.c.id.desc())
+            .limit(1)
+        )
+        with reading(self.engine) as conn:
+            found = conn.execute(query).scalar()
+        return str(found) if found is not None else None
+
     def recent(self, team_id: str, limit: int = 10) -> list[JobRecord]:
         query = (
             select(jobs)

@@ -10,6 +10,7 @@ from slack_bolt import Ack
 from slackbot.backends.base import AuthError, BackendError
 from slackbot.blocks.modal import dataset_options, options_error
 from slackbot.catalog import NotReady
+from slackbot.forms import MetadataError, ModalMetadata
 
 if TYPE_CHECKING:
     from slackbot.runtime import Runtime
@@ -21,10 +22,11 @@ OPTIONS_WAIT_SECONDS = 2.0
 
 
 def dataset_picker(ack: Ack, body: dict[str, Any], runtime: Runtime) -> None:
+    catalog = runtime.catalog_for(_backend(body))
     query = body.get("value")
     query = query if isinstance(query, str) else ""
     try:
-        datasets = runtime.catalog.datasets(wait=OPTIONS_WAIT_SECONDS)
+        datasets = catalog.datasets(wait=OPTIONS_WAIT_SECONDS)
     except NotReady:
         ack(options=options_error("OpenPipe is slow to answer. Type again in a moment."))
         return
@@ -40,3 +42,12 @@ def dataset_picker(ack: Ack, body: dict[str, Any], runtime: Runtime) -> None:
         return
     found = dataset_options(datasets, query[:200])
     ack(options=found or options_error(f"No dataset matches “{query[:40]}”."))
+
+
+def _backend(body: dict[str, Any]) -> str:
+    """The backend chosen in the modal the suggestion is for ("" when none was: the default's catalog)."""
+    view = body.get("view")
+    try:
+        return ModalMetadata.decode(view.get("private_metadata") if isinstance(view, dict) else None).backend or ""
+    except MetadataError:
+        return ""

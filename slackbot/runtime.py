@@ -228,11 +228,6 @@ class Runtime:
         shown = [declaration(name) for name in self.backends]
         return [(d.display_name, d.capabilities) for d in shown if d is not None]
 
-    def enabled_capabilities(self) -> Capabilities:
-        """Everything at least one backend that is on can do (the help lists these)."""
-        found = [capabilities(name) for name in self.backends]
-        return Capabilities(**{c: any(c in f.names() for f in found) for c in Capabilities().__dataclass_fields__})
-
     def reserve_after_ack(self) -> bool:
         """Take a slot on the after-ack pool for work to submit later (`run_after_ack`); False if it is full.
         Taken before the ack, so a full pool can still be told to the user in Slack's answer."""

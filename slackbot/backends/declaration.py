@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from pydantic import SecretStr
 
@@ -35,6 +35,20 @@ class Capabilities:
     def names(self) -> tuple[str, ...]:
         """The capabilities on, in declaration order."""
         return tuple(f.name for f in fields(self) if getattr(self, f.name))
+
+
+# What each capability lets a user do, as the help says it.
+CAPABILITY_WORDS: Final = {
+    "cancel": "cancel a running fine-tune",
+    "delete": "delete a fine-tuned model",
+    "price_estimate": "estimate a fine-tune's price before it starts",
+    "metrics": "show a fine-tune's metrics and loss curve",
+    "eta": "estimate when a fine-tune will finish",
+    "events": "show a fine-tune's event log",
+    "dataset_upload": "upload datasets",
+    "chat_completions": "call a finished model (chat completions)",
+}
+assert set(CAPABILITY_WORDS) == set(Capabilities().__dataclass_fields__), "a capability has no words in the help"
 
 
 @dataclass(frozen=True)

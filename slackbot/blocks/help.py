@@ -7,7 +7,7 @@ from typing import Any, Final
 
 from slack_sdk.models.blocks import ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
 
-from slackbot.backends.declaration import Capabilities
+from slackbot.backends.declaration import CAPABILITY_WORDS, Capabilities
 from slackbot.ids import COMMAND
 from slackbot.text import code, escape_mrkdwn
 
@@ -22,20 +22,6 @@ _COMMANDS: Final = (
 )
 
 
-# What each capability lets a user do, in the order the help lists them.
-_CAPABILITY_WORDS: Final = {
-    "cancel": "cancel a running fine-tune",
-    "delete": "delete a fine-tuned model",
-    "price_estimate": "estimate a fine-tune's price before it starts",
-    "metrics": "show a fine-tune's metrics and loss curve",
-    "eta": "estimate when a fine-tune will finish",
-    "events": "show a fine-tune's event log",
-    "dataset_upload": "upload datasets",
-    "chat_completions": "call a finished model (chat completions)",
-}
-assert set(_CAPABILITY_WORDS) == set(Capabilities().__dataclass_fields__), "a capability has no words in the help"
-
-
 def help_message(offers: Sequence[tuple[str, Capabilities]] = ()) -> tuple[str, list[dict[str, Any]]]:
     """(notification text, blocks) explaining what the bot does and how to use it. `offers`: each backend that
     is on (display name, capabilities); only what they can do is listed."""
@@ -45,7 +31,7 @@ def help_message(offers: Sequence[tuple[str, Capabilities]] = ()) -> tuple[str, 
     if len(offers) > 1:
         commands += f"\n• `{escape_mrkdwn(f'{COMMAND} track <service>:<slug>')}`: the same, in the service named"
     can = [
-        f"• {escape_mrkdwn(name)}: " + ", ".join(_CAPABILITY_WORDS[c] for c in caps.names())
+        f"• {escape_mrkdwn(name)}: " + ", ".join(CAPABILITY_WORDS[c] for c in caps.names())
         for name, caps in offers
         if caps.names()
     ]

@@ -166,3 +166,13 @@ def test_openpipe_still_works_beside_toy_and_typed_values_survive_the_switch(
     job = h.runtime.store.by_slug(h.slack.team_id, "beside")
     assert job is not None and job.status == "DEPLOYED"
     assert "list" not in toy.calls  # toy has no job: its list is never read
+
+
+def test_the_dataset_picker_speaks_of_the_chosen_backend(two: tuple[Harness, ToyBackend]) -> None:
+    h, toy = two
+    toy.datasets = []
+    view = _pick_backend(h, h.open_modal(), "toy", "Toy")
+    [option] = h.dataset_option(view)
+    assert option["text"]["text"] == "⚠ This Toy project has no datasets yet."
+    view = _pick_backend(h, view, "openpipe", "OpenPipe")
+    assert all("Toy" not in o["text"]["text"] for o in h.dataset_option(view))

@@ -44,6 +44,7 @@ class ToyBackend:
     def __init__(self, project: str = "toy:local") -> None:
         self._project = project
         self.models: dict[str, ModelState] = {}
+        self.datasets = [Dataset(id="toy-ds-1", name="Toy bricks", entry_count=7)]
         self.calls: list[str] = []
         self.lock = threading.Lock()
 
@@ -53,7 +54,7 @@ class ToyBackend:
 
     def list_datasets(self) -> list[Dataset]:
         self.calls.append("datasets")
-        return [Dataset(id="toy-ds-1", name="Toy bricks", entry_count=7)]
+        return list(self.datasets)
 
     def list_base_models(self, option: str | None) -> list[str]:
         return list(TOY_BASE_MODELS)

@@ -12,6 +12,7 @@ from slack_sdk import WebClient
 
 from slackbot import ids
 from slackbot.backends.base import BackendError, Dataset
+from slackbot.backends.registry import form_for
 from slackbot.blocks.modal import dataset_name_from_label
 from slackbot.catalog import NotReady
 from slackbot.forms import (
@@ -134,11 +135,13 @@ def _start(runtime: Runtime, client: WebClient, job: JobRecord, request: SubmitR
         extra={"team": request.team_id, "job_id": outcome.job.id, "slug": outcome.job.slug, "new_job": outcome.created},
     )
     if outcome.error is not None and not outcome.rejected:
+        form = form_for(request.spec.backend)
         ephemeral(
             client,
             request.channel_id,
             request.user_id,
-            f"OpenPipe did not confirm `{request.spec.slug}` yet ({mrkdwn(outcome.error.message, 500)}). "
+            f"{form.service if form else 'The service'} did not confirm `{request.spec.slug}` yet "
+            f"({mrkdwn(outcome.error.message, 500)}). "
             "I'll keep checking and post in the channel as soon as it answers.",
         )
 

@@ -152,7 +152,7 @@ def _setup(n: int, url: str, dataset_id: str, db: Path) -> tuple[JobStore, BotCl
             next_poll_at=now + timedelta(seconds=1),
         )
     trackers = {
-        name: Tracker(store, {b.project: b}, f"bench-{name}", clock.utc, CONFIG)
+        name: Tracker(store, [b], f"bench-{name}", clock.utc, CONFIG)
         for name, b in (("tracker", real), ("naive", naive))
     }
     return store, clock, trackers, counter

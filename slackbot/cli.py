@@ -16,10 +16,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from slackbot import preflight
+from slackbot.backends.registry import declared
 from slackbot.retry import backoff
 from slackbot.settings import (
     Settings,
     SettingsError,
+    backend_problems,
     describe,
     load_settings,
     read_settings,
@@ -87,7 +89,8 @@ def _settings_for_run(*, http: bool) -> Settings:
     """Every missing or malformed setting `run` needs, in one `SettingsError` (nothing is started before)."""
     settings, problems = read_settings()
     mode = "SLACK_SIGNING_SECRET" if http else "SLACK_APP_TOKEN"
-    for problem in required_problems(settings, "SLACK_BOT_TOKEN", "OPENPIPE_API_KEY", mode):
+    keys = [d.settings.api_key for d in declared()]
+    for problem in required_problems(settings, "SLACK_BOT_TOKEN", mode) + backend_problems(settings, keys):
         if problem.missing and problem.name == "SLACK_APP_TOKEN":
             problem = replace(
                 problem, text="is not set (Socket Mode; `slackbot run --http` needs SLACK_SIGNING_SECRET)"

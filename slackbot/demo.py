@@ -11,12 +11,14 @@ import logging
 import re
 import tempfile
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from slackbot import ids
 from slackbot.app import create_app
+from slackbot.backends.base import Backend
 from slackbot.backends.openpipe.fields import Provider
 from slackbot.runtime import Runtime
 from slackbot.sandbox.clock import ManualClock
@@ -39,7 +41,8 @@ class BotClock(ManualClock):
 
 
 class OfflineBot:
-    def __init__(self, db_dir: Path, **settings: Any) -> None:
+    def __init__(self, db_dir: Path, *, backends: Iterable[Backend] = (), **settings: Any) -> None:
+        """`backends`: run beside OpenPipe (tests run a backend of their own this way)."""
         self.clock = BotClock(start=time.time())
         self.openpipe = LocalOpenPipe(OPENPIPE_KEY, clock=self.clock, step_seconds=STEP_SECONDS).start()
         self.slack = LocalSlack(bot_token=BOT_TOKEN, clock=self.clock).start()
@@ -55,7 +58,7 @@ class OfflineBot:
         }
         values.update(settings)
         self.settings = Settings(_env_file=None, **values)
-        self.runtime = Runtime.build(self.settings, clock=self.clock.utc)
+        self.runtime = Runtime.build(self.settings, backends=backends, clock=self.clock.utc)
         self.app = create_app(self.runtime)
         self.server = HttpServer(self.app, self.runtime.health, host="127.0.0.1", port=0).start()
         self.driver = SlackDriver(self.server.url, SIGNING_SECRET, self.slack)

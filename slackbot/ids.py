@@ -23,6 +23,9 @@ BLOCK_DATASET: Final = "dataset"
 ACTION_DATASET: Final = "dataset_select"  # external_select: `options` requests, and a redraw when picked
 
 BLOCK_PROVIDER: Final = "provider"
+# Shown only when several backends are on: the first input, whose change redraws the modal with that backend's form.
+BLOCK_BACKEND: Final = "backend"
+ACTION_BACKEND: Final = "backend_select"
 ACTION_PROVIDER: Final = "provider_select"  # dispatch_action: the app rebuilds the view with views.update
 
 # The base model list depends on the backend's option (OpenPipe: the provider), so its block_id carries the

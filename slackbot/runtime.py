@@ -11,7 +11,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,17 +22,19 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 from sqlalchemy import Engine, text
 
 from slackbot.backends.base import Backend
-from slackbot.backends.openpipe import OpenPipeBackend
+from slackbot.backends.declaration import BackendConfig, BackendDeclaration, Capabilities
+from slackbot.backends.registry import capabilities, declaration, declared
 from slackbot.catalog import Catalog
 from slackbot.jobs.db import Checkpoints, make_engine, migrate, reading
 from slackbot.jobs.notifier import Notifier, NotifierConfig
+from slackbot.jobs.records import JobRecord
 from slackbot.jobs.retention import Retention, RetentionConfig
 from slackbot.jobs.scheduler import JobScheduler, guarded
 from slackbot.jobs.store import JobStore
 from slackbot.jobs.submit import SubmitService
 from slackbot.jobs.tracker import Tracker, TrackerConfig
 from slackbot.permissions import Permissions, UsergroupDirectory
-from slackbot.settings import Settings, redact_url
+from slackbot.settings import Settings, SettingsError, backend_problems, describe, redact_url
 from slackbot.text import remember_secrets
 
 log = logging.getLogger(__name__)
@@ -66,8 +68,9 @@ class Runtime:
     settings: Settings
     engine: Engine
     store: JobStore
-    backend: Backend
-    catalog: Catalog
+    # Every backend that is on (its key is set), by name, in the registry's order: the first is the default.
+    backends: dict[str, Backend]
+    catalogs: dict[str, Catalog]
     slack: WebClient
     notifier: Notifier
     tracker: Tracker
@@ -100,23 +103,29 @@ class Runtime:
         settings: Settings,
         *,
         backend: Backend | None = None,
+        backends: Iterable[Backend] = (),
         clock: Callable[[], datetime] = utcnow,
         owner: str | None = None,
     ) -> Runtime:
-        settings.require("SLACK_BOT_TOKEN", "OPENPIPE_API_KEY")
+        """`backend` replaces the default backend built from settings; `backends` are added beside those (tests
+        run backends that have no settings of their own)."""
+        settings.require("SLACK_BOT_TOKEN")
+        added = list(backends)
+        if not added:
+            problems = backend_problems(settings, [d.settings.api_key for d in declared()])
+            if problems:
+                raise SettingsError(describe(problems))
         # Every Slack surface redacts these verbatim, even where no token pattern would catch them.
         remember_secrets(*(v.get_secret_value() for v in vars(settings).values() if isinstance(v, SecretStr)))
         owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         engine = make_engine(settings.database_url)
         migrate(engine)
         store = JobStore(engine)
-        if backend is None:
-            assert settings.openpipe_api_key is not None
-            backend = OpenPipeBackend(
-                settings.openpipe_api_key,
-                settings.openpipe_base_url,
-                timeout=settings.openpipe_timeout_seconds,
-            )
+        built = {d.name: d.build(config) for d in declared() if (config := backend_config(settings, d))}
+        if backend is not None:
+            built = {backend.name: backend, **{k: v for k, v in built.items() if k != backend.name}}
+        built.update({b.name: b for b in added})
+        on = list(built.values())
         slack = make_slack_client(settings)
         notifier = Notifier(
             store,
@@ -132,7 +141,7 @@ class Runtime:
         interval = settings.poll_interval_seconds
         tracker = Tracker(
             store,
-            {backend.project: backend},
+            on,
             owner,
             clock,
             TrackerConfig(
@@ -144,7 +153,7 @@ class Runtime:
         )
         submitter = SubmitService(
             store,
-            backend,
+            on,
             lambda job_id: _discard(notifier.deliver_job(job_id)),
             clock,
             poll_interval_seconds=interval,
@@ -183,8 +192,8 @@ class Runtime:
             settings=settings,
             engine=engine,
             store=store,
-            backend=backend,
-            catalog=Catalog(backend),
+            backends=built,
+            catalogs={name: Catalog(b) for name, b in built.items()},
             slack=slack,
             notifier=notifier,
             tracker=tracker,
@@ -194,6 +203,30 @@ class Runtime:
             clock=clock,
             owner=owner,
         )
+
+    @property
+    def backend(self) -> Backend:
+        """The default backend: the first one on (with one backend on, the only one)."""
+        return next(iter(self.backends.values()))
+
+    @property
+    def catalog(self) -> Catalog:
+        """The default backend's catalog."""
+        return self.catalogs[self.backend.name]
+
+    def catalog_for(self, backend: str) -> Catalog:
+        return self.catalogs.get(backend) or self.catalog
+
+    def capabilities(self, job: JobRecord | str) -> Capabilities:
+        """What can be done with this job (or backend) here: what its backend declares, none if it is not on.
+        The Cancel, Delete and Try-it buttons ask this before showing."""
+        name = job if isinstance(job, str) else job.backend
+        return capabilities(name) if name in self.backends else Capabilities()
+
+    def offers(self) -> list[tuple[str, Capabilities]]:
+        """(display name, capabilities) of each backend on, for the help."""
+        shown = [declaration(name) for name in self.backends]
+        return [(d.display_name, d.capabilities) for d in shown if d is not None]
 
     def reserve_after_ack(self) -> bool:
         """Take a slot on the after-ack pool for work to submit later (`run_after_ack`); False if it is full.
@@ -229,7 +262,8 @@ class Runtime:
     def start(self) -> None:
         if not self._started:
             self.scheduler.start()
-            self.catalog.warm()
+            for catalog in self.catalogs.values():
+                catalog.warm()
             self.permissions.warm()
             self._started = True
             log.info(
@@ -244,9 +278,11 @@ class Runtime:
         if self._started:
             self.scheduler.shutdown(wait=True)
             self._started = False
-        self.catalog.close()
+        for catalog in self.catalogs.values():
+            catalog.close()
         self.permissions.close()
-        self.backend.close()
+        for backend in self.backends.values():
+            backend.close()
         self.engine.dispose()
         log.info("stopped", extra={"owner": self.owner})
 
@@ -261,6 +297,17 @@ class Runtime:
             db_ok = False
         scheduler_ok = self.scheduler.healthy() if self._started else False
         return {"ok": db_ok and scheduler_ok, "database": db_ok, "scheduler": scheduler_ok}
+
+
+def backend_config(settings: Settings, declaration: BackendDeclaration) -> BackendConfig | None:
+    """A backend's settings, or None when it is off (its key is not set)."""
+    names = declaration.settings
+    key = getattr(settings, names.api_key.lower(), None)
+    if not isinstance(key, SecretStr) or not key.get_secret_value().strip():
+        return None
+    base_url = getattr(settings, names.base_url.lower())
+    timeout = getattr(settings, names.timeout_seconds.lower())
+    return BackendConfig(api_key=key, base_url=str(base_url), timeout_seconds=float(timeout))
 
 
 def _discard(_: object) -> None:

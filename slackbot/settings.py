@@ -41,9 +41,10 @@ class Problem:
     name: str
     text: str
     missing: bool = False
+    sentence: str = ""  # said instead, when the problem is not one setting's (no backend key at all)
 
     def __str__(self) -> str:
-        return f"{self.name} {self.text}"
+        return self.sentence or f"{self.name} {self.text}"
 
 
 class Settings(BaseSettings):
@@ -130,6 +131,15 @@ def required_problems(settings: Settings, *names: str) -> list[Problem]:
         elif name in TOKEN_PREFIXES and isinstance(raw, str) and not raw.startswith(TOKEN_PREFIXES[name]):
             problems.append(Problem(name, f"does not start with {TOKEN_PREFIXES[name]}"))
     return problems
+
+
+def backend_problems(settings: Settings, keys: list[str]) -> list[Problem]:
+    """A backend is on when its key is set: at least one must be; a key that is set must be well formed."""
+    given = [key for key in keys if not any(p.missing for p in required_problems(settings, key))]
+    if not given:
+        first = keys[0]
+        return [Problem(first, "is not set", missing=True, sentence=f"set {first} (or another backend's key)")]
+    return required_problems(settings, *given)
 
 
 def describe(problems: list[Problem]) -> str:

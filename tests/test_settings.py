@@ -41,7 +41,7 @@ def test_every_problem_is_named_at_once_in_one_line(tmp_path: Path) -> None:
     assert output == (
         "slackbot: cannot start, 9 settings to fix: SLACK_BOT_TOKEN does not start with xoxb-; "
         "SLACK_APP_TOKEN is not set (Socket Mode; `slackbot run --http` needs SLACK_SIGNING_SECRET); "
-        "SLACK_API_URL must be an http:// or https:// URL; OPENPIPE_API_KEY is not set; "
+        "SLACK_API_URL must be an http:// or https:// URL; set OPENPIPE_API_KEY (or another backend's key); "
         "OPENPIPE_TIMEOUT_SECONDS must be greater than 0; DATABASE_URL must be a sqlite:/// or postgresql:// URL; "
         "POLL_INTERVAL_SECONDS must be a number; BROADCAST_FAILURES must be true or false; "
         f"LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR. {COPY}; {CHECK}\n"
@@ -113,7 +113,8 @@ def test_env_example_shows_the_true_defaults_and_a_fresh_copy_means_not_set(
     done = slackbot(["run"], bot_env(tmp_path), tmp_path)
     assert done.stderr == (
         "slackbot: cannot start, 3 settings to fix: SLACK_BOT_TOKEN is not set; SLACK_APP_TOKEN is not set "
-        "(Socket Mode; `slackbot run --http` needs SLACK_SIGNING_SECRET); OPENPIPE_API_KEY is not set. "
+        "(Socket Mode; `slackbot run --http` needs SLACK_SIGNING_SECRET); "
+        "set OPENPIPE_API_KEY (or another backend's key). "
         f"{COPY}; {CHECK}\n"
     )
 
@@ -135,7 +136,8 @@ def test_make_run_without_configuration_says_what_to_set_and_where(tmp_path: Pat
     assert done.returncode != 0
     assert done.stderr.splitlines()[0] == (
         "slackbot: cannot start, 3 settings to fix: SLACK_BOT_TOKEN is not set; SLACK_APP_TOKEN is not set "
-        "(Socket Mode; `slackbot run --http` needs SLACK_SIGNING_SECRET); OPENPIPE_API_KEY is not set. "
+        "(Socket Mode; `slackbot run --http` needs SLACK_SIGNING_SECRET); "
+        "set OPENPIPE_API_KEY (or another backend's key). "
         f"{COPY}; {CHECK}"
     ), done.stderr
     assert "Traceback" not in done.stdout + done.stderr

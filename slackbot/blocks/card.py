@@ -21,9 +21,8 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from slackbot.backends.declared import form_for
 from slackbot.backends.form import settings_line
-from slackbot.backends.statuses import status_table
+from slackbot.backends.registry import form_for, status_table
 from slackbot.domain.lifecycle import BOT_WORDS, Lifecycle, StatusWords
 from slackbot.jobs.records import JobRecord
 from slackbot.text import clip, code, escape_mrkdwn, mrkdwn, plain, redact, user_mention

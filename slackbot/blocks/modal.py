@@ -240,12 +240,14 @@ def finetune_modal(
     base_models: list[str],
     initial_dataset_option: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
+    backends: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Any]:
     """The modal as view JSON. `option` (the backend's option value) wins over the state's (the listener reads
     the new choice).
 
     `errors` (e.g. the service's refusal on "Edit and retry"): a message keyed by a field shown in this view goes
-    right under that field; every other one at the top of the view.
+    right under that field; every other one at the top of the view. `backends` (name, display name): with more
+    than one, the modal starts with a choice of backend (`form`'s selected).
     """
     retry = metadata.origin == "retry"
     if not state and not errors and initial_dataset_option is None:
@@ -253,8 +255,17 @@ def finetune_modal(
         view: dict[str, Any] = json.loads(_blank_view(form, option, tuple(base_models), retry))
     else:
         view = _view(form, state, option, base_models, initial_dataset_option, errors, retry)
+    if len(backends) > 1:
+        view["blocks"].insert(0, _backend_block(form.backend, backends).to_dict())
     view["private_metadata"] = metadata.encode()
     return view
+
+
+def _backend_block(chosen: str, backends: Sequence[tuple[str, str]]) -> InputBlock:
+    options = [_option(display, name) for name, display in backends]
+    initial = next((o for o in options if o.value == chosen), options[0])
+    picker = StaticSelectElement(action_id=ids.ACTION_BACKEND, options=options, initial_option=initial)
+    return InputBlock(block_id=ids.BLOCK_BACKEND, label="Service", element=picker, dispatch_action=True)
 
 
 @functools.lru_cache(maxsize=32)

@@ -50,6 +50,8 @@ class ModalMetadata(BaseModel):
     thread_ts: str | None = Field(default=None, max_length=32, pattern=r"^[0-9]+(\.[0-9]+)?$")
     origin: Literal["command", "shortcut", "retry"] = "command"
     retry_of: int | None = Field(default=None, ge=1, le=2**63 - 1)  # a job id (a bigint)
+    # The backend chosen in the modal, when several are on (absent otherwise: the same text as before).
+    backend: str | None = Field(default=None, min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_-]*$")
     # Values of inputs the modal does not show right now (see `keepable`); never submitted.
     kept: Annotated[dict[str, bool | str], AfterValidator(_check_kept)] = Field(default_factory=dict)
 

@@ -70,6 +70,7 @@ class DueJob:
     spent half its time decoding those into `JobRecord`s it never used)."""
 
     id: int
+    backend: str
     project: str
     slug: str
     status: str | None

@@ -62,6 +62,18 @@ class JobStore:
         with reading(self.engine) as conn:
             return _one_job(conn, and_(jobs.c.team_id == team_id, jobs.c.slug == slug))
 
+    def last_backend(self, team_id: str, user_id: str) -> str | None:
+        """The backend of the user's most recent job in this workspace (the modal's default when several are on)."""
+        query = (
+            select(jobs.c.backend)
+            .where(jobs.c.team_id == team_id, jobs.c.requester_id == user_id)
+            .order_by(jobs.c.created_at.desc(), jobs.c.id.desc())
+            .limit(1)
+        )
+        with reading(self.engine) as conn:
+            found = conn.execute(query).scalar()
+        return str(found) if found is not None else None
+
     def recent(self, team_id: str, limit: int = 10) -> list[JobRecord]:
         query = (
             select(jobs)
@@ -359,17 +371,17 @@ class JobStore:
             mine = and_(jobs.c.id.in_(ids), jobs.c.lease_owner == owner)
             return [DueJob(*row) for row in conn.execute(select(*columns).where(mine).order_by(jobs.c.id))]
 
-    def followed(self) -> dict[str, list[tuple[int, str, str | None, Lifecycle]]]:
-        """(id, slug, status, lifecycle) of every job followed, leased or not, by project: which projects to read
-        the list of, and what to compare it with to find the jobs that moved before their next poll."""
-        columns = (jobs.c.project, jobs.c.id, jobs.c.slug, jobs.c.status, jobs.c.lifecycle)
+    def followed(self) -> dict[tuple[str, str], list[tuple[int, str, str | None, Lifecycle]]]:
+        """(id, slug, status, lifecycle) of every job followed, leased or not, by (backend, project): which lists to
+        read, and what to compare each with to find the jobs that moved before their next poll."""
+        columns = (jobs.c.backend, jobs.c.project, jobs.c.id, jobs.c.slug, jobs.c.status, jobs.c.lifecycle)
         query = select(*columns).where(jobs.c.tracking.is_(True))
-        by_project: dict[str, list[tuple[int, str, str | None, Lifecycle]]] = {}
+        by_source: dict[tuple[str, str], list[tuple[int, str, str | None, Lifecycle]]] = {}
         with reading(self.engine) as conn:
             for row in conn.execute(query):
                 followed = (row.id, row.slug, row.status, Lifecycle.parse(row.lifecycle))
-                by_project.setdefault(row.project, []).append(followed)
-        return by_project
+                by_source.setdefault((row.backend, row.project), []).append(followed)
+        return by_source
 
     def apply_transition(
         self,

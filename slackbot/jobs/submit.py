@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -72,7 +72,7 @@ class SubmitService:
     def __init__(
         self,
         store: JobStore,
-        backend: Backend,
+        backends: Backend | Iterable[Backend],
         deliver_now: Callable[[int], None],
         clock: Callable[[], datetime],
         *,
@@ -83,7 +83,8 @@ class SubmitService:
         lease_wait_seconds: float = 30.0,
     ) -> None:
         self.store = store
-        self.backend = backend
+        # A job goes to the backend its spec names (the one the user chose in the modal).
+        self.backends = {backends.name: backends} if isinstance(backends, Backend) else {b.name: b for b in backends}
         self.deliver_now = deliver_now
         self.clock = clock
         self.poll_interval = timedelta(seconds=poll_interval_seconds)
@@ -96,6 +97,14 @@ class SubmitService:
         self.lease_seconds = lease_seconds
         self.lease_wait_seconds = lease_wait_seconds
 
+    def backend_for(self, spec: FineTuneSpec) -> Backend:
+        backend = self.backends.get(spec.backend)
+        if backend is None and len(self.backends) == 1:  # one backend: every job is its (as before names)
+            return next(iter(self.backends.values()))
+        if backend is None:  # the form only offers backends that are on: a bug, not a user's mistake
+            raise LookupError(f"backend {spec.backend!r} is not on")
+        return backend
+
     def submit(self, req: SubmitRequest) -> SubmitOutcome:
         """`record` then `start`: the whole submission in one call."""
         recorded = self.record(req)
@@ -107,14 +116,15 @@ class SubmitService:
         dies before `start`, the tracker finds the row, and either adopts the model or tells the requester it was
         never made. `created` is False when the submission (a redelivery) or the slug already has a job."""
         now = self.clock()
+        backend = self.backend_for(req.spec)
         try:
             job = self.store.create_job(
                 team_id=req.team_id,
                 channel_id=req.channel_id,
                 thread_ts=req.thread_ts,
                 requester_id=req.user_id,
-                backend=self.backend.name,
-                project=self.backend.project,
+                backend=backend.name,
+                project=backend.project,
                 spec=req.spec,
                 dataset_name=req.dataset_name,
                 dataset_entries=req.dataset_entries,
@@ -135,7 +145,7 @@ class SubmitService:
                 # Resolved meanwhile (the tracker adopted or rejected it, or it was replaced): nothing to create.
                 return SubmitOutcome(job=self._reload(job), created=False)
             try:
-                state = self.backend.create(spec)
+                state = self.backend_for(spec).create(spec)
             except REFUSALS as exc:
                 self.store.reject(job.id, exc.message, exc.issues, self.clock())
                 self._deliver(job.id)

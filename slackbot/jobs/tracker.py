@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -28,6 +28,9 @@ from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs.records import DueJob
 from slackbot.jobs.store import JobStore
 from slackbot.retry import backoff
+
+# Jobs are followed per (backend name, project): the pair stored with each job.
+Source = tuple[str, str]
 
 log = logging.getLogger(__name__)
 
@@ -84,19 +87,20 @@ class Tracker:
     def __init__(
         self,
         store: JobStore,
-        backends: Mapping[str, Backend],
+        backends: Iterable[Backend],
         owner: str,
         clock: Callable[[], datetime],
         config: TrackerConfig | None = None,
     ) -> None:
         self.store = store
-        self.backends = backends
+        # Jobs are grouped by the backend stored with them and its project: one list read per pair and tick.
+        self.backends: dict[Source, Backend] = {(b.name, b.project): b for b in backends}
         self.owner = owner
         self.clock = clock
         self.config = config or TrackerConfig()
-        self._failing: set[str] = set()  # projects whose last list read failed: no idle reads until one works
+        self._failing: set[Source] = set()  # projects whose last list read failed: no idle reads until one works
         # Projects whose model list is larger than the client reads: per-model reads until the time given.
-        self._list_too_large: dict[str, datetime] = {}
+        self._list_too_large: dict[Source, datetime] = {}
         self._told_list_too_large: set[int] = set()  # jobs already told (the outbox key stops repeats anyway)
 
     def poll_once(self) -> TickReport:
@@ -113,36 +117,37 @@ class Tracker:
             if len(batch) < limit:
                 break
         report.claimed = len(claimed)
-        by_project: dict[str, list[DueJob]] = defaultdict(list)
+        by_project: dict[Source, list[DueJob]] = defaultdict(list)
         for job in claimed:
-            by_project[job.project].append(job)
+            by_project[job.backend, job.project].append(job)
         try:
             followed = self.store.followed()
         except Exception as exc:  # the due jobs are still polled, without the look at the others
             log.exception("reading the followed jobs failed")
             report.errors.append(f"reading the followed jobs: {type(exc).__name__}")
             followed = {}
-        for project, group in by_project.items():
-            self._poll_project(project, group, followed.get(project, []), now, report)
+        for source, group in by_project.items():
+            self._poll_project(source, group, followed.get(source, []), now, report)
         # A project with jobs followed but none due still gets its one list read: a job that sat still (polled
         # every `max_interval_seconds`) and just moved is told within a tick. Not while the project is failing:
         # its due jobs carry the backoff (and any Retry-After), and a successful poll of them resumes this.
-        for project, rows in followed.items():
-            if project not in by_project and project not in self._failing and project in self.backends:
-                self._poll_project(project, [], rows, now, report)
+        for source, rows in followed.items():
+            if source not in by_project and source not in self._failing and source in self.backends:
+                self._poll_project(source, [], rows, now, report)
         return report
 
     def _poll_project(
         self,
-        project: str,
+        source: Source,
         group: list[DueJob],
         followed: list[tuple[int, str, str | None, Lifecycle]],
         now: datetime,
         report: TickReport,
     ) -> None:
-        backend = self.backends.get(project)
+        name, project = source
+        backend = self.backends.get(source)
         if backend is None:
-            report.errors.append(f"no backend configured for project {project}")
+            report.errors.append(f"no backend {name} configured for project {project}")
             self._back_off(group, now, None)
             return
         # A young submitting job may have its create still queued behind others: the list saying "not there" is
@@ -154,7 +159,7 @@ class Tracker:
         young |= {job.slug for job in group if job.lifecycle is rejected}
         states: Mapping[str, ModelState] | None = None  # None: the list is too large, read the models one by one
         try:
-            if now >= self._list_too_large.get(project, now):
+            if now >= self._list_too_large.get(source, now):
                 report.requests += 1
                 if group:
                     states = backend.refresh({job.slug for job in group}, listed_enough=young)
@@ -162,17 +167,17 @@ class Tracker:
                     report.idle_reads += 1
                     states = {state.slug: state for state in backend.list_models()}
         except ListTooLarge as exc:
-            if project not in self._list_too_large:
+            if source not in self._list_too_large:
                 log.error(
                     "model list too large, reading models one by one",
                     extra={"project": project, "error": exc.describe()},
                 )
-            self._list_too_large[project] = now + self.config.list_retry
+            self._list_too_large[source] = now + self.config.list_retry
         except Exception as exc:
             reason = exc.describe() if isinstance(exc, BackendError) else type(exc).__name__
             log.warning("refresh failed", extra={"project": project, "jobs": len(group), "error": reason})
             report.errors.append(f"{project}: {reason}")
-            self._failing.add(project)
+            self._failing.add(source)
             if group:
                 self._back_off(group, now, exc)
             return
@@ -181,7 +186,7 @@ class Tracker:
                 return
             states, group = self._one_by_one(backend, group, now, report)
         if group:
-            self._failing.discard(project)
+            self._failing.discard(source)
         still: list[tuple[int, datetime]] = []  # jobs that did not move: rescheduled together below
         try:
             early = self._moved_early(group, followed, states, now, report)
@@ -221,7 +226,7 @@ class Tracker:
                 reason = exc.describe() if isinstance(exc, BackendError) else type(exc).__name__
                 report.errors.append(f"job {job.id}: {reason}")
                 if isinstance(exc, BackendError) and exc.retryable:  # OpenPipe failing or rate limiting: stop here
-                    self._failing.add(backend.project)
+                    self._failing.add((backend.name, backend.project))
                     self._back_off(group[index:], now, exc)
                     break
                 self._back_off([job], now, exc)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from slackbot.backends.declared import form_for
+from slackbot.backends.registry import declaration, form_for
 from slackbot.blocks.modal import finetune_modal
 from slackbot.forms import FormDeclaration, FormState, ModalMetadata, default_option, state_option
 
@@ -37,11 +37,34 @@ def user_of(body: Mapping[str, Any]) -> str | None:
     return dig(body, "user", "id") or dig(body, "user_id")
 
 
-def form_of(runtime: Runtime) -> FormDeclaration:
-    """The form of the bot's backend."""
-    form = form_for(runtime.backend.name)
-    assert form is not None, f"backend {runtime.backend.name!r} declares no form (backends/declared.py)"
+def backend_of(runtime: Runtime, metadata: ModalMetadata | None = None) -> str:
+    """The backend a modal is for: the one chosen in it if that is on, else the default."""
+    chosen = metadata.backend if metadata is not None else None
+    return chosen if chosen in runtime.backends else runtime.backend.name
+
+
+def form_of(runtime: Runtime, metadata: ModalMetadata | None = None) -> FormDeclaration:
+    """The form of the modal's backend (see `backend_of`)."""
+    name = backend_of(runtime, metadata)
+    form = form_for(name)
+    assert form is not None, f"backend {name!r} declares no form (backends/registry.py)"
     return form
+
+
+def backend_choices(runtime: Runtime) -> list[tuple[str, str]]:
+    """(name, display name) of each backend on: the modal's choice when there is more than one."""
+    found = [(name, declaration(name)) for name in runtime.backends]
+    return [(name, d.display_name if d else name) for name, d in found]
+
+
+def with_backend(runtime: Runtime, metadata: ModalMetadata) -> ModalMetadata:
+    """Several backends on and none chosen yet: the user's last one (their most recent job's), else the
+    default. One backend on: the metadata as it is (the modal is exactly what it was before backends)."""
+    if len(runtime.backends) < 2 or metadata.backend in runtime.backends:
+        return metadata
+    last = runtime.store.last_backend(metadata.team_id, metadata.user_id)
+    chosen = last if last in runtime.backends else runtime.backend.name
+    return metadata.model_copy(update={"backend": chosen})
 
 
 def open_modal(
@@ -56,15 +79,18 @@ def open_modal(
 
     Nothing here waits on the fine-tuning service: base models come from the cache or the static list.
     """
-    form = form_of(runtime)
+    metadata = with_backend(runtime, metadata)
+    form = form_of(runtime, metadata)
+    catalog = runtime.catalog_for(form.backend)
     option = state_option(form, state or {}) or default_option(form)
     view = finetune_modal(
         metadata,
         state,
         form=form,
         option=option,
-        base_models=runtime.catalog.base_models(option, wait=0.0),
+        base_models=catalog.base_models(option, wait=0.0),
         errors=errors,
+        backends=backend_choices(runtime),
     )
     try:
         client.views_open(trigger_id=trigger_id, view=view)
@@ -74,7 +100,7 @@ def open_modal(
             extra={"team": metadata.team_id, "user": metadata.user_id, "error": exc.response.get("error")},
         )
         return False
-    runtime.catalog.warm()
+    catalog.warm()
     return True
 
 

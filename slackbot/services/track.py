@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from slackbot.backends.base import Backend, BackendError, NotFoundError
+from slackbot.backends.registry import declaration
 from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs.records import JobRecord
 from slackbot.jobs.store import DuplicateJob, JobStore
@@ -27,7 +29,7 @@ class Tracked:
 
 def track(
     store: JobStore,
-    backend: Backend,
+    backends: Sequence[Backend],
     visibility: Visibility,
     team: str,
     user: str,
@@ -35,15 +37,28 @@ def track(
     slug: str,
     now: datetime,
 ) -> Tracked:
+    """With several backends on, `backend:slug` names the backend; a bare slug is looked up in each, in order,
+    and the first that has it is followed."""
+    named, _, rest = slug.partition(":")
+    chosen = [b for b in backends if b.name == named] if rest else []
+    if chosen:
+        slug = rest
+    else:
+        chosen = list(backends)
     existing = store.by_slug(team, slug)
     if existing is not None and existing.lifecycle is not Lifecycle.REJECTED:
         return Tracked(say=already_followed(visibility, existing, user, channel))
-    try:
-        state = backend.get(slug)
-    except NotFoundError:
-        return Tracked(say=f"There is no model {code(slug)} in this OpenPipe project.")
-    except BackendError as exc:
-        return Tracked(say=f"Could not look up {code(slug)}:\n{quote(exc.describe(), ERROR_SHOWN)}")
+    for backend in chosen:
+        try:
+            state = backend.get(slug)
+        except NotFoundError:
+            continue
+        except BackendError as exc:
+            return Tracked(say=f"Could not look up {code(slug)}:\n{quote(exc.describe(), ERROR_SHOWN)}")
+        break
+    else:
+        where = " or ".join(_display(b.name) for b in chosen)
+        return Tracked(say=f"There is no model {code(slug)} in this {where} project.")
     try:
         job = store.track_existing(
             team_id=team,
@@ -58,6 +73,11 @@ def track(
         return Tracked(say=already_followed(visibility, dup.existing, user, channel))
     log.info("tracking existing model", extra={"team": team, "job_id": job.id, "slug": slug})
     return Tracked(job_id=job.id)
+
+
+def _display(backend: str) -> str:
+    found = declaration(backend)
+    return found.display_name if found else backend
 
 
 def already_followed(visibility: Visibility, job: JobRecord, user: str, channel: str) -> str:

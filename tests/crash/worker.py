@@ -120,7 +120,7 @@ def main() -> None:
     lease = float(env.get("CRASH_LEASE_SECONDS", "1.0"))
     tracker = Tracker(
         store,
-        {backend.project: backend},
+        [backend],
         owner,
         clock,
         TrackerConfig(interval_seconds=0.05, max_interval_seconds=0.1, lease_seconds=lease),

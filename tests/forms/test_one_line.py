@@ -6,16 +6,21 @@ with one made-up row added."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
 
 from slackbot import ids
-from slackbot.backends import declared
 from slackbot.backends.base import Dataset, FineTuneSpec, Method
+from slackbot.backends.declaration import BackendDeclaration, BackendSettings, Capabilities
+from slackbot.backends.openpipe import OPENPIPE
 from slackbot.backends.openpipe.fields import OPENPIPE_FORM, Provider
+from slackbot.backends.registry import registered
 from slackbot.blocks.card import settings_summary
 from slackbot.blocks.modal import check_view_limits, finetune_modal, rebuild_action_ids
+from slackbot.domain.lifecycle import StatusTable
 from slackbot.forms import (
     FormContext,
     FormDeclaration,
@@ -35,6 +40,26 @@ from tests.notify.test_blocks import make_job
 META = ModalMetadata(team_id="T1", user_id="U1", channel_id="C1")
 DATASETS = {"ds_9": Dataset(id="ds_9", name="Toy data", entry_count=3)}
 TOY_MODELS = ["toy-base-1", "toy-base-2"]
+
+
+@pytest.fixture
+def stack() -> Iterator[ExitStack]:
+    with ExitStack() as entered:
+        yield entered
+
+
+def _declare(form: FormDeclaration) -> BackendDeclaration:
+    """A declaration around a test form: the card finds a job's form through the registry."""
+    settings = BackendSettings(api_key="TOY_API_KEY", base_url="TOY_BASE_URL", timeout_seconds="TOY_TIMEOUT", hint="")
+    return BackendDeclaration(
+        name=form.backend,
+        display_name="Toy",
+        settings=settings,
+        factory="tests.nowhere:none",
+        statuses=StatusTable({}),
+        form=form,
+        capabilities=Capabilities(),
+    )
 
 
 def _warmup(raw: object, choice: object) -> float | None:
@@ -140,8 +165,8 @@ def test_the_rows_value_is_kept_across_a_redraw_that_hides_it() -> None:
     assert metadata.kept == {}
 
 
-def test_the_row_is_on_the_card(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(declared.FORMS, "toy", TOY)
+def test_the_row_is_on_the_card(stack: ExitStack) -> None:
+    stack.enter_context(registered(_declare(TOY)))
     spec = FineTuneSpec(
         backend="toy",
         dataset_id="ds_9",
@@ -176,7 +201,7 @@ OPENPIPE_PLUS = dataclasses.replace(
 )
 
 
-def test_one_row_added_to_openpipes_table_works_end_to_end(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_row_added_to_openpipes_table_works_end_to_end(stack: ExitStack) -> None:
     view = finetune_modal(META, None, form=OPENPIPE_PLUS, option=Provider.OPENPIPE, base_models=["Qwen/Qwen3-8B"])
     assert _block(view, "warmup_steps") is not None
     typed = slack_state_values(
@@ -194,7 +219,7 @@ def test_one_row_added_to_openpipes_table_works_end_to_end(monkeypatch: pytest.M
     values = slack_state_values(view, {"warmup_steps": text_value("30"), ids.BLOCK_PROVIDER: selected("openai")})
     metadata, _, option = rebuild_input({**view, "state": {"values": values}}, META, OPENPIPE_PLUS)
     assert option == "openai" and metadata.kept == {"warmup_steps": "30"}
-    monkeypatch.setitem(declared.FORMS, "openpipe", OPENPIPE_PLUS)
+    stack.enter_context(registered(dataclasses.replace(OPENPIPE, form=OPENPIPE_PLUS)))
     card = settings_summary(make_job(spec=spec))
     sft = "SFT: epochs provider default, batch size provider default, LR multiplier provider default"
     assert card == f"{sft}, warmup steps 30.0\nDPO: off"
@@ -219,7 +244,7 @@ def test_the_ids_tests_name_are_the_ones_openpipes_rows_make() -> None:
     assert set(rebuild_action_ids(OPENPIPE_FORM)) == set(ids.DISPATCH_ACTIONS)
 
 
-def test_a_provider_this_version_does_not_know_is_shown_like_the_first_one(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_provider_this_version_does_not_know_is_shown_like_the_first_one() -> None:
     spec = FineTuneSpec(
         dataset_id="ds-1",
         slug="from-the-future",

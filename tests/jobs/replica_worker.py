@@ -35,7 +35,7 @@ def main() -> None:
         # Small ticks, so that both replicas really share the jobs (and race on them).
         max_jobs_per_tick=args["batch_limit"],
     )
-    tracker = Tracker(JobStore(engine), {backend.project: backend}, args["owner"], lambda: datetime.now(UTC), config)
+    tracker = Tracker(JobStore(engine), [backend], args["owner"], lambda: datetime.now(UTC), config)
     totals = {"ticks": 0, "claimed": 0, "requests": 0, "transitions": 0, "lost": 0, "errors": 0}
     lock = threading.Lock()
 

@@ -54,7 +54,7 @@ def test_a_create_slower_than_the_grace_is_never_called_not_started(store: JobSt
     service = SubmitService(
         store, backend, lambda _id: None, clock, unknown_outcome_check_seconds=0, owner="creator", lease_seconds=1.5
     )
-    tracker = Tracker(store, {backend.project: backend}, "tracker", clock, CONFIG)
+    tracker = Tracker(store, [backend], "tracker", clock, CONFIG)
     dataset = openpipe.add_dataset("slow", 10)
     openpipe.inject("POST /models", "latency", delay=4.0)
     recorded = service.record(_request("slowcoach", dataset))
@@ -88,7 +88,7 @@ def test_a_create_that_lands_after_the_rejection_is_adopted_by_the_tracker(
     clock = Clock()
     backend = OpenPipeBackend(SecretStr(KEY), openpipe.url, timeout=0.5, max_attempts=1)
     service = SubmitService(store, backend, lambda _id: None, clock, unknown_outcome_check_seconds=0, owner="creator")
-    tracker = Tracker(store, {backend.project: backend}, "tracker", clock, CONFIG)
+    tracker = Tracker(store, [backend], "tracker", clock, CONFIG)
     dataset = openpipe.add_dataset("late", 10)
     openpipe.inject("POST /models", "latency", delay=3.0)  # processed (the model made) only after the bot gave up
     outcome = service.submit(_request("latecomer", dataset))

@@ -21,7 +21,7 @@ def test_trackers_whose_clocks_differ_do_not_take_a_live_lease(store: JobStore) 
         def skewed() -> datetime:
             return clock() + timedelta(minutes=minutes)
 
-        return Tracker(store, {"proj-1": backend}, f"at{minutes:+d}", skewed, CONFIG)
+        return Tracker(store, [backend], f"at{minutes:+d}", skewed, CONFIG)
 
     behind = offset(-10)  # by its own clock, its 30 s lease ended ten minutes ago
     reports: list[TickReport] = []

@@ -45,8 +45,8 @@ def test_too_large_model_list_falls_back_to_per_model_reads(tmp_path: Path, capl
         with pytest.raises(ListTooLarge):
             small.list_models()
         tracker = h.runtime.tracker
-        assert set(tracker.backends) == {small.project}
-        tracker.backends = {small.project: small}
+        assert set(tracker.backends) == {("openpipe", small.project)}
+        tracker.backends = {("openpipe", small.project): small}
         tracker.config = dataclasses.replace(tracker.config, list_retry=timedelta(seconds=60))
         lists_before = _list_reads(h)
 
@@ -92,7 +92,7 @@ def test_per_model_reads_stop_at_a_rate_limit_and_wait_its_retry_after(store: Jo
                     state=state, now=now(),
                 )  # fmt: skip
                 ids_.append(job.id)
-        tracker = Tracker(store, {backend.project: backend}, "w1", now, TrackerConfig(interval_seconds=20))
+        tracker = Tracker(store, [backend], "w1", now, TrackerConfig(interval_seconds=20))
         api.inject("GET /models/{slug}", "status", status=429, retry_after=30)
         report = tracker.poll_once()
         assert report.claimed == 3

@@ -61,7 +61,7 @@ class World:
         return service
 
     def tracker(self, owner: str = "w1") -> Tracker:
-        return Tracker(self.store, {b.project: b for b in self.backends}, owner, self.now, CONFIG)
+        return Tracker(self.store, self.backends, owner, self.now, CONFIG)
 
     def close(self) -> None:
         for backend in self.backends:

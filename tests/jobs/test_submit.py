@@ -102,7 +102,7 @@ def test_unknown_outcome_is_resolved_by_the_tracker(store: JobStore) -> None:
     backend, clock = FakeBackend(), Clock()
     service, delivered = _service(store, backend, clock)
     config = TrackerConfig(interval_seconds=10, unknown_outcome_grace=timedelta(minutes=5))
-    tracker = Tracker(store, {"proj-1": backend}, "w1", clock, config)
+    tracker = Tracker(store, [backend], "w1", clock, config)
 
     # The create reached the service, but its answer was lost.
     original_create = backend.create

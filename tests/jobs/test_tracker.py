@@ -38,7 +38,7 @@ def _replies(store: JobStore, job_id: int) -> list[str]:
 
 def test_job_through_every_status(store: JobStore) -> None:
     backend, clock = FakeBackend(), Clock()
-    tracker = Tracker(store, {"proj-1": backend}, "w1", clock, CONFIG)
+    tracker = Tracker(store, [backend], "w1", clock, CONFIG)
     job_id = _submit(store, backend, clock, "alpha")
     for status in ("QUEUED", "PROVISIONING", "TRAINING", "TRAINING", "DEPLOYED"):
         backend.set_status("alpha", status)
@@ -61,7 +61,7 @@ def test_job_through_every_status(store: JobStore) -> None:
 
 def test_error_and_unknown_status(store: JobStore) -> None:
     backend, clock = FakeBackend(), Clock()
-    tracker = Tracker(store, {"proj-1": backend}, "w1", clock, CONFIG)
+    tracker = Tracker(store, [backend], "w1", clock, CONFIG)
     failing = _submit(store, backend, clock, "failing")
     odd = _submit(store, backend, clock, "odd")
     backend.set_status("failing", "ERROR", "Dataset has no valid rows")
@@ -83,7 +83,7 @@ def test_error_and_unknown_status(store: JobStore) -> None:
 
 def test_intervals_adapt_while_idle(store: JobStore) -> None:
     backend, clock = FakeBackend(), Clock()
-    tracker = Tracker(store, {"proj-1": backend}, "w1", clock, CONFIG)
+    tracker = Tracker(store, [backend], "w1", clock, CONFIG)
     job_id = _submit(store, backend, clock, "alpha")
     backend.set_status("alpha", "TRAINING")
     clock.advance(10)
@@ -106,7 +106,7 @@ def test_intervals_adapt_while_idle(store: JobStore) -> None:
 
 def test_backoff_keeps_every_job_and_loses_no_transition(store: JobStore) -> None:
     backend, clock = FakeBackend(), Clock()
-    tracker = Tracker(store, {"proj-1": backend}, "w1", clock, CONFIG)
+    tracker = Tracker(store, [backend], "w1", clock, CONFIG)
     ids = [_submit(store, backend, clock, f"job-{i}") for i in range(3)]
     errors = [
         ServerError("bad gateway", status=502),
@@ -142,7 +142,7 @@ def test_backoff_keeps_every_job_and_loses_no_transition(store: JobStore) -> Non
 
 def test_max_age_and_vanished_model(store: JobStore) -> None:
     backend, clock = FakeBackend(), Clock()
-    tracker = Tracker(store, {"proj-1": backend}, "w1", clock, CONFIG)
+    tracker = Tracker(store, [backend], "w1", clock, CONFIG)
     slow = _submit(store, backend, clock, "slow")
     gone = _submit(store, backend, clock, "gone")
     backend.set_status("slow", "TRAINING")
@@ -190,8 +190,8 @@ def test_stalled_tracker_loses_its_lease_and_cannot_double_report(store: JobStor
     backend, clock = _StallingBackend(), Clock()
     job_id = _submit(store, backend, clock, "alpha")
     backend.set_status("alpha", "QUEUED")
-    slow = Tracker(store, {"proj-1": backend}, "slow", clock, SHORT)
-    fast = Tracker(store, {"proj-1": backend}, "fast", clock, SHORT)
+    slow = Tracker(store, [backend], "slow", clock, SHORT)
+    fast = Tracker(store, [backend], "fast", clock, SHORT)
     clock.advance(10)
     reports = []
     thread = threading.Thread(target=lambda: reports.append(slow.poll_once()))
@@ -211,7 +211,7 @@ def test_one_tick_claims_every_due_job_beyond_the_batch_size_with_one_request(st
     """Claims go in batches, but a project's model list is fetched once per tick, whatever the job count."""
     backend, clock = FakeBackend(), Clock()
     config = TrackerConfig(interval_seconds=10, max_interval_seconds=40, batch_limit=3, max_jobs_per_tick=8)
-    tracker = Tracker(store, {"proj-1": backend}, "w1", clock, config)
+    tracker = Tracker(store, [backend], "w1", clock, config)
     for i in range(10):
         _submit(store, backend, clock, f"job-{i}")
         backend.set_status(f"job-{i}", "QUEUED")
@@ -243,7 +243,7 @@ def test_waiting_and_backed_off_jobs_are_rescheduled_in_one_go(store: JobStore) 
         service.record(SubmitRequest("T1", "U1", "C1", None, spec(f"wait-{i}"), "ds", 10, {}, f"k{i}")).job.id
         for i in range(6)
     ]
-    tracker = Tracker(counting, {"proj-1": backend}, "w1", clock, CONFIG)
+    tracker = Tracker(counting, [backend], "w1", clock, CONFIG)
     clock.advance(10)
     report = tracker.poll_once()
     assert report.claimed == 6 and report.rejected == [] and calls == ["reschedule_many"]
@@ -264,7 +264,7 @@ def test_a_job_that_moved_before_its_poll_is_told_from_the_list_read_for_another
     """The list read for one due job shows every model of the project: a job polled rarely (it sat still) whose
     status moved is told in that tick, at no extra request; the jobs that did not move are not touched."""
     backend, clock = FakeBackend(), Clock()
-    tracker = Tracker(store, {"proj-1": backend}, "w1", clock, CONFIG)
+    tracker = Tracker(store, [backend], "w1", clock, CONFIG)
     due, moved, quiet = (_submit(store, backend, clock, slug) for slug in ("due", "moved", "quiet"))
     for slug in ("due", "moved", "quiet"):
         backend.set_status(slug, "TRAINING")
@@ -289,8 +289,8 @@ def test_a_job_that_moved_before_its_poll_is_told_from_the_list_read_for_another
 
 def test_a_moved_job_another_tracker_holds_is_left_to_it(store: JobStore) -> None:
     backend, clock = FakeBackend(), Clock()
-    mine = Tracker(store, {"proj-1": backend}, "w1", clock, CONFIG)
-    theirs = Tracker(store, {"proj-1": backend}, "w2", clock, CONFIG)
+    mine = Tracker(store, [backend], "w1", clock, CONFIG)
+    theirs = Tracker(store, [backend], "w2", clock, CONFIG)
     _submit(store, backend, clock, "due")
     held = _submit(store, backend, clock, "held")
     clock.advance(10)
@@ -313,7 +313,7 @@ def test_a_project_with_nothing_due_still_has_its_list_read_each_tick(store: Job
     """A lone job that sat still is polled every `max_interval_seconds`; the project's list is still read every
     tick (one request, as the issue's budget allows), so its move is told at the next tick, not minutes later."""
     backend, clock = FakeBackend(), Clock()
-    tracker = Tracker(store, {"proj-1": backend}, "w1", clock, CONFIG)
+    tracker = Tracker(store, [backend], "w1", clock, CONFIG)
     job_id = _submit(store, backend, clock, "lone")
     backend.set_status("lone", "TRAINING")
     clock.advance(10)
@@ -339,7 +339,7 @@ def test_a_project_with_nothing_due_still_has_its_list_read_each_tick(store: Job
 def test_idle_list_reads_stop_while_the_project_fails_and_resume_after_a_good_poll(store: JobStore) -> None:
     """A failing project is left to its due jobs' backoff (and Retry-After): no read every tick meanwhile."""
     backend, clock = FakeBackend(), Clock()
-    tracker = Tracker(store, {"proj-1": backend}, "w1", clock, CONFIG)
+    tracker = Tracker(store, [backend], "w1", clock, CONFIG)
     job_id = _submit(store, backend, clock, "alpha")
     clock.advance(10)
     tracker.poll_once()

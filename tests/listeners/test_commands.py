@@ -10,6 +10,8 @@ import pytest
 from slack_bolt import Ack, Respond
 from slack_sdk import WebClient
 
+from slackbot.backends.declaration import Capabilities
+from slackbot.backends.openpipe import OPENPIPE
 from slackbot.forms import ModalMetadata
 from slackbot.listeners.commands.finetune import BUSY, CommandServices, finetune_command
 from slackbot.permissions import Decision
@@ -38,6 +40,7 @@ class FakeServices:
     form_opens: bool = True
     track_says: str | None = None
     broken: bool = False
+    backends: list[tuple[str, Capabilities]] = field(default_factory=lambda: [("OpenPipe", OPENPIPE.capabilities)])
     calls: list[tuple[str, tuple[object, ...]]] = field(default_factory=list)
     later: list[tuple[Callable[..., object], tuple[object, ...]]] = field(default_factory=list)
 
@@ -68,6 +71,9 @@ class FakeServices:
     def track(self, team: str, user: str, channel: str, slug: str) -> str | None:
         self.calls.append(("track", (team, user, channel, slug)))
         return self.track_says
+
+    def offers(self) -> list[tuple[str, Capabilities]]:
+        return self.backends
 
     def run_later(self) -> None:
         """What the after-ack pool would do."""
@@ -176,3 +182,34 @@ def test_usage_and_missing_ids() -> None:
     r = run("list", team_id=None)
     assert r.ack.calls == [{"text": "Slack sent this command without a team, user or channel; please try again."}]
     assert r.services.calls == []
+
+
+def _help_text(services: FakeServices) -> str:
+    r = run("help", services)
+    return str(r.ack.calls[0]["blocks"])
+
+
+def test_help_lists_only_what_the_backends_on_can_do() -> None:
+    shown = _help_text(FakeServices())
+    assert "What the service can do" in shown and "OpenPipe: delete a fine-tuned model" in shown
+    assert "chat completions" in shown and "upload datasets" in shown
+    for never in ("cancel", "price", "loss curve", "when a fine-tune will finish", "event log"):
+        assert never not in shown
+    assert "&lt;service&gt;:&lt;slug&gt;" not in shown  # one backend: the track line is as before
+    # A backend that cannot delete gets no delete mention; a backend that can do nothing, no section at all.
+    toy = Capabilities(cancel=True, metrics=True)
+    shown = _help_text(FakeServices(backends=[("Toy", toy)]))
+    assert "Toy: cancel a running fine-tune, show a fine-tune's metrics and loss curve" in shown
+    assert "delete" not in shown and "OpenPipe" not in shown
+    assert "What the service can do" not in _help_text(FakeServices(backends=[("Toy", Capabilities())]))
+    both = _help_text(FakeServices(backends=[("OpenPipe", OPENPIPE.capabilities), ("Toy", toy)]))
+    assert "OpenPipe: delete" in both and "Toy: cancel" in both and "&lt;service&gt;:&lt;slug&gt;" in both
+
+
+def test_track_accepts_a_service_prefix_and_still_refuses_a_bad_slug() -> None:
+    r = run("track toy:support-bot")
+    r.services.run_later()
+    assert ("track", ("T1", "U1", "C1", "toy:support-bot")) in r.services.calls
+    bad = run("track toy:not/a/slug")
+    assert bad.services.calls == [] and "not" in bad.ack.calls[0]["text"]
+    assert run("status toy:support-bot").services.calls == []  # status takes a bare slug

@@ -55,7 +55,7 @@ def _request(slug: str, dataset_id: str) -> SubmitRequest:
 def test_a_job_from_submit_to_deployed(env: Env, openpipe: LocalOpenPipe) -> None:
     backend = OpenPipeBackend(SecretStr(KEY), openpipe.url, timeout=5, max_attempts=1)
     notifier = env.notifier()
-    tracker = Tracker(env.store, {backend.project: backend}, "t1", env.now, TrackerConfig(interval_seconds=30))
+    tracker = Tracker(env.store, [backend], "t1", env.now, TrackerConfig(interval_seconds=30))
     dataset = openpipe.add_dataset("support", 40)
     outcome = _service(env, backend, notifier).submit(_request("e2e-model", dataset))
     assert outcome.error is None
@@ -84,7 +84,7 @@ def test_a_status_that_comes_back_is_told_again_in_the_thread(env: Env, openpipe
     """TRAINING → PROVISIONING → TRAINING at the service: each transition one reply, in order, none twice."""
     backend = OpenPipeBackend(SecretStr(KEY), openpipe.url, timeout=5, max_attempts=1)
     notifier = env.notifier()
-    tracker = Tracker(env.store, {backend.project: backend}, "t1", env.now, TrackerConfig(interval_seconds=30))
+    tracker = Tracker(env.store, [backend], "t1", env.now, TrackerConfig(interval_seconds=30))
     dataset = openpipe.add_dataset("support", 40)
     _service(env, backend, notifier).submit(_request("e2e-flap", dataset))
     for status in ("TRAINING", "PROVISIONING", "PROVISIONING", "TRAINING", "TRAINING"):
@@ -106,7 +106,7 @@ def test_a_status_that_comes_back_is_told_again_in_the_thread(env: Env, openpipe
 def test_training_failure_reports_the_services_message(env: Env, openpipe: LocalOpenPipe) -> None:
     backend = OpenPipeBackend(SecretStr(KEY), openpipe.url, timeout=5, max_attempts=1)
     notifier = env.notifier()
-    tracker = Tracker(env.store, {backend.project: backend}, "t1", env.now)
+    tracker = Tracker(env.store, [backend], "t1", env.now)
     dataset = openpipe.add_dataset("support", 40)
     _service(env, backend, notifier).submit(_request("e2e-fail", dataset))
     openpipe.fail_model("e2e-fail", "Training diverged: loss is NaN")

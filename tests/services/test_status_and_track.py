@@ -84,7 +84,7 @@ def _model(slug: str) -> ModelState:
 def test_track_follows_a_model_made_elsewhere(store: JobStore) -> None:
     backend = FakeBackend()
     backend.models["made-in-ui"] = _model("made-in-ui")
-    tracked = track(store, backend, OnlyChannels({"C1"}), "T1", "U1", "C1", "made-in-ui", now=T0)
+    tracked = track(store, [backend], OnlyChannels({"C1"}), "T1", "U1", "C1", "made-in-ui", now=T0)
     assert tracked.say is None and tracked.job_id is not None
     job = store.get(tracked.job_id)
     assert job is not None and (job.slug, job.channel_id, job.status, job.project) == (
@@ -93,19 +93,31 @@ def test_track_follows_a_model_made_elsewhere(store: JobStore) -> None:
         "TRAINING",
         "proj-1",
     )
-    again = track(store, backend, OnlyChannels({"C1"}), "T1", "U2", "C3", "made-in-ui", now=T0)
+    again = track(store, [backend], OnlyChannels({"C1"}), "T1", "U2", "C3", "made-in-ui", now=T0)
     assert again == Tracked(say="`made-in-ui` is already followed in <#C1>.")
-    hidden = track(store, backend, OnlyChannels(set()), "T1", "U2", "C3", "made-in-ui", now=T0)
+    hidden = track(store, [backend], OnlyChannels(set()), "T1", "U2", "C3", "made-in-ui", now=T0)
     assert hidden == Tracked(say="`made-in-ui` is already followed in a private channel or DM.")
 
 
+class NamedFake(FakeBackend):
+    """The in-memory backend under another backend's name (the message names the declared backend)."""
+
+    def __init__(self, name: str, project: str = "proj-1") -> None:
+        super().__init__(project)
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+
 def test_track_says_why_not(store: JobStore) -> None:
-    backend = FakeBackend()
-    missing = track(store, backend, OnlyChannels({"C1"}), "T1", "U1", "C1", "nope", now=T0)
+    backend = NamedFake("openpipe")
+    missing = track(store, [backend], OnlyChannels({"C1"}), "T1", "U1", "C1", "nope", now=T0)
     assert missing == Tracked(say="There is no model `nope` in this OpenPipe project.")
     backend.models["flaky"] = _model("flaky")
     backend.fail_next["get"] = [ServerError("upstream <b>down</b>", status=503)]
-    failed = track(store, backend, OnlyChannels({"C1"}), "T1", "U1", "C1", "flaky", now=T0)
+    failed = track(store, [backend], OnlyChannels({"C1"}), "T1", "U1", "C1", "flaky", now=T0)
     assert failed.job_id is None and failed.say is not None
     assert failed.say.startswith("Could not look up `flaky`:\n> ") and "<b>" not in failed.say
     assert store.by_slug("T1", "flaky") is None
@@ -116,7 +128,28 @@ def test_a_refused_job_does_not_block_tracking_its_slug(store: JobStore) -> None
     assert store.reject(refused.id, "quota exceeded", [], now=T0)
     backend = FakeBackend()
     backend.models["reused"] = _model("reused")
-    tracked = track(store, backend, OnlyChannels({"C1"}), "T1", "U1", "C1", "reused", now=T0)
+    tracked = track(store, [backend], OnlyChannels({"C1"}), "T1", "U1", "C1", "reused", now=T0)
     assert tracked.say is None and tracked.job_id not in (None, refused.id)
     refused_row = store.get(refused.id)
     assert refused_row is not None and refused_row.lifecycle is Lifecycle.REJECTED
+
+
+def test_track_with_several_backends_looks_in_each_or_in_the_one_named(store: JobStore) -> None:
+    openpipe, toy = NamedFake("openpipe", "op-1"), NamedFake("toy", "toy-1")
+    toy.models["only-in-toy"] = _model("only-in-toy")
+    openpipe.models["in-both"], toy.models["in-both"] = _model("in-both"), _model("in-both")
+    everyone = OnlyChannels({"C1"})
+    # A bare slug: the first backend that has it.
+    found = track(store, [openpipe, toy], everyone, "T1", "U1", "C1", "only-in-toy", now=T0)
+    job = store.by_slug("T1", "only-in-toy")
+    assert found.job_id is not None and job is not None and (job.backend, job.project) == ("toy", "toy-1")
+    # `backend:slug` picks the backend, even when another lists the slug first.
+    named = track(store, [openpipe, toy], everyone, "T1", "U1", "C1", "toy:in-both", now=T0)
+    job = store.by_slug("T1", "in-both")
+    assert named.job_id is not None and job is not None and job.backend == "toy"
+    assert openpipe.calls == ["get:only-in-toy"]  # the named backend alone was asked for "in-both"
+    missing = track(store, [openpipe, toy], everyone, "T1", "U1", "C1", "nowhere", now=T0)
+    assert missing == Tracked(say="There is no model `nowhere` in this OpenPipe or toy project.")
+    # A prefix that names no backend is part of the slug.
+    odd = track(store, [openpipe, toy], everyone, "T1", "U1", "C1", "team:model", now=T0)
+    assert odd == Tracked(say="There is no model `team:model` in this OpenPipe or toy project.")

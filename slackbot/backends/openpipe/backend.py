@@ -11,6 +11,7 @@ import httpx
 from pydantic import SecretStr
 
 from slackbot.backends.base import Dataset, FineTuneSpec, ModelState, NotFoundError
+from slackbot.backends.declaration import BackendConfig
 from slackbot.backends.openpipe.catalog import BASE_MODELS
 from slackbot.backends.openpipe.client import MAX_BODY_BYTES, OpenPipeClient
 from slackbot.backends.openpipe.fields import Provider
@@ -117,3 +118,8 @@ class OpenPipeBackend:
 
     def close(self) -> None:
         self.client.close()
+
+
+def from_config(config: BackendConfig) -> OpenPipeBackend:
+    """The factory named in OpenPipe's declaration."""
+    return OpenPipeBackend(config.api_key, config.base_url, timeout=config.timeout_seconds)

@@ -11,6 +11,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from slackbot import ids
+from slackbot.backends.registry import form_for
 from slackbot.blocks.modal import finetune_modal, rebuild_action_ids
 from slackbot.domain.events import OutboxKind, Rejected
 from slackbot.forms import (
@@ -24,7 +25,7 @@ from slackbot.forms import (
 )
 from slackbot.forms.refusal import refusal_errors
 from slackbot.forms.state import hidden_values, with_kept
-from slackbot.listeners.context import dig, ephemeral, form_of, open_modal, team_of, user_of
+from slackbot.listeners.context import backend_choices, dig, ephemeral, form_of, open_modal, team_of, user_of
 
 if TYPE_CHECKING:
     from slackbot.runtime import Runtime
@@ -50,11 +51,19 @@ def rebuild_input(
     return metadata.with_kept(hidden_values(form, state, option), form), state, option
 
 
-def register(app: App, runtime: Runtime) -> None:
-    form = form_of(runtime)
+def _picked_backend(body: Mapping[str, Any]) -> str | None:
+    """The backend just chosen, when the action is the backend choice."""
+    actions = body.get("actions")
+    action = actions[0] if isinstance(actions, list) and actions and isinstance(actions[0], Mapping) else {}
+    if action.get("action_id") != ids.ACTION_BACKEND:
+        return None
+    return dig(action, "selected_option", "value")
 
+
+def register(app: App, runtime: Runtime) -> None:
     def rebuild(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        """Redraw the modal for the new provider / switches, keeping what was typed."""
+        """Redraw the modal for the new backend / provider / switches, keeping what was typed (every value whose
+        field the new form also has)."""
         ack()
         view = body.get("view")
         view_id, view_hash = dig(view, "id"), dig(view, "hash")
@@ -65,9 +74,15 @@ def register(app: App, runtime: Runtime) -> None:
         except MetadataError as exc:
             log.warning("modal action with bad metadata", extra={"error": str(exc)})
             return
+        picked = _picked_backend(body)
+        if picked in runtime.backends:
+            metadata = metadata.model_copy(update={"backend": picked})
+        form = form_of(runtime, metadata)
         metadata, state, option = rebuild_input(view, metadata, form)
-        base_models = runtime.catalog.base_models(option, wait=1.0)
-        new_view = finetune_modal(metadata, state, form=form, option=option, base_models=base_models)
+        base_models = runtime.catalog_for(form.backend).base_models(option, wait=1.0)
+        new_view = finetune_modal(
+            metadata, state, form=form, option=option, base_models=base_models, backends=backend_choices(runtime)
+        )
         try:
             # The hash makes Slack refuse the update if the view changed meanwhile (another action won).
             client.views_update(view_id=view_id, hash=view_hash, view=new_view)
@@ -75,7 +90,11 @@ def register(app: App, runtime: Runtime) -> None:
             if exc.response.get("error") != "hash_conflict":
                 log.warning("views.update failed", extra={"error": exc.response.get("error")})
 
-    for action_id in rebuild_action_ids(form):
+    forms = [form_for(name) for name in runtime.backends]
+    action_ids = {action_id for form in forms if form is not None for action_id in rebuild_action_ids(form)}
+    if len(runtime.backends) > 1:
+        action_ids.add(ids.ACTION_BACKEND)
+    for action_id in sorted(action_ids):
         app.action(action_id)(rebuild)
 
     @app.action(ids.ACTION_EDIT_RETRY)
@@ -104,6 +123,7 @@ def register(app: App, runtime: Runtime) -> None:
             thread_ts=job.thread_ts,
             origin="retry",
             retry_of=job.id,
+            backend=job.backend if len(runtime.backends) > 1 else None,
         )
         errors = _refusal(runtime, job.id, job.error_message)
         state = {k: v for k, v in (job.form_state or {}).items() if isinstance(v, str | bool)}
@@ -117,4 +137,6 @@ def _refusal(runtime: Runtime, job_id: int, message: str | None) -> dict[str, st
         return None
     rejections = [row.event for row in runtime.store.outbox_for_job(job_id) if row.kind is OutboxKind.REJECTED]
     last = rejections[-1] if rejections else None
-    return refusal_errors(form_of(runtime), message, list(last.issues) if isinstance(last, Rejected) else [])
+    job = runtime.store.get(job_id)
+    form = form_for(job.backend) if job is not None else None
+    return refusal_errors(form or form_of(runtime), message, list(last.issues) if isinstance(last, Rejected) else [])

@@ -9,6 +9,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from slackbot import ids
+from slackbot.backends.declaration import Capabilities
 from slackbot.forms import ModalMetadata
 from slackbot.listeners.commands.finetune import finetune_command
 from slackbot.listeners.context import open_modal
@@ -47,10 +48,15 @@ class RuntimeCommands:
 
     def track(self, team: str, user: str, channel: str, slug: str) -> str | None:
         rt = self.runtime
-        tracked = track.track(rt.store, rt.backend, self.visibility, team, user, channel, slug, now=rt.clock())
+        tracked = track.track(
+            rt.store, list(rt.backends.values()), self.visibility, team, user, channel, slug, now=rt.clock()
+        )
         if tracked.job_id is not None:
             rt.notifier.deliver_job(tracked.job_id)
         return tracked.say
+
+    def offers(self) -> list[tuple[str, Capabilities]]:
+        return self.runtime.offers()
 
 
 def register(app: App, runtime: Runtime) -> None:

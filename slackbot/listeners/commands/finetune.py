@@ -15,6 +15,7 @@ from slack_bolt import Ack, Respond
 from slack_sdk import WebClient
 
 from slackbot.backends.checks import MODEL_SLUG_RULE, is_model_slug
+from slackbot.backends.declaration import Capabilities
 from slackbot.blocks.help import help_message, usage_message
 from slackbot.forms import MetadataError, ModalMetadata
 from slackbot.listeners.context import ephemeral
@@ -48,6 +49,10 @@ class CommandServices(Protocol):
         """Follow `slug` here (its card is delivered); or what to tell the user instead."""
         ...
 
+    def offers(self) -> list[tuple[str, Capabilities]]:
+        """Each backend that is on: its display name and what it can do (the help lists only that)."""
+        ...
+
 
 def finetune_command(
     ack: Ack, command: dict[str, Any], client: WebClient, respond: Respond, services: CommandServices
@@ -59,13 +64,13 @@ def finetune_command(
         ack(text="Slack sent this command without a team, user or channel; please try again.")
         return
     if sub in ("help", "?"):
-        text, blocks = help_message()
+        text, blocks = help_message(services.offers())
         ack(text=text, blocks=blocks)
     elif sub == "":
         _start(ack, services, client, command, team, user, channel)
     elif sub == "list":
         _later(ack, services, _answer, respond, services.list_jobs, team, user, channel)
-    elif sub in ("status", "track") and len(words) == 2 and not is_model_slug(words[1]):
+    elif sub in ("status", "track") and len(words) == 2 and not is_model_slug(_slug_part(sub, words[1])):
         ack(text=not_a_slug(words[1]))
     elif sub == "status" and len(words) == 2:
         _later(ack, services, _answer, respond, services.job_status, team, user, channel, words[1])
@@ -73,6 +78,12 @@ def finetune_command(
         _track(ack, services, client, team, user, channel, words[1])
     else:
         ack(text=usage_message(" ".join(words)))
+
+
+def _slug_part(sub: str, word: str) -> str:
+    """The slug of `track <service>:<slug>` (several backends on); a whole word otherwise."""
+    service, _, slug = word.partition(":")
+    return slug if sub == "track" and slug and service.isidentifier() else word
 
 
 def _answer(respond: Respond, answer: Callable[..., str], *args: Any) -> None:

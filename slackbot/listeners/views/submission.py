@@ -12,6 +12,7 @@ from slack_sdk import WebClient
 
 from slackbot import ids
 from slackbot.backends.base import BackendError, Dataset
+from slackbot.backends.registry import form_for
 from slackbot.blocks.modal import dataset_name_from_label
 from slackbot.catalog import NotReady
 from slackbot.forms import (
@@ -62,7 +63,7 @@ def register(app: App, runtime: Runtime) -> None:
         state_values = view.get("state", {}).get("values") if isinstance(view.get("state"), dict) else None
         # Only what is on screen is submitted: `metadata.kept` (values of hidden inputs) is deliberately not read.
         state = form_state_from_view(state_values, view.get("blocks"))
-        form = form_of(runtime)
+        form = form_of(runtime, metadata)
         option = state_option(form, state) or default_option(form)
         # Errors about the whole request go on the first field: the option's when the backend has one.
         first = form.option or "dataset"
@@ -134,11 +135,13 @@ def _start(runtime: Runtime, client: WebClient, job: JobRecord, request: SubmitR
         extra={"team": request.team_id, "job_id": outcome.job.id, "slug": outcome.job.slug, "new_job": outcome.created},
     )
     if outcome.error is not None and not outcome.rejected:
+        form = form_for(request.spec.backend)
         ephemeral(
             client,
             request.channel_id,
             request.user_id,
-            f"OpenPipe did not confirm `{request.spec.slug}` yet ({mrkdwn(outcome.error.message, 500)}). "
+            f"{form.service if form else 'The service'} did not confirm `{request.spec.slug}` yet "
+            f"({mrkdwn(outcome.error.message, 500)}). "
             "I'll keep checking and post in the channel as soon as it answers.",
         )
 
@@ -160,24 +163,25 @@ def _context(
     """What validation needs: the project's datasets and model slugs, from the catalog when recent enough, else
     fetched within the budget. Whatever is still unknown is left to the service (which refuses, and the user
     gets "Edit and retry")."""
+    catalog = runtime.catalog_for(form.backend)
     started = time.monotonic()
     # Recent enough in the catalog (the usual case): no thread hop; otherwise fetched alongside the datasets.
-    slugs = runtime.catalog.fresh_slugs(TRUST_SECONDS)
+    slugs = catalog.fresh_slugs(TRUST_SECONDS)
     slugs_f = (
         None
         if slugs is not None
-        else runtime.lookups.submit(runtime.catalog.existing_slugs, LOOKUP_BUDGET_SECONDS, TRUST_SECONDS)
+        else runtime.lookups.submit(catalog.existing_slugs, LOOKUP_BUDGET_SECONDS, TRUST_SECONDS)
     )
     chosen = state.get("dataset")
     chosen = chosen if isinstance(chosen, str) else ""
     known: dict[str, Dataset] = {}
     verified = False
     try:
-        known = {d.id: d for d in runtime.catalog.recent_datasets(LOOKUP_BUDGET_SECONDS, TRUST_SECONDS)}
+        known = {d.id: d for d in catalog.recent_datasets(LOOKUP_BUDGET_SECONDS, TRUST_SECONDS)}
         verified = True
     except NotReady:
         # Slow: the cached list still tells a vanished dataset from one we listed a moment ago.
-        known = {d.id: d for d in runtime.catalog.cached_datasets() or []}
+        known = {d.id: d for d in catalog.cached_datasets() or []}
         verified = bool(known) and chosen not in known
     except BackendError:
         pass
@@ -192,8 +196,8 @@ def _context(
         wait([slugs_f], timeout=max(0.0, LOOKUP_BUDGET_SECONDS - (time.monotonic() - started)))
         answered = slugs_f.done() and slugs_f.exception() is None
         # Not in time: the cached slugs, older than we would like but better than none.
-        slugs = slugs_f.result() if answered else runtime.catalog.cached_slugs()
+        slugs = slugs_f.result() if answered else catalog.cached_slugs()
     taken = AnyOf((runtime.store.team_slugs(team), slugs or frozenset()))
-    base_models = runtime.catalog.base_models(option, wait=0.0)
+    base_models = catalog.base_models(option, wait=0.0)
     ctx = FormContext(known_datasets=known, base_models=base_models, existing_slugs=taken, form=form)
     return ctx, known.get(chosen)

@@ -87,6 +87,7 @@ class RedactingHandler(logging.StreamHandler):  # type: ignore[type-arg]  # not 
         super().__init__(stream or sys.stderr)
         self.redactor = redactor
         self.addFilter(_without_bolt_payloads)
+        self.addFilter(_without_expected_skips)
 
     def format(self, record: logging.LogRecord) -> str:
         return self.redactor(super().format(record))
@@ -111,6 +112,14 @@ def _without_bolt_payloads(record: logging.LogRecord) -> bool:
 
 
 _BOLT_WORDING = re.compile(r"[(:\n{\[]")
+
+
+def _without_expected_skips(record: logging.LogRecord) -> bool:
+    """APScheduler warns when a run is skipped because the previous one is still going. The tracker and the
+    notifier run with `max_instances=1` on purpose (the next run picks up whatever is due), so on a busy machine
+    that warning would be steady noise about normal operation."""
+    return not (record.name == "apscheduler.scheduler" and "maximum number of running instances" in record.msg)
+
 
 # Libraries' own lines that are chatter at INFO, or that carry request and response bodies at DEBUG: held at
 # WARNING whatever LOG_LEVEL says. The OpenPipe client writes one line per request itself (method, path,

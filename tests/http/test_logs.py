@@ -153,3 +153,16 @@ def test_an_uncaught_exception_in_a_thread_is_one_json_line(
     event = json.loads(lines[0])
     assert (event["level"], event["thread_name"]) == ("error", "worker-1")
     assert "line one\nline two" in event["exc"]
+
+
+def test_a_run_skipped_because_the_last_one_still_runs_is_not_a_warning(logs: Callable[..., io.StringIO]) -> None:
+    stream = logs("INFO")
+    scheduler_log = logging.getLogger("apscheduler.scheduler")
+    # APScheduler's own wording, on a busy machine where a tick outlasts the interval (max_instances=1 on purpose).
+    scheduler_log.warning(
+        'Execution of job "%s" skipped: maximum number of running instances reached (%d)', "JobScheduler._run", 1
+    )
+    assert stream.getvalue() == ""
+    scheduler_log.warning("Run time of job %s was missed by %s", "JobScheduler._run", "0:00:05")  # still told
+    [line] = stream.getvalue().splitlines()
+    assert json.loads(line)["event"].startswith("Run time of job")

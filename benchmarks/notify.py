@@ -252,7 +252,7 @@ def run(quick: bool) -> list[Section]:
             "Gaps are between the chat.postMessage calls LocalSlack accepted in the channel (its own timestamps); "
             "LocalSlack allows 1 post/s per channel and answers 429 beyond.",
             "2 replicas: two Runtimes (each with its tracker, notifier and scheduler) on one SQLite database, both "
-            "delivering to the channel; they share its pace through the database (jobs/pacing.py).",
+            "delivering to the channel; they share its pace through the database (delivery/pacing.py).",
         ],
     )
     for replicas in (1, 2):

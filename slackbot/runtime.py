@@ -25,8 +25,8 @@ from slackbot.backends.base import Backend
 from slackbot.backends.declaration import BackendConfig, BackendDeclaration, Capabilities
 from slackbot.backends.registry import capabilities, declaration, declared
 from slackbot.catalog import Catalog
+from slackbot.delivery.notifier import Notifier, NotifierConfig
 from slackbot.jobs.db import Checkpoints, make_engine, migrate, reading
-from slackbot.jobs.notifier import Notifier, NotifierConfig
 from slackbot.jobs.records import JobRecord
 from slackbot.jobs.retention import Retention, RetentionConfig
 from slackbot.jobs.scheduler import JobScheduler, guarded

@@ -68,6 +68,17 @@ def test_the_code_keeps_every_contract(tmp_path: Path) -> None:
         ("slackbot.domain", "import slackbot.text", "domain-leaf"),
         # a cycle between two leaves
         ("slackbot.text", "import slackbot.logs", "acyclic"),
+        # the store reaching up into Slack delivery, which sits above it
+        ("slackbot.jobs.store", "import slackbot.delivery.notifier", "layers"),
+        ("slackbot.jobs.outbox", "import slackbot.delivery", "acyclic"),
+        # delivery and the use cases are independent of each other, and delivery is below the wiring
+        ("slackbot.services.status", "import slackbot.delivery.notifier", "layers"),
+        ("slackbot.delivery.notifier", "import slackbot.runtime", "layers"),
+        # a builder posting to Slack, a backend or the domain knowing delivery, delivery naming a backend
+        ("slackbot.blocks.card", "import slackbot.delivery.slack_post", "no-io"),
+        ("slackbot.backends.openpipe.client", "import slackbot.delivery.pacing", "backends-apart"),
+        ("slackbot.domain.events", "import slackbot.delivery", "domain-leaf"),
+        ("slackbot.delivery.notifier", "import slackbot.backends.openpipe.wire", "no-backend-in-core"),
     ],
 )
 def test_an_import_pointing_the_wrong_way_breaks_its_contract(
@@ -78,3 +89,15 @@ def test_an_import_pointing_the_wrong_way_breaks_its_contract(
     done = lint(tree, contract)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "0 kept, 1 broken" in done.stdout, done.stdout
+
+
+def test_delivery_may_read_the_store_and_build_blocks(tmp_path: Path) -> None:
+    """Delivery sits above jobs/ and beside the builders: it may reach the outbox, the store and the blocks."""
+    tree = copy_of_the_code(tmp_path)
+    add_import(
+        tree, "slackbot.delivery.pacing", "import slackbot.jobs.outbox, slackbot.jobs.store, slackbot.blocks.card"
+    )
+    add_import(tree, "slackbot.delivery.slack_post", "import slackbot.domain.events, slackbot.jobs.records")
+    done = lint(tree)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 broken" in done.stdout, done.stdout

@@ -1,7 +1,7 @@
 """Thread replies and one-off messages about a job: transitions, a refused create, the end of following.
 
 Pure functions returning `(text_fallback, blocks)`; payloads are the outbox's semantic payloads (see
-`slackbot/jobs/notifier.py`), so the wording is decided at delivery time, not when the row was written.
+`slackbot/delivery/notifier.py`), so the wording is decided at delivery time, not when the row was written.
 """
 
 from __future__ import annotations

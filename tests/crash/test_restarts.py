@@ -23,8 +23,8 @@ from pydantic import SecretStr
 
 from slackbot.backends.openpipe import OpenPipeBackend
 from slackbot.backends.openpipe.fields import Provider, openpipe_spec
+from slackbot.delivery.notifier import METADATA_EVENT
 from slackbot.jobs.db import make_engine, migrate
-from slackbot.jobs.notifier import METADATA_EVENT
 from slackbot.jobs.store import JobStore
 from slackbot.jobs.submit import SubmitRequest, SubmitService
 from slackbot.sandbox.clock import ManualClock

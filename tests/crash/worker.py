@@ -28,8 +28,8 @@ from slack_sdk import WebClient
 from slack_sdk.web import SlackResponse
 
 from slackbot.backends.openpipe import OpenPipeBackend
+from slackbot.delivery.notifier import Notifier, NotifierConfig
 from slackbot.jobs.db import make_engine
-from slackbot.jobs.notifier import Notifier, NotifierConfig
 from slackbot.jobs.records import DueJob, OutboxRecord
 from slackbot.jobs.scheduler import JobScheduler, guarded
 from slackbot.jobs.store import JobStore

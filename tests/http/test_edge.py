@@ -49,7 +49,7 @@ def _request_lines(stream: io.StringIO) -> list[dict[str, object]]:
     return [line for line in lines if not str(line["logger"]).startswith(_BACKGROUND)]
 
 
-_BACKGROUND = ("slackbot.openpipe", "slackbot.catalog", "slackbot.jobs", "slackbot.runtime")
+_BACKGROUND = ("slackbot.openpipe", "slackbot.catalog", "slackbot.jobs", "slackbot.delivery", "slackbot.runtime")
 
 
 def _assert_quiet(stream: io.StringIO, requests: int) -> None:

@@ -14,9 +14,9 @@ from alembic import command
 from slack_sdk import WebClient
 from sqlalchemy import Engine, text
 
+from slackbot.delivery.notifier import Notifier
 from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs.db import _alembic_config, make_engine, migrate, migration_status
-from slackbot.jobs.notifier import Notifier
 from slackbot.jobs.store import JobStore
 from slackbot.sandbox.clock import ManualClock
 from slackbot.sandbox.slack_api import LocalSlack

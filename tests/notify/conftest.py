@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 
 from slackbot.backends.base import ModelState
 from slackbot.backends.openpipe.statuses import openpipe_lifecycle
+from slackbot.delivery.notifier import Notifier, NotifierConfig
 from slackbot.domain.lifecycle import Lifecycle
-from slackbot.jobs.notifier import Notifier, NotifierConfig
 from slackbot.jobs.records import JobRecord
 from slackbot.jobs.schema import outbox
 from slackbot.jobs.store import JobStore

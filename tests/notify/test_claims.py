@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta
 
-from slackbot.jobs.notifier import DeliveryReport, Notifier, NotifierConfig
+from slackbot.delivery.notifier import DeliveryReport, Notifier, NotifierConfig
 from tests.jobs.helpers import wait_database_clock
 from tests.notify.conftest import Env, replies
 

@@ -9,7 +9,7 @@ from pydantic import SecretStr
 
 from slackbot.backends.openpipe import OpenPipeBackend
 from slackbot.backends.openpipe.fields import Provider, openpipe_spec
-from slackbot.jobs.notifier import Notifier
+from slackbot.delivery.notifier import Notifier
 from slackbot.jobs.submit import SubmitRequest, SubmitService
 from slackbot.jobs.tracker import Tracker, TrackerConfig
 from slackbot.sandbox.openpipe_api import LocalOpenPipe

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from slackbot.blocks.replies import EDIT_RETRY_ACTION_ID
+from slackbot.delivery.notifier import METADATA_EVENT
 from slackbot.domain.lifecycle import Lifecycle
-from slackbot.jobs.notifier import METADATA_EVENT
 from tests.notify.conftest import Env, replies
 
 
@@ -250,7 +250,7 @@ def test_the_clients_own_429_sleeping_is_switched_off(env: Env) -> None:
     from slack_sdk import WebClient
     from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-    from slackbot.jobs.notifier import Notifier, NotifierConfig
+    from slackbot.delivery.notifier import Notifier, NotifierConfig
 
     web = WebClient(token=env.web.token, base_url=env.slack.url)
     web.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=3))

@@ -6,7 +6,7 @@ import itertools
 import threading
 from datetime import timedelta
 
-from slackbot.jobs.pacing import ChannelSlots
+from slackbot.delivery.pacing import ChannelSlots
 from slackbot.jobs.store import JobStore
 from tests.jobs.helpers import T0
 from tests.notify.conftest import Env

@@ -162,7 +162,7 @@ def test_an_unexpected_failure_retries_that_row_and_the_batch_goes_on(
             raise KeyError("surprise")
         return real_card(job, now, *args)
 
-    monkeypatch.setattr("slackbot.jobs.notifier.status_card", card)
+    monkeypatch.setattr("slackbot.delivery.notifier.status_card", card)
     report = env.notifier(max_attempts=2, backoff_base_seconds=1).deliver_due()
     assert report.retried == 1 and report.sent == 1
     assert env.job(fine.id).card_ts is not None

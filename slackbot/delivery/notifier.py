@@ -15,7 +15,7 @@ show an old state.
 
 Guarantees:
 - Rows of one job go out in id order; a row waits while an earlier one of its job is undelivered.
-- About one post per second per channel, across replicas (jobs/pacing.py); a 429 pauses only the channel it
+- About one post per second per channel, across replicas (delivery/pacing.py); a 429 pauses only the channel it
   came from, for every replica (the WebClient must not sleep on 429s itself, so RateLimitErrorRetryHandler is
   stripped from the clients used here).
 - A run claims only the first due row of each channel free to post in, and says when the next busy channel
@@ -51,6 +51,18 @@ from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject
 from slackbot.blocks.adopted import adopted_reply
 from slackbot.blocks.card import OPENPIPE_API_BASE, status_card
 from slackbot.blocks.replies import expired_reply, rejected_message, transition_reply
+from slackbot.delivery.pacing import ChannelSlots, Pacer
+from slackbot.delivery.slack_post import (
+    METADATA_EVENT,
+    Busy,
+    Fatal,
+    RateLimited,
+    Transient,
+    Unusable,
+    call,
+    delivery_metadata,
+    find_delivered,
+)
 from slackbot.domain.events import (
     Adopted,
     EventError,
@@ -64,19 +76,7 @@ from slackbot.domain.events import (
 )
 from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs import outbox as outbox_q
-from slackbot.jobs.pacing import ChannelSlots, Pacer
 from slackbot.jobs.records import JobRecord, OutboxRecord
-from slackbot.jobs.slack_post import (
-    METADATA_EVENT,
-    Busy,
-    Fatal,
-    RateLimited,
-    Transient,
-    Unusable,
-    call,
-    delivery_metadata,
-    find_delivered,
-)
 from slackbot.jobs.store import JobStore
 from slackbot.retry import backoff
 

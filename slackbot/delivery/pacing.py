@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from slackbot.delivery.slack_post import Busy
 from slackbot.jobs.db import writing
 from slackbot.jobs.schema import channel_slots
-from slackbot.jobs.slack_post import Busy
 
 
 class ChannelSlots:

@@ -20,7 +20,9 @@ def test_healthz_answers_while_a_writer_holds_the_database(bot: OfflineBot) -> N
         started = time.monotonic()
         answer = httpx.get(healthz, timeout=5)
         elapsed = time.monotonic() - started
+    # Answered, and healthy, while the writer still holds the database: it did not wait for the write lock (behind
+    # the writer it would wait out SQLite's 10 s busy timeout, and this client gives up after 5 s).
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"ok": True, "database": True, "scheduler": True}
-    # A correctness bound, not a benchmark: behind the writer it would wait out SQLite's 10 s busy timeout.
-    assert elapsed < 1.0
+    # A correctness bound, not a benchmark (well under the busy timeout, loose enough for a loaded CI machine).
+    assert elapsed < 3.0

@@ -35,7 +35,7 @@ from slackbot.jobs.records import JobRecord
 from slackbot.jobs.store import JobStore
 from slackbot.jobs.submit import SubmitRequest, SubmitService
 from slackbot.permissions import Decision
-from slackbot.text import mrkdwn
+from slackbot.text import code, mrkdwn, plain
 
 log = logging.getLogger("slackbot.services")
 
@@ -151,7 +151,9 @@ class Submissions:
             if recorded.job.submission_key is not None and recorded.job.submission_key == request.submission_key:
                 return Redelivered()
             # Taken since the form was checked (another submission a moment ago): the user picks another.
-            return Refused({slug_block: f'"{result.slug}" was just taken by another job: choose a different slug.'})
+            return Refused(
+                {slug_block: f'"{plain(result.slug)}" was just taken by another job: choose a different slug.'}
+            )
         return Accepted(recorded.job, request)
 
     def run_after_ack(self, fn: Callable[..., object], *args: object) -> None:
@@ -166,8 +168,8 @@ class Submissions:
             # The job row is followed by the tracker; the user must not be left guessing.
             log.exception("submission failed", extra={"team": request.team_id, "slug": request.spec.slug})
             return (
-                f"Something went wrong while starting `{request.spec.slug}`; "
-                f"check `/finetune status {request.spec.slug}`."
+                f"Something went wrong while starting {code(request.spec.slug)}; "
+                f"check {code(f'/finetune status {request.spec.slug}')}."
             )
         log.info(
             "submission handled",
@@ -181,7 +183,7 @@ class Submissions:
         if outcome.error is not None and not outcome.rejected:
             form = form_for(request.spec.backend)
             return (
-                f"{form.service if form else 'The service'} did not confirm `{request.spec.slug}` yet "
+                f"{form.service if form else 'The service'} did not confirm {code(request.spec.slug)} yet "
                 f"({mrkdwn(outcome.error.message, 500)}). "
                 "I'll keep checking and post in the channel as soon as it answers."
             )

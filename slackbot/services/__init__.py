@@ -1,7 +1,8 @@
 """Use cases the listeners call, written against the store, the backend and channel visibility.
 
 Each takes what it needs as arguments and returns what to say: none knows Bolt, a payload or the runtime, so each
-is tested without Slack. (Submitting and tracking jobs live in `slackbot.jobs.submit` and `slackbot.jobs.tracker`.)
+is tested without Slack. `status` and `track` answer `/finetune`; `submission` validates and records a submitted
+form before the ack and starts it after (over `slackbot.jobs.submit`); `retry` reopens a refused job's form.
 """
 
 from __future__ import annotations

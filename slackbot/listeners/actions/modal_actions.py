@@ -1,10 +1,14 @@
-"""Actions: rebuilding the modal when the provider or a switch changes, and "Edit and retry"."""
+"""Actions: rebuilding the modal when the backend, the option or a switch changes, and "Edit and retry".
+
+Module-level handlers (`register` binds the runtime): each acks first, then works; "Edit and retry" asks
+`services.retry` what to open.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
@@ -13,7 +17,6 @@ from slack_sdk.errors import SlackApiError
 from slackbot import ids
 from slackbot.backends.registry import form_for
 from slackbot.blocks.modal import finetune_modal, rebuild_action_ids
-from slackbot.domain.events import OutboxKind, Rejected
 from slackbot.forms import (
     FormDeclaration,
     FormState,
@@ -23,9 +26,9 @@ from slackbot.forms import (
     form_state_from_view,
     state_option,
 )
-from slackbot.forms.refusal import refusal_errors
 from slackbot.forms.state import hidden_values, with_kept
 from slackbot.listeners.context import backend_choices, dig, ephemeral, form_of, open_modal, team_of, user_of
+from slackbot.services import retry
 
 if TYPE_CHECKING:
     from slackbot.runtime import Runtime
@@ -60,35 +63,96 @@ def _picked_backend(body: Mapping[str, Any]) -> str | None:
     return dig(action, "selected_option", "value")
 
 
-def register(app: App, runtime: Runtime) -> None:
-    def rebuild(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        """Redraw the modal for the new backend / provider / switches, keeping what was typed (every value whose
-        field the new form also has)."""
-        ack()
-        view = body.get("view")
-        view_id, view_hash = dig(view, "id"), dig(view, "hash")
-        if not isinstance(view, dict) or not view_id:
-            return
-        try:
-            metadata = ModalMetadata.decode(view.get("private_metadata"))
-        except MetadataError as exc:
-            log.warning("modal action with bad metadata", extra={"error": str(exc)})
-            return
-        picked = _picked_backend(body)
-        if picked in runtime.backends:
-            metadata = metadata.model_copy(update={"backend": picked})
-        form = form_of(runtime, metadata)
-        metadata, state, option = rebuild_input(view, metadata, form)
-        base_models = runtime.catalog_for(form.backend).base_models(option, wait=1.0)
-        new_view = finetune_modal(
-            metadata, state, form=form, option=option, base_models=base_models, backends=backend_choices(runtime)
+def on_rebuild(ack: Ack, body: dict[str, Any], client: WebClient, runtime: Runtime) -> None:
+    """Redraw the modal for the new backend / provider / switches, keeping what was typed (every value whose
+    field the new form also has)."""
+    ack()
+    view = body.get("view")
+    view_id, view_hash = dig(view, "id"), dig(view, "hash")
+    if not isinstance(view, dict) or not view_id:
+        return
+    try:
+        metadata = ModalMetadata.decode(view.get("private_metadata"))
+    except MetadataError as exc:
+        log.warning("modal action with bad metadata", extra={"error": str(exc)})
+        return
+    picked = _picked_backend(body)
+    if picked in runtime.backends:
+        metadata = metadata.model_copy(update={"backend": picked})
+    form = form_of(runtime, metadata)
+    metadata, state, option = rebuild_input(view, metadata, form)
+    base_models = runtime.catalog_for(form.backend).base_models(option, wait=1.0)
+    new_view = finetune_modal(
+        metadata, state, form=form, option=option, base_models=base_models, backends=backend_choices(runtime)
+    )
+    try:
+        # The hash makes Slack refuse the update if the view changed meanwhile (another action won).
+        client.views_update(view_id=view_id, hash=view_hash, view=new_view)
+    except SlackApiError as exc:
+        if exc.response.get("error") != "hash_conflict":
+            log.warning("views.update failed", extra={"error": exc.response.get("error")})
+
+
+class RetryServices(Protocol):
+    """What "Edit and retry" needs, bound to the runtime in `register` (a test passes a fake)."""
+
+    def retry_form(self, team: str | None, user: str | None, job_ref: str | None) -> retry.RetryForm | str:
+        """The refused job's form to reopen, or what to tell the user instead."""
+        ...
+
+    def open_form(
+        self,
+        client: WebClient,
+        trigger_id: str,
+        metadata: ModalMetadata,
+        state: FormState,
+        errors: dict[str, str] | None,
+    ) -> bool: ...
+
+
+def on_edit_and_retry(ack: Ack, body: dict[str, Any], client: WebClient, services: RetryServices) -> None:
+    ack()
+    team, user = team_of(body), user_of(body)
+    channel = dig(body, "channel", "id") or dig(body, "container", "channel_id")
+    actions = body.get("actions")
+    raw = actions[0].get("value") if isinstance(actions, list) and actions and isinstance(actions[0], dict) else None
+    found = services.retry_form(team, user, raw if isinstance(raw, str) else None)
+    if isinstance(found, str):
+        ephemeral(client, channel, user, found)
+        return
+    trigger = dig(body, "trigger_id")
+    if not trigger or not services.open_form(client, trigger, found.metadata, found.state, found.errors):
+        ephemeral(client, channel, user, "Slack did not let me open the form in time. Please click again.")
+
+
+class RuntimeRetry:
+    """`RetryServices` over the running bot."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def retry_form(self, team: str | None, user: str | None, job_ref: str | None) -> retry.RetryForm | str:
+        rt = self.runtime
+        return retry.retry_form(
+            rt.store, rt.permissions.check, form_of(rt), team, user, job_ref, several_backends=len(rt.backends) > 1
         )
-        try:
-            # The hash makes Slack refuse the update if the view changed meanwhile (another action won).
-            client.views_update(view_id=view_id, hash=view_hash, view=new_view)
-        except SlackApiError as exc:
-            if exc.response.get("error") != "hash_conflict":
-                log.warning("views.update failed", extra={"error": exc.response.get("error")})
+
+    def open_form(
+        self,
+        client: WebClient,
+        trigger_id: str,
+        metadata: ModalMetadata,
+        state: FormState,
+        errors: dict[str, str] | None,
+    ) -> bool:
+        return open_modal(self.runtime, client, trigger_id, metadata, state, errors=errors)
+
+
+def register(app: App, runtime: Runtime) -> None:
+    services = RuntimeRetry(runtime)
+
+    def rebuild(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        on_rebuild(ack, body, client, runtime)
 
     forms = [form_for(name) for name in runtime.backends]
     action_ids = {action_id for form in forms if form is not None for action_id in rebuild_action_ids(form)}
@@ -99,44 +163,4 @@ def register(app: App, runtime: Runtime) -> None:
 
     @app.action(ids.ACTION_EDIT_RETRY)
     def edit_and_retry(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
-        team, user = team_of(body), user_of(body)
-        channel = dig(body, "channel", "id") or dig(body, "container", "channel_id")
-        actions = body.get("actions")
-        raw = (
-            actions[0].get("value") if isinstance(actions, list) and actions and isinstance(actions[0], dict) else None
-        )
-        job = runtime.store.get(int(raw)) if isinstance(raw, str) and raw.isdigit() else None
-        # Jobs of another workspace are invisible, exactly like jobs that do not exist.
-        if job is None or job.team_id != team or not user:
-            ephemeral(client, channel, user, "That fine-tune request no longer exists; start again with /finetune.")
-            return
-        decision = runtime.permissions.check(user, job.channel_id)
-        if not decision.allowed:
-            ephemeral(client, channel, user, decision.reason)
-            return
-        trigger = dig(body, "trigger_id")
-        metadata = ModalMetadata(
-            team_id=job.team_id,
-            user_id=user,
-            channel_id=job.channel_id,
-            thread_ts=job.thread_ts,
-            origin="retry",
-            retry_of=job.id,
-            backend=job.backend if len(runtime.backends) > 1 else None,
-        )
-        errors = _refusal(runtime, job.id, job.error_message)
-        state = {k: v for k, v in (job.form_state or {}).items() if isinstance(v, str | bool)}
-        if not trigger or not open_modal(runtime, client, trigger, metadata, state, errors=errors):
-            ephemeral(client, channel, user, "Slack did not let me open the form in time. Please click again.")
-
-
-def _refusal(runtime: Runtime, job_id: int, message: str | None) -> dict[str, str] | None:
-    """The service's reason for refusing the job, each part under the field it is about (see forms/refusal.py)."""
-    if not message:
-        return None
-    rejections = [row.event for row in runtime.store.outbox_for_job(job_id) if row.kind is OutboxKind.REJECTED]
-    last = rejections[-1] if rejections else None
-    job = runtime.store.get(job_id)
-    form = form_for(job.backend) if job is not None else None
-    return refusal_errors(form or form_of(runtime), message, list(last.issues) if isinstance(last, Rejected) else [])
+        on_edit_and_retry(ack, body, client, services)

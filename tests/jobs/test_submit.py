@@ -129,7 +129,8 @@ def test_unknown_outcome_is_resolved_by_the_tracker(store: JobStore) -> None:
     adopted = store.get(made.job.id)
     assert adopted is not None and adopted.status == "PENDING"
     assert [r.dedupe_key for r in store.outbox_for_job(made.job.id)] == ["card:post"]
-    assert store.get(lost.job.id).lifecycle is Lifecycle.SUBMITTING  # type: ignore[union-attr]
+    still = store.get(lost.job.id)
+    assert still is not None and still.lifecycle is Lifecycle.SUBMITTING
 
     clock.advance(300)
     report = tracker.poll_once()

@@ -12,8 +12,9 @@ from pydantic import SecretStr
 
 from slackbot.backends.base import Dataset, FineTuneSpec, ModelState, NotFoundError
 from slackbot.backends.declaration import BackendConfig
+from slackbot.backends.http import MAX_BODY_BYTES
 from slackbot.backends.openpipe.catalog import BASE_MODELS
-from slackbot.backends.openpipe.client import MAX_BODY_BYTES, OpenPipeClient
+from slackbot.backends.openpipe.client import OpenPipeClient
 from slackbot.backends.openpipe.fields import Provider
 from slackbot.backends.openpipe.wire import to_create_request
 

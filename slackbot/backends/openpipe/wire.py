@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from slackbot.backends.base import Dataset, FineTuneSpec, ModelState
 from slackbot.backends.openpipe.catalog import (
@@ -20,22 +20,11 @@ from slackbot.backends.openpipe.catalog import (
 )
 from slackbot.backends.openpipe.fields import OpenPipeSettings, PreferenceParams, Provider, SftParams, openpipe_settings
 from slackbot.backends.openpipe.statuses import openpipe_lifecycle
+from slackbot.backends.wire import WireRequest, WireResponse
 
 # "auto" | number. int before float so that 8 is sent as 8, not 8.0.
 AutoOrNumber = Literal["auto"] | int | float
 Number = int | float
-
-
-class WireRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
-
-    def to_wire(self) -> dict[str, Any]:
-        """The JSON body: aliases, and no key that was left unset (the spec's defaults apply server-side)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
-class WireResponse(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
 
 # --- POST /models: trainingConfig, one shape per provider ---------------------------------------

@@ -13,28 +13,22 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 import pydantic
-from pydantic import SecretStr
 
 from slackbot.backends.base import (
-    AuthError,
     BackendError,
-    ConflictError,
-    NotFoundError,
     ProtocolError,
     RateLimitedError,
-    ResponseTooLarge,
     ServerError,
-    TransportError,
     ValidationError,
 )
+from slackbot.backends.http import BY_STATUS, JsonApiClient
 from slackbot.backends.together.wire import (
     CreateFineTuneRequest,
     DeleteResult,
@@ -51,23 +45,14 @@ from slackbot.backends.together.wire import (
     PriceEstimate,
     SupportedModels,
 )
-from slackbot.retry import backoff, parse_retry_after
+from slackbot.retry import parse_retry_after
 
 log = logging.getLogger("slackbot.together")
 
 T = TypeVar("T", bound=pydantic.BaseModel)
 
 DEFAULT_BASE_URL = "https://api.together.ai"  # the SDK's meaning of TOGETHER_BASE_URL: paths carry /v1
-MAX_BODY_BYTES = 20 * 1024 * 1024
 _FILE_TYPES = {".jsonl": "jsonl", ".parquet": "parquet", ".csv": "csv"}
-_BY_STATUS: dict[int, type[BackendError]] = {
-    400: ValidationError,
-    401: AuthError,
-    403: AuthError,
-    404: NotFoundError,
-    409: ConflictError,
-    422: ValidationError,
-}
 
 
 class PriceRefused(ValidationError):
@@ -82,48 +67,11 @@ class PriceRefused(ValidationError):
         super().__init__(text, code="price_not_allowed")
 
 
-class TogetherClient:
+class TogetherClient(JsonApiClient):
     """One pooled connection to Together. Methods return wire models or raise a `BackendError` subclass."""
 
-    def __init__(
-        self,
-        api_key: SecretStr,
-        base_url: str = DEFAULT_BASE_URL,
-        *,
-        timeout: float = 20.0,
-        client: httpx.Client | None = None,
-        max_attempts: int = 4,
-        base_delay: float = 0.5,
-        max_delay: float = 10.0,
-        max_retry_after: float = 60.0,
-        sleep: Callable[[float], None] = time.sleep,
-        rng: random.Random | None = None,
-        max_body_bytes: int = MAX_BODY_BYTES,
-    ) -> None:
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
-        raw_key = api_key.get_secret_value()
-        if not raw_key or raw_key != raw_key.strip() or not raw_key.isprintable():
-            # httpx would put an unusable key into its own exception text; refuse it here, without echoing it.
-            raise ValueError("the Together API key is empty or contains whitespace or control characters")
-        self._key = api_key
-        self._base = base_url.rstrip("/").removesuffix("/v1")  # TOGETHER_BASE_URL given with /v1 still works
-        self._deadline = timeout
-        self._timeout = httpx.Timeout(connect=min(timeout, 10.0), read=timeout, write=timeout, pool=timeout)
-        self._owns_client = client is None
-        self._http = client or httpx.Client(
-            timeout=self._timeout, limits=httpx.Limits(max_connections=20, max_keepalive_connections=10)
-        )
-        self.max_attempts = max_attempts
-        self._base_delay = base_delay
-        self._max_delay = max_delay
-        self._max_retry_after = max_retry_after
-        self._sleep = sleep
-        self._rng = rng or random.Random()
-        self._max_body = max_body_bytes
-
-    def __repr__(self) -> str:
-        return f"TogetherClient(base_url={self._base!r})"
+    SERVICE = "Together"
+    DEFAULT_BASE_URL = DEFAULT_BASE_URL
 
     # --- files ------------------------------------------------------------------------------------------
 
@@ -226,14 +174,11 @@ class TogetherClient:
         # Sent once: a caller retrying after a timeout gets a 404 if the first attempt did delete it.
         return self._parse(self._call("DELETE", f"/fine-tunes/{_segment(job_id)}", 1), DeleteResult)
 
-    def close(self) -> None:
-        if self._owns_client:
-            self._http.close()
-
     # --- internals --------------------------------------------------------------------------------------
 
     def _url(self, path: str) -> str:
-        return f"{self._base}/v1{path}"
+        # The paths carry /v1 (the SDK's meaning of TOGETHER_BASE_URL); a base URL given with /v1 still works.
+        return f"{self._base.removesuffix('/v1')}/v1{path}"
 
     def _read(
         self,
@@ -244,24 +189,8 @@ class TogetherClient:
         body: dict[str, Any] | None = None,
         params: Mapping[str, str] | None = None,
     ) -> T:
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                return self._parse(self._call(method, path, attempt, body=body, params=params), shape)
-            except BackendError as exc:
-                if not exc.retryable or attempt == self.max_attempts:
-                    raise
-                self._sleep(self._backoff(attempt, exc))
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _backoff(self, attempt: int, exc: BackendError) -> float:
-        """Full-jitter exponential backoff, never shorter than a (capped) Retry-After of a 429 or 5xx."""
-        return backoff(
-            attempt,
-            base=self._base_delay,
-            cap=self._max_delay,
-            rng=self._rng,
-            retry_after=exc.retry_after,
-            retry_after_cap=self._max_retry_after,
+        return self._retrying(
+            lambda attempt: self._parse(self._call(method, path, attempt, body=body, params=params), shape)
         )
 
     def _call(
@@ -333,7 +262,7 @@ class TogetherClient:
         files: Mapping[str, tuple[None, str]] | None,
         content: bytes | None,
     ) -> tuple[int, httpx.Headers, bytes]:
-        try:
+        with self._transport_errors():
             request = self._http.build_request(
                 method,
                 url,
@@ -346,26 +275,10 @@ class TogetherClient:
             )
             response = self._http.send(request, stream=True, follow_redirects=False)
             try:
-                chunks: list[bytes] = []
-                size = 0
-                for chunk in response.iter_bytes():
-                    # httpx's read timeout restarts on every chunk; a slow drip must still end.
-                    if time.monotonic() - started > self._deadline:
-                        raise TransportError(f"Together took longer than {self._deadline:g} s to answer")
-                    size += len(chunk)
-                    if size > self._max_body:
-                        raise ResponseTooLarge("Together's answer is too large", status=response.status_code)
-                    chunks.append(chunk)
-                return response.status_code, response.headers, b"".join(chunks)
+                raw = self._drain(response.status_code, response.iter_bytes(), started)
+                return response.status_code, response.headers, raw
             finally:
                 response.close()
-        except httpx.TimeoutException:
-            raise TransportError(f"Together did not answer within {self._deadline:g} s") from None
-        except httpx.TransportError as exc:
-            # The exception text can carry the URL; its class name is enough and safe.
-            raise TransportError(f"Could not reach Together ({type(exc).__name__})") from None
-        except httpx.HTTPError as exc:  # e.g. a body that cannot be decoded
-            raise ProtocolError(f"Together's answer could not be read ({type(exc).__name__})") from None
 
     def _error(self, status: int, headers: httpx.Headers, raw: bytes) -> BackendError:
         message, code, issues = f"Together answered HTTP {status}", None, []
@@ -387,24 +300,8 @@ class TogetherClient:
         if status >= 500:
             # Honoured by `_backoff` like a 429's (capped by `max_retry_after`).
             return ServerError(message, retry_after=retry_after, status=status, code=code, issues=issues)
-        kind = _BY_STATUS.get(status, BackendError)
+        kind = BY_STATUS.get(status, BackendError)
         return kind(message, status=status, code=code, issues=issues)
-
-    def _redact(self, text: str) -> str:
-        """A server echoing the key back must not put it into a Slack message."""
-        key = self._key.get_secret_value()
-        return text.replace(key, "***") if key else text
-
-    def _parse(self, raw: bytes, shape: type[T]) -> T:
-        try:
-            return shape.model_validate_json(raw)
-        except pydantic.ValidationError as exc:
-            if any(err["type"] == "json_invalid" for err in exc.errors()):
-                raise ProtocolError("Together answered with a body that is not JSON") from None
-            where = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in exc.errors()[:3]
-            )
-            raise ProtocolError(f"Together's answer does not have the expected shape ({where})") from None
 
 
 def _plain_message(raw: bytes) -> str | None:

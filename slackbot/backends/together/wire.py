@@ -9,21 +9,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from slackbot.backends.wire import WireRequest, WireResponse
 
 Number = int | float
-
-
-class WireRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
-
-    def to_wire(self) -> dict[str, Any]:
-        """The JSON body: no key that was left unset (the service's defaults apply)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
-class WireResponse(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
 
 # --- errors ------------------------------------------------------------------------------------------------

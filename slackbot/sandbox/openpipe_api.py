@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from slackbot.sandbox.clock import Clock, ManualClock, SystemClock
-from slackbot.sandbox.openpipe_http import ApiError, Fault, RecordedRequest, handler_for
+from slackbot.sandbox.openpipe_http import ApiError, RecordedRequest, handler_for
 from slackbot.sandbox.openpipe_schema import base_model_names, body_schema, check, spec
-from slackbot.sandbox.serving import StandInServer
+from slackbot.sandbox.serving import Fault, StandInServer
 
 log = logging.getLogger("slackbot.sandbox.openpipe")
 

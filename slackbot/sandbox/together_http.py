@@ -1,6 +1,6 @@
 """The local Together's HTTP layer: routes under /v1, the presigned upload target, fault injection on the wire.
 
-Faults are the local OpenPipe's (`openpipe_http.Fault`), with Together's error body `{"error": {...}}`.
+Faults are the ones every stand-in shows (`serving.FaultyHandler`), with Together's error body `{"error": {...}}`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from slackbot.sandbox.openpipe_http import Fault, RecordedRequest
+from slackbot.sandbox.openpipe_http import RecordedRequest
+from slackbot.sandbox.serving import Fault, FaultyHandler
 
 if TYPE_CHECKING:
     from slackbot.sandbox.together_api import LocalTogether
@@ -60,9 +61,12 @@ def parse_multipart(content_type: str, raw: bytes) -> dict[str, bytes]:
 
 
 def handler_for(api: LocalTogether) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True
+    class Handler(FaultyHandler):
+        stopping = api._stopping
+        missing_fields = ("data", "id", "status", "models")
+
+        def status_body(self, fault: Fault) -> dict[str, Any]:
+            return ApiError(fault.status, fault.message or f"Injected {fault.status}").body()
 
         def log_message(self, format: str, *args: Any) -> None:
             log.debug("local together: " + format, *args)
@@ -132,75 +136,5 @@ def handler_for(api: LocalTogether) -> type[BaseHTTPRequestHandler]:
                 self._send(status, payload, headers)
             else:
                 self._late_fault(fault, status, payload)
-
-        def _early_fault(self, fault: Fault) -> bool:
-            """Faults that happen before the request is processed; True if the answer is already given."""
-            if fault.kind == "latency":
-                api._stopping.wait(fault.delay)
-                return False
-            if fault.kind == "status":
-                api._stopping.wait(fault.delay)
-                extra = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
-                self._send(
-                    fault.status, ApiError(fault.status, fault.message or f"Injected {fault.status}").body(), extra
-                )
-            elif fault.kind == "html":
-                page = b"<html><head><title>502 Bad Gateway</title></head><body><h1>502</h1></body></html>"
-                self._raw(fault.status, page, "text/html")
-            elif fault.kind == "timeout":
-                self._hang(fault)
-            else:
-                return False
-            return True
-
-        def _late_fault(self, fault: Fault, status: int, payload: Any) -> None:
-            data = json.dumps(payload).encode()
-            if fault.kind == "timeout_after_commit":
-                self._hang(fault)
-            elif fault.kind == "malformed":
-                self._raw(status, data[: max(1, len(data) // 2)], "application/json")
-            elif fault.kind == "missing_fields":
-                if isinstance(payload, dict):
-                    payload = {k: v for k, v in payload.items() if k not in ("data", "id", "status", "models")}
-                self._send(status, payload)
-            elif fault.kind == "drip":
-                self._raw(status, data, "application/json", drip=max(fault.delay, 0.01))
-            else:
-                self._send(status, payload)
-
-        def _hang(self, fault: Fault) -> None:
-            api._stopping.wait(fault.delay)
-            self.close_connection = True
-
-        def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-            data = b"" if payload is None else json.dumps(payload).encode()
-            self._raw(status, data, "application/json", headers=headers)
-
-        def _raw(
-            self,
-            status: int,
-            data: bytes,
-            content_type: str,
-            *,
-            headers: dict[str, str] | None = None,
-            drip: float = 0.0,
-        ) -> None:
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                if not drip:
-                    self.wfile.write(data)
-                    return
-                for i in range(0, len(data), 64):
-                    self.wfile.write(data[i : i + 64])
-                    self.wfile.flush()
-                    if api._stopping.wait(drip):
-                        return
-            except (BrokenPipeError, ConnectionResetError):
-                self.close_connection = True
 
     return Handler

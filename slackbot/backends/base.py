@@ -6,9 +6,9 @@ winding down (see shared/openpipe/NOTES.md), so nothing above this layer may dep
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Iterable
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -28,10 +28,25 @@ class Dataset(_Frozen):
     created: str | None = None
 
 
+class JobDetails(_Frozen):
+    """What a service tells about a job beyond its status, for the card. Every field is optional: a backend fills
+    what its service reports (see its `Capabilities`)."""
+
+    progress: float | None = Field(default=None, ge=0.0, le=1.0)  # share of the training done
+    eta_seconds: float | None = Field(default=None, ge=0.0)  # the service's estimate of the time left
+    price_usd: float | None = Field(default=None, ge=0.0)  # what the job costs (so far, or in all once ended)
+    tokens: int | None = Field(default=None, ge=0)  # tokens trained on, when the service counts them
+    output_model: str | None = None  # the name to call the model by once it is done
+    steps_done: int | None = Field(default=None, ge=0)
+    steps_total: int | None = Field(default=None, ge=0)
+
+
 class ModelState(_Frozen):
-    """What the tracker needs to know about one fine-tuned model."""
+    """What the tracker needs to know about one fine-tuned model (or fine-tuning job)."""
 
     id: str
+    # The key the service follows the job by: OpenPipe's model slug; Together's job id (or, for a create whose
+    # outcome is unknown, the suffix it was sent with). See `BackendDeclaration.follows_by_id`.
     slug: str
     status: str  # the service's own string, shown as it is
     lifecycle: Lifecycle  # what it means, mapped by the backend (see backends/<name>/statuses.py)
@@ -39,6 +54,8 @@ class ModelState(_Frozen):
     dataset_id: str
     error_message: str | None = None
     updated: str | None = None
+    details: JobDetails = Field(default_factory=JobDetails)
+    name: str | None = None  # the name users know the job by, when it is not `slug` (Together: its suffix)
 
     @property
     def is_terminal(self) -> bool:
@@ -162,6 +179,119 @@ class ResponseTooLarge(ProtocolError):
 class ListTooLarge(ResponseTooLarge):
     """The project's model list is larger than the client reads: models can still be read one by one (GET by
     slug), and the list should be tried again only much later."""
+
+
+# --- what optional capabilities answer (see declaration.Capabilities) ---------------------------------------
+
+
+class PriceQuote(_Frozen):
+    """A service's estimate before a job is created. `allowed` False: the service will not start it (`reason`)."""
+
+    available: bool = True  # False: the service could not estimate (the job may still be started)
+    total_usd: float | None = Field(default=None, ge=0.0)
+    tokens: int | None = Field(default=None, ge=0)
+    epochs: float | None = None
+    allowed: bool = True
+    limit_usd: float | None = None  # the account's limit, when the service says
+    reason: str | None = None  # safe to show: why `allowed` is False
+
+
+class EventLevel(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class JobEvent(_Frozen):
+    """One notable event of a job's log (checkpoint saved, epoch done, a warning, a billing limit, an error).
+    `key` is stable across reads of the log: it is what makes an event told once."""
+
+    key: str
+    at: str | None = None  # ISO 8601 as the service wrote it
+    level: EventLevel = EventLevel.INFO
+    kind: str  # the service's event type, e.g. "checkpoint_save"
+    message: str  # the service's words (escaped when shown)
+    notable: bool = True  # False: routine (e.g. a step's progress), not worth a reply
+
+
+class MetricPoint(_Frozen):
+    """One row of a job's training metrics, by global step."""
+
+    step: int = Field(ge=0)
+    train_loss: float | None = None
+    eval_loss: float | None = None
+    epoch: float | None = None
+
+
+class ChatMessage(_Frozen):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class ChatReply(_Frozen):
+    text: str
+    model: str
+    finish_reason: str | None = None
+
+
+@runtime_checkable
+class CancelsJobs(Protocol):
+    """Capabilities.cancel"""
+
+    def cancel(self, slug: str) -> ModelState:
+        """Ask the service to stop the job; its new state (usually `cancelling`). Cancelling twice is harmless."""
+        ...
+
+
+@runtime_checkable
+class EstimatesPrice(Protocol):
+    """Capabilities.price_estimate"""
+
+    def estimate_price(self, spec: FineTuneSpec) -> PriceQuote: ...
+
+
+@runtime_checkable
+class ReportsEvents(Protocol):
+    """Capabilities.events"""
+
+    def events(self, slug: str) -> list[JobEvent]:
+        """The job's event log, oldest first."""
+        ...
+
+
+@runtime_checkable
+class ReportsMetrics(Protocol):
+    """Capabilities.metrics"""
+
+    def metrics(self, slug: str, *, after_step: int | None = None) -> list[MetricPoint]:
+        """The job's metrics by step, oldest first; only steps after `after_step` when given."""
+        ...
+
+
+@runtime_checkable
+class ServesChat(Protocol):
+    """Capabilities.chat_completions"""
+
+    def chat_model(self, state: ModelState) -> str | None:
+        """The model name to send to the chat-completion endpoint for this finished job (None: not servable)."""
+        ...
+
+    def chat(self, model: str, messages: list[ChatMessage], *, timeout_seconds: float) -> ChatReply: ...
+
+
+@runtime_checkable
+class UploadsDatasets(Protocol):
+    """Capabilities.dataset_upload. `lines` are the file's JSON lines, already validated; `progress` is called
+    with (bytes or lines done, total) at most every few seconds' worth of work."""
+
+    def upload_dataset(
+        self,
+        name: str,
+        lines: Iterable[bytes],
+        *,
+        total_bytes: int,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Dataset: ...
 
 
 # --- the protocol -------------------------------------------------------------------------------------------

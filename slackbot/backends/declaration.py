@@ -85,6 +85,9 @@ class BackendDeclaration:
     statuses: StatusTable
     form: FormDeclaration
     capabilities: Capabilities
+    # False: the service follows a job by the name the bot sent (OpenPipe's slug). True: by the id the create
+    # answered (Together's job id), kept in jobs.model_id; the name sent is used only until the id is known.
+    follows_by_id: bool = False
 
     def __post_init__(self) -> None:
         assert self.form.backend == self.name, f"{self.name}'s form is declared for {self.form.backend!r}"
@@ -93,3 +96,23 @@ class BackendDeclaration:
         module, _, attr = self.factory.partition(":")
         backend: Backend = getattr(importlib.import_module(module), attr)(config)
         return backend
+
+    def unimplemented(self, backend: object) -> tuple[str, ...]:
+        """The capabilities declared whose methods `backend` lacks (a test keeps this empty for every backend)."""
+        return tuple(name for name in self.capabilities.names() if not _implements(backend, name))
+
+
+def _implements(backend: object, capability: str) -> bool:
+    """Whether a backend has the methods a capability needs (the protocols in backends/base.py)."""
+    from slackbot.backends import base
+
+    needs: dict[str, type] = {
+        "cancel": base.CancelsJobs,
+        "price_estimate": base.EstimatesPrice,
+        "events": base.ReportsEvents,
+        "metrics": base.ReportsMetrics,
+        "chat_completions": base.ServesChat,
+        "dataset_upload": base.UploadsDatasets,
+    }
+    protocol = needs.get(capability)
+    return protocol is None or isinstance(backend, protocol)

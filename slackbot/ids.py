@@ -80,3 +80,28 @@ DISPATCH_ACTIONS: Final = (ACTION_DATASET, ACTION_PROVIDER, ACTION_ENABLE_SFT, A
 
 # Value of the checked option of the SFT / DPO checkboxes.
 CHECKED: Final = "on"
+
+# --- the card's controls (value: the job's id) --------------------------------------------------------------
+BLOCK_CARD_ACTIONS: Final = "job_actions"  # the card's actions block
+ACTION_CANCEL_JOB: Final = "job_cancel"  # button with Slack's confirm dialog (Capabilities.cancel)
+ACTION_JOB_MENU: Final = "job_menu"  # overflow menu; option values "<verb>:<job id>", e.g. "delete:12"
+ACTION_TRY_IT: Final = "job_try_it"  # a finished model's "Try it" (Capabilities.chat_completions)
+
+# --- Try it modal -------------------------------------------------------------------------------------------
+VIEW_TRY_IT: Final = "try_it_modal"
+BLOCK_TRY_SYSTEM: Final = "try_system"
+ACTION_TRY_SYSTEM: Final = "try_system_input"
+BLOCK_TRY_PROMPT: Final = "try_prompt"
+ACTION_TRY_PROMPT: Final = "try_prompt_input"
+ACTION_TRY_SHARE: Final = "try_share"  # "Share in thread"
+
+# --- price confirmation (Capabilities.price_estimate): pushed over the form on submit ------------------------
+VIEW_PRICE_CONFIRM: Final = "price_confirm_modal"
+
+# --- a dataset from a file (Capabilities.dataset_upload) -----------------------------------------------------
+BLOCK_DATASET_FILE: Final = "dataset_file"
+ACTION_DATASET_FILE: Final = "dataset_file_input"  # file_input of one .jsonl file
+ACTION_UPLOAD_VALID_ONLY: Final = "dataset_upload_valid_only"  # after a report with errors
+
+# --- App Home -----------------------------------------------------------------------------------------------
+ACTION_HOME_NEW_FINETUNE: Final = "home_new_finetune"

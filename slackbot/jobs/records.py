@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from slackbot.backends.base import FineTuneSpec
+from slackbot.backends.base import FineTuneSpec, JobDetails
 from slackbot.domain.events import OutboxEvent, OutboxKind, parse_event
 from slackbot.domain.lifecycle import Lifecycle
 
@@ -37,6 +37,7 @@ class JobRecord(BaseModel):
     status: str | None  # the service's own string; None while it has told none (submitting, refused)
     lifecycle: Lifecycle
     error_message: str | None
+    details: JobDetails | None = None  # what the service last told beyond the status (None: nothing yet)
     created_at: datetime
     updated_at: datetime
     status_changed_at: datetime

@@ -89,6 +89,7 @@ jobs = Table(
     Column("status", Text),
     Column("lifecycle", String(16), nullable=False),
     Column("error_message", Text),
+    Column("details", JSON),  # backends.base.JobDetails as JSON: progress, ETA, price, the model to call
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     Column("status_changed_at", UtcDateTime(), nullable=False),

@@ -13,7 +13,7 @@ from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs.db import make_engine, migrate, migration_status
 from slackbot.jobs.schema import metadata
 
-HEAD = "0004"  # the newest migration shipped
+HEAD = "0005"  # the newest migration shipped
 
 
 def test_migrated_database_matches_schema(db_url: str) -> None:

@@ -17,7 +17,8 @@ from sqlalchemy.engine import make_url
 
 from slackbot import preflight
 from slackbot.backends.base import AuthError, BackendError
-from slackbot.backends.openpipe import OpenPipeBackend
+from slackbot.backends.declaration import BackendConfig, BackendDeclaration
+from slackbot.backends.registry import declared
 from slackbot.jobs.db import make_engine, migration_status
 from slackbot.settings import Problem, Settings, hint, redact_url, required_problems
 
@@ -27,10 +28,11 @@ Report = Callable[..., None]
 _USED_BY = {
     "SLACK_API_URL": "slack",
     "SLACK_TIMEOUT_SECONDS": "slack",
-    "OPENPIPE_BASE_URL": "openpipe",
-    "OPENPIPE_TIMEOUT_SECONDS": "openpipe",
     "DATABASE_URL": "database",
+    **{n: d.name for d in declared() for n in (d.settings.base_url, d.settings.timeout_seconds)},
 }
+# A check waits at most this long for a backend's answer, whatever its timeout setting says.
+_CHECK_TIMEOUT_SECONDS = 10.0
 
 
 def run_checks(settings: Settings, malformed: Sequence[Problem] = (), out: Callable[[str], None] = print) -> int:
@@ -47,7 +49,7 @@ def run_checks(settings: Settings, malformed: Sequence[Problem] = (), out: Calla
         report(False, f"{problem}.")
     broken = {_USED_BY[p.name] for p in malformed if p.name in _USED_BY}
     _slack(settings, report, reachable="slack" not in broken)
-    _openpipe(settings, report, usable="openpipe" not in broken)
+    _backends(settings, report, broken)
     if "database" not in broken:
         _database(settings, report)
     if problems == 0:
@@ -106,27 +108,43 @@ def _slack(settings: Settings, report: Report, *, reachable: bool) -> None:
         report(True, "SLACK_SIGNING_SECRET is set (only Slack's signed requests can prove it right).")
 
 
-def _openpipe(settings: Settings, report: Report, *, usable: bool) -> None:
-    if not _token(settings, "OPENPIPE_API_KEY", report):
+def _backends(settings: Settings, report: Report, broken: set[str]) -> None:
+    """Each backend whose key is set, verified with a cheap authenticated read; with none set, that is said."""
+    keys = [d.settings.api_key for d in declared()]
+    given = [d for d in declared() if not any(p.missing for p in required_problems(settings, d.settings.api_key))]
+    if not given:
+        first, others = keys[0], ", ".join(keys[1:])
+        also = f" (or another backend's key: {others})" if others else ""
+        report(False, f"{first} is not set: set it to {hint(first)}{also}.", unset=True)
         return
-    assert settings.openpipe_api_key is not None
+    for declaration in given:
+        _backend(settings, declaration, report, usable=declaration.name not in broken)
+
+
+def _backend(settings: Settings, declaration: BackendDeclaration, report: Report, *, usable: bool) -> None:
+    names, service = declaration.settings, declaration.display_name
+    if not _token(settings, names.api_key, report):
+        return
     if not usable:
-        report(None, "OPENPIPE_API_KEY not verified: OPENPIPE_BASE_URL or OPENPIPE_TIMEOUT_SECONDS is malformed.")
+        report(None, f"{names.api_key} not verified: {names.base_url} or {names.timeout_seconds} is malformed.")
         return
-    url = redact_url(settings.openpipe_base_url)
-    backend = OpenPipeBackend(
-        settings.openpipe_api_key,
-        settings.openpipe_base_url,
-        timeout=min(settings.openpipe_timeout_seconds, 10),
-        max_attempts=1,
-    )
+    base_url = str(getattr(settings, names.base_url.lower()))
+    timeout = min(float(getattr(settings, names.timeout_seconds.lower())), _CHECK_TIMEOUT_SECONDS)
+    url = redact_url(base_url)
+    try:
+        backend = declaration.build(
+            BackendConfig(api_key=getattr(settings, names.api_key.lower()), base_url=base_url, timeout_seconds=timeout)
+        )
+    except ValueError as exc:  # a key the client refuses to send (whitespace): said without echoing it
+        report(False, f"{names.api_key} cannot be used: {exc}.")
+        return
     try:
         datasets = backend.list_datasets()
-        report(True, f"OPENPIPE_API_KEY works: {len(datasets)} dataset(s) at {url}.")
+        report(True, f"{names.api_key} works: {len(datasets)} dataset(s) at {url}.")
     except AuthError:
-        report(False, "OPENPIPE_API_KEY was refused by OpenPipe: copy the project API key again.")
+        report(False, f"{names.api_key} was refused by {service}: copy {hint(names.api_key)} again.")
     except BackendError as exc:
-        report(False, f"OpenPipe at OPENPIPE_BASE_URL ({url}) failed: {exc.describe()}")
+        report(False, f"{service} at {names.base_url} ({url}) failed: {exc.describe()}")
     finally:
         backend.close()
 

@@ -1,4 +1,4 @@
-"""Command line: `slackbot run [--http --port N] | check | demo | sandbox openpipe|together --port N`.
+"""Command line: `slackbot run [--http --port N] | check | demo | sandbox <backend> --port N`.
 
 Configuration problems end the program with one readable line naming every setting to fix (exit 2), never a
 traceback; Slack not answering at start is exit 3 in Socket Mode (HTTP mode waits for it), and so is a database
@@ -8,6 +8,9 @@ server that cannot be reached.
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
+import inspect
 import logging
 import signal
 import sys
@@ -15,8 +18,10 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from pydantic import SecretStr
+
 from slackbot import preflight
-from slackbot.backends.registry import declared
+from slackbot.backends.registry import declaration, declared
 from slackbot.retry import backoff
 from slackbot.settings import (
     Settings,
@@ -27,6 +32,7 @@ from slackbot.settings import (
     read_settings,
     redact_url,
     required_problems,
+    setting_names,
     url_secrets,
 )
 
@@ -40,11 +46,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--http", action="store_true", help="serve Slack's HTTP requests at /slack/events")
     run.add_argument("--port", type=int, default=3000, help="HTTP port (with --http; default 3000)")
     run.add_argument("--host", default="0.0.0.0", help="HTTP bind address (with --http)")
-    sub.add_parser("check", help="check the configuration: Slack tokens, OpenPipe key, database")
+    sub.add_parser("check", help="check the configuration: Slack tokens, each backend's key, database")
     demo = sub.add_parser("demo", help="the whole flow offline, against local Slack and OpenPipe stand-ins")
     demo.add_argument("--fail", action="store_true", help="show a job that ends in ERROR")
     sandbox = sub.add_parser("sandbox", help="run a local stand-in service")
-    sandbox.add_argument("service", choices=["openpipe", "together"])
+    sandbox.add_argument("service", choices=sandboxed())
     sandbox.add_argument("--port", type=int, default=8787)
     sandbox.add_argument("--step-seconds", type=float, default=30.0, help="seconds per training status step")
     sandbox.add_argument("--budget", type=float, default=100.0, help="together: dollars an estimate may reach")
@@ -64,10 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from slackbot.demo import run_demo
 
             return run_demo(fail=args.fail)
-        if args.command == "sandbox" and args.service == "together":
-            return _sandbox_together(args.port, args.step_seconds, args.budget)
         if args.command == "sandbox":
-            return _sandbox(args.port, args.step_seconds)
+            return _sandbox(args.service, args.port, args.step_seconds, args.budget)
     except SettingsError as exc:
         print(f"slackbot: {exc}", file=sys.stderr)
         return 2
@@ -99,7 +103,7 @@ def _settings_for_run(*, http: bool) -> Settings:
             problem = replace(problem, text="is not set (needed with --http)")
         problems.append(problem)
     if problems:
-        order = [name.upper() for name in Settings.model_fields]
+        order = setting_names()
         problems.sort(key=lambda p: order.index(p.name) if p.name in order else len(order))
         raise SettingsError(describe(problems))
     return settings
@@ -112,17 +116,12 @@ def _run(settings: Settings, *, http: bool, host: str, port: int) -> int:
     from slackbot.logs import configure_logging
     from slackbot.runtime import Runtime
 
-    secrets = [
-        s.get_secret_value()
-        for s in (
-            settings.slack_bot_token,
-            settings.slack_signing_secret,
-            settings.slack_app_token,
-            settings.openpipe_api_key,
-        )
-        if s is not None
-    ]
-    secrets += url_secrets(settings.slack_api_url, settings.openpipe_base_url, settings.database_url)
+    # Every secret setting (the Slack tokens and each backend's key) and the credentials in every URL.
+    values = vars(settings).values()
+    secrets = [v.get_secret_value() for v in values if isinstance(v, SecretStr)]
+    urls = [settings.slack_api_url, settings.database_url]
+    urls += [str(getattr(settings, d.settings.base_url.lower())) for d in declared()]
+    secrets += url_secrets(*urls)
     configure_logging(settings.log_level, settings.log_format, secrets)
     stop = threading.Event()
     _on_sigterm(stop.set)
@@ -210,29 +209,26 @@ def _on_sigterm(callback: Callable[[], object]) -> None:
         signal.signal(signal.SIGTERM, lambda *_: callback())
 
 
-def _sandbox(port: int, step_seconds: float) -> int:
-    from slackbot.logs import configure_logging
-    from slackbot.sandbox.openpipe_api import serve_forever
+def sandboxed() -> list[str]:
+    """The declared backends that ship a local stand-in (`slackbot/sandbox/<name>_api.py`)."""
+    return [d.name for d in declared() if importlib.util.find_spec(f"slackbot.sandbox.{d.name}_api") is not None]
 
+
+def _sandbox(name: str, port: int, step_seconds: float, budget: float) -> int:
+    """Run backend `name`'s local stand-in, taking the key in that backend's `*_API_KEY` (as the bot does)."""
+    from slackbot.logs import configure_logging
+
+    found = declaration(name)
+    assert found is not None
+    module = importlib.import_module(f"slackbot.sandbox.{name}_api")
     settings = load_settings()
-    key = settings.openpipe_api_key.get_secret_value() if settings.openpipe_api_key else "opk_local_sandbox"
+    setting = found.settings.api_key
+    given = getattr(settings, setting.lower())
+    fallback = f"{name}_local_sandbox"
+    key = given.get_secret_value() if isinstance(given, SecretStr) and given.get_secret_value().strip() else fallback
     configure_logging(settings.log_level, "text", [key])
-    if settings.openpipe_api_key is None:
-        print("OPENPIPE_API_KEY is not set: the local OpenPipe accepts the key opk_local_sandbox", file=sys.stderr)
-    serve_forever(key, port, step_seconds)
-    return 0
-
-
-def _sandbox_together(port: int, step_seconds: float, budget: float) -> int:
-    import os
-
-    from slackbot.logs import configure_logging
-    from slackbot.sandbox.together_api import serve_forever
-
-    # Read as Together's SDK reads it, so one TOGETHER_API_KEY serves the bot, the SDK and this stand-in.
-    key = os.environ.get("TOGETHER_API_KEY", "").strip() or "tgp_local_sandbox"
-    configure_logging(load_settings().log_level, "text", [key])
-    if not os.environ.get("TOGETHER_API_KEY", "").strip():
-        print("TOGETHER_API_KEY is not set: the local Together accepts the key tgp_local_sandbox", file=sys.stderr)
-    serve_forever(key, port, step_seconds, budget=budget)
+    if key == fallback:
+        print(f"{setting} is not set: the local {found.display_name} accepts the key {fallback}", file=sys.stderr)
+    options = {"budget": budget} if "budget" in inspect.signature(module.serve_forever).parameters else {}
+    module.serve_forever(key, port, step_seconds, **options)
     return 0

@@ -8,12 +8,15 @@ ever echoed (a malformed URL may carry a password).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import AfterValidator, Field, SecretStr, ValidationError, ValidationInfo, create_model, field_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from slackbot.backends.declaration import BackendDeclaration
+from slackbot.backends.registry import declared
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
 
@@ -21,7 +24,6 @@ _HINTS = {
     "SLACK_BOT_TOKEN": "the bot token from OAuth & Permissions (starts with xoxb-)",
     "SLACK_SIGNING_SECRET": "the signing secret from Basic Information (needed with --http)",
     "SLACK_APP_TOKEN": "an app-level token with connections:write (starts with xapp-), needed for Socket Mode",
-    "OPENPIPE_API_KEY": "your OpenPipe project API key (opk_...)",
 }
 # Tokens Slack issues start with these; another kind of token in the slot is the usual copy-paste mistake.
 TOKEN_PREFIXES = {"SLACK_BOT_TOKEN": "xoxb-", "SLACK_APP_TOKEN": "xapp-"}
@@ -47,7 +49,18 @@ class Problem:
         return self.sentence or f"{self.name} {self.text}"
 
 
-class Settings(BaseSettings):
+def _check_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")) or not urlsplit(value).hostname:
+        raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
+HttpUrl = Annotated[str, AfterValidator(_check_url)]
+
+
+class _CoreSettings(BaseSettings):
+    """The settings every bot has; each declared backend adds its own three (see `Settings` below)."""
+
     # env_ignore_empty: `NAME=` (as in a fresh copy of .env.example) means "not set", so its default applies.
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False, env_ignore_empty=True
@@ -58,9 +71,6 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
     slack_timeout_seconds: int = Field(default=10, ge=1, le=300)
-    openpipe_api_key: SecretStr | None = None
-    openpipe_base_url: str = "https://api.openpipe.ai/api/v1"
-    openpipe_timeout_seconds: float = Field(default=20.0, gt=0, le=600)
     database_url: str = "sqlite:///slackbot.db"
     poll_interval_seconds: float = Field(default=30.0, gt=0, le=3600)
     max_job_age_hours: float = Field(default=72.0, gt=0)
@@ -79,12 +89,10 @@ class Settings(BaseSettings):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
-    @field_validator("slack_api_url", "openpipe_base_url")
+    @field_validator("slack_api_url")
     @classmethod
     def _url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")) or not urlsplit(value).hostname:
-            raise ValueError("must be an http:// or https:// URL")
-        return value
+        return _check_url(value)
 
     @field_validator("slack_api_url")
     @classmethod
@@ -115,6 +123,28 @@ class Settings(BaseSettings):
         problems = required_problems(self, *names)
         if problems:
             raise SettingsError(describe(problems))
+
+    if TYPE_CHECKING:
+        # The backends' settings are fields made from their declarations: to a type checker, any name.
+        def __getattr__(self, name: str) -> Any: ...
+
+
+def _backend_fields(declarations: tuple[BackendDeclaration, ...]) -> dict[str, Any]:
+    """Each declared backend's key (it turns the backend on), base URL and timeout, named by its declaration."""
+    found: dict[str, Any] = {}
+    for declaration in declarations:
+        names = declaration.settings
+        found[names.api_key.lower()] = (SecretStr | None, None)
+        found[names.base_url.lower()] = (HttpUrl, names.default_base_url)
+        timeout = Field(default=names.default_timeout_seconds, gt=0, le=600)
+        found[names.timeout_seconds.lower()] = (float, timeout)
+    return found
+
+
+if TYPE_CHECKING:
+    Settings = _CoreSettings
+else:
+    Settings = create_model("Settings", __base__=_CoreSettings, __module__=__name__, **_backend_fields(declared()))
 
 
 def required_problems(settings: Settings, *names: str) -> list[Problem]:
@@ -155,7 +185,32 @@ def describe(problems: list[Problem]) -> str:
 
 
 def hint(name: str) -> str:
+    """What to put into the setting `name` (a Slack token's kind, or a backend's key as its declaration says)."""
+    for declaration in declared():
+        if declaration.settings.api_key == name:
+            return declaration.settings.hint
     return _HINTS.get(name, "")
+
+
+def backend_setting_names() -> list[str]:
+    """Every declared backend's setting names, key first."""
+    names = []
+    for declaration in declared():
+        s = declaration.settings
+        names += [s.api_key, s.base_url, s.timeout_seconds]
+    return names
+
+
+def setting_names() -> list[str]:
+    """Every setting's name in the order problems are told: Slack's, then each backend's, then the rest."""
+    core = [name.upper() for name in _CoreSettings.model_fields]
+    slack = [name for name in core if name.startswith("SLACK_")]
+    return slack + backend_setting_names() + [name for name in core if name not in slack]
+
+
+def _in_order(problems: list[Problem]) -> list[Problem]:
+    order = setting_names()
+    return sorted(problems, key=lambda p: order.index(p.name) if p.name in order else len(order))
 
 
 def read_settings(**overrides: object) -> tuple[Settings, list[Problem]]:
@@ -164,7 +219,7 @@ def read_settings(**overrides: object) -> tuple[Settings, list[Problem]]:
         # Keyword overrides (tests, the demo) take precedence over the environment, as pydantic-settings intends.
         return Settings(**overrides), []  # type: ignore[arg-type]  # its __init__ is typed for declared fields only
     except ValidationError as exc:
-        problems = [_problem(err) for err in exc.errors()]
+        problems = _in_order([_problem(err) for err in exc.errors()])
     fields = Settings.model_fields
     defaults = {p.name.lower(): fields[p.name.lower()].default for p in problems if p.name.lower() in fields}
     try:

@@ -70,6 +70,8 @@ class BackendSettings:
     base_url: str  # e.g. OPENPIPE_BASE_URL
     timeout_seconds: str  # e.g. OPENPIPE_TIMEOUT_SECONDS
     hint: str  # what to paste into `api_key`, for the settings error and `slackbot check`
+    default_base_url: str = ""  # the service's own API, when `base_url` is not set
+    default_timeout_seconds: float = 20.0
 
 
 @dataclass(frozen=True)

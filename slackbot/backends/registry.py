@@ -10,9 +10,10 @@ from typing import Final
 from slackbot.backends.declaration import BackendDeclaration, Capabilities
 from slackbot.backends.form import FormDeclaration
 from slackbot.backends.openpipe.declaration import OPENPIPE
+from slackbot.backends.together.declaration import TOGETHER
 from slackbot.domain.lifecycle import StatusTable
 
-DECLARATIONS: Final[tuple[BackendDeclaration, ...]] = (OPENPIPE,)
+DECLARATIONS: Final[tuple[BackendDeclaration, ...]] = (OPENPIPE, TOGETHER)
 
 _BY_NAME: dict[str, BackendDeclaration] = {d.name: d for d in DECLARATIONS}
 # A backend not declared (a job of a backend removed since) shows its statuses as the service wrote them.

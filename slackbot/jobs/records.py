@@ -9,8 +9,16 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from slackbot.backends.base import FineTuneSpec, JobDetails
+from slackbot.backends.registry import declaration
 from slackbot.domain.events import OutboxEvent, OutboxKind, parse_event
 from slackbot.domain.lifecycle import Lifecycle
+
+
+def job_key(backend: str, slug: str, model_id: str | None) -> str:
+    """What the job's service follows it by: the id its create answered when its backend follows jobs by id
+    (Together's job id) and that is known; else the name the bot sent (OpenPipe's slug, Together's suffix)."""
+    found = declaration(backend)
+    return model_id if model_id and found is not None and found.follows_by_id else slug
 
 
 class JobRecord(BaseModel):
@@ -57,6 +65,11 @@ class JobRecord(BaseModel):
     def is_terminal(self) -> bool:
         return self.lifecycle.is_terminal
 
+    @property
+    def key(self) -> str:
+        """What the job's service follows it by (see `job_key`)."""
+        return job_key(self.backend, self.slug, self.model_id)
+
     @classmethod
     def from_row(cls, row: Any) -> JobRecord:
         data = dict(row._mapping)
@@ -79,9 +92,15 @@ class DueJob:
     created_at: datetime
     status_changed_at: datetime
     poll_failures: int
+    model_id: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lifecycle", Lifecycle.parse(self.lifecycle))
+
+    @property
+    def key(self) -> str:
+        """What the job's service follows it by (see `job_key`): what the tracker asks for and matches by."""
+        return job_key(self.backend, self.slug, self.model_id)
 
 
 class OutboxRecord(BaseModel):

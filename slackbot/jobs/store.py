@@ -8,16 +8,17 @@ Outbox payloads are semantic (see the contract in the notifier); the notifier re
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Collection, Container, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Text, and_, bindparam, cast, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from slackbot.backends.base import FineTuneSpec, ModelState
+from slackbot.backends.base import FineTuneSpec, JobDetails, ModelState
 from slackbot.domain.events import (
     Adopted,
     Expired,
@@ -33,7 +34,7 @@ from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs import outbox as outbox_q
 from slackbot.jobs.db import db_now, reading, writing
 from slackbot.jobs.outbox import DEAD, IN_FLIGHT, PENDING, SENT
-from slackbot.jobs.records import DueJob, JobRecord, OutboxRecord
+from slackbot.jobs.records import DueJob, JobRecord, OutboxRecord, job_key
 from slackbot.jobs.schema import jobs, outbox
 
 _DUE_COLUMNS = [field.name for field in fields(DueJob)]
@@ -372,14 +373,24 @@ class JobStore:
             return [DueJob(*row) for row in conn.execute(select(*columns).where(mine).order_by(jobs.c.id))]
 
     def followed(self) -> dict[tuple[str, str], list[tuple[int, str, str | None, Lifecycle]]]:
-        """(id, slug, status, lifecycle) of every job followed, leased or not, by (backend, project): which lists to
-        read, and what to compare each with to find the jobs that moved before their next poll."""
-        columns = (jobs.c.backend, jobs.c.project, jobs.c.id, jobs.c.slug, jobs.c.status, jobs.c.lifecycle)
+        """(id, key, status, lifecycle) of every job followed, leased or not, by (backend, project): which lists to
+        read, and what to compare each with to find the jobs that moved before their next poll. The key is what
+        the service follows the job by (`records.job_key`: the slug, or the job id once known)."""
+        columns = (
+            jobs.c.backend,
+            jobs.c.project,
+            jobs.c.id,
+            jobs.c.slug,
+            jobs.c.model_id,
+            jobs.c.status,
+            jobs.c.lifecycle,
+        )
         query = select(*columns).where(jobs.c.tracking.is_(True))
         by_source: dict[tuple[str, str], list[tuple[int, str, str | None, Lifecycle]]] = {}
         with reading(self.engine) as conn:
             for row in conn.execute(query):
-                followed = (row.id, row.slug, row.status, Lifecycle.parse(row.lifecycle))
+                key = job_key(row.backend, row.slug, row.model_id)
+                followed = (row.id, key, row.status, Lifecycle.parse(row.lifecycle))
                 by_source.setdefault((row.backend, row.project), []).append(followed)
         return by_source
 
@@ -420,6 +431,32 @@ class JobStore:
             now,
             lambda conn: (_reply_key(conn, job_id, key_part), event),
         )
+
+    def update_details(self, job_id: int, details: JobDetails, now: datetime) -> bool:
+        """Keep what the service last told about the job beyond its status; True if that changed (not a
+        transition: nothing is told)."""
+        return job_id in self.update_details_many([(job_id, details)], now)
+
+    def update_details_many(self, items: Sequence[tuple[int, JobDetails]], now: datetime) -> set[int]:
+        """`update_details` for many jobs in one transaction; the ids whose details changed. A job whose details
+        are as stored costs no write."""
+        if not items:
+            return set()
+        wanted = {job_id: details.model_dump(mode="json") for job_id, details in items}
+        texts = {job_id: json.dumps(value) for job_id, value in wanted.items()}
+        # Compared as the JSON text written (PostgreSQL's json type has no equality, and keeps the text as sent).
+        stored = cast(jobs.c.details, Text)
+        with writing(self.engine) as conn:
+            rows = conn.execute(select(jobs.c.id, stored.label("text")).where(jobs.c.id.in_(list(wanted))))
+            changed = {row.id for row in rows if row.text != texts[row.id]}
+            if changed:
+                stmt = (
+                    update(jobs)
+                    .where(jobs.c.id == bindparam("b_id"))
+                    .values(details=bindparam("b_details"), updated_at=now)
+                )
+                conn.execute(stmt, [{"b_id": job_id, "b_details": wanted[job_id]} for job_id in sorted(changed)])
+        return changed
 
     def reschedule_many(self, due: Sequence[tuple[int, datetime]], lease_owner: str, failures: int = 0) -> int:
         """Set each job's next poll and release our lease on it (`failures`: the project's failures in a row): one

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from slackbot.backends.base import Backend, BackendError, ListTooLarge, ModelState, NotFoundError
+from slackbot.backends.base import Backend, BackendError, JobDetails, ListTooLarge, ModelState, NotFoundError
 from slackbot.domain.events import Notice
 from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs.records import DueJob
@@ -81,6 +81,7 @@ class TickReport:
     lost: int = 0  # compare-and-sets that found the row already changed by someone else
     idle_reads: int = 0  # list reads for projects with no job due (also in `requests`)
     early: int = 0  # jobs claimed before their poll was due because the list showed them moved (not in `claimed`)
+    details_changed: int = 0  # jobs whose details (progress, ETA, price...) changed without a transition or with one
 
 
 class Tracker:
@@ -154,15 +155,15 @@ class Tracker:
         # enough until its grace runs out (one look-up per such job would stall the tick with a slow OpenPipe).
         grace = self.config.unknown_outcome_grace
         submitting, rejected = Lifecycle.SUBMITTING, Lifecycle.REJECTED
-        young = {job.slug for job in group if job.lifecycle is submitting and now - job.created_at < grace}
+        young = {job.key for job in group if job.lifecycle is submitting and now - job.created_at < grace}
         # Likewise a job rejected because its model never appeared: the list tells whether it did, after all.
-        young |= {job.slug for job in group if job.lifecycle is rejected}
+        young |= {job.key for job in group if job.lifecycle is rejected}
         states: Mapping[str, ModelState] | None = None  # None: the list is too large, read the models one by one
         try:
             if now >= self._list_too_large.get(source, now):
                 report.requests += 1
                 if group:
-                    states = backend.refresh({job.slug for job in group}, listed_enough=young)
+                    states = backend.refresh({job.key for job in group}, listed_enough=young)
                 else:  # none due: the list alone, for the jobs that moved (see poll_once)
                     report.idle_reads += 1
                     states = {state.slug: state for state in backend.list_models()}
@@ -194,13 +195,23 @@ class Tracker:
             log.exception("claiming jobs that moved early failed", extra={"project": project})
             report.errors.append(f"{project}: claiming jobs that moved early: {type(exc).__name__}")
             early = []
+        details: list[tuple[int, JobDetails]] = []
         for job in group + early:
+            state = states.get(job.key)
             try:
-                self._update(job, states.get(job.slug), now, report, still)
+                self._update(job, state, now, report, still)
             except Exception as exc:
                 # The lease runs out and the job is polled again; the other jobs go on.
                 log.exception("tracking one job failed", extra={"job_id": job.id})
                 report.errors.append(f"job {job.id}: {type(exc).__name__}")
+            if state is not None and not job.lifecycle.is_bot_side:
+                details.append((job.id, state.details))
+        try:
+            # Not a transition (nothing is told): the card reads them when it is next drawn.
+            report.details_changed += len(self.store.update_details_many(details, now))
+        except Exception as exc:  # kept at the next poll
+            log.exception("storing job details failed", extra={"project": project, "jobs": len(details)})
+            report.errors.append(f"{project}: storing details of {len(details)} jobs: {type(exc).__name__}")
         try:
             self.store.reschedule_many(still, lease_owner=self.owner)
         except Exception as exc:
@@ -219,7 +230,7 @@ class Tracker:
         for index, job in enumerate(group):
             report.requests += 1
             try:
-                states[job.slug] = backend.get(job.slug)
+                states[job.key] = backend.get(job.key)
             except NotFoundError:
                 pass
             except Exception as exc:
@@ -256,11 +267,11 @@ class Tracker:
         claimed = {job.id for job in group}
         moved = [
             job_id
-            for job_id, slug, status, lifecycle in followed
+            for job_id, key, status, lifecycle in followed
             if job_id not in claimed
             and lifecycle is not Lifecycle.SUBMITTING
-            and slug in states
-            and states[slug].status != status
+            and key in states
+            and states[key].status != status
         ][: max(room, 0)]
         if not moved:
             return []

@@ -16,6 +16,7 @@ OPENPIPE: Final = BackendDeclaration(
         base_url="OPENPIPE_BASE_URL",
         timeout_seconds="OPENPIPE_TIMEOUT_SECONDS",
         hint="your OpenPipe project API key (opk_...)",
+        default_base_url="https://api.openpipe.ai/api/v1",
     ),
     factory="slackbot.backends.openpipe.backend:from_config",
     statuses=OPENPIPE_STATUSES,

@@ -1,1 +1,2 @@
-"""Together AI's fine-tuning API: wire models, client and status table (not wired into the bot yet)."""
+"""Together AI's fine-tuning API: wire models, client, status table, form, the backend and its declaration
+(`declaration.TOGETHER`). Nothing is imported here, so that reading the declaration brings no HTTP client."""

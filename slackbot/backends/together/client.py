@@ -30,6 +30,8 @@ from slackbot.backends.base import (
 )
 from slackbot.backends.http import BY_STATUS, JsonApiClient
 from slackbot.backends.together.wire import (
+    ChatCompletion,
+    ChatRequest,
     CreateFineTuneRequest,
     DeleteResult,
     ErrorBody,
@@ -174,6 +176,13 @@ class TogetherClient(JsonApiClient):
         # Sent once: a caller retrying after a timeout gets a 404 if the first attempt did delete it.
         return self._parse(self._call("DELETE", f"/fine-tunes/{_segment(job_id)}", 1), DeleteResult)
 
+    # --- inference --------------------------------------------------------------------------------------
+
+    def chat(self, request: ChatRequest, *, timeout_seconds: float | None = None) -> ChatCompletion:
+        """POST /chat/completions: sent once (a model's answer is not worth a second bill after a timeout)."""
+        raw = self._call("POST", "/chat/completions", 1, body=request.to_wire(), timeout=timeout_seconds)
+        return self._parse(raw, ChatCompletion)
+
     # --- internals --------------------------------------------------------------------------------------
 
     def _url(self, path: str) -> str:
@@ -201,9 +210,12 @@ class TogetherClient(JsonApiClient):
         *,
         body: dict[str, Any] | None = None,
         params: Mapping[str, str] | None = None,
+        timeout: float | None = None,
     ) -> bytes:
         """Send once to the API; the body of a 2xx answer, or the matching error."""
-        status, headers, raw = self._send(method, self._url(path), json=body, params=params, attempt=attempt)
+        status, headers, raw = self._send(
+            method, self._url(path), json=body, params=params, attempt=attempt, timeout=timeout
+        )
         if status >= 300:
             raise self._error(status, headers, raw)
         return raw
@@ -220,6 +232,7 @@ class TogetherClient(JsonApiClient):
         content: bytes | None = None,
         auth: bool = True,
         redirect_ok: bool = False,
+        timeout: float | None = None,
     ) -> tuple[int, httpx.Headers, bytes]:
         started = time.monotonic()
         outcome = "error"
@@ -230,7 +243,7 @@ class TogetherClient(JsonApiClient):
             headers["Authorization"] = f"Bearer {self._key.get_secret_value()}"
         try:
             status, answer_headers, raw = self._exchange(
-                method, url, headers, started, json=json, params=params, files=files, content=content
+                method, url, headers, started, json=json, params=params, files=files, content=content, timeout=timeout
             )
             outcome = str(status)
             if 300 <= status < 400 and not redirect_ok:
@@ -261,7 +274,10 @@ class TogetherClient(JsonApiClient):
         params: Mapping[str, str] | None,
         files: Mapping[str, tuple[None, str]] | None,
         content: bytes | None,
+        timeout: float | None = None,
     ) -> tuple[int, httpx.Headers, bytes]:
+        # A caller's own bound (a chat answer Slack waits for) is never longer than the client's.
+        bound = self._timeout if timeout is None else httpx.Timeout(min(timeout, self._deadline))
         with self._transport_errors():
             request = self._http.build_request(
                 method,
@@ -271,7 +287,7 @@ class TogetherClient(JsonApiClient):
                 files=files,
                 content=content,
                 headers=headers,
-                timeout=self._timeout,
+                timeout=bound,
             )
             response = self._http.send(request, stream=True, follow_redirects=False)
             try:

@@ -35,6 +35,13 @@ class ErrorBody(WireResponse):
 # --- files -------------------------------------------------------------------------------------------------
 
 
+class ValidationReport(WireResponse):
+    """What Together's file validation found (SDK 3.1.1, newer than the spec): the line count among others."""
+
+    valid: bool | None = None
+    nlines: int | None = None
+
+
 class FileObject(WireResponse):
     id: str = Field(min_length=1)
     object: str = "file"
@@ -45,6 +52,7 @@ class FileObject(WireResponse):
     file_type: str | None = Field(default=None, alias="FileType")
     processed: bool | None = Field(default=None, alias="Processed")  # the spec's; SDK 3.1.1 no longer reads it
     processing_status: str | None = None  # the SDK's (newer than the spec)
+    validation_report: ValidationReport | None = None  # the SDK's: carries the line count once validated
 
 
 class FileList(WireResponse):
@@ -276,3 +284,34 @@ class Metrics(WireResponse):
 
 class DeleteResult(WireResponse):
     message: str | None = None
+
+
+# --- chat completions (not in the fine-tuning spec: the SDK 3.1.1's `ChatCompletion` is the oracle) ----------
+
+
+class ChatMessageBody(WireRequest):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class ChatRequest(WireRequest):
+    model: str = Field(min_length=1)
+    messages: list[ChatMessageBody] = Field(min_length=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+
+
+class ChatAnswerMessage(WireResponse):
+    role: str | None = None
+    content: str | None = None
+
+
+class ChatChoice(WireResponse):
+    index: int | None = None
+    finish_reason: str | None = None
+    message: ChatAnswerMessage | None = None
+
+
+class ChatCompletion(WireResponse):
+    id: str
+    model: str
+    choices: list[ChatChoice]

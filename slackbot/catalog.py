@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 from slackbot.backends.base import Backend, BackendError, Dataset, ModelState
 from slackbot.domain.lifecycle import Lifecycle
@@ -132,8 +132,27 @@ class ProjectModels:
         return cls(slugs=frozenset(m.slug for m in models), deployed=deployed)
 
 
+@runtime_checkable
+class HasLimits(Protocol):
+    """A backend whose form's bounds depend on the base model (Together's `GET /fine-tunes/models/limits`)."""
+
+    def model_limits(self, base_model: str) -> object: ...
+
+
+# Limits change rarely: read again after an hour. At most this many models' limits are read ahead.
+LIMITS_TTL_SECONDS = 3600.0
+MAX_LIMITS_AHEAD = 200
+
+
 class Catalog:
-    def __init__(self, backend: Backend, *, ttl_seconds: float = 60.0, refresh_ahead_seconds: float = 10.0) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        ttl_seconds: float = 60.0,
+        refresh_ahead_seconds: float = 10.0,
+        limits_ttl_seconds: float = LIMITS_TTL_SECONDS,
+    ) -> None:
         self.backend = backend
         self._refresh_ahead = refresh_ahead_seconds
         # The project's own models join the list of the backend's option that trains them further (OpenPipe's
@@ -144,6 +163,14 @@ class Catalog:
         self._models: Refreshing[ProjectModels] = Refreshing(
             lambda: ProjectModels.of(backend.list_models(), self._own_listed), ttl_seconds, self._executor
         )
+        # A backend that documents no base models of its own (Together) lists them from its service: cached here.
+        self._ttl = ttl_seconds
+        self._listed: dict[str | None, Refreshing[list[str]]] = {}
+        self._limits_ttl = limits_ttl_seconds
+        self._limits: dict[str, Refreshing[object]] = {}
+        # Its own small pool: a burst of limits reads must never queue ahead of a dataset list Slack waits for.
+        self._limits_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="catalog-limits")
+        self._lock = threading.Lock()
 
     def datasets(self, wait: float = 2.0) -> list[Dataset]:
         return self._datasets.get(wait)
@@ -172,8 +199,14 @@ class Catalog:
 
     def base_models(self, option: str | None, wait: float = 1.0) -> list[str]:
         """Models the backend's option accepts, with the project's deployed models where it trains them further
-        (when known in time)."""
+        (when known in time). A backend that documents none has its service's list, cached (stale while it is
+        refreshed; a cold cache waits at most `wait`, then is empty until the list arrives)."""
         listed = list(self.backend.known_base_models(option))
+        if not listed:
+            try:
+                return list(self._listed_for(option).get(wait))
+            except (NotReady, BackendError):
+                return []
         if not self.backend.offers_own_models(option):
             return listed
         try:
@@ -182,11 +215,55 @@ class Catalog:
             return listed  # the spec's list is always offered; the project's own join it once known
         return listed + list(models.deployed)
 
+    def _listed_for(self, option: str | None) -> Refreshing[list[str]]:
+        with self._lock:
+            found = self._listed.get(option)
+            if found is None:
+                fetch = self._listing(option)
+                found = self._listed[option] = Refreshing(fetch, self._ttl, self._executor)
+            return found
+
+    def _listing(self, option: str | None) -> Callable[[], list[str]]:
+        def fetch() -> list[str]:
+            models = self.backend.list_base_models(option)
+            self._limits_ahead(models)
+            return models
+
+        return fetch
+
+    def limits(self, base_model: str) -> object | None:
+        """The backend's limits for this base model as last read, however old, or None (never read yet, or the
+        backend has none); never waits. A missing or stale value is read in the background."""
+        if not isinstance(self.backend, HasLimits) or not base_model:
+            return None
+        entry = self._limits_entry(base_model)
+        entry.prefetch()
+        return entry.cached()
+
+    def _limits_entry(self, base_model: str) -> Refreshing[object]:
+        backend = self.backend
+        assert isinstance(backend, HasLimits)
+        with self._lock:
+            found = self._limits.get(base_model)
+            if found is None:
+                fetch = lambda: backend.model_limits(base_model)  # noqa: E731
+                found = Refreshing(fetch, self._limits_ttl, self._limits_executor)
+                self._limits[base_model] = found
+            return found
+
+    def _limits_ahead(self, models: Sequence[str]) -> None:
+        # Read once the model list is known, so a submission usually finds its model's limits cached.
+        if isinstance(self.backend, HasLimits):
+            for model in models[:MAX_LIMITS_AHEAD]:
+                self._limits_entry(model).prefetch()
+
     def warm(self) -> None:
         """Refresh ahead in the background (e.g. right after a modal opened), so that the options requests and
         the submission that follow find a recent answer without waiting."""
         self._datasets.prefetch(self._refresh_ahead)
         self._models.prefetch(self._refresh_ahead)
+        if not self.backend.known_base_models(None):
+            self._listed_for(None).prefetch(self._refresh_ahead)
 
     def invalidate_datasets(self) -> None:
         self._datasets.invalidate()
@@ -196,3 +273,4 @@ class Catalog:
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._limits_executor.shutdown(wait=False, cancel_futures=True)

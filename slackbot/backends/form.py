@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
 
-from slackbot.backends.base import Method, ParamValue
+from slackbot.backends.base import FineTuneSpec, Method, ParamValue
 
 # Form state keys that are not rows of a declaration.
 DATASET: Final = "dataset"
@@ -126,6 +126,9 @@ class FormDeclaration:
     offers_own_models: Callable[[str | None], bool] = lambda option: False
     core_wire: tuple[tuple[str, str, int], ...] = ()  # (regex, dataset / base_model / slug, rank) for refusals
     blank_text: str = "default"  # what a blank field means, on the card
+    # Checks across fields or against the service's limits for the chosen base model (`FormContext.limits`):
+    # field id → message. None: the rows' own checks are all.
+    refine: Callable[[FineTuneSpec, object | None], Mapping[str, str]] | None = None
 
     def __post_init__(self) -> None:
         ids = [f.id for f in self.fields]

@@ -39,6 +39,7 @@ class FormContext:
     base_models: Sequence[str]  # for the chosen option, with the project's own models where it takes them
     existing_slugs: Container[str] | None = None  # None: unknown, the service refuses a duplicate itself
     base_model_names: Collection[str] | None = None  # names no slug may take; None: the form's reserved names
+    limits: object | None = None  # the service's limits for the chosen base model, when cached (`form.refine`)
     form: FormDeclaration = field(kw_only=True)
 
     @property
@@ -113,7 +114,7 @@ class _Parser:
             for name, value in self.values.items()
             if name != form.option and value is not None and value != ()
         }
-        return FineTuneSpec(
+        spec = FineTuneSpec(
             backend=form.backend,
             dataset_id=dataset,
             slug=slug,
@@ -122,6 +123,9 @@ class _Parser:
             methods=tuple(m for m in form.methods if m in choice.methods),
             parameters=parameters,
         )
+        for name, message in (form.refine(spec, self.ctx.limits) if form.refine else {}).items():
+            self.fail(name, message)
+        return self.errors or spec
 
     def field(self, row: FormField) -> None:
         try:

@@ -121,6 +121,7 @@ class LocalTogether:
         self.requests: list[RecordedRequest] = []
         self.raw_requests: list[tuple[str, str, dict[str, str], str]] = []  # method, path, query, content type
         self.puts: list[tuple[str, bool]] = []  # presigned uploads: file id, whether an Authorization came along
+        self.chats: list[dict[str, Any]] = []  # chat completion bodies received
         self._server: StandInServer | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
@@ -377,7 +378,15 @@ class LocalTogether:
             "FileType": entry.file_type,
             "Processed": entry.processed,
             "processing_status": "COMPLETED" if entry.processed else "PENDING",
+            **self._validation_report(entry),
         }
+
+    def _validation_report(self, entry: _File) -> dict[str, Any]:
+        """The SDK 3.1.1's report on a validated fine-tune file (newer than the spec): its line count."""
+        if not entry.processed or entry.purpose != "fine-tune" or entry.data is None or entry.file_type != "jsonl":
+            return {}
+        lines = sum(1 for line in entry.data.splitlines() if line.strip())
+        return {"validation_report": {"valid": True, "file_id": entry.id, "nlines": lines}}
 
     def _dispatch(self, method: str, path: str, query: dict[str, str], body: Any, auth: str) -> Any:
         if not hmac.compare_digest(auth.encode(), f"Bearer {self._key}".encode()):
@@ -423,6 +432,8 @@ class LocalTogether:
                     return {"metrics": self._filtered_metrics(self._job(item), body, query)}
                 case "POST", "/fine-tunes/{id}/cancel":
                     return self._cancel(self._job(item))
+                case "POST", "/chat/completions":
+                    return self._chat(body)
         raise ApiError(404, f"No route for {method} {path}")
 
     # --- files ------------------------------------------------------------------------------------------
@@ -638,6 +649,44 @@ class LocalTogether:
         job = _Job(job_id, body, self.clock.now(), tokens, int(price * NANODOLLARS))
         self._jobs[job_id] = job
         return self._render(job, full=False)
+
+    def _chat(self, body: Any) -> dict[str, Any]:
+        """A fine-tuned model answers once its job completed, under its model_output_name (as Together serves it
+        on serverless LoRA); any other model name is "not available"."""
+        if not isinstance(body, dict) or not isinstance(body.get("model"), str):
+            raise ApiError(400, "model is required", param="model")
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise ApiError(400, "messages must be a non-empty list", param="messages")
+        served = {
+            j.body["model_output_name"]: j for j in self._jobs.values() if self._status(j) == "completed"
+        }
+        job = served.get(body["model"])
+        if job is None:
+            raise ApiError(
+                404, f"Unable to access model {body['model']}. Please visit https://api.together.ai/models",
+                code="model_not_available",
+            )  # fmt: skip
+        last = next((m.get("content") for m in reversed(messages) if isinstance(m, dict)), "")
+        text = f"[{job.body['suffix'] if 'suffix' in job.body else job.id}] you said: {str(last)[:200]}"
+        prompt_tokens = sum(len(str(m.get("content", ""))) // 4 + 1 for m in messages if isinstance(m, dict))
+        completion_tokens = len(text) // 4 + 1
+        self.chats.append(body)
+        return {
+            "id": f"chat-{uuid.uuid4().hex[:12]}",
+            "object": "chat.completion",
+            "created": int(self.clock.now()),
+            "model": body["model"],
+            "prompt": [],
+            "choices": [
+                {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
 
     def _cancel(self, job: _Job) -> dict[str, Any]:
         status = self._status(job)

@@ -235,5 +235,6 @@ def validation_context(
         slugs = slugs_f.result() if answered else catalog.cached_slugs()
     taken = AnyOf((store.team_slugs(team), slugs or frozenset()))
     base_models = catalog.base_models(option, wait=0.0)
-    ctx = FormContext(known_datasets=known, base_models=base_models, existing_slugs=taken, form=form)
+    limits = catalog.limits(chosen_model) if isinstance(chosen_model := state.get("base_model"), str) else None
+    ctx = FormContext(known_datasets=known, base_models=base_models, existing_slugs=taken, limits=limits, form=form)
     return ctx, known.get(chosen)

@@ -172,3 +172,26 @@ def template_of(path: str) -> str:
     from slackbot.sandbox.together_api import _template
 
     return _template(path)
+
+
+def check_sent(api: LocalTogether, contract: Contract) -> int:
+    """Every request the local Together received, checked against the spec (path, body) and the SDK's own request
+    types; the number of requests checked. A body the bot sends that either oracle refuses fails the test."""
+    from tests.together import sdk
+
+    for request in api.requests:
+        template = template_of(request.path)
+        if template == "/chat/completions":
+            assert request.method == "POST" and isinstance(request.json, dict)
+            sdk.check_chat_body(request.json)
+            continue
+        assert template in contract.spec["paths"], f"{request.method} {request.path} is not in Together's spec"
+        assert request.method.lower() in contract.spec["paths"][template], f"{request.method} {template}"
+        if (request.method, template) == ("POST", "/fine-tunes"):
+            contract.validate_request("POST", template, request.json)
+            sdk.check_create_body(request.json)
+        elif (request.method, template) == ("POST", "/fine-tunes/estimate-price"):
+            contract.validate_request("POST", template, request.json)
+        elif request.method in ("GET", "DELETE") or template.endswith("/cancel"):
+            assert request.json is None, f"{request.method} {template} carried a body"
+    return len(api.requests)

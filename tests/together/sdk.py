@@ -17,6 +17,7 @@ from together.types import (
     FineTuningListMetricsResponse,
     FineTuningListResponse,
 )
+from together.types.chat import ChatCompletion, completion_create_params
 from together.types.fine_tuning_model_limits_response import FineTuningModelLimitsResponse
 
 RESPONSES: dict[tuple[str, str], Any] = {
@@ -33,6 +34,7 @@ RESPONSES: dict[tuple[str, str], Any] = {
     ("GET", "/fine-tunes/{id}/metrics"): FineTuningListMetricsResponse,
     ("POST", "/fine-tunes/{id}/cancel"): FineTuningCancelResponse,
     ("DELETE", "/fine-tunes/{id}"): FineTuningDeleteResponse,
+    ("POST", "/chat/completions"): ChatCompletion,  # not in the fine-tuning spec: the SDK is the only oracle
 }
 
 # What the SDK always fills in when it builds a create request; the bot may leave them to the service.
@@ -61,3 +63,13 @@ def check_create_body(body: dict[str, Any]) -> FinetuneRequest:
         if key in body:
             assert {k: v for k, v in sent[key].items() if k in body[key]} == body[key], key
     return parsed
+
+
+_CHAT = completion_create_params.CompletionCreateParamsNonStreaming
+
+
+def check_chat_body(body: dict[str, Any]) -> None:
+    """A chat completion request the SDK's own parameters take, with no key it never sends."""
+    unknown = set(body) - (_CHAT.__required_keys__ | _CHAT.__optional_keys__)
+    assert not unknown, f"keys the SDK never sends: {unknown}"
+    pydantic.TypeAdapter(_CHAT).validate_python(body)

@@ -106,11 +106,12 @@ def details_of(job: FineTuneJob) -> JobDetails:
         progress = 1.0
     elif job.epochs_completed is not None and job.n_epochs:
         progress = min(1.0, max(0.0, job.epochs_completed / job.n_epochs))
-    steps_done = steps_total = None
-    for event in reversed(job.events or []):
-        if event.total_steps and event.step is not None:
-            steps_done, steps_total = min(event.step, event.total_steps), event.total_steps
-            break
+    # Steps come with the events of a job's own read (the list carries none): the furthest step any event names.
+    counted = [(e.step, e.total_steps) for e in job.events or [] if e.total_steps and e.step is not None]
+    steps_total = counted[-1][1] if counted else None
+    steps_done = min(max(step for step, _ in counted), steps_total) if counted and steps_total else None
+    if lifecycle is Lifecycle.SUCCEEDED and steps_total:
+        steps_done = steps_total
     if steps_total and lifecycle is Lifecycle.RUNNING and steps_done is not None:
         progress = max(progress or 0.0, steps_done / steps_total)
     eta = None

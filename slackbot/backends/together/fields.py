@@ -140,6 +140,7 @@ TOGETHER_FORM: Final = FormDeclaration(
     option_label=_label,
     methods=(Method.SFT, Method.DPO),
     blank_text="default",
+    refine=lambda spec, limits: check_limits(spec, limits),
     core_wire=(
         (r"^model\b|\bbase model\b", "base_model", 20),
         (r"^training_file\b", "dataset", 22),

@@ -163,9 +163,9 @@ class Catalog:
         self._models: Refreshing[ProjectModels] = Refreshing(
             lambda: ProjectModels.of(backend.list_models(), self._own_listed), ttl_seconds, self._executor
         )
-        # A backend that documents no base models of its own (Together) lists them from its service: cached here.
-        self._ttl = ttl_seconds
-        self._listed: dict[str | None, Refreshing[list[str]]] = {}
+        # A backend that documents no base models of its own (Together) lists them from its service, one list for
+        # every option value: cached here.
+        self._listed: Refreshing[list[str]] = Refreshing(self._listing, ttl_seconds, self._executor)
         self._limits_ttl = limits_ttl_seconds
         self._limits: dict[str, Refreshing[object]] = {}
         # Its own small pool: a burst of limits reads must never queue ahead of a dataset list Slack waits for.
@@ -204,7 +204,7 @@ class Catalog:
         listed = list(self.backend.known_base_models(option))
         if not listed:
             try:
-                return list(self._listed_for(option).get(wait))
+                return list(self._listed.get(wait))
             except (NotReady, BackendError):
                 return []
         if not self.backend.offers_own_models(option):
@@ -215,21 +215,10 @@ class Catalog:
             return listed  # the spec's list is always offered; the project's own join it once known
         return listed + list(models.deployed)
 
-    def _listed_for(self, option: str | None) -> Refreshing[list[str]]:
-        with self._lock:
-            found = self._listed.get(option)
-            if found is None:
-                fetch = self._listing(option)
-                found = self._listed[option] = Refreshing(fetch, self._ttl, self._executor)
-            return found
-
-    def _listing(self, option: str | None) -> Callable[[], list[str]]:
-        def fetch() -> list[str]:
-            models = self.backend.list_base_models(option)
-            self._limits_ahead(models)
-            return models
-
-        return fetch
+    def _listing(self) -> list[str]:
+        models = self.backend.list_base_models(None)
+        self._limits_ahead(models)
+        return models
 
     def limits(self, base_model: str) -> object | None:
         """The backend's limits for this base model as last read, however old, or None (never read yet, or the
@@ -263,7 +252,7 @@ class Catalog:
         self._datasets.prefetch(self._refresh_ahead)
         self._models.prefetch(self._refresh_ahead)
         if not self.backend.known_base_models(None):
-            self._listed_for(None).prefetch(self._refresh_ahead)
+            self._listed.prefetch(self._refresh_ahead)
 
     def invalidate_datasets(self) -> None:
         self._datasets.invalidate()

@@ -167,6 +167,7 @@ class Tracker:
                 else:  # none due: the list alone, for the jobs that moved (see poll_once)
                     report.idle_reads += 1
                     states = {state.slug: state for state in backend.list_models()}
+                    states = self._with_reasons(backend, followed, states, report)
         except ListTooLarge as exc:
             if source not in self._list_too_large:
                 log.error(
@@ -218,6 +219,27 @@ class Tracker:
             # Their leases run out and they are polled again: late, never lost.
             log.exception("rescheduling still jobs failed", extra={"project": project, "jobs": len(still)})
             report.errors.append(f"{project}: rescheduling {len(still)} jobs: {type(exc).__name__}")
+
+    def _with_reasons(
+        self,
+        backend: Backend,
+        followed: list[tuple[int, str, str | None, Lifecycle]],
+        states: dict[str, ModelState],
+        report: TickReport,
+    ) -> dict[str, ModelState]:
+        """A followed job the list shows failed without saying why (Together's list carries no events) is read on
+        its own, once: the reason is what its requester needs. Others cost nothing more."""
+        for _, key, status, _ in followed:
+            state = states.get(key)
+            if state is None or state.status == status or state.lifecycle is not Lifecycle.FAILED:
+                continue
+            if state.error_message is None:
+                report.requests += 1
+                try:
+                    states[key] = backend.get(key)
+                except BackendError:
+                    pass  # told without its reason rather than not told
+        return states
 
     def _one_by_one(
         self, backend: Backend, group: list[DueJob], now: datetime, report: TickReport

@@ -16,6 +16,7 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -235,10 +236,8 @@ class Tracker:
                 continue
             if state.error_message is None:
                 report.requests += 1
-                try:
+                with contextlib.suppress(BackendError):  # told without its reason rather than not told
                     states[key] = backend.get(key)
-                except BackendError:
-                    pass  # told without its reason rather than not told
         return states
 
     def _one_by_one(

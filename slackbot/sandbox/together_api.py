@@ -658,9 +658,7 @@ class LocalTogether:
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             raise ApiError(400, "messages must be a non-empty list", param="messages")
-        served = {
-            j.body["model_output_name"]: j for j in self._jobs.values() if self._status(j) == "completed"
-        }
+        served = {j.body["model_output_name"]: j for j in self._jobs.values() if self._status(j) == "completed"}
         job = served.get(body["model"])
         if job is None:
             raise ApiError(
@@ -668,7 +666,7 @@ class LocalTogether:
                 code="model_not_available",
             )  # fmt: skip
         last = next((m.get("content") for m in reversed(messages) if isinstance(m, dict)), "")
-        text = f"[{job.body['suffix'] if 'suffix' in job.body else job.id}] you said: {str(last)[:200]}"
+        text = f"[{job.body.get('suffix', job.id)}] you said: {str(last)[:200]}"
         prompt_tokens = sum(len(str(m.get("content", ""))) // 4 + 1 for m in messages if isinstance(m, dict))
         completion_tokens = len(text) // 4 + 1
         self.chats.append(body)
@@ -678,9 +676,7 @@ class LocalTogether:
             "created": int(self.clock.now()),
             "model": body["model"],
             "prompt": [],
-            "choices": [
-                {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
-            ],
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
             "usage": {
                 "prompt_tokens": prompt_tokens,
                 "completion_tokens": completion_tokens,

@@ -209,7 +209,9 @@ class JobStore:
         option: str | None = "openpipe",
     ) -> JobRecord:
         """Follow a model made elsewhere (`/finetune track`), queueing its card; may raise DuplicateJob."""
-        spec = FineTuneSpec(dataset_id=state.dataset_id, slug=state.slug, option=option, base_model=state.base_model)
+        spec = FineTuneSpec(
+            backend=backend, dataset_id=state.dataset_id, slug=state.slug, option=option, base_model=state.base_model
+        )
         return self.create_job(
             team_id=team_id,
             channel_id=channel_id,

@@ -1,4 +1,5 @@
-"""`/finetune track <slug>`: follow, in this channel, a model created elsewhere (e.g. OpenPipe's web UI)."""
+"""`/finetune track <slug>`: follow, in this channel, a model created elsewhere (e.g. OpenPipe's web UI, or a
+Together job started with its SDK: named by its job id or its suffix)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from slackbot.backends.base import Backend, BackendError, NotFoundError
-from slackbot.backends.registry import declaration
+from slackbot.backends.form import default_option
+from slackbot.backends.registry import declaration, form_for
 from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs.records import JobRecord
 from slackbot.jobs.store import DuplicateJob, JobStore
@@ -59,6 +61,11 @@ def track(
     else:
         where = " or ".join(_display(b.name) for b in chosen)
         return Tracked(say=f"There is no model {code(slug)} in this {where} project.")
+    # The job is kept under the name users know it by (Together: its suffix, even when tracked by its job id).
+    name = state.name or state.slug
+    if name != slug and (known := store.by_slug(team, name)) is not None and known.lifecycle is not Lifecycle.REJECTED:
+        return Tracked(say=already_followed(visibility, known, user, channel))
+    form = form_for(backend.name)
     try:
         job = store.track_existing(
             team_id=team,
@@ -66,8 +73,9 @@ def track(
             user_id=user,
             backend=backend.name,
             project=backend.project,
-            state=state,
+            state=state.model_copy(update={"slug": name}),
             now=now,
+            option=default_option(form) if form is not None else None,
         )
     except DuplicateJob as dup:
         return Tracked(say=already_followed(visibility, dup.existing, user, channel))

@@ -1,8 +1,9 @@
-"""Polling cost: the real Tracker (one GET /models per project per tick) against a naive per-job poller.
+"""Polling cost: the real Tracker (one list read per project per tick: OpenPipe's GET /models, Together's
+GET /fine-tunes) against a naive per-job poller.
 
-The naive poller is the same Tracker with a backend whose `refresh` does GET /models/{slug} for every job, so
-both do identical database work (claim, reschedule) and differ only in how they ask OpenPipe. The local
-OpenPipe runs in a child process, so tracemalloc's peak is the bot's memory alone, not the stand-in's.
+The naive poller is the same Tracker with a backend whose `refresh` reads each job on its own (GET /models/{slug},
+GET /fine-tunes/{id}), so both do identical database work (claim, reschedule) and differ only in how they ask the
+service. The local services run in a child process, so tracemalloc's peak is the bot's memory alone.
 
 A "sweep" polls every followed job once: the clock jumps past every job's next poll, then ticks run until a
 tick claims nothing. Requests and bytes are counted on the bot's side (an httpx event hook).
@@ -25,24 +26,36 @@ import httpx
 from pydantic import SecretStr
 
 from benchmarks.common import Section, percentile, ratio, spec
-from slackbot.backends.base import ModelState, NotFoundError
+from slackbot.backends.base import Backend, FineTuneSpec, ModelState, NotFoundError
 from slackbot.backends.openpipe import OpenPipeBackend
+from slackbot.backends.together.backend import TogetherBackend, to_state
+from slackbot.backends.together.fields import to_create_request
 from slackbot.demo import OPENPIPE_KEY, BotClock
 from slackbot.jobs.db import make_engine, migrate
 from slackbot.jobs.store import JobStore
 from slackbot.jobs.tracker import Tracker, TrackerConfig
 from slackbot.sandbox.clock import ManualClock
 from slackbot.sandbox.openpipe_api import LocalOpenPipe
+from slackbot.sandbox.together_api import SUPPORTED_MODELS, LocalTogether
+
+TOGETHER_KEY = "tgp_bench_key_0123456789"
 
 INTERVAL = 30.0  # the production default (POLL_INTERVAL_SECONDS); Runtime derives the rest as below
 CONFIG = TrackerConfig(interval_seconds=INTERVAL, max_interval_seconds=INTERVAL * 4, lease_seconds=INTERVAL * 4)
 
 
-def _serve(conn: Connection) -> None:
-    """Child process: a LocalOpenPipe whose models never move on their own (a frozen clock)."""
-    api = LocalOpenPipe(OPENPIPE_KEY, clock=ManualClock(start=time.time()), step_seconds=1e9).start()
+def _serve(conn: Connection, service: str) -> None:
+    """Child process: a local service whose jobs never move on their own (a frozen clock)."""
+    clock = ManualClock(start=time.time())
+    if service == "together":
+        together = LocalTogether(TOGETHER_KEY, clock=clock, step_seconds=1e9).start()
+        conn.send((together.url, together.add_file("bench.jsonl", b'{"text": "x"}\n' * 1000)))
+        conn.recv()  # any message: stop
+        together.stop()
+        return
+    api = LocalOpenPipe(OPENPIPE_KEY, clock=clock, step_seconds=1e9).start()
     conn.send((api.url, api.add_dataset("bench dataset", entries=1000)))
-    conn.recv()  # any message: stop
+    conn.recv()
     api.stop()
 
 
@@ -79,6 +92,23 @@ class PerJobBackend(OpenPipeBackend):
             except NotFoundError:
                 continue
         return found
+
+
+class PerJobTogether(TogetherBackend):
+    """The naive strategy for Together: one GET /fine-tunes/{id} per followed job."""
+
+    def refresh(self, slugs: Collection[str], *, listed_enough: Collection[str] = ()) -> dict[str, ModelState]:
+        found: dict[str, ModelState] = {}
+        for key in slugs:
+            try:
+                found[key] = to_state(self.client.get_job(key))
+            except NotFoundError:
+                continue
+        return found
+
+
+def _together_spec(slug: str, dataset_id: str) -> FineTuneSpec:
+    return FineTuneSpec(backend="together", dataset_id=dataset_id, slug=slug, base_model=SUPPORTED_MODELS[0])
 
 
 @dataclass
@@ -123,28 +153,46 @@ def _sweep(tracker: Tracker, clock: BotClock, counter: Counter, trace: bool = Fa
     return out
 
 
-def _setup(n: int, url: str, dataset_id: str, db: Path) -> tuple[JobStore, BotClock, dict[str, Tracker], Counter]:
+def _setup(
+    service: str, n: int, url: str, dataset_id: str, db: Path
+) -> tuple[JobStore, BotClock, dict[str, Tracker], Counter]:
     clock = BotClock(start=time.time())
     counter = Counter()
-    key = SecretStr(OPENPIPE_KEY)
+    real: Backend
+    naive: Backend
+    if service == "together":
+        key = SecretStr(TOGETHER_KEY)
+        together = TogetherBackend(key, url, timeout=60, client=counter.client())
+        real, naive = together, PerJobTogether(key, url, timeout=60, client=counter.client())
+        make = _together_spec
 
-    real = OpenPipeBackend(key, url, timeout=60, client=counter.client())
-    naive = PerJobBackend(key, url, timeout=60, client=counter.client())
+        def create(slug: str) -> ModelState:
+            # The create alone (the backend's own also estimates the price first): the setup, not the measure.
+            return to_state(together.client.create_job(to_create_request(make(slug, dataset_id))))
+    else:
+        key = SecretStr(OPENPIPE_KEY)
+        openpipe = OpenPipeBackend(key, url, timeout=60, client=counter.client())
+        real, naive = openpipe, PerJobBackend(key, url, timeout=60, client=counter.client())
+        make = spec
+
+        def create(slug: str) -> ModelState:
+            return openpipe.create(make(slug, dataset_id))
+
     engine = make_engine(f"sqlite:///{db}")
     migrate(engine)
     store = JobStore(engine)
     slugs = [f"bench-{n}-{i:05d}" for i in range(n)]
     with ThreadPoolExecutor(max_workers=8) as pool:  # the server is another process: overlap its work
-        states = list(pool.map(lambda s: real.create(spec(s, dataset_id)), slugs))
+        states = list(pool.map(create, slugs))
     now = clock.utc()
-    for state in states:
+    for slug, state in zip(slugs, states, strict=True):
         store.create_job(
             team_id="T0LOCAL",
             channel_id="C0GENERAL",
             requester_id="U0ALICE",
             backend=real.name,
             project=real.project,
-            spec=spec(state.slug, dataset_id),
+            spec=make(slug, dataset_id),
             now=now,
             status=state.status,
             lifecycle=state.lifecycle,
@@ -158,9 +206,9 @@ def _setup(n: int, url: str, dataset_id: str, db: Path) -> tuple[JobStore, BotCl
     return store, clock, trackers, counter
 
 
-def _measure(n: int, url: str, dataset_id: str) -> dict[str, tuple[Sweep, Sweep]]:
+def _measure(service: str, n: int, url: str, dataset_id: str) -> dict[str, tuple[Sweep, Sweep]]:
     with tempfile.TemporaryDirectory(prefix="bench-poll-") as tmp:
-        store, clock, trackers, counter = _setup(n, url, dataset_id, Path(tmp) / "bot.db")
+        store, clock, trackers, counter = _setup(service, n, url, dataset_id, Path(tmp) / "bot.db")
         for tracker in trackers.values():
             _sweep(tracker, clock, counter, max_ticks=1)  # warm-up: connections, statement caches
         results: dict[str, tuple[Sweep, Sweep]] = {}
@@ -179,9 +227,10 @@ def run(quick: bool) -> Section:
     section = Section(
         "Polling cost (one sweep = every followed job polled once)",
         [
+            "service",
             "jobs",
             "poller",
-            "OpenPipe req/tick",
+            "req/tick",
             "ticks/sweep",
             "req/sweep",
             "tick p50 / max",
@@ -191,16 +240,32 @@ def run(quick: bool) -> Section:
             "vs naive: req · time · memory",
         ],
     )
+    for service in ("openpipe", "together"):
+        _run_service(section, service, scales)
+    section.notes += [
+        f"Tracker config as Runtime builds it for the default POLL_INTERVAL_SECONDS={INTERVAL:g}: "
+        f"every due job claimed in one tick (batches of {CONFIG.batch_limit}, up to {CONFIG.max_jobs_per_tick:,}), "
+        "one project.",
+        "naive = the same Tracker and database work, with a backend reading each job on its own "
+        "(GET /models/{slug}, GET /fine-tunes/{id}; written in benchmarks/polling.py).",
+        "Peak memory: tracemalloc peak over two full ticks, above the level before them (a separate traced run; "
+        "times come from an untraced sweep). The local service runs in a child process and is not counted.",
+        "Requests and bytes are counted by the bot's HTTP client. No model changes status during a sweep.",
+    ]
+    return section
+
+
+def _run_service(section: Section, service: str, scales: tuple[int, ...]) -> None:
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
-    server = ctx.Process(target=_serve, args=(child,), daemon=True)
+    server = ctx.Process(target=_serve, args=(child, service), daemon=True)
     server.start()
     try:
         url, dataset_id = parent.recv()
         for n in scales:
             started = time.perf_counter()
-            results = _measure(n, url, dataset_id)
-            print(f"  polling: {n} jobs measured in {time.perf_counter() - started:.0f} s", flush=True)
+            results = _measure(service, n, url, dataset_id)
+            print(f"  polling {service}: {n} jobs measured in {time.perf_counter() - started:.0f} s", flush=True)
             naive_timed, naive_traced = results["naive"]
             for name in results:
                 timed, traced = results[name]
@@ -215,6 +280,7 @@ def run(quick: bool) -> Section:
                     )
                 section.rows.append(
                     [
+                        service,
                         f"{n:,}",
                         name,
                         f"{sum(timed.requests) / len(timed.requests):.1f}",
@@ -230,14 +296,3 @@ def run(quick: bool) -> Section:
     finally:
         parent.send("stop")
         server.join(timeout=10)
-    section.notes += [
-        f"Tracker config as Runtime builds it for the default POLL_INTERVAL_SECONDS={INTERVAL:g}: "
-        f"every due job claimed in one tick (batches of {CONFIG.batch_limit}, up to {CONFIG.max_jobs_per_tick:,}), "
-        "one project.",
-        "naive = the same Tracker and database work, with a backend doing GET /models/{slug} per job "
-        "(written in benchmarks/polling.py).",
-        "Peak memory: tracemalloc peak over two full ticks, above the level before them (a separate traced run; "
-        "times come from an untraced sweep). The local OpenPipe runs in a child process and is not counted.",
-        "Requests and bytes are counted by the bot's HTTP client. No model changes status during a sweep.",
-    ]
-    return section

@@ -23,6 +23,7 @@ from slack_sdk.models.blocks import (
     MarkdownTextObject,
     Option,
     OverflowMenuElement,
+    PlainTextObject,
     SectionBlock,
 )
 
@@ -263,7 +264,7 @@ def card_controls(job: JobRecord, caps: Capabilities) -> ActionsBlock | None:
     if can_cancel(job, caps):
         confirm = ConfirmObject(
             title="Cancel this fine-tune?",
-            text=plain(f"{slug} stops training. What it cost so far is still charged.", 300),
+            text=PlainTextObject(text=plain(f"{slug} stops training. What it cost so far is still charged.", 300)),
             confirm="Cancel it",
             deny="Keep it",
             style="danger",
@@ -276,7 +277,9 @@ def card_controls(job: JobRecord, caps: Capabilities) -> ActionsBlock | None:
     if can_delete(job, caps):
         confirm = ConfirmObject(
             title="Delete this model?",
-            text=plain(f"{slug} is deleted at the service and can no longer be called. This cannot be undone.", 300),
+            text=PlainTextObject(
+                text=plain(f"{slug} is deleted at the service and can no longer be called. This cannot be undone.", 300)
+            ),
             confirm="Delete it",
             deny="Keep it",
             style="danger",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import zlib
 from typing import Any
 
@@ -45,8 +46,8 @@ def test_a_long_form_is_compressed_and_one_too_long_even_then_is_refused() -> No
     carried = price.carry(META, long_state)
     assert carried is not None and carried.startswith("z:") and len(carried) <= PRIVATE_METADATA_LIMIT
     assert price.read_carried(carried) == (META, long_state)
-    noise = base64.b64encode(bytes(range(256)) * 12).decode()  # does not compress
-    assert price.carry(META, {**STATE, "pruning_rule_ids": noise}) is None
+    noise = [base64.b64encode(random.Random(n).randbytes(2000)).decode() for n in (1, 2)]  # does not compress
+    assert price.carry(META, {**STATE, "pruning_rule_ids": noise[0], "system": noise[1]}) is None
 
 
 @pytest.mark.parametrize(

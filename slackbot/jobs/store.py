@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, s
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from slackbot.backends.base import FineTuneSpec, ModelState
+from slackbot.backends.base import FineTuneSpec, JobDetails, ModelState
 from slackbot.domain.events import (
     Adopted,
     CancelRequested,
@@ -514,8 +514,14 @@ class JobStore:
             row = conn.execute(query).first()
             if row is None or Lifecycle.parse(row.lifecycle).is_terminal:
                 return False
-            details = state.details if state is not None else None
-            price = details.price_usd if details is not None else (row.details or {}).get("price_usd")
+            told = select(outbox.c.id).where(outbox.c.job_id == job_id, outbox.c.dedupe_key == "cancel")
+            if conn.execute(told).first() is not None:
+                return False  # (the job row is locked: on PostgreSQL no other cancel is between this and the insert)
+            # What the cancel answered beyond the status, when it said anything; else what was last read.
+            details = state.details if state is not None and state.details != JobDetails() else None
+            price = details.price_usd if details is not None else None
+            if price is None:
+                price = (row.details or {}).get("price_usd")
             moved = state is not None and (state.status, state.lifecycle.value) != (row.status, row.lifecycle)
             event = CancelRequested(
                 by=by,

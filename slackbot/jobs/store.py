@@ -553,6 +553,11 @@ class JobStore:
         event = ModelDeleted(by=by, at=now, existed=existed)
         return self._change(job_id, conditions, values, now, lambda _c: ("deleted", event))
 
+    def by_submission(self, team_id: str, submission_key: str) -> JobRecord | None:
+        """The job a form submission (its view id) recorded, if any: a redelivery is known before validation."""
+        with reading(self.engine) as conn:
+            return _one_job(conn, and_(jobs.c.team_id == team_id, jobs.c.submission_key == submission_key))
+
 
 @dataclass(frozen=True)
 class _TeamSlugs:

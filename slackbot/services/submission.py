@@ -154,6 +154,8 @@ class Submissions:
         self, team: str, user: str, metadata: ModalMetadata, state: FormState, submission_key: str | None
     ) -> Verdict:
         """`check` the submitted `state`, then record the job (keyed by the submission). Called before the ack."""
+        if submission_key is not None and self.store.by_submission(team, submission_key) is not None:
+            return Redelivered()  # recorded by the first delivery, whose slug validation would now call taken
         checked = self.check(team, user, metadata, state)
         if isinstance(checked, Refused):
             return checked

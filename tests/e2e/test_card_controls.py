@@ -67,10 +67,14 @@ def controls(message: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def told_after_pacing(h: Harness, job_id: int, key: str) -> None:
-    """Wait for the control's reply to be queued, then let the bot's clock run: a channel takes one post a second,
-    and the card's own posts were just before on the same manual clock."""
-    h.wait(lambda: [r for r in h.runtime.store.outbox_for_job(job_id) if r.dedupe_key == key])
-    h.run_for(3, step=1)
+    """Wait until the control's reply is in the thread, letting the bot's clock run meanwhile: a channel takes one
+    post a second, and the card's own posts were just before on the same manual clock."""
+
+    def sent() -> bool:
+        h.run_for(1, step=1)
+        return any(r.dedupe_key == key and r.state == "sent" for r in h.runtime.store.outbox_for_job(job_id))
+
+    h.wait(sent, timeout=10)
 
 
 def thread_texts(h: Harness, card: dict[str, Any]) -> list[str]:

@@ -116,3 +116,19 @@ def test_a_failing_service_is_told_without_details() -> None:
     services.run_later()
     said = services.log.events[-1]
     assert said[0] == "ephemeral" and "Something went wrong" in said[1]["text"] and "internals" not in said[1]["text"]
+
+
+@dataclass
+class DmClient(FakeClient):
+    def chat_postMessage(self, **kwargs: Any) -> None:
+        self.log.events.append(("dm", kwargs))
+
+
+def test_a_click_outside_a_conversation_is_answered_in_the_apps_dm() -> None:
+    services = FakeControls(Log(), says="*m* is already deleted.")
+    home = body(DELETE)
+    del home["channel"], home["container"]["channel_id"]
+    checked: ControlServices = services
+    on_menu(cast(Ack, services.log.ack), home, cast(WebClient, DmClient(services.log)), checked)
+    services.run_later()
+    assert services.log.events[-1] == ("dm", {"channel": "U0BOB", "text": "*m* is already deleted."})

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from slackbot import ids
 from slackbot.listeners.context import dig, ephemeral, team_of, user_of
@@ -88,8 +89,16 @@ def _run(call: Any, client: WebClient, click: Click) -> None:
     except Exception:
         log.exception("card control failed", extra={"job_ref": click.job_ref})
         say = "Something went wrong; nothing may have changed. Please try again in a minute."
-    if say is not None:
+    if say is None:
+        return
+    if click.channel is not None:
         ephemeral(client, click.channel, click.user, say)
+    elif click.user is not None:
+        # A control outside a conversation (e.g. the App Home): the app's DM with the clicker.
+        try:
+            client.chat_postMessage(channel=click.user, text=say)
+        except SlackApiError as exc:
+            log.info("control answer not delivered", extra={"error": exc.response.get("error")})
 
 
 class RuntimeControls:

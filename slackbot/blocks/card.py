@@ -289,12 +289,13 @@ def card_controls(job: JobRecord, caps: Capabilities) -> ActionsBlock | None:
     return ActionsBlock(block_id=ids.BLOCK_CARD_ACTIONS, elements=elements) if elements else None
 
 
-def control_note(event: CancelRequested | ModelDeleted) -> str:
-    """Who cancelled or deleted it, and when (mrkdwn)."""
+def control_note(job: JobRecord, event: CancelRequested | ModelDeleted) -> str:
+    """Who cancelled or deleted it, and when (mrkdwn); a cancel the service has not finished is "requested"."""
     when = slack_date(event.at)
     if isinstance(event, ModelDeleted):
         return f":wastebasket: Deleted by {user_mention(event.by)} on {when}"
-    return f":octagonal_sign: Cancelled by {user_mention(event.by)} on {when}"
+    done = "Cancelled" if job.is_terminal else "Cancel requested"
+    return f":octagonal_sign: {done} by {user_mention(event.by)} on {when}"
 
 
 def status_card(
@@ -350,7 +351,7 @@ def status_card(
     elif job.lifecycle is Lifecycle.SUCCEEDED:
         blocks.append(SectionBlock(text=clip(how_to_call(job, api_base, caps), SECTION_TEXT_LIMIT)))
     if note is not None:
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=control_note(note))))
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=control_note(job, note))))
     controls = card_controls(job, caps)
     if controls is not None:
         blocks.append(controls)

@@ -173,6 +173,10 @@ def test_who_cancelled_or_deleted_is_on_the_card_and_in_the_thread() -> None:
     assert "<@U0ALICE> cancelled *toy-model*" in text and "it had cost $3.20 so far" in text
     assert "Cooling down — the oven is being stopped" in text
     assert text.count("<@U0ALICE>") == 1  # the canceller is the requester: not mentioned a second time
+    asked = all_text(status_card(toy_job("cooling"), T0, caps=ALL, note=cancelled))
+    assert "Cancel requested by <@U0ALICE>" in asked
+    off = toy_job("off", tracking=False, finished_at=T0)
+    assert "Cancelled by <@U0ALICE>" in all_text(status_card(off, T0, caps=ALL, note=cancelled))
     unknown = control_reply(toy_job("baking"), CancelRequested(by="U0BOB", at=T0))
     assert "did not say what it had cost" in all_text(unknown)
 

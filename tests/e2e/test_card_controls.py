@@ -134,7 +134,7 @@ def test_cancel_by_the_requester_is_told_once_with_the_price_and_strangers_are_r
     assert ephemerals_to(h, "U0ALICE") == ["<@U0ALICE> already asked Toy to cancel *toy-one*."]
     # The card shows the new status and who cancelled, and no Cancel any more.
     updated = card_now(h, card)
-    assert "Cooling down" in blocks_text(updated) and "Cancelled by <@U0ALICE>" in blocks_text(updated)
+    assert "Cooling down" in blocks_text(updated) and "Cancel requested by <@U0ALICE>" in blocks_text(updated)
     assert controls(updated) == {}
 
     # The service then says it stopped: told as any transition, and the card offers Delete.

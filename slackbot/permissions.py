@@ -3,6 +3,7 @@
 Two independent restrictions, each off when unset: ALLOWED_CHANNELS limits *where* jobs may be started;
 ALLOWED_USERS and ALLOWED_USERGROUPS together limit *who* (a person listed directly or in one of the groups).
 A request must pass both. Reading a job's status is not restricted, but only within the requester's workspace.
+Cancelling or deleting a job is for its requester and ADMIN_USERS (`may_control`).
 
 The check runs before Slack's 3 s ack, so it never calls Slack: group members come from `UsergroupDirectory`,
 refreshed in the background. A group never read yet (Slack failing since the start) is said to be so, never
@@ -154,3 +155,14 @@ class UsergroupDirectory:
 
 def _retry_after(exc: SlackApiError) -> float | None:
     return retry_after_header(getattr(exc.response, "headers", None))
+
+
+def may_control(verb: str, slug: str, requester_id: str, user_id: str, admins: Collection[str]) -> Decision:
+    """Whether `user_id` may `verb` ("cancel", "delete") the job `slug` started by `requester_id`: its requester
+    and ADMIN_USERS may; anyone else is told who can. `slug` must already be escaped for Slack."""
+    if user_id == requester_id or user_id in admins:
+        return Decision(True)
+    return Decision(
+        False,
+        f"Only <@{requester_id}>, who started {slug}, or an admin of this app (ADMIN_USERS) can {verb} it.",
+    )

@@ -78,11 +78,13 @@ class _CoreSettings(BaseSettings):
     allowed_channels: CommaList = ()
     allowed_users: CommaList = ()
     allowed_usergroups: CommaList = ()
+    # Who may cancel or delete anyone's fine-tune (a job's requester always may).
+    admin_users: CommaList = ()
     broadcast_failures: bool = True
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
 
-    @field_validator("allowed_channels", "allowed_users", "allowed_usergroups", mode="before")
+    @field_validator("allowed_channels", "allowed_users", "allowed_usergroups", "admin_users", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):

@@ -14,15 +14,24 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from slack_sdk.models.blocks import (
+    ActionsBlock,
     Block,
+    ButtonElement,
+    ConfirmObject,
     ContextBlock,
     HeaderBlock,
     MarkdownTextObject,
+    Option,
+    OverflowMenuElement,
+    PlainTextObject,
     SectionBlock,
 )
 
+from slackbot import ids
+from slackbot.backends.declaration import Capabilities
 from slackbot.backends.form import settings_line
-from slackbot.backends.registry import form_for, status_table
+from slackbot.backends.registry import capabilities, declaration, form_for, status_table
+from slackbot.domain.events import CancelRequested, ModelDeleted
 from slackbot.domain.lifecycle import BOT_WORDS, Lifecycle, StatusWords
 from slackbot.jobs.records import JobRecord
 from slackbot.text import clip, code, escape_mrkdwn, mrkdwn, plain, redact, user_mention
@@ -114,7 +123,9 @@ def slack_date(moment: datetime) -> str:
 
 
 def model_name(job: JobRecord) -> str:
-    """The name the model is called by once deployed."""
+    """The name the model is called by once deployed: the service's own word for it when it gave one."""
+    if job.details is not None and job.details.output_model:
+        return job.details.output_model
     if job.backend == "openpipe":
         return f"openpipe:{job.slug}"
     return job.model_id or job.slug
@@ -127,21 +138,34 @@ def public_api_base(api_base: str) -> str:
     return redact(urlunsplit((parts.scheme, host, parts.path, "", "")).rstrip("/"))
 
 
+def api_key_variable(backend: str) -> str:
+    """The environment variable the example reads the key from (the backend's own key setting)."""
+    found = declaration(backend)
+    return found.settings.api_key if found is not None else "API_KEY"
+
+
 def usage_example(job: JobRecord, api_base: str) -> str:
-    """One curl line against `api_base` (OPENPIPE_BASE_URL); the key is an environment variable, never a value."""
+    """One curl line against `api_base` (the backend's base URL setting); the key is an environment variable,
+    never a value."""
     body = json.dumps({"model": redact(model_name(job)), "messages": [{"role": "user", "content": "Hello"}]})
+    key = api_key_variable(job.backend)
     return (
-        f'curl {public_api_base(api_base)}/chat/completions -H "Authorization: Bearer $OPENPIPE_API_KEY" '
+        f'curl {public_api_base(api_base)}/chat/completions -H "Authorization: Bearer ${key}" '
         f"-H \"Content-Type: application/json\" -d '{body}'"
     )
 
 
-def how_to_call(job: JobRecord, api_base: str) -> str:
-    """The one "how to call this model" text (mrkdwn), shown on the card and in the DEPLOYED reply alike."""
+def how_to_call(job: JobRecord, api_base: str | None, caps: Capabilities | None = None) -> str:
+    """The one "how to call this model" text (mrkdwn), shown on the card and in the succeeded reply alike. The
+    example request only when the backend serves chat completions and its base URL is known."""
+    caps = caps if caps is not None else capabilities(job.backend)
+    name = f"Call it as {code(model_name(job))}"
+    if not caps.chat_completions or not api_base:
+        return name + "."
     # Escaped only: its outside parts (base URL, model name) are redacted already, and a full redact() would
     # take the literal `Bearer $OPENPIPE_API_KEY` for a token. No backtick may close the code block early.
     example = escape_mrkdwn(usage_example(job, api_base).replace("`", "'"))
-    return f"Call it as {code(model_name(job))}:\n```{example}```"
+    return f"{name}:\n```{example}```"
 
 
 def settings_summary(job: JobRecord) -> str:
@@ -176,11 +200,119 @@ def _blocks(blocks: list[Block]) -> list[dict[str, Any]]:
     return [block.to_dict() for block in blocks]
 
 
-def status_card(job: JobRecord, now: datetime, api_base: str = OPENPIPE_API_BASE) -> Rendered:
+PROGRESS_CELLS = 10
+
+
+def progress_line(job: JobRecord) -> str | None:
+    """A text bar with the share done (or the steps), while the job runs and its service says."""
+    details = job.details
+    if details is None or job.is_terminal or job.lifecycle.is_bot_side:
+        return None
+    share = details.progress
+    steps = None
+    if details.steps_done is not None and details.steps_total:
+        steps = f"step {details.steps_done:,} of {details.steps_total:,}"
+        share = share if share is not None else min(1.0, details.steps_done / details.steps_total)
+    if share is None:
+        return None
+    filled = round(share * PROGRESS_CELLS)
+    bar = "▓" * filled + "░" * (PROGRESS_CELLS - filled)
+    return f"`{bar}` {share * 100:.0f}%" + (f" ({steps})" if steps else "")
+
+
+def eta_text(seconds: float) -> str:
+    """ "about 25 min left", rounded as people say it."""
+    minutes = round(seconds / 60)
+    if minutes < 1:
+        return "less than a minute left"
+    if minutes < 60:
+        return f"about {minutes} min left"
+    hours, rest = divmod(minutes, 60)
+    return f"about {hours} h {rest:02d} min left" if rest else f"about {hours} h left"
+
+
+def price_text(job: JobRecord) -> str | None:
+    """ "$12.34 so far" while the job runs, "$12.34" once it ended; None when the service tells no price."""
+    price = job.details.price_usd if job.details is not None else None
+    if price is None:
+        return None
+    return f"${price:,.2f}" if job.is_terminal else f"${price:,.2f} so far"
+
+
+def can_cancel(job: JobRecord, caps: Capabilities) -> bool:
+    """The service can cancel and the job is still going (not yet asked to stop, not expired)."""
+    going = not job.is_terminal and not job.lifecycle.is_bot_side and job.lifecycle is not Lifecycle.CANCELLING
+    return caps.cancel and going and not is_expired(job)
+
+
+def can_delete(job: JobRecord, caps: Capabilities) -> bool:
+    """The service can delete and the job has ended with a model that may still exist."""
+    ended = job.is_terminal and job.lifecycle not in (Lifecycle.GONE, Lifecycle.REJECTED)
+    return caps.delete and ended
+
+
+def can_try(job: JobRecord, caps: Capabilities) -> bool:
+    return caps.chat_completions and job.lifecycle is Lifecycle.SUCCEEDED
+
+
+def card_controls(job: JobRecord, caps: Capabilities) -> ActionsBlock | None:
+    """The card's buttons: only what the backend can do for the job as it is now."""
+    slug = plain(job.slug, 60, one_line=True)
+    elements: list[Any] = []
+    if can_try(job, caps):
+        elements.append(ButtonElement(text="Try it", action_id=ids.ACTION_TRY_IT, value=str(job.id), style="primary"))
+    if can_cancel(job, caps):
+        confirm = ConfirmObject(
+            title="Cancel this fine-tune?",
+            text=PlainTextObject(text=plain(f"{slug} stops training. What it cost so far is still charged.", 300)),
+            confirm="Cancel it",
+            deny="Keep it",
+            style="danger",
+        )
+        elements.append(
+            ButtonElement(
+                text="Cancel", action_id=ids.ACTION_CANCEL_JOB, value=str(job.id), style="danger", confirm=confirm
+            )
+        )
+    if can_delete(job, caps):
+        confirm = ConfirmObject(
+            title="Delete this model?",
+            text=PlainTextObject(
+                text=plain(f"{slug} is deleted at the service and can no longer be called. This cannot be undone.", 300)
+            ),
+            confirm="Delete it",
+            deny="Keep it",
+            style="danger",
+        )
+        option = Option(text="Delete model", value=f"delete:{job.id}")
+        elements.append(OverflowMenuElement(action_id=ids.ACTION_JOB_MENU, options=[option], confirm=confirm))
+    return ActionsBlock(block_id=ids.BLOCK_CARD_ACTIONS, elements=elements) if elements else None
+
+
+def control_note(job: JobRecord, event: CancelRequested | ModelDeleted) -> str:
+    """Who cancelled or deleted it, and when (mrkdwn); a cancel the service has not finished is "requested"."""
+    when = slack_date(event.at)
+    if isinstance(event, ModelDeleted):
+        return f":wastebasket: Deleted by {user_mention(event.by)} on {when}"
+    done = "Cancelled" if job.is_terminal else "Cancel requested"
+    return f":octagonal_sign: {done} by {user_mention(event.by)} on {when}"
+
+
+def status_card(
+    job: JobRecord,
+    now: datetime,
+    api_base: str | None = OPENPIPE_API_BASE,
+    *,
+    caps: Capabilities | None = None,
+    note: CancelRequested | ModelDeleted | None = None,
+) -> Rendered:
     """The parent message of a job's thread, showing the job's CURRENT state.
 
-    `api_base` is the configured OPENPIPE_BASE_URL, used by the curl example on a deployed model's card.
+    `api_base` is the job's backend's configured base URL (the example request on a finished model's card;
+    None: not known, no example). `caps`: what the backend can do here (default: what it declares); the card
+    shows only that. `note`: who just cancelled or deleted it.
     """
+    caps = caps if caps is not None else capabilities(job.backend)
     slug = mrkdwn(job.slug, 100, one_line=True)
     state_line = status_text(job)
     elapsed = format_duration(elapsed_seconds(job, now))
@@ -193,10 +325,19 @@ def status_card(job: JobRecord, now: datetime, api_base: str = OPENPIPE_API_BASE
         f"*Started*\n{slack_date(job.created_at)} ({elapsed} {'total' if job.finished_at else 'ago'})",
         f"*Settings*\n{clip(settings_summary(job), 1000)}",
     ]
+    price = price_text(job)
+    if price is not None:
+        fields.append(f"*Cost*\n{price}")
     blocks: list[Block] = [
         HeaderBlock(text=plain(f"Fine-tune {job.slug}", HEADER_TEXT_LIMIT, one_line=True)),
         SectionBlock(fields=[MarkdownTextObject(text=clip(f, FIELD_TEXT_LIMIT)) for f in fields]),
     ]
+    progress = progress_line(job)
+    details = job.details
+    eta = details.eta_seconds if details is not None and caps.eta and not job.is_terminal else None
+    if progress is not None or eta is not None:
+        line = " · ".join(part for part in (progress, eta_text(eta) if eta is not None else None) if part)
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=f"*Progress* {line}")))
     if is_expired(job):
         blocks.append(
             SectionBlock(
@@ -208,7 +349,12 @@ def status_card(job: JobRecord, now: datetime, api_base: str = OPENPIPE_API_BASE
         message = mrkdwn(job.error_message or "The service gave no reason.", ERROR_TEXT_LIMIT)
         blocks.append(SectionBlock(text=clip(f":x: *Error:* {message}", SECTION_TEXT_LIMIT)))
     elif job.lifecycle is Lifecycle.SUCCEEDED:
-        blocks.append(SectionBlock(text=clip(how_to_call(job, api_base), SECTION_TEXT_LIMIT)))
+        blocks.append(SectionBlock(text=clip(how_to_call(job, api_base, caps), SECTION_TEXT_LIMIT)))
+    if note is not None:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=control_note(job, note))))
+    controls = card_controls(job, caps)
+    if controls is not None:
+        blocks.append(controls)
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip(f"Job #{job.id} · {slug}", 2000))]))
     text = f"Fine-tune {slug}: {status_label(job)}"
     return clip(text, SECTION_TEXT_LIMIT), _blocks(blocks)

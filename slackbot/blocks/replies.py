@@ -26,9 +26,10 @@ from slackbot.blocks.card import (
     format_duration,
     how_to_call,
     model_name,
+    slack_date,
     status_words,
 )
-from slackbot.domain.events import Expired, Rejected, Transition
+from slackbot.domain.events import CancelRequested, Expired, ModelDeleted, Rejected, Transition
 from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs.records import JobRecord
 from slackbot.text import clip, mrkdwn, user_mention
@@ -121,3 +122,31 @@ def expired_reply(job: JobRecord, event: Expired) -> Rendered:
         ContextBlock(elements=[MarkdownTextObject(text="Later changes will not be posted in this thread.")]),
     ]
     return _render(f"{slug} is no longer followed after {span}", blocks)
+
+
+def control_reply(job: JobRecord, event: CancelRequested | ModelDeleted) -> Rendered:
+    """Who cancelled the job (and what it cost so far), or who deleted its model and when; the requester is
+    mentioned when it was someone else."""
+    slug = mrkdwn(job.slug, 100, one_line=True)
+    by = user_mention(event.by)
+    requester = f" {user_mention(job.requester_id)}" if event.by != job.requester_id else ""
+    if isinstance(event, ModelDeleted):
+        if event.existed:
+            line = f":wastebasket: {by} deleted the model *{slug}* on {slack_date(event.at)}.{requester}"
+        else:
+            line = (
+                f":wastebasket: {by} asked to delete *{slug}* on {slack_date(event.at)}: "
+                f"the service had no such model any more.{requester}"
+            )
+        return _render(f"{slug} was deleted", [_section(line)])
+    cost = (
+        f"it had cost ${event.price_usd:,.2f} so far"
+        if event.price_usd is not None
+        else "the service did not say what it had cost so far"
+    )
+    lines = [f":octagonal_sign: {by} cancelled *{slug}* on {slack_date(event.at)}; {cost}.{requester}"]
+    if event.status is not None and event.lifecycle is not None:
+        found = status_words(job.backend, event.status, event.lifecycle)
+        shown = found.news if found is not None else mrkdwn(event.status, 60, one_line=True)
+        lines.append(f"{LIFECYCLE_EMOJI[event.lifecycle]} Status: *{shown}*")
+    return _render(f"{slug} was cancelled; {cost}", [_section("\n".join(lines))])

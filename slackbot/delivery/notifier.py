@@ -39,7 +39,7 @@ from __future__ import annotations
 import copy
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -50,7 +50,7 @@ from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject
 
 from slackbot.blocks.adopted import adopted_reply
 from slackbot.blocks.card import OPENPIPE_API_BASE, status_card
-from slackbot.blocks.replies import expired_reply, rejected_message, transition_reply
+from slackbot.blocks.replies import control_reply, expired_reply, rejected_message, transition_reply
 from slackbot.delivery.pacing import ChannelSlots, Pacer
 from slackbot.delivery.slack_post import (
     METADATA_EVENT,
@@ -65,8 +65,10 @@ from slackbot.delivery.slack_post import (
 )
 from slackbot.domain.events import (
     Adopted,
+    CancelRequested,
     EventError,
     Expired,
+    ModelDeleted,
     Notice,
     OutboxKind,
     PostCard,
@@ -101,6 +103,8 @@ class NotifierConfig:
     history_pages: int = 50
     order_recheck_seconds: float = 5.0  # how soon a row waiting for an earlier row of its job looks again
     openpipe_api_base: str = OPENPIPE_API_BASE  # OPENPIPE_BASE_URL, for the card's curl example
+    # Each backend's base URL by name (credentials removed), for its cards' example request.
+    api_bases: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -247,6 +251,12 @@ class Notifier:
                     self._update_card(job)
                     text, blocks = expired_reply(job, event)
                     self._post_and_mark(job, row, self._reply_target(job), text, blocks, report)
+                case CancelRequested() | ModelDeleted():  # the card's Cancel or Delete: who, and the card redrawn
+                    target = self._reply_target(job)
+                    self._pacer.check(target.channel)
+                    self._update_card(job, note=event)
+                    text, blocks = control_reply(job, event)
+                    self._post_and_mark(job, row, target, text, blocks, report)
                 case Notice():  # a fixed text of ours, e.g. the tracker's "model list too large"
                     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": event.text}}]
                     self._post_and_mark(job, row, self._reply_target(job), event.text, blocks, report)
@@ -274,7 +284,7 @@ class Notifier:
             # Recorded only after a successful post: an earlier attempt died before marking the row sent.
             self._sent(row, _Posted(job.card_channel_id, job.card_ts, reconciled=True), report)
             return
-        text, blocks = status_card(job, self.clock(), self.config.openpipe_api_base)
+        text, blocks = status_card(job, self.clock(), self._api_base(job))
         told = self._told_refusal(job) if isinstance(event, PostCard) and event.adopted else None
         if told is not None and self._edit(job.channel_id, told, text, blocks):
             # The "was not started" message becomes the card: its wrong words and its "Edit and retry" button (which
@@ -292,7 +302,7 @@ class Notifier:
         self._pacer.check(target.channel)  # before the card update, so a waiting row costs no API call
         self._update_card(job)
         last = event.to_lifecycle.is_terminal  # nothing more will be posted: the requester is mentioned
-        text, blocks = transition_reply(job, event, self.clock(), last, api_base=self.config.openpipe_api_base)
+        text, blocks = transition_reply(job, event, self.clock(), last, api_base=self._api_base(job) or "")
         failed = event.to_lifecycle is Lifecycle.FAILED
         broadcast = failed and self.config.broadcast_failures and target.thread_ts is not None
         self._post_and_mark(job, row, target, text, blocks, report, broadcast=broadcast)
@@ -339,11 +349,16 @@ class Notifier:
     def _reply_target(self, job: JobRecord) -> _Target:
         return _Target(job.card_channel_id or job.channel_id, job.thread_ts or job.card_ts)
 
-    def _update_card(self, job: JobRecord) -> None:
+    def _api_base(self, job: JobRecord) -> str | None:
+        """The job's backend's base URL, for the example request (None: not known)."""
+        bases = {"openpipe": self.config.openpipe_api_base, **self.config.api_bases}
+        return bases.get(job.backend)
+
+    def _update_card(self, job: JobRecord, note: CancelRequested | ModelDeleted | None = None) -> None:
         """Show the job's current state on its card. A card that is gone or not editable is left alone."""
         if job.card_ts is None or job.card_channel_id is None:
             return
-        text, blocks = status_card(job, self.clock(), self.config.openpipe_api_base)
+        text, blocks = status_card(job, self.clock(), self._api_base(job), note=note)
         try:
             self._call_slack(
                 self._slack,

@@ -17,8 +17,10 @@ from slackbot.domain.lifecycle import Lifecycle
 
 __all__ = [
     "Adopted",
+    "CancelRequested",
     "EventError",
     "Expired",
+    "ModelDeleted",
     "Notice",
     "OutboxEvent",
     "OutboxKind",
@@ -113,12 +115,45 @@ class Adopted(_Event):
     lifecycle: Lifecycle
 
 
+class CancelRequested(_Event):
+    """`by` asked the service to cancel the job (the card's Cancel): who, when, what it had cost by then (None:
+    the service does not say) and the status the service answered (None: it did not change)."""
+
+    kind: ClassVar[OutboxKind] = OutboxKind.REPLY
+    type: Literal["cancel_requested"] = "cancel_requested"
+    by: str
+    at: AwareDatetime
+    price_usd: float | None = None
+    status: str | None = None
+    lifecycle: Lifecycle | None = None
+
+
+class ModelDeleted(_Event):
+    """`by` deleted the job's model at the service (the card's menu). `existed` False: it was gone already."""
+
+    kind: ClassVar[OutboxKind] = OutboxKind.REPLY
+    type: Literal["model_deleted"] = "model_deleted"
+    by: str
+    at: AwareDatetime
+    existed: bool = True
+
+
 OutboxEvent = Annotated[
-    PostCard | TrackingStarted | Transition | Rejected | Expired | Notice | Adopted,
+    PostCard | TrackingStarted | Transition | Rejected | Expired | Notice | Adopted | CancelRequested | ModelDeleted,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[OutboxEvent] = TypeAdapter(OutboxEvent)
-_TYPES = ("post_card", "tracking", "transition", "rejected", "expired", "notice", "adopted")
+_TYPES = (
+    "post_card",
+    "tracking",
+    "transition",
+    "rejected",
+    "expired",
+    "notice",
+    "adopted",
+    "cancel_requested",
+    "model_deleted",
+)
 
 
 class EventError(ValueError):

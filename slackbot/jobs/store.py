@@ -21,7 +21,9 @@ from sqlalchemy.exc import IntegrityError
 from slackbot.backends.base import FineTuneSpec, JobDetails, ModelState
 from slackbot.domain.events import (
     Adopted,
+    CancelRequested,
     Expired,
+    ModelDeleted,
     Notice,
     OutboxEvent,
     OutboxKind,
@@ -537,6 +539,63 @@ class JobStore:
 
     def _finish(self, outbox_id: int, owner: str, **values: Any) -> bool:
         return outbox_q.finish(self.engine, outbox_id, owner, claimed_by=None, claimed_until=None, **values)
+
+    # --- the card's controls (services/cancel.py, services/delete.py) ------------------------------------
+
+    def record_cancel(self, job_id: int, by: str, state: ModelState | None, now: datetime) -> bool:
+        """`by` cancelled the job: the state the service answered (if it moved) and the reply saying who, in one
+        transaction; the reply's key makes it told once. False when it was told already or the job is finished."""
+        with writing(self.engine, urgent=True) as conn:
+            columns = (jobs.c.status, jobs.c.lifecycle, jobs.c.channel_id, jobs.c.details)
+            query = select(*columns).where(jobs.c.id == job_id)
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update()
+            row = conn.execute(query).first()
+            if row is None or Lifecycle.parse(row.lifecycle).is_terminal:
+                return False
+            told = select(outbox.c.id).where(outbox.c.job_id == job_id, outbox.c.dedupe_key == "cancel")
+            if conn.execute(told).first() is not None:
+                return False  # (the job row is locked: on PostgreSQL no other cancel is between this and the insert)
+            # What the cancel answered beyond the status, when it said anything; else what was last read.
+            details = state.details if state is not None and state.details != JobDetails() else None
+            price = details.price_usd if details is not None else None
+            if price is None:
+                price = (row.details or {}).get("price_usd")
+            moved = state is not None and (state.status, state.lifecycle.value) != (row.status, row.lifecycle)
+            event = CancelRequested(
+                by=by,
+                at=now,
+                price_usd=price,
+                status=state.status if moved and state is not None else None,
+                lifecycle=state.lifecycle if moved and state is not None else None,
+            )
+            if not _queue(conn, job_id, row.channel_id, "cancel", event, now):
+                return False
+            if state is not None and moved:
+                # The tracker's lease is left to the tracker; its compare-and-set on the old status then fails.
+                values = {
+                    k: v
+                    for k, v in _new_status(state.status, state.lifecycle, now, state.is_terminal, now).items()
+                    if k not in ("lease_owner", "lease_until")
+                }
+                values["details"] = details.model_dump(mode="json") if details is not None else row.details
+                cas = _cas(job_id, Lifecycle.parse(row.lifecycle), None, status=row.status)
+                conn.execute(update(jobs).where(*cas).values(**values))
+            return True
+
+    def mark_deleted(self, job_id: int, by: str, now: datetime, *, existed: bool = True) -> bool:
+        """A finished job's model was deleted at the service by `by`: the job becomes gone and the reply saying who
+        is queued, once (compare-and-set from a finished lifecycle). False if it was gone already."""
+        finished = [lc.value for lc in Lifecycle if lc.is_terminal and lc not in (Lifecycle.GONE, Lifecycle.REJECTED)]
+        conditions = [jobs.c.id == job_id, jobs.c.lifecycle.in_(finished)]
+        values = {"lifecycle": Lifecycle.GONE.value, "updated_at": now, "status_changed_at": now, "tracking": False}
+        event = ModelDeleted(by=by, at=now, existed=existed)
+        return self._change(job_id, conditions, values, now, lambda _c: ("deleted", event))
+
+    def by_submission(self, team_id: str, submission_key: str) -> JobRecord | None:
+        """The job a form submission (its view id) recorded, if any: a redelivery is known before validation."""
+        with reading(self.engine) as conn:
+            return _one_job(conn, and_(jobs.c.team_id == team_id, jobs.c.submission_key == submission_key))
 
 
 @dataclass(frozen=True)

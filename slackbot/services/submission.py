@@ -3,19 +3,24 @@
 `accept` runs while Slack waits: field errors for the modal, or the job row written (so an accepted form is never
 lost: a restart or a backlog of creates finds the row) with a slot reserved in the after-ack pool. `start` runs
 after the ack: the service's create, which may be slow. The listener acks between the two.
+
+For a backend that estimates prices (`quotes_price`), the form's submit only `check`s it and the listener pushes
+a confirmation; `estimate` runs after that ack, and the confirmation's submit is the `accept` above.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, wait
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Protocol
 
 from slackbot import ids
-from slackbot.backends.base import BackendError, Dataset
+from slackbot.backends.base import BackendError, Dataset, EstimatesPrice, PriceQuote
 from slackbot.backends.registry import form_for
 from slackbot.blocks.modal import dataset_name_from_label
 from slackbot.catalog import Catalog, NotReady
@@ -90,6 +95,14 @@ class AfterAck(Protocol):
     def run_after_ack(self, fn: Callable[..., object], *args: object) -> None: ...
 
 
+def _no_prices(backend: str) -> EstimatesPrice | None:
+    return None
+
+
+# How long the confirmation waits for the service's estimate before it offers to start anyway.
+ESTIMATE_TIMEOUT_SECONDS = 20.0
+
+
 @dataclass
 class Submissions:
     store: JobStore
@@ -100,12 +113,17 @@ class Submissions:
     lookups: Executor
     permission: Callable[[str, str], Decision]
     pool: AfterAck
+    # The price estimator of a backend that quotes before the start (Capabilities.price_estimate); else None.
+    pricer: Callable[[str], EstimatesPrice | None] = _no_prices
+    estimate_timeout_seconds: float = ESTIMATE_TIMEOUT_SECONDS
 
-    def accept(
-        self, team: str, user: str, metadata: ModalMetadata, state: FormState, submission_key: str | None
-    ) -> Verdict:
-        """Validate the submitted `state` (only what is on screen: `metadata.kept` is deliberately not read),
-        then record the job. Called before the ack."""
+    def quotes_price(self, metadata: ModalMetadata) -> bool:
+        """Whether this form's backend confirms a price before the job is created."""
+        return self.pricer(self.form_of(metadata).backend) is not None
+
+    def check(self, team: str, user: str, metadata: ModalMetadata, state: FormState) -> Refused | SubmitRequest:
+        """Validate the submitted `state` (only what is on screen: `metadata.kept` is deliberately not read) into
+        the request it would start; nothing is recorded. Called before the ack."""
         form = self.form_of(metadata)
         option = state_option(form, state) or default_option(form)
         # Errors about the whole request go on the first field: the option's when the backend has one.
@@ -129,9 +147,21 @@ class Submissions:
             dataset_name=dataset.name if dataset else None,
             dataset_entries=dataset.entry_count if dataset and dataset.entry_count else None,
             form_state=state,
-            submission_key=submission_key,
         )
-        slug_block = field_block_id(form, "slug", option)
+        return request
+
+    def accept(
+        self, team: str, user: str, metadata: ModalMetadata, state: FormState, submission_key: str | None
+    ) -> Verdict:
+        """`check` the submitted `state`, then record the job (keyed by the submission). Called before the ack."""
+        if submission_key is not None and self.store.by_submission(team, submission_key) is not None:
+            return Redelivered()  # recorded by the first delivery, whose slug validation would now call taken
+        checked = self.check(team, user, metadata, state)
+        if isinstance(checked, Refused):
+            return checked
+        request = dataclasses.replace(checked, submission_key=submission_key)
+        result = request.spec
+        slug_block = field_block_id(self.form_of(metadata), "slug", request.spec.option)
         # Room to start it after the ack, or the form says so now: with the modal still open nothing typed is lost
         # and the user knows at once; a job accepted but queued behind an unbounded backlog would start (or be
         # told "not started") long after, and a refusal posted in the channel would make them type it all again.
@@ -157,8 +187,33 @@ class Submissions:
         return Accepted(recorded.job, request)
 
     def run_after_ack(self, fn: Callable[..., object], *args: object) -> None:
-        """Run `fn(*args)` in the slot `accept` reserved."""
+        """Run `fn(*args)` in the slot `accept` (or `reserve`) reserved."""
         self.pool.run_after_ack(fn, *args)
+
+    def reserve(self) -> bool:
+        """A slot in the after-ack pool for the estimate, taken before the ack (False: the pool is full)."""
+        return self.pool.reserve_after_ack()
+
+    def unreserve(self) -> None:
+        self.pool.unreserve_after_ack()
+
+    def estimate(self, request: SubmitRequest) -> PriceQuote | str:
+        """The service's price estimate for the request (after the ack), or why there is none."""
+        pricer = self.pricer(request.spec.backend)
+        if pricer is None:
+            return "this service gives no estimates"
+        future = self.lookups.submit(pricer.estimate_price, request.spec)
+        try:
+            return future.result(timeout=self.estimate_timeout_seconds)
+        except FutureTimeout:
+            future.cancel()
+            return f"it did not answer within {self.estimate_timeout_seconds:g} seconds"
+        except BackendError as exc:
+            log.info("price estimate failed", extra={"slug": request.spec.slug, "error": exc.describe()})
+            return exc.describe()
+        except Exception:
+            log.exception("price estimate failed", extra={"slug": request.spec.slug})
+            return "something went wrong while asking for it"
 
     def start(self, job: JobRecord, request: SubmitRequest) -> str | None:
         """Create the accepted job at its service (after the ack); what to tell the requester, if anything."""

@@ -12,6 +12,7 @@ from slack_bolt import Ack
 from slack_sdk import WebClient
 
 from slackbot import ids
+from slackbot.backends.base import PriceQuote
 from slackbot.forms import FormState, ModalMetadata
 from slackbot.jobs.records import JobRecord
 from slackbot.jobs.submit import SubmitRequest
@@ -77,6 +78,23 @@ class FakeSubmissions:
     def run_later(self) -> None:
         for fn, args in self.later:
             fn(*args)
+
+    # A backend without price estimates: the form's submit records and starts (tests/listeners/test_price_confirm.py
+    # has the other path).
+    def quotes_price(self, metadata: ModalMetadata) -> bool:
+        return False
+
+    def check(self, team: str, user: str, metadata: ModalMetadata, state: FormState) -> Refused | SubmitRequest:
+        raise AssertionError("only a backend with price estimates checks without recording")
+
+    def reserve(self) -> bool:
+        raise AssertionError("only a backend with price estimates reserves for an estimate")
+
+    def unreserve(self) -> None:
+        raise AssertionError("only a backend with price estimates reserves for an estimate")
+
+    def estimate(self, request: SubmitRequest) -> PriceQuote | str:
+        raise AssertionError("only a backend with price estimates is asked for one")
 
 
 def submit(services: FakeSubmissions, view: dict[str, Any] | None = None, team: str = "T1") -> Log:

@@ -1,13 +1,25 @@
 """A second backend, for tests only: "toy", declared like OpenPipe (its own form, statuses and capabilities) and
-run in-process. It proves a backend is one folder plus one declaration, and that several run side by side."""
+run in-process. It proves a backend is one folder plus one declaration, and that several run side by side.
+
+`ToyBackend` implements every optional capability (cancel, delete, price estimate, details); which ones the bot
+may use is its declaration's to say: `TOY` declares a few, `toy_declaration(...)` any set a test needs."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Collection
 from typing import Final
 
-from slackbot.backends.base import Dataset, FineTuneSpec, ModelState, NotFoundError
+from slackbot.backends.base import (
+    BackendError,
+    Dataset,
+    FineTuneSpec,
+    JobDetails,
+    ModelState,
+    NotFoundError,
+    PriceQuote,
+)
 from slackbot.backends.checks import check_number
 from slackbot.backends.declaration import BackendConfig, BackendDeclaration, BackendSettings, Capabilities
 from slackbot.backends.form import FormDeclaration, FormField
@@ -19,6 +31,8 @@ TOY_STATUSES: Final = StatusTable(
         "baking": StatusWords(Lifecycle.RUNNING, "Baking", "Baking started"),
         "baked": StatusWords(Lifecycle.SUCCEEDED, "Baked", "Baked — the toy model is ready"),
         "burnt": StatusWords(Lifecycle.FAILED, "Burnt", "Burnt — the toy training failed"),
+        "cooling": StatusWords(Lifecycle.CANCELLING, "Cooling down", "Cooling down — the oven is being stopped"),
+        "off": StatusWords(Lifecycle.CANCELLED, "Oven off", "Oven off — the toy training was cancelled"),
     }
 )
 
@@ -47,6 +61,11 @@ class ToyBackend:
         self.datasets = [Dataset(id="toy-ds-1", name="Toy bricks", entry_count=7)]
         self.calls: list[str] = []
         self.lock = threading.Lock()
+        # What `estimate_price` answers (an exception is raised), and an event it waits on first when set.
+        self.quote: PriceQuote | BackendError = PriceQuote(total_usd=4.2, tokens=120_000, epochs=3)
+        self.estimate_gate: threading.Event | None = None
+        self.cancel_error: BackendError | None = None
+        self.delete_error: BackendError | None = None
 
     @property
     def project(self) -> str:
@@ -85,6 +104,12 @@ class ToyBackend:
             model = self.models[slug]
             self.models[slug] = model.model_copy(update={"status": status, "lifecycle": TOY_STATUSES.lifecycle(status)})
 
+    def set_details(self, slug: str, **details: object) -> None:
+        """What the service tells beyond the status (progress, price, ...), read by the next refresh."""
+        with self.lock:
+            model = self.models[slug]
+            self.models[slug] = model.model_copy(update={"details": JobDetails.model_validate(details)})
+
     def list_models(self) -> list[ModelState]:
         with self.lock:
             self.calls.append("list")
@@ -101,7 +126,32 @@ class ToyBackend:
             return self.models[slug]
 
     def delete(self, slug: str) -> bool:
-        raise AssertionError("toy declares no delete: nothing may call it")
+        with self.lock:
+            self.calls.append(f"delete:{slug}")
+            if self.delete_error is not None:
+                raise self.delete_error
+            return self.models.pop(slug, None) is not None
+
+    def cancel(self, slug: str) -> ModelState:
+        with self.lock:
+            self.calls.append(f"cancel:{slug}")
+            if self.cancel_error is not None:
+                raise self.cancel_error
+            if slug not in self.models:
+                raise NotFoundError(f"no toy model {slug}", status=404)
+            model = self.models[slug]
+            if not model.is_terminal:
+                model = model.model_copy(update={"status": "cooling", "lifecycle": TOY_STATUSES.lifecycle("cooling")})
+                self.models[slug] = model
+            return model
+
+    def estimate_price(self, spec: FineTuneSpec) -> PriceQuote:
+        self.calls.append(f"estimate:{spec.slug}")
+        if self.estimate_gate is not None:
+            self.estimate_gate.wait(30)
+        if isinstance(self.quote, BackendError):
+            raise self.quote
+        return self.quote
 
     def close(self) -> None:
         return None
@@ -120,3 +170,8 @@ TOY: Final = BackendDeclaration(
     form=TOY_FORM,
     capabilities=Capabilities(cancel=True, metrics=True),
 )
+
+
+def toy_declaration(**capabilities: bool) -> BackendDeclaration:
+    """Toy declared with exactly these capabilities (e.g. `toy_declaration(cancel=True, price_estimate=True)`)."""
+    return dataclasses.replace(TOY, capabilities=Capabilities(**capabilities))

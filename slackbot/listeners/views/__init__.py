@@ -1,5 +1,20 @@
-"""View submissions: the fine-tune form."""
+"""View submissions: the fine-tune form, and the price confirmation pushed over it."""
 
-from slackbot.listeners.views.submission import register
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from slack_bolt import App
+
+from slackbot.listeners.views import price_confirm, submission
+
+if TYPE_CHECKING:
+    from slackbot.runtime import Runtime
+
+
+def register(app: App, runtime: Runtime) -> None:
+    submission.register(app, runtime)
+    price_confirm.register(app, runtime)
+
 
 __all__ = ["register"]

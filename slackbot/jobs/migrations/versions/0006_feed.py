@@ -34,9 +34,7 @@ def upgrade() -> None:
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("lease_owner", sa.String(64), nullable=True),
         sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["job_id"], ["jobs.id"], name="fk_job_feeds_job_id_jobs", ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["job_id"], ["jobs.id"], name="fk_job_feeds_job_id_jobs", ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("job_id", name="pk_job_feeds"),
     )
     op.create_index("ix_job_feeds_due", "job_feeds", ["done", "next_events_at"])

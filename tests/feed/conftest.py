@@ -57,43 +57,19 @@ class World:
         self.clock.advance(seconds)
 
     def follower(self, owner: str = "f1", backend: FeedBackend | None = None, **config: Any) -> FeedFollower:
-        cfg = FeedConfig(**{"events_interval_seconds": 30.0, "chart_interval_seconds": 300.0, **self.feed_config, **config})
+        cfg = FeedConfig(
+            **{"events_interval_seconds": 30.0, "chart_interval_seconds": 300.0, **self.feed_config, **config}
+        )
         return FeedFollower(self.store.engine, [backend or self.backend], owner, self.now, cfg)
 
     def notifier(self, owner: str = "n1", **config: Any) -> Notifier:
         return Notifier(self.store, self.web, owner, self.now, NotifierConfig(**config))
 
     def new_job(self, slug: str, status: str = "running", channel: str = "C0GENERAL") -> JobRecord:
-        """A feedtoy job whose create succeeded (card queued), moved on to `status`."""
-        spec = FineTuneSpec(backend="feedtoy", dataset_id="ds-1", slug=slug, base_model="feed-base")
-        job = self.store.create_job(
-            team_id="T0LOCAL",
-            channel_id=channel,
-            requester_id="U0ALICE",
-            backend="feedtoy",
-            project=self.backend.project,
-            spec=spec,
-            now=self.now(),
-        )
-        state = ModelState(
-            id=f"ft-{slug}",
-            slug=slug,
-            status="queued",
-            lifecycle=Lifecycle.QUEUED,
-            base_model="feed-base",
-            dataset_id="ds-1",
-        )
-        assert self.store.confirm_created(job.id, state, self.now(), self.now() + timedelta(seconds=30))
-        if status != "queued":
-            self.move(job.id, status)
-        return self.job(job.id)
+        return new_job(self.store, slug, self.now(), status=status, channel=channel)
 
     def move(self, job_id: int, to: str) -> None:
-        job = self.job(job_id)
-        new = (to, FEED_STATUSES.lifecycle(to))
-        assert self.store.apply_transition(
-            job_id, (job.status, job.lifecycle), new, None, self.now(), self.now() + timedelta(seconds=30), None
-        )
+        move(self.store, job_id, to, self.now())
 
     def job(self, job_id: int) -> JobRecord:
         job = self.store.get(job_id)
@@ -137,6 +113,45 @@ def world(store: JobStore) -> Iterator[World]:
         yield World(slack=slack, store=store, clock=clock, web=web, backend=FeedBackend())
     finally:
         slack.stop()
+
+
+def new_job(
+    store: JobStore, slug: str, now: datetime, *, status: str = "running", channel: str = "C0GENERAL"
+) -> JobRecord:
+    """A feedtoy job whose create succeeded (card queued), moved on to `status`."""
+    spec = FineTuneSpec(backend="feedtoy", dataset_id="ds-1", slug=slug, base_model="feed-base")
+    job = store.create_job(
+        team_id="T0LOCAL",
+        channel_id=channel,
+        requester_id="U0ALICE",
+        backend="feedtoy",
+        project="feedtoy:local",
+        spec=spec,
+        now=now,
+    )
+    state = ModelState(
+        id=f"ft-{slug}",
+        slug=slug,
+        status="queued",
+        lifecycle=Lifecycle.QUEUED,
+        base_model="feed-base",
+        dataset_id="ds-1",
+    )
+    assert store.confirm_created(job.id, state, now, now + timedelta(seconds=30))
+    if status != "queued":
+        move(store, job.id, status, now)
+    found = store.get(job.id)
+    assert found is not None
+    return found
+
+
+def move(store: JobStore, job_id: int, to: str, now: datetime) -> None:
+    job = store.get(job_id)
+    assert job is not None
+    new = (to, FEED_STATUSES.lifecycle(to))
+    assert store.apply_transition(
+        job_id, (job.status, job.lifecycle), new, None, now, now + timedelta(seconds=30), None
+    )
 
 
 def web_api_validator(definition: str) -> jsonschema.protocols.Validator:

@@ -10,6 +10,7 @@ import pytest
 from slackbot.backends.base import EventLevel, RateLimitedError, ServerError
 from slackbot.domain.events import FeedEvents, LossChart, OutboxKind
 from slackbot.jobs import feed_store
+from slackbot.jobs.feed import FeedReport
 from tests.feed.backend import FeedBackend
 from tests.feed.conftest import World
 
@@ -96,14 +97,14 @@ def test_a_follower_that_stalled_past_its_lease_tells_nothing_the_next_one_told(
     slow.log = world.backend.log
     a = world.follower("A", backend=slow, lease_seconds=0.0)
     b = world.follower("B", lease_seconds=60.0)
-    result: list[object] = []
+    result: list[FeedReport] = []
     thread = threading.Thread(target=lambda: result.append(a.poll_once()))
     thread.start()
     assert entered.wait(10)
     assert b.poll_once().replies == 1
     gate.set()
     thread.join(10)
-    assert result and getattr(result[0], "lost") == 1
+    assert result and result[0].lost == 1
     assert _told(world, job.id) == ["ckpt 1"]
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,9 @@ WEB_API = Path(__file__).resolve().parents[2].parent / "shared" / "slack" / "web
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + (640).to_bytes(4, "big") + (360).to_bytes(4, "big") + b"\x08" * 20
 
 
-def _validator(schema_of: dict[str, Any]) -> jsonschema.protocols.Validator:
+def _validator(schema_of: Callable[[dict[str, Any]], dict[str, Any]]) -> jsonschema.protocols.Validator:
     spec = json.loads(WEB_API.read_text("utf-8"))
-    return jsonschema.Draft4Validator({**schema_of(spec), "definitions": spec["definitions"]})  # type: ignore[operator]
+    return jsonschema.Draft4Validator({**schema_of(spec), "definitions": spec["definitions"]})
 
 
 FILE_SCHEMA = _validator(lambda spec: spec["definitions"]["objs_file"])

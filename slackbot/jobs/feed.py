@@ -157,7 +157,10 @@ class FeedFollower:
         fresh: list[JobEvent] = []
         if events is not None:
             seen = set(told)
-            for event in events:
+            # The log is oldest first: what comes before the last event told is old, even when its key has left the
+            # bounded list of keys kept (feed_store.MAX_TOLD_KEYS).
+            start = 1 + max((i for i, event in enumerate(events) if event.key in seen), default=-1)
+            for event in events[start:]:
                 if event.notable and event.key not in seen:
                     seen.add(event.key)
                     told.append(event.key)
@@ -189,6 +192,8 @@ class FeedFollower:
             next_events_at=events_at,
             next_chart_at=chart_at,
             reply=reply,
+            events_read=events is not None,
+            metrics_read=metrics is not None,
             chart=metrics is not None and bool(points) and new_steps,
             final=final,
         )

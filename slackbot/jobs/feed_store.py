@@ -77,6 +77,8 @@ class FeedRead:
     next_events_at: datetime
     next_chart_at: datetime
     reply: FeedEvents | None = None
+    events_read: bool = True  # False: `events_told` is as it was, not written again
+    metrics_read: bool = True  # False: the curve is as it was, not written again
     chart: bool = False  # queue a chart if the curve has steps no chart showed and none is waiting
     final: bool = False  # the job's last read: the feed is done, and a pending chart gives way to the final one
 
@@ -211,11 +213,7 @@ def _loss(value: object) -> float | None:
 def record(engine: Engine, owner: str, feed: FeedJob, read: FeedRead, now: datetime) -> bool:
     """Record a read and queue what it tells, in one transaction, if the feed is still where it was read and
     ours; False (nothing written) if another follower moved it on meanwhile."""
-    points = thin(read.points)
     values: dict[str, Any] = {
-        "events_told": list(read.events_told)[-MAX_TOLD_KEYS:],
-        "points": [list(p) for p in points],
-        "last_step": read.last_step,
         "next_events_at": read.next_events_at,
         "next_chart_at": read.next_chart_at,
         "failures": 0,
@@ -224,6 +222,12 @@ def record(engine: Engine, owner: str, feed: FeedJob, read: FeedRead, now: datet
         "lease_owner": None,
         "lease_until": None,
     }
+    # Only what was read is written: a curve of thousands of points is not rewritten on every read of the log.
+    if read.events_read:
+        values["events_told"] = list(read.events_told)[-MAX_TOLD_KEYS:]
+    if read.metrics_read:
+        values["points"] = [list(p) for p in thin(read.points)]
+        values["last_step"] = read.last_step
     with writing(engine) as conn:
         mine = (
             job_feeds.c.job_id == feed.job_id,

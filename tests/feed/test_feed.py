@@ -247,3 +247,33 @@ def test_an_ended_job_whose_log_cannot_be_read_stops_being_asked(world: World, e
         follower.poll_once()
         world.advance(60)
     assert world.backend.count("events") == 3
+
+
+def test_a_log_longer_than_the_keys_kept_is_not_told_again(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(feed_store, "MAX_TOLD_KEYS", 3)
+    job = world.new_job("long-log")
+    follower = world.follower(max_items_per_reply=20)
+    for i in range(1, 6):
+        world.backend.add_event("long-log", "checkpoint_save", f"ckpt {i}")
+    follower.poll_once()
+    world.backend.add_event("long-log", "checkpoint_save", "ckpt 6")
+    world.advance(31)
+    follower.poll_once()
+    world.advance(31)
+    follower.poll_once()
+    assert _told(world, job.id) == [f"ckpt {i}" for i in range(1, 7)]
+
+
+def test_many_events_in_one_read_are_one_short_reply(world: World) -> None:
+    job = world.new_job("chatty")
+    for i in range(1, 15):
+        world.backend.add_event("chatty", "epoch_complete", f"epoch {i}")
+    world.follower().poll_once()
+    (row,) = world.rows(job.id, OutboxKind.FEED)
+    event = row.event
+    assert isinstance(event, FeedEvents)
+    assert [i.message for i in event.items] == [f"epoch {i}" for i in range(1, 11)] and event.more == 4
+    notifier = world.notifier()
+    world.deliver(notifier)
+    text = world.thread(job.id)[-1]["blocks"][0]["text"]["text"]
+    assert "14 new events" in text and "…and 4 more" in text and "epoch 10" in text and "epoch 11" not in text

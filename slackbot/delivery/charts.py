@@ -3,6 +3,8 @@
 Readable in Slack's light and dark themes alike: the image carries its own opaque background (a transparent one
 would put dark text on Slack's dark theme), and each colour has at least 3:1 contrast with it (WCAG's bound for
 graphics). A Figure of its own per chart, no pyplot: nothing global, so the notifier's threads can draw at once.
+matplotlib is imported with the first chart, not with the bot: it adds seconds to a start, and a bot whose
+services report no metrics never draws one.
 """
 
 from __future__ import annotations
@@ -12,9 +14,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from slackbot.text import plain
 
@@ -38,6 +37,9 @@ class Chart:
 
 def loss_chart(name: str, points: Sequence[tuple[int, float | None, float | None]], *, final: bool) -> Chart:
     """The chart of `points` ((step, train loss, eval loss), by step) for the job called `name`."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     train = [(s, t) for s, t, _ in points if t is not None and math.isfinite(t)]
     evals = [(s, e) for s, _, e in points if e is not None and math.isfinite(e)]
     last_step = max((s for s, _, _ in points), default=0)

@@ -1,4 +1,5 @@
-"""`python -m benchmarks [--quick] [--only ack|polling|notify|edge]`: print the tables, write results/latest.md."""
+"""`python -m benchmarks [--quick] [--only ack|polling|notify|edge|charts]`: print the tables, write
+results/latest.md."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import ack, edge, notify, polling
+from benchmarks import ack, charts, edge, notify, polling
 from benchmarks.common import Section
 
 BENCHMARKS: dict[str, Callable[[bool], Section | list[Section]]] = {
@@ -20,6 +21,7 @@ BENCHMARKS: dict[str, Callable[[bool], Section | list[Section]]] = {
     "polling": polling.run,
     "notify": notify.run,
     "edge": edge.run,
+    "charts": charts.run,
 }
 RESULTS = Path(__file__).parent / "results" / "latest.md"
 

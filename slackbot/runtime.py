@@ -27,6 +27,7 @@ from slackbot.backends.registry import capabilities, declaration, declared
 from slackbot.catalog import Catalog
 from slackbot.delivery.notifier import Notifier, NotifierConfig
 from slackbot.jobs.db import Checkpoints, make_engine, migrate, reading
+from slackbot.jobs.feed import FeedConfig, FeedFollower
 from slackbot.jobs.records import JobRecord
 from slackbot.jobs.retention import Retention, RetentionConfig
 from slackbot.jobs.scheduler import JobScheduler, guarded
@@ -74,6 +75,7 @@ class Runtime:
     slack: WebClient
     notifier: Notifier
     tracker: Tracker
+    feed: FeedFollower
     submitter: SubmitService
     scheduler: JobScheduler
     permissions: Permissions
@@ -161,6 +163,17 @@ class Runtime:
             unknown_outcome_check_seconds=max(interval, 10.0),
             owner=f"{owner[:56]}/create",  # its own lease owner (the column holds 64): never mistaken for the tracker
         )
+        feed = FeedFollower(
+            engine,
+            on,
+            owner,
+            clock,
+            FeedConfig(
+                events_interval_seconds=interval,
+                chart_interval_seconds=settings.chart_interval_seconds,
+                lease_seconds=max(60.0, interval * 4),
+            ),
+        )
         checkpoints = Checkpoints(engine)
         scheduler = JobScheduler(
             guarded(("tracker", tracker.poll_once)),
@@ -168,6 +181,7 @@ class Runtime:
             deliver=lambda: _deliver_then_checkpoint(notifier, checkpoints),
             deliver_interval_seconds=min(0.25, interval),
             maintenance=Retention(engine, clock, RetentionConfig(days=settings.retention_days)).prune_once,
+            feed=feed.poll_once,
         )
         directory = None
         if settings.allowed_usergroups:
@@ -198,6 +212,7 @@ class Runtime:
             slack=slack,
             notifier=notifier,
             tracker=tracker,
+            feed=feed,
             submitter=submitter,
             scheduler=scheduler,
             permissions=permissions,

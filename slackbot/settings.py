@@ -73,6 +73,8 @@ class _CoreSettings(BaseSettings):
     slack_timeout_seconds: int = Field(default=10, ge=1, le=300)
     database_url: str = "sqlite:///slackbot.db"
     poll_interval_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # At most this often per job, a running job's loss curve is read and, when it has new steps, charted in its thread.
+    chart_interval_seconds: float = Field(default=300.0, ge=10, le=86400)
     max_job_age_hours: float = Field(default=72.0, gt=0)
     retention_days: float = Field(default=90.0, gt=0)
     allowed_channels: CommaList = ()

@@ -29,6 +29,7 @@ SCOPES = {
     "conversations_history": {"channels:history", "groups:history", "im:history", "mpim:history"},
     "conversations_info": {"channels:read", "groups:read", "im:read", "mpim:read"},
     "usergroups_users_list": {"usergroups:read"},
+    "files_upload_v2": {"files:write"},
     "views_open": set(),
     "views_update": set(),
     "auth_test": set(),
@@ -59,14 +60,15 @@ def test_manifest_declares_exactly_our_entry_points(manifest: dict[str, Any]) ->
 
 
 def _methods_called() -> set[str]:
-    pattern = re.compile(r"\b((?:chat|conversations|views|usergroups|users|auth)_[A-Za-z_]+)\b")
+    pattern = re.compile(r"\b((?:chat|conversations|views|usergroups|users|auth|files)_[A-Za-z_0-9]+)\b")
     found: set[str] = set()
     for path in (REPO / "slackbot").rglob("*.py"):
         if "sandbox" in path.parts or "backends" in path.parts:
             continue
         found |= set(pattern.findall(path.read_text("utf-8")))
+    known = {"chat", "conversations", "views", "usergroups", "files"}
     found -= {f.name for f in dataclasses.fields(Capabilities)}  # `caps.chat_completions` is no Slack method
-    return {m for m in found if m in SCOPES or m.split("_")[0] in {"chat", "conversations", "views", "usergroups"}}
+    return {m for m in found if m in SCOPES or m.split("_")[0] in known}
 
 
 def test_scopes_are_the_ones_the_code_needs(manifest: dict[str, Any]) -> None:

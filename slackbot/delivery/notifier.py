@@ -10,6 +10,8 @@ they describe; each row's dedupe key makes it told once:
   Expired                      key reply:EXPIRED  — reply + update the card
   Notice                       key notice:<what>  — a reply of ours, once
   Adopted                      key adopted        — reply "was started after all"
+  FeedEvents                   key events:<n>     — one reply for the notable events one read of the log brought
+  LossChart                    key chart:<n>, chart:final — upload the loss curve to the thread (delivery/uploads.py)
 Text is rendered at delivery time from the payload and the job's CURRENT row, so a late card update can never
 show an old state.
 
@@ -32,6 +34,10 @@ Guarantees:
 - Unusable channels fall back: not_in_channel → conversations.join and retry; otherwise a DM to the requester
   saying why. A card that fell back to a DM moves the job's thread to that DM.
 - Transient failures back off; after `max_attempts` claims a row is marked dead and logged, never dropped.
+- Replies first, charts when there is room: chart rows sit on the upload lane (`feed_store.UPLOAD_LANE`), whose
+  slot is the workspace's upload budget, so a claim takes at most one chart per free upload slot and never in a
+  reply's place; a reply never waits for an earlier chart of its job; in a run, charts go after the replies.
+  A chart is drawn when it goes, from the points kept then, and not uploaded if a chart shown already has them.
 """
 
 from __future__ import annotations
@@ -51,6 +57,10 @@ from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject
 from slackbot.blocks.adopted import adopted_reply
 from slackbot.blocks.card import OPENPIPE_API_BASE, status_card
 from slackbot.blocks.replies import control_reply, expired_reply, rejected_message, transition_reply
+from slackbot.blocks.events import feed_reply
+from slackbot.blocks.replies import expired_reply, rejected_message, transition_reply
+from slackbot.delivery import uploads
+from slackbot.delivery.charts import loss_chart
 from slackbot.delivery.pacing import ChannelSlots, Pacer
 from slackbot.delivery.slack_post import (
     METADATA_EVENT,
@@ -69,6 +79,8 @@ from slackbot.domain.events import (
     EventError,
     Expired,
     ModelDeleted,
+    FeedEvents,
+    LossChart,
     Notice,
     OutboxKind,
     PostCard,
@@ -77,6 +89,7 @@ from slackbot.domain.events import (
     Transition,
 )
 from slackbot.domain.lifecycle import Lifecycle
+from slackbot.jobs import feed_store
 from slackbot.jobs import outbox as outbox_q
 from slackbot.jobs.records import JobRecord, OutboxRecord
 from slackbot.jobs.store import JobStore
@@ -105,6 +118,7 @@ class NotifierConfig:
     openpipe_api_base: str = OPENPIPE_API_BASE  # OPENPIPE_BASE_URL, for the card's curl example
     # Each backend's base URL by name (credentials removed), for its cards' example request.
     api_bases: Mapping[str, str] = field(default_factory=dict)
+    upload_interval_seconds: float = uploads.UPLOAD_INTERVAL_SECONDS  # the workspace's pace of chart uploads
 
 
 @dataclass
@@ -167,6 +181,8 @@ class Notifier:
         self._poster.retry_handlers = []
         # Shared through the database: several replicas together keep a channel at about one post a second.
         self._pacer = Pacer(clock, self.config.post_interval_seconds, ChannelSlots(store.engine))
+        # The workspace's upload budget: one slot (the upload lane's), shared the same way by every replica.
+        self._uploads = Pacer(clock, self.config.upload_interval_seconds, ChannelSlots(store.engine))
         # deliver_job runs in a listener's thread while the scheduler runs deliver_due: one at a time.
         self._lock = threading.Lock()
 
@@ -213,8 +229,10 @@ class Notifier:
 
     def _deliver(self, rows: list[OutboxRecord]) -> DeliveryReport:
         report = DeliveryReport()
+        # Replies first: a chart (a render and three calls) never holds up a reply claimed in the same run.
+        ordered = sorted(rows, key=lambda r: r.kind == OutboxKind.CHART)
         with self._lock:
-            for row in rows:
+            for row in ordered:
                 self._deliver_row(row, report)
         return report
 
@@ -229,7 +247,8 @@ class Notifier:
         try:
             # Capped: an earlier row in flight at another replica is usually done long before its lease ends.
             recheck = now + timedelta(seconds=self.config.order_recheck_seconds)
-            earlier = outbox_q.blocked_until(self.store.engine, row.job_id, row.id, recheck)
+            chart = row.kind == OutboxKind.CHART
+            earlier = feed_store.earlier_undelivered(self.store.engine, row.job_id, row.id, recheck, chart=chart)
             if earlier is not None:
                 raise Busy(min(max(earlier, now), recheck))
             try:
@@ -260,6 +279,11 @@ class Notifier:
                 case Notice():  # a fixed text of ours, e.g. the tracker's "model list too large"
                     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": event.text}}]
                     self._post_and_mark(job, row, self._reply_target(job), event.text, blocks, report)
+                case FeedEvents():
+                    text, blocks = feed_reply(job, event)
+                    self._post_and_mark(job, row, self._reply_target(job), text, blocks, report)
+                case LossChart():
+                    self._chart(job, row, event, report)
         except Busy as busy:
             outbox_q.release(self.store.engine, row.id, self.owner, busy.until)
             report.deferred += 1
@@ -330,6 +354,44 @@ class Notifier:
         self._update_card(job)
         text, blocks = adopted_reply(job, event)
         self._post_and_mark(job, row, target, text, blocks, report)
+
+    def _chart(self, job: JobRecord, row: OutboxRecord, event: LossChart, report: DeliveryReport) -> None:
+        """Upload the job's loss curve as it is now, unless a chart in Slack already shows every step of it."""
+        engine = self.store.engine
+        points, charted = feed_store.chart_data(engine, job.id)
+        last = max((p[0] for p in points), default=None)
+        if last is None or (charted is not None and last <= charted):
+            self.store.mark_sent(row.id, None, self.clock(), owner=self.owner)
+            report.reconciled += 1  # done, with nothing new to show
+            return
+        target = self._reply_target(job)
+        self._pacer.check(target.channel)  # the file's share is a message in the channel
+        self._uploads.check(feed_store.UPLOAD_LANE)
+        name = uploads.filename(job.id, row.id)
+        if row.attempts > 1:
+            since = row.created_at - timedelta(seconds=self.config.reconcile_margin_seconds)
+            try:
+                found = uploads.find_uploaded(
+                    self._slack, target.channel, target.thread_ts, name, since, self.config.history_pages
+                )
+            except RateLimited as limited:
+                raise Busy(self._pacer.rate_limited(target.channel, limited.retry_after)) from None
+            if found is not None:
+                feed_store.mark_charted(engine, job.id, event.through_step)
+                self._sent(row, _Posted(target.channel, found, reconciled=True), report)
+                return
+        chart = loss_chart(job.slug, points, final=event.final)
+        if not self.store.reconfirm_delivery(row.id, self.owner, self.config.lease_seconds):
+            raise _Lost
+        try:
+            file_id = uploads.upload_chart(self._poster, target.channel, target.thread_ts, chart, name)
+        except RateLimited as limited:
+            # files.* are rated per workspace: every replica's uploads wait, the channel's replies do not.
+            raise Busy(self._uploads.rate_limited(feed_store.UPLOAD_LANE, limited.retry_after)) from None
+        self._uploads.posted(feed_store.UPLOAD_LANE)
+        self._pacer.posted(target.channel)
+        feed_store.mark_charted(engine, job.id, chart.last_step)
+        self._sent(row, _Posted(target.channel, file_id), report)
 
     def _told_refusal(self, job: JobRecord) -> str | None:
         """The ts of the last refusal of the job that was posted, if any."""

@@ -21,6 +21,9 @@ __all__ = [
     "EventError",
     "Expired",
     "ModelDeleted",
+    "FeedEvents",
+    "FeedItem",
+    "LossChart",
     "Notice",
     "OutboxEvent",
     "OutboxKind",
@@ -40,6 +43,8 @@ class OutboxKind(StrEnum):
     REJECTED = "rejected"
     NOTICE = "notice"
     ADOPTED = "adopted"
+    FEED = "feed"  # notable events of the job's log, grouped
+    CHART = "chart"  # a loss-curve upload (its own lane: see delivery/uploads.py)
 
 
 class _Event(BaseModel):
@@ -138,8 +143,48 @@ class ModelDeleted(_Event):
     existed: bool = True
 
 
+class FeedItem(BaseModel):
+    """One notable event of the job's log as the service told it (its words are outside text)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    level: Literal["info", "warning", "error"] = "info"
+    kind: str
+    message: str
+    at: str | None = None
+
+
+class FeedEvents(_Event):
+    """The notable events one read of the job's log brought (checkpoint saved, epoch done, warnings, a billing
+    limit, errors): one thread reply for all of them. `more`: notable events left out to keep the reply short."""
+
+    kind: ClassVar[OutboxKind] = OutboxKind.FEED
+    type: Literal["feed_events"] = "feed_events"
+    items: tuple[FeedItem, ...]
+    more: int = 0
+
+
+class LossChart(_Event):
+    """Upload the job's loss curve to its thread, drawn at delivery time from the points the feed keeps.
+    `through_step`: the last step read when it was queued; `final`: the job has ended."""
+
+    kind: ClassVar[OutboxKind] = OutboxKind.CHART
+    type: Literal["loss_chart"] = "loss_chart"
+    through_step: int
+    final: bool = False
+
+
 OutboxEvent = Annotated[
-    PostCard | TrackingStarted | Transition | Rejected | Expired | Notice | Adopted | CancelRequested | ModelDeleted,
+    PostCard
+    | TrackingStarted
+    | Transition
+    | Rejected
+    | Expired
+    | Notice
+    | Adopted
+    | CancelRequested
+    | ModelDeleted
+    | FeedEvents
+    | LossChart,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[OutboxEvent] = TypeAdapter(OutboxEvent)
@@ -153,6 +198,8 @@ _TYPES = (
     "adopted",
     "cancel_requested",
     "model_deleted",
+    "feed_events",
+    "loss_chart",
 )
 
 

@@ -1,5 +1,5 @@
 """The local timer: one APScheduler interval job per process that runs the tracker (and, on a faster timer of
-its own, one that delivers the outbox).
+its own, one that delivers the outbox; on one more, the feed follower that reads job events and metrics).
 
 The database is the queue (see store.py), so the scheduler keeps no state worth persisting: APScheduler's
 default in-memory job store, `max_instances=1` and `coalesce=True` so a slow tick never overlaps the next or
@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 _JOB_ID = "slackbot-tick"
 _DELIVER_ID = _JOB_ID + "-deliver"
 _MAINTENANCE_ID = _JOB_ID + "-maintenance"
+_FEED_ID = _JOB_ID + "-feed"
 # A wake-up sooner than this is taken as "now, after this run": APScheduler would skip a run that starts while
 # the one that asked for it is still finishing.
 _MIN_WAKE_SECONDS = 0.02
@@ -67,6 +68,8 @@ class JobScheduler:
         deliver_interval_seconds: float = 1.0,
         maintenance: Callable[[], object] | None = None,
         maintenance_interval_seconds: float = 3600.0,
+        feed: Callable[[], object] | None = None,
+        feed_interval_seconds: float | None = None,
     ) -> None:
         if interval_seconds <= 0:
             raise ValueError("interval_seconds must be positive")
@@ -94,6 +97,9 @@ class JobScheduler:
         # Housekeeping (retention) on a timer of its own: a slow prune never delays a tick or a delivery.
         self._maintenance = maintenance
         self._maintenance_interval = maintenance_interval_seconds
+        # The feed (events, loss curves) on a timer of its own: a slow event log never delays the tracker's tick.
+        self._feed = feed
+        self._feed_interval = feed_interval_seconds or interval_seconds
 
     def start(self) -> None:
         self._started_at = self._monotonic()
@@ -128,6 +134,17 @@ class JobScheduler:
                 misfire_grace_time=None,
                 # Not at once: a start (or a restart loop) should first catch up on what users wait for.
                 next_run_time=datetime.now(UTC) + timedelta(seconds=min(60.0, self._maintenance_interval)),
+                replace_existing=True,
+            )
+        if self._feed is not None:
+            self._scheduler.add_job(
+                self._follow_feed,
+                IntervalTrigger(seconds=self._feed_interval, jitter=self._jitter or None, timezone=UTC),
+                id=_FEED_ID,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=None,
+                next_run_time=datetime.now(UTC),
                 replace_existing=True,
             )
         self._scheduler.start()
@@ -176,6 +193,13 @@ class JobScheduler:
         job = self._scheduler.get_job(_DELIVER_ID)
         if job is not None and job.next_run_time is not None and at < job.next_run_time:
             self._scheduler.modify_job(_DELIVER_ID, next_run_time=at)
+
+    def _follow_feed(self) -> None:
+        assert self._feed is not None
+        try:
+            self._feed()
+        except Exception:
+            log.exception("tick step failed", extra={"step": "feed"})
 
     def _maintain(self) -> None:
         assert self._maintenance is not None

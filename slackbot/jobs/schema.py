@@ -150,3 +150,25 @@ channel_slots = Table(
     Column("channel_id", String(32), primary_key=True),
     Column("free_at", UtcDateTime(), nullable=False),
 )
+
+job_feeds = Table(
+    "job_feeds",
+    metadata,
+    # What the feed follower (jobs/feed.py) has read of a job's event log and metrics, and when to read again. Its
+    # outbox rows are written in the transaction that moves `version` on: a read is told once, whoever made it.
+    Column("job_id", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("next_events_at", UtcDateTime(), nullable=False),
+    Column("next_chart_at", UtcDateTime(), nullable=False),
+    Column("events_told", JSON, nullable=False),  # keys of the notable events told (the newest ones)
+    Column("points", JSON, nullable=False),  # [[step, train_loss, eval_loss], ...]: the curve, thinned past a bound
+    Column("last_step", Integer),  # the last step read: the next read asks only for steps after it
+    Column("charted_step", Integer),  # the last step a chart shown in Slack went to
+    Column("replies", Integer, nullable=False, default=0),  # grouped replies queued (their outbox keys count on)
+    Column("charts", Integer, nullable=False, default=0),  # charts queued
+    Column("failures", Integer, nullable=False, default=0),  # reads failed in a row (backoff)
+    Column("done", Boolean, nullable=False, default=False),  # the job ended and its last read was made
+    Column("version", Integer, nullable=False, default=0),
+    Column("lease_owner", String(64)),
+    Column("lease_until", UtcDateTime()),
+)
+Index("ix_job_feeds_due", job_feeds.c.done, job_feeds.c.next_events_at)

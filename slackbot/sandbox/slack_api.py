@@ -18,6 +18,7 @@ from typing import Any, Literal
 from slackbot.sandbox.clock import Clock, SystemClock
 from slackbot.sandbox.serving import StandInServer
 from slackbot.sandbox.slack_common import Args, Channel, Dropped, MonotonicClock, SlackError, decode_args
+from slackbot.sandbox.slack_files import Files
 from slackbot.sandbox.slack_http import handler_for
 from slackbot.sandbox.slack_views import Modals
 from slackbot.sandbox.slack_workspace import Workspace
@@ -78,6 +79,7 @@ class LocalSlack:
         post_rate_per_channel: float | None = 1.0,
         burst: int = 1,
         stamp_clock: Clock | None = None,
+        file_rate_per_minute: float | None = 20.0,
     ) -> None:
         self._token = bot_token
         self.team_id = team_id
@@ -124,6 +126,15 @@ class LocalSlack:
         self._thread: threading.Thread | None = None
         bound_host, bound_port = self._server.server_address[:2]
         self.url = f"http://{bound_host!s}:{bound_port}/api/"
+        # files.* are rated per workspace (file_rate_per_minute per method; None: unlimited).
+        self.files = Files(self.workspace, self.clock, self.url.removesuffix("/api/"), file_rate_per_minute)
+        self._methods.update(
+            {
+                "files.getUploadURLExternal": self.files.get_upload_url,
+                "files.completeUploadExternal": self.files.complete,
+                "files.info": self.files.info,
+            }
+        )
 
     def _seed(self) -> None:
         self.add_channel("C0GENERAL", "general")
@@ -365,6 +376,16 @@ class LocalSlack:
             recorded = args if isinstance(args, dict) else {"raw": args}
             self.calls.append(Call("response_url", {"url_path": path, **recorded}, self.clock.now(), None))
             self._called.notify_all()
+
+    def receive_upload(self, path: str, data: bytes) -> tuple[int, str]:
+        """The bytes POSTed to an upload URL (recorded as a call named "upload")."""
+        with self._lock:
+            status, text = self.files.receive(path, data)
+            self.calls.append(
+                Call("upload", {"path": path, "bytes": len(data)}, self.clock.now(), {"text": text}, status)
+            )
+            self._called.notify_all()
+            return status, text
 
     def _dispatch(
         self, method: str, args: Args, token: str | None

@@ -11,7 +11,7 @@ from typing import Any
 Args = dict[str, Any]
 
 # Slack sends these arguments as JSON strings inside form bodies and as objects inside JSON bodies.
-JSON_ARGS = ("blocks", "view", "metadata", "attachments")
+JSON_ARGS = ("blocks", "view", "metadata", "attachments", "files")
 
 _TRUE = {"true", "1", "yes"}
 

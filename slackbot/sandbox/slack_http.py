@@ -17,6 +17,8 @@ class WebApi(Protocol):
 
     def record_response_url(self, path: str, body: str) -> None: ...
 
+    def receive_upload(self, path: str, data: bytes) -> tuple[int, str]: ...
+
 
 def handler_for(slack: WebApi) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
@@ -31,6 +33,11 @@ def handler_for(slack: WebApi) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
+            if urlsplit(self.path).path.startswith("/upload/"):
+                # An upload URL from files.getUploadURLExternal: the file's bytes, not a Web API call.
+                status, text = slack.receive_upload(urlsplit(self.path).path, self.rfile.read(length))
+                self._reply_text(status, text)
+                return
             raw = self.rfile.read(length).decode("utf-8") if length else ""
             if urlsplit(self.path).path.startswith("/respond/"):
                 slack.record_response_url(urlsplit(self.path).path, raw)
@@ -59,6 +66,14 @@ def handler_for(slack: WebApi) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 return
             self._reply(status, headers, body)
+
+        def _reply_text(self, status: int, text: str) -> None:
+            data = text.encode("utf-8")
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
 
         def _reply(self, status: int, headers: dict[str, str], body: dict[str, Any]) -> None:
             data = json.dumps(body).encode("utf-8")

@@ -136,6 +136,16 @@ class Workspace:
             raise SlackError("invalid_blocks", messages=["[ERROR] duplicate block_id [json-pointer:/blocks]"])
         return text, blocks
 
+    def take_post_token(self, channel_id: str) -> None:
+        """One message into the channel at its post rate; `SlackError` 429 with Retry-After when over it."""
+        self._take_post_token(channel_id)
+
+    def new_record(
+        self, channel_id: str, text: str, blocks: list[dict[str, Any]], user: str, thread_ts: str | None
+    ) -> dict[str, Any]:
+        """A message record (not stored yet), e.g. a file share's."""
+        return self._record(channel_id, text, blocks, user, thread_ts)
+
     def _take_post_token(self, channel_id: str) -> None:
         if self.post_rate is None:
             return
@@ -280,6 +290,9 @@ class Workspace:
             message["attachments"] = copy.deepcopy(record["attachments"])
         if record["edited"]:
             message["edited"] = dict(record["edited"])
+        if record.get("files"):
+            message["files"] = copy.deepcopy(record["files"])
+            message["upload"] = True
         if include_metadata and record["metadata"]:
             message["metadata"] = copy.deepcopy(record["metadata"])
         thread_ts = record["thread_ts"]

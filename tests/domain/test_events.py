@@ -13,6 +13,9 @@ from slackbot.domain.events import (
     Adopted,
     EventError,
     Expired,
+    FeedEvents,
+    FeedItem,
+    LossChart,
     Notice,
     OutboxEvent,
     OutboxKind,
@@ -56,6 +59,12 @@ EVENTS: list[tuple[OutboxEvent, OutboxKind]] = [
     (Expired(max_age_hours=72), OutboxKind.REPLY),
     (Notice(text="Updates may come later."), OutboxKind.NOTICE),
     (Adopted(status="TRAINING", lifecycle=Lifecycle.RUNNING), OutboxKind.ADOPTED),
+    (
+        FeedEvents(items=(FeedItem(level="warning", kind="warning", message="loss spiked", at="2026-07-01"),), more=2),
+        OutboxKind.FEED,
+    ),
+    (LossChart(through_step=120), OutboxKind.CHART),
+    (LossChart(through_step=400, final=True), OutboxKind.CHART),
 ]
 
 
@@ -76,6 +85,8 @@ def test_every_event_type_is_covered() -> None:
         Expired,
         Notice,
         Adopted,
+        FeedEvents,
+        LossChart,
     }
 
 

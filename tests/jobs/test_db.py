@@ -13,7 +13,7 @@ from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs.db import make_engine, migrate, migration_status
 from slackbot.jobs.schema import metadata
 
-HEAD = "0005"  # the newest migration shipped
+HEAD = "0006"  # the newest migration shipped
 
 
 def test_migrated_database_matches_schema(db_url: str) -> None:
@@ -25,7 +25,7 @@ def test_migrated_database_matches_schema(db_url: str) -> None:
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
     assert diff == []
-    assert set(inspect(engine).get_table_names()) == {"jobs", "outbox", "channel_slots", "alembic_version"}
+    assert set(inspect(engine).get_table_names()) == {"jobs", "outbox", "channel_slots", "job_feeds", "alembic_version"}
     engine.dispose()
 
 

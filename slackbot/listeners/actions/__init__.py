@@ -1,5 +1,17 @@
-"""Block actions: redrawing the form when a switch changes, and "Edit and retry"."""
+"""Block actions: redrawing the form when a switch changes, "Edit and retry", and Try it."""
 
-from slackbot.listeners.actions.modal_actions import register
+from __future__ import annotations
 
-__all__ = ["register"]
+from typing import TYPE_CHECKING
+
+from slack_bolt import App
+
+from slackbot.listeners.actions import modal_actions, try_it
+
+if TYPE_CHECKING:
+    from slackbot.runtime import Runtime
+
+
+def register(app: App, runtime: Runtime) -> None:
+    modal_actions.register(app, runtime)
+    try_it.register(app, runtime)

@@ -1,5 +1,17 @@
-"""View submissions: the fine-tune form."""
+"""View submissions: the fine-tune form, and Try it's question."""
 
-from slackbot.listeners.views.submission import register
+from __future__ import annotations
 
-__all__ = ["register"]
+from typing import TYPE_CHECKING
+
+from slack_bolt import App
+
+from slackbot.listeners.views import submission, try_it
+
+if TYPE_CHECKING:
+    from slackbot.runtime import Runtime
+
+
+def register(app: App, runtime: Runtime) -> None:
+    submission.register(app, runtime)
+    try_it.register(app, runtime)

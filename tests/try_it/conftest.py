@@ -29,7 +29,15 @@ def follow(h: Harness, slug: str, channel: str = "C0GENERAL", user: str = ALICE)
         other.close()
     assert "Looking up" in h.command(f"track {slug}", user_id=user, channel_id=channel)
     job = h.wait(lambda: h.runtime.store.by_slug(h.slack.team_id, slug))
-    h.wait(lambda: h.runtime.store.get(job.id).card_ts)
+
+    def card_posted() -> bool:
+        found = h.runtime.store.get(job.id)
+        if found is None or not found.card_ts:
+            h.run_for(1, step=1)  # the channel may be waiting out its one post a second
+            return False
+        return True
+
+    h.wait(card_posted)
     return int(job.id)
 
 

@@ -128,7 +128,6 @@ class RuntimeTryIt:
             permission=runtime.permissions.check,
             visibility=ChannelVisibility(runtime.slack, clock=lambda: runtime.clock().timestamp()),
             timeout_seconds=runtime.settings.try_it_timeout_seconds,
-            calls=runtime.lookups,
             clock=runtime.clock,
         )
 

@@ -83,6 +83,8 @@ class _CoreSettings(BaseSettings):
     # Who may cancel or delete anyone's fine-tune (a job's requester always may).
     admin_users: CommaList = ()
     broadcast_failures: bool = True
+    # How long "Try it" waits for a model's answer before saying it is too slow.
+    try_it_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
 

@@ -185,6 +185,8 @@ class Notifier:
         self._uploads = Pacer(clock, self.config.upload_interval_seconds, ChannelSlots(store.engine))
         # deliver_job runs in a listener's thread while the scheduler runs deliver_due: one at a time.
         self._lock = threading.Lock()
+        # Told each job whose transition was just delivered (the wiring refreshes Home tabs: delivery/home.py).
+        self.on_transition: Callable[[JobRecord], object] = lambda job: None
 
     # --- entry points -------------------------------------------------------------------------------------
 
@@ -330,6 +332,7 @@ class Notifier:
         failed = event.to_lifecycle is Lifecycle.FAILED
         broadcast = failed and self.config.broadcast_failures and target.thread_ts is not None
         self._post_and_mark(job, row, target, text, blocks, report, broadcast=broadcast)
+        self.on_transition(job)
 
     def _post_and_mark(
         self,

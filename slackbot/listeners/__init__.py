@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 
 from slack_bolt import App
 
-from slackbot.listeners import actions, commands, options, shortcuts, views
+from slackbot.listeners import actions, commands, events, options, shortcuts, views
 
 if TYPE_CHECKING:
     from slackbot.runtime import Runtime
 
 
 def register(app: App, runtime: Runtime) -> None:
-    for kind in (commands, shortcuts, options, actions, views):
+    for kind in (commands, shortcuts, options, actions, views, events):
         kind.register(app, runtime)

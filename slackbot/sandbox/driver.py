@@ -203,6 +203,39 @@ class SlackDriver:
             headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": retry_reason}
         return self.signed_post(json.dumps(envelope), "application/json", headers=headers)
 
+    def app_home_opened(self, user_id: str = "U0ALICE", *, tab: str = "home") -> httpx.Response:
+        """The user opens the app's Home tab (Slack sends the view published before, if any)."""
+        event: dict[str, Any] = {"type": "app_home_opened", "user": user_id, "channel": f"D0{user_id}", "tab": tab}
+        home = self.slack.home(user_id)
+        if home is not None:
+            event["view"] = home
+        return self.event(event)
+
+    def home_action(self, action_id: str, value: str | None = None, *, user_id: str = "U0ALICE") -> httpx.Response:
+        """A user clicks a button on their Home tab (the one with `value`, when several share the action_id)."""
+        home = self.slack.home(user_id)
+        if home is None:
+            raise KeyError(f"no Home tab published for {user_id}")
+        found = [
+            (str(block.get("block_id", "")), element)
+            for block in home["blocks"]
+            for element in [block.get("accessory"), *(block.get("elements") or [])]
+            if isinstance(element, dict)
+            and element.get("action_id") == action_id
+            and (value is None or element.get("value") == value)
+        ]
+        if not found:
+            raise KeyError(f"no {action_id!r} button with value {value!r} on {user_id}'s Home tab")
+        block_id, element = found[0]
+        payload = self._envelope("block_actions", user_id)
+        payload.update(
+            container={"type": "view", "view_id": home["id"]},
+            trigger_id=self.slack.issue_trigger_id(user_id=user_id),
+            view=home,
+            actions=[action_item(element, block_id, None, self._action_ts())],
+        )
+        return self.post_payload(payload)
+
     def global_shortcut(self, callback_id: str, *, user_id: str = "U0ALICE") -> httpx.Response:
         payload = self._envelope("shortcut", user_id)
         payload.update(

@@ -78,6 +78,8 @@ class LocalOpenPipe:
         self._datasets: dict[str, dict[str, Any]] = {}
         self._faults: list[Fault] = []
         self.requests: list[RecordedRequest] = []
+        # Seconds (real time) each chat completion takes to answer: a slow model, for Try it's time limit.
+        self.chat_delay_seconds = 0.0
         self._server: StandInServer | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
@@ -239,6 +241,9 @@ class LocalOpenPipe:
             raise ApiError(401, "Missing or invalid API key")
         if isinstance(body, ApiError):
             raise body
+        if (method, path) == ("POST", "/chat/completions") and self.chat_delay_seconds:
+            # Outside the lock: a slow answer holds up only its own caller, as a busy inference server would.
+            self._stopping.wait(self.chat_delay_seconds)
         with self._lock:
             if (method, path) == ("GET", "/models"):
                 return 200, {"object": "list", "data": [self._render(m) for m in self._models.values()]}
@@ -281,7 +286,7 @@ class LocalOpenPipe:
         model = self._models.get(slug)
         if model is None or self._status(model) != "DEPLOYED":
             raise ApiError(404, f"The model `{body['model']}` does not exist or is not deployed")
-        text = "This is a canned answer from the local OpenPipe sandbox."
+        text = echo_answer(slug, body["messages"])
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
             "object": "chat.completion",
@@ -290,6 +295,16 @@ class LocalOpenPipe:
             "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
             "usage": {"prompt_tokens": 12, "completion_tokens": 11, "total_tokens": 23},
         }
+
+
+def echo_answer(slug: str, messages: list[Any]) -> str:
+    """The sandbox model's answer: deterministic, naming the model and echoing the last user message, so a test
+    can tell which question was answered by which model."""
+    said = [m.get("content") for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+    last = said[-1] if said else ""
+    if isinstance(last, list):  # content parts: their text, in order
+        last = " ".join(str(p.get("text", "")) for p in last if isinstance(p, dict))
+    return f"[{slug}] You said: {last}"
 
 
 def serve_forever(

@@ -108,6 +108,7 @@ class LocalSlack:
             "views.open": self.modals.open,
             "views.update": self.modals.update,
             "views.push": self.modals.push,
+            "views.publish": self.modals.publish,
             "chat.postMessage": self.workspace.post_message,
             "chat.update": self.workspace.update_message,
             "chat.postEphemeral": self.workspace.post_ephemeral,
@@ -236,6 +237,12 @@ class LocalSlack:
     def views(self) -> dict[str, dict[str, Any]]:
         with self._lock:
             return copy.deepcopy(self.modals.views)
+
+    def home(self, user_id: str) -> dict[str, Any] | None:
+        """The user's App Home tab as last published, if any."""
+        with self._lock:
+            found = self.modals.homes.get(user_id)
+            return copy.deepcopy(found) if found is not None else None
 
     def shaped_message(self, channel_id: str, ts: str) -> dict[str, Any]:
         """One stored message as the Web API (and interaction payloads) show it."""

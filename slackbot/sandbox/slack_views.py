@@ -138,6 +138,8 @@ class Modals:
     bot_id: str
     clock: Clock
     views: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Each user's App Home tab, as last published (views.publish), by user id.
+    homes: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Typed but not yet submitted input, per view: what the user sees in the open modal.
     typed: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     _triggers: dict[str, _Trigger] = field(default_factory=dict)
@@ -247,6 +249,39 @@ class Modals:
                 previous=current["previous_view_id"],
             )
         }
+
+    def publish(self, args: Args) -> dict[str, Any]:
+        """views.publish: a user's Home tab (a `home` view), replaced whole; a stale `hash` is refused."""
+        user_id = text_arg(args, "user_id")
+        if not user_id:
+            raise invalid_arguments("missing required field: user_id", "/user_id")
+        view = args.get("view")
+        validate_view(view)
+        assert isinstance(view, dict)
+        if view.get("type") != "home":
+            raise invalid_arguments("must be home", "/view/type")
+        current = self.homes.get(user_id)
+        expected = text_arg(args, "hash")
+        if expected is not None and current is not None and expected != current["hash"]:
+            raise SlackError("hash_conflict")
+        view_id = str(current["id"]) if current is not None else self._new_id()
+        stored = copy.deepcopy(view)
+        _assign_ids(stored.get("blocks") or [])
+        stored.update(
+            id=view_id,
+            team_id=self.team_id,
+            app_id=self.app_id,
+            bot_id=self.bot_id,
+            root_view_id=view_id,
+            previous_view_id=None,
+            hash=f"{self.clock.now():.6f}.{secrets.token_hex(4)}",
+            state={"values": {}},
+        )
+        stored.setdefault("private_metadata", "")
+        stored.setdefault("callback_id", "")
+        stored.setdefault("external_id", "")
+        self.homes[user_id] = stored
+        return {"view": copy.deepcopy(stored)}
 
     def type_into(self, view_id: str, values: dict[str, dict[str, Any]]) -> dict[str, Any]:
         """Record what a user typed or picked, as `view.state.values` entries; returns the whole state."""

@@ -10,13 +10,14 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import SecretStr
 
-from slackbot.backends.base import Dataset, FineTuneSpec, ModelState, NotFoundError
+from slackbot.backends.base import ChatMessage, ChatReply, Dataset, FineTuneSpec, ModelState, NotFoundError
 from slackbot.backends.declaration import BackendConfig
 from slackbot.backends.http import MAX_BODY_BYTES
 from slackbot.backends.openpipe.catalog import BASE_MODELS
-from slackbot.backends.openpipe.client import OpenPipeClient
+from slackbot.backends.openpipe.client import OpenPipeClient, chat_within
 from slackbot.backends.openpipe.fields import Provider
-from slackbot.backends.openpipe.wire import to_create_request
+from slackbot.backends.openpipe.wire import to_chat_reply, to_chat_request, to_create_request
+from slackbot.domain.lifecycle import Lifecycle
 
 
 def project_id(api_key: SecretStr, base_url: str) -> str:
@@ -119,6 +120,15 @@ class OpenPipeBackend:
 
     def close(self) -> None:
         self.client.close()
+
+    # --- ServesChat (Capabilities.chat_completions) ---------------------------------------------------------
+
+    def chat_model(self, state: ModelState) -> str | None:
+        """A deployed model is called as `openpipe:<slug>`; one not (or no longer) deployed cannot be."""
+        return f"openpipe:{state.slug}" if state.lifecycle is Lifecycle.SUCCEEDED else None
+
+    def chat(self, model: str, messages: list[ChatMessage], *, timeout_seconds: float) -> ChatReply:
+        return to_chat_reply(chat_within(self.client, to_chat_request(model, messages), timeout_seconds))
 
 
 def from_config(config: BackendConfig) -> OpenPipeBackend:

@@ -193,3 +193,51 @@ def _segment(slug: str) -> str:
     """A slug as one URL path segment: it cannot reach another endpoint whatever it contains."""
     # quote() leaves dots alone, and httpx resolves a "." or ".." segment (GET /models/.. is GET /api/v1).
     return quote(slug, safe="").replace(".", "%2E")
+
+
+# --- Try it: one chat completion within a deadline of its own ------------------------------------------------
+
+
+def chat_within(
+    client: OpenPipeClient, request: ChatCompletionRequest, timeout_seconds: float
+) -> ChatCompletionResponse:
+    """POST /chat/completions once, answered within `timeout_seconds` in all (connecting, sending and reading)
+    or a `TransportError` saying so. Never re-sent: someone waits in a modal, and each call is billed."""
+    started = time.monotonic()
+    outcome = "error"
+    headers = {"Authorization": f"Bearer {client._key.get_secret_value()}", "Accept": "application/json"}
+    late = TransportError(f"OpenPipe did not answer within {timeout_seconds:g} s")
+    try:
+        with client._transport_errors():
+            try:
+                with client._http.stream(
+                    "POST",
+                    client._base + "/chat/completions",
+                    json=request.to_wire(),
+                    headers=headers,
+                    timeout=httpx.Timeout(timeout_seconds),
+                ) as answer:
+                    outcome = str(answer.status_code)
+                    read: list[bytes] = []
+                    size = 0
+                    for chunk in answer.iter_bytes():
+                        # httpx's read timeout restarts on every chunk: the deadline is for the whole answer.
+                        if time.monotonic() - started > timeout_seconds:
+                            raise late
+                        size += len(chunk)
+                        if size > client._max_body:
+                            raise ResponseTooLarge("OpenPipe's answer is too large", status=answer.status_code)
+                        read.append(chunk)
+                    status, answer_headers = answer.status_code, answer.headers
+            except httpx.TimeoutException:
+                raise late from None
+        raw = b"".join(read)
+        if status >= 400:
+            raise client._error(status, answer_headers, raw)
+        return client._parse(raw, ChatCompletionResponse)
+    except BackendError as exc:
+        if outcome == "error":
+            outcome = type(exc).__name__
+        raise
+    finally:
+        log.info("openpipe POST /chat/completions -> %s in %.0f ms", outcome, (time.monotonic() - started) * 1000)

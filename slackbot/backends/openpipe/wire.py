@@ -11,7 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from slackbot.backends.base import Dataset, FineTuneSpec, ModelState
+from slackbot.backends.base import ChatMessage as NeutralChatMessage
+from slackbot.backends.base import ChatReply, Dataset, FineTuneSpec, ModelState
 from slackbot.backends.openpipe.catalog import (
     GEMINI_BASE_MODELS,
     OPENAI_BASE_MODELS,
@@ -133,6 +134,7 @@ class ChatCompletionRequest(WireRequest):
 class ChatResponseMessage(WireResponse):
     role: str = "assistant"
     content: str | None = None
+    refusal: str | None = None  # the model declined; `content` is then usually null
 
 
 class ChatChoice(WireResponse):
@@ -407,3 +409,27 @@ def to_create_request(spec: FineTuneSpec) -> CreateModelRequest:
         pruning_rule_ids=list(s.pruning_rule_ids) or None,
         default_temperature=s.default_temperature,
     )
+
+
+# --- POST /chat/completions, from the neutral types (Try it) ------------------------------------------------
+
+# What Try it asks at most: a quick look at the model, not a long generation (the modal shows a few thousand
+# characters anyway).
+TRY_MAX_TOKENS = 1024
+
+
+def to_chat_request(model: str, messages: list[NeutralChatMessage]) -> ChatCompletionRequest:
+    return ChatCompletionRequest(
+        model=model,
+        messages=[ChatMessage(role=m.role, content=m.content) for m in messages],
+        max_tokens=TRY_MAX_TOKENS,
+    )
+
+
+def to_chat_reply(answer: ChatCompletionResponse) -> ChatReply:
+    """The first choice's words: its content, else its refusal (a model that declined says why)."""
+    if not answer.choices:
+        return ChatReply(text="", model=answer.model, finish_reason=None)
+    choice = answer.choices[0]
+    text = choice.message.content or choice.message.refusal or ""
+    return ChatReply(text=text, model=answer.model, finish_reason=choice.finish_reason)

@@ -1,4 +1,4 @@
-"""Block actions: redrawing the form when a switch changes, "Edit and retry", and the card's controls."""
+"""Block actions: redrawing the form when a switch changes, "Edit and retry", the card's controls and Try it."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from slack_bolt import App
 
-from slackbot.listeners.actions import job_controls, modal_actions
+from slackbot.listeners.actions import job_controls, modal_actions, try_it
 
 if TYPE_CHECKING:
     from slackbot.runtime import Runtime
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 def register(app: App, runtime: Runtime) -> None:
     modal_actions.register(app, runtime)
     job_controls.register(app, runtime)
+    try_it.register(app, runtime)
 
 
 __all__ = ["register"]

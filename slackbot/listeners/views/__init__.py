@@ -1,4 +1,4 @@
-"""View submissions: the fine-tune form, and the price confirmation pushed over it."""
+"""View submissions: the fine-tune form, the price confirmation pushed over it, and Try it's question."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from slack_bolt import App
 
-from slackbot.listeners.views import price_confirm, submission
+from slackbot.listeners.views import price_confirm, submission, try_it
 
 if TYPE_CHECKING:
     from slackbot.runtime import Runtime
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 def register(app: App, runtime: Runtime) -> None:
     submission.register(app, runtime)
     price_confirm.register(app, runtime)
+    try_it.register(app, runtime)
 
 
 __all__ = ["register"]

@@ -56,9 +56,8 @@ from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject
 
 from slackbot.blocks.adopted import adopted_reply
 from slackbot.blocks.card import OPENPIPE_API_BASE, status_card
-from slackbot.blocks.replies import control_reply, expired_reply, rejected_message, transition_reply
 from slackbot.blocks.events import feed_reply
-from slackbot.blocks.replies import expired_reply, rejected_message, transition_reply
+from slackbot.blocks.replies import control_reply, expired_reply, rejected_message, transition_reply
 from slackbot.delivery import uploads
 from slackbot.delivery.charts import loss_chart
 from slackbot.delivery.pacing import ChannelSlots, Pacer
@@ -78,9 +77,9 @@ from slackbot.domain.events import (
     CancelRequested,
     EventError,
     Expired,
-    ModelDeleted,
     FeedEvents,
     LossChart,
+    ModelDeleted,
     Notice,
     OutboxKind,
     PostCard,

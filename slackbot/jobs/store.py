@@ -685,4 +685,5 @@ def _queue(conn: Connection, job_id: int, channel_id: str, dedupe_key: str, even
     }
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(outbox).values(**values).on_conflict_do_nothing(index_elements=["job_id", "dedupe_key"])
-    return bool(conn.execute(stmt).rowcount)
+    # RETURNING, not rowcount: psycopg reports a row for an INSERT that ON CONFLICT DO NOTHING skipped.
+    return conn.execute(stmt.returning(outbox.c.id)).first() is not None

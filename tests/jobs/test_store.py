@@ -8,7 +8,7 @@ import pytest
 
 from slackbot.backends.base import ModelState
 from slackbot.backends.openpipe.statuses import openpipe_lifecycle
-from slackbot.domain.events import Expired, PostCard, Rejected, TrackingStarted, Transition
+from slackbot.domain.events import Expired, Notice, PostCard, Rejected, TrackingStarted, Transition
 from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs.store import DuplicateJob, JobStore
 from tests.jobs.helpers import SUBMITTED, T0, op, spec, wait_database_clock
@@ -325,3 +325,12 @@ def test_concurrent_creates_of_one_slug_make_one_row(store: JobStore) -> None:
         t.join(30)
     assert len(created) == 1
     assert dups == created * 5
+
+
+def test_a_notice_is_queued_once_per_key_and_says_so(store: JobStore) -> None:
+    # On PostgreSQL, psycopg counts a row for an INSERT that ON CONFLICT DO NOTHING skipped: the answer must not.
+    job_id = _create(store, "noticed")
+    assert store.queue_notice(job_id, "notice:list", Notice(text="first"), T0) is True
+    assert store.queue_notice(job_id, "notice:list", Notice(text="again"), T0) is False
+    assert [row.dedupe_key for row in store.outbox_for_job(job_id)] == ["notice:list"]
+    assert store.queue_notice(job_id + 100, "notice:list", Notice(text="no job"), T0) is False

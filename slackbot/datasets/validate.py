@@ -134,7 +134,7 @@ class Report:
         return text
 
     def kind_counts(self) -> list[str]:
-        """"not valid JSON: 3" per kind of error, most frequent first."""
+        """ "not valid JSON: 3" per kind of error, most frequent first."""
         return [f"{kind.label}: {count:,}" for kind, count in self.by_kind.most_common()]
 
     def text(self) -> str:
@@ -370,6 +370,11 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _a(value: Any) -> str:
+    kind = _type(value)
+    return kind if kind == "null" else ("an " if kind[0] in "aeiou" else "a ") + kind
+
+
 def _type(value: Any) -> str:
     if value is None:
         return "null"
@@ -399,7 +404,7 @@ def _rejected_message(entry: dict[str, Any], rules: DatasetRules, method: Method
         return problem
     rejected = entry["rejected_message"]
     if not isinstance(rejected, dict):
-        return ErrorKind.PREFERENCE, f'"rejected_message" is a {_type(rejected)}, not a message object'
+        return ErrorKind.PREFERENCE, f'"rejected_message" is {_a(rejected)}, not a message object'
     if rejected.get("role") != "assistant":
         return ErrorKind.PREFERENCE, f'"rejected_message" has role {_quote(rejected.get("role"))} (expected assistant)'
     return _message(rejected, '"rejected_message"', rules)
@@ -408,7 +413,7 @@ def _rejected_message(entry: dict[str, Any], rules: DatasetRules, method: Method
 def _preference_pair(entry: dict[str, Any], rules: DatasetRules, method: Method) -> Problem | None:
     given = entry["input"]
     if not isinstance(given, dict):
-        return ErrorKind.PREFERENCE, f'"input" is a {_type(given)}, not an object with "messages"'
+        return ErrorKind.PREFERENCE, f'"input" is {_a(given)}, not an object with "messages"'
     if "messages" not in given:
         return ErrorKind.PREFERENCE, '"input" has no "messages"'
     problem = _messages(given["messages"], rules, '"input.messages"', ends_with_assistant=False)
@@ -420,7 +425,7 @@ def _preference_pair(entry: dict[str, Any], rules: DatasetRules, method: Method)
     for key in ("preferred_output", "non_preferred_output"):
         output = entry[key]
         if not isinstance(output, list) or len(output) != 1:
-            what = f"{len(output)} messages" if isinstance(output, list) else f"a {_type(output)}"
+            what = f"{len(output)} messages" if isinstance(output, list) else f"{_a(output)}"
             return ErrorKind.PREFERENCE, f"{_quote(key)} is {what} (expected exactly one assistant message)"
         message = output[0]
         if not isinstance(message, dict) or message.get("role") != "assistant":
@@ -435,13 +440,13 @@ def _preference_pair(entry: dict[str, Any], rules: DatasetRules, method: Method)
 def _instruction(entry: dict[str, Any], rules: DatasetRules, method: Method) -> Problem | None:
     for key in ("prompt", "completion"):
         if not isinstance(entry[key], str):
-            return ErrorKind.CONTENT, f"{_quote(key)} is a {_type(entry[key])} (expected text)"
+            return ErrorKind.CONTENT, f"{_quote(key)} is {_a(entry[key])} (expected text)"
     return None
 
 
 def _text(entry: dict[str, Any], rules: DatasetRules, method: Method) -> Problem | None:
     if not isinstance(entry["text"], str):
-        return ErrorKind.CONTENT, f'"text" is a {_type(entry["text"])} (expected text)'
+        return ErrorKind.CONTENT, f'"text" is {_a(entry["text"])} (expected text)'
     return None
 
 
@@ -461,14 +466,14 @@ _PART_TYPES: Final = frozenset({"text", "image_url", "input_audio", "refusal"})
 
 def _messages(messages: Any, rules: DatasetRules, name: str, *, ends_with_assistant: bool) -> Problem | None:
     if not isinstance(messages, list):
-        return ErrorKind.MESSAGES, f"{name} is a {_type(messages)}, not a list of messages"
+        return ErrorKind.MESSAGES, f"{name} is {_a(messages)}, not a list of messages"
     if not messages:
         return ErrorKind.MESSAGES, f"{name} is empty"
     previous: dict[str, Any] | None = None
     for index, message in enumerate(messages, start=1):
         where = f"message {index}"
         if not isinstance(message, dict):
-            return ErrorKind.MESSAGES, f"{where} is a {_type(message)}, not an object"
+            return ErrorKind.MESSAGES, f"{where} is {_a(message)}, not an object"
         if "role" not in message:
             return ErrorKind.ROLE, f"{where} has no role"
         role = message["role"]
@@ -563,10 +568,10 @@ def _content(message: dict[str, Any], where: str) -> Problem | None:
 
 def _tool_calls(calls: Any, where: str) -> Problem | None:
     if not isinstance(calls, list):
-        return ErrorKind.TOOLS, f"{where}: tool_calls is a {_type(calls)}, not a list"
+        return ErrorKind.TOOLS, f"{where}: tool_calls is {_a(calls)}, not a list"
     for number, call in enumerate(calls, start=1):
         if not isinstance(call, dict):
-            return ErrorKind.TOOLS, f"{where}: tool call {number} is a {_type(call)}, not an object"
+            return ErrorKind.TOOLS, f"{where}: tool call {number} is {_a(call)}, not an object"
         function = call.get("function")
         if not isinstance(call.get("id"), str) or call.get("type") != "function" or not isinstance(function, dict):
             return ErrorKind.TOOLS, f'{where}: tool call {number} needs "id", "type": "function" and "function"'
@@ -580,7 +585,7 @@ def _tools(entry: dict[str, Any], rules: DatasetRules) -> Problem | None:
         return None
     tools = entry["tools"]
     if not isinstance(tools, list):
-        return ErrorKind.TOOLS, f'"tools" is a {_type(tools)}, not a list'
+        return ErrorKind.TOOLS, f'"tools" is {_a(tools)}, not a list'
     for number, tool in enumerate(tools, start=1):
         if not isinstance(tool, dict) or tool.get("type") != "function" or not isinstance(tool.get("function"), dict):
             return ErrorKind.TOOLS, f'tool {number} needs "type": "function" and a "function" object'
@@ -588,5 +593,5 @@ def _tools(entry: dict[str, Any], rules: DatasetRules) -> Problem | None:
         if not isinstance(function.get("name"), str) or not function["name"]:
             return ErrorKind.TOOLS, f"tool {number} has no function name"
         if "parameters" in function and not isinstance(function["parameters"], dict):
-            return ErrorKind.TOOLS, f"tool {number}: parameters is a {_type(function['parameters'])}, not an object"
+            return ErrorKind.TOOLS, f"tool {number}: parameters is {_a(function['parameters'])}, not an object"
     return None

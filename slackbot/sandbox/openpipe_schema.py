@@ -62,6 +62,9 @@ def check(schema: dict[str, Any], value: Any, where: str = "body") -> list[str]:
         extra = [key for key in value if key not in props]
         if extra and schema.get("additionalProperties") is False:
             problems.append(f"{where}: Unrecognized key(s) in object: {', '.join(map(repr, extra))}")
+        if isinstance(schema.get("additionalProperties"), dict):  # e.g. metadata: string values only
+            for key in extra:
+                problems += check(schema["additionalProperties"], value[key], f"{where}.{key}")
         for key, sub in props.items():
             if key in value:
                 problems += check(sub, value[key], f"{where}.{key}")

@@ -54,7 +54,7 @@ def test_a_file_becomes_a_dataset_in_batches(api: LocalOpenPipe, backend: OpenPi
     dataset, seen = upload(backend, data)
     assert (dataset.name, dataset.entry_count) == ("tickets", 250)
     assert api.dataset_entries(dataset.id) == rows
-    assert [d for d in backend.list_datasets() if d.id == dataset.id][0].entry_count == 250
+    assert next(d for d in backend.list_datasets() if d.id == dataset.id).entry_count == 250
     posts = _entry_posts(api)
     assert [len(p.json["entries"]) for p in posts] == [100, 100, 50]
     for request in api.requests:

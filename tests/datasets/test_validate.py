@@ -112,6 +112,8 @@ def test_accepted(rules: DatasetRules, method: Method, line: dict[str, Any]) -> 
          ErrorKind.UNKNOWN_KEY, 'message 1 (user) has key "weight", which OpenPipe does not take'),
         (OP, SFT, {**GOOD_CHAT, "split": "VALID"}, ErrorKind.SERVICE,
          "does not match OpenPipe's entry format (entry.split: Invalid enum value. Expected 'TRAIN' | 'TEST')"),
+        (OP, SFT, {**GOOD_CHAT, "metadata": {"source": 1}}, ErrorKind.SERVICE,
+         "does not match OpenPipe's entry format (entry.metadata.source: Expected string, received int)"),
         (OP, SFT, {"text": "Hi"}, ErrorKind.FORMAT,
          'has none of the keys OpenPipe SFT lines have ("messages")'),
         (OP, SFT, {"prompt": "Hi"}, ErrorKind.FORMAT,

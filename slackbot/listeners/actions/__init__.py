@@ -1,5 +1,20 @@
-"""Block actions: redrawing the form when a switch changes, and "Edit and retry"."""
+"""Block actions: redrawing the form when a switch changes, "Edit and retry", and a dataset from a file."""
 
-from slackbot.listeners.actions.modal_actions import register
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from slack_bolt import App
+
+from slackbot.listeners.actions import dataset_upload, modal_actions
+
+if TYPE_CHECKING:
+    from slackbot.runtime import Runtime
+
+
+def register(app: App, runtime: Runtime) -> None:
+    modal_actions.register(app, runtime)
+    dataset_upload.register(app, runtime)
+
 
 __all__ = ["register"]

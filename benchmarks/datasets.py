@@ -8,7 +8,9 @@ of N MB (default 100) of chat lines about 1 KB each, written once to a temporary
 - `validate`: `validate_path` with OpenPipe's rules (every line read, parsed and checked, spec included);
 - `validate + upload`: the report, then the valid lines sent to a local OpenPipe (in the parent process, so its
   copy of the entries is not counted) in batches of 100;
-- `one huge line`: the same number of bytes on a single line (refused at the 8 MiB bound, never held).
+- `one huge line`: the same number of bytes on a single line (refused at the 8 MiB bound, never held);
+- `from Slack`: the bot's whole path: `files.info`, the download with the bot token to a temporary file, the
+  check, the report and the upload with its progress in the thread (local Slack and OpenPipe in the parent).
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from typing import Any
 from benchmarks.common import Section
 
 KEY = "opk_bench_datasets_0000"
-WORDS = "the a model answer question ticket refund order shipping account please thanks help error".split()
+SLACK_TOKEN = "xoxb-bench-datasets"  # the local Slack's
+WORDS = ("the", "a", "model", "answer", "question", "ticket", "refund", "order", "shipping", "please", "help")
 
 
 def write_file(path: Path, megabytes: int, seed: int = 0) -> int:
@@ -39,12 +42,11 @@ def write_file(path: Path, megabytes: int, seed: int = 0) -> int:
     with path.open("wb") as out:
         size = 0
         while size < target:
-            words = lambda n: " ".join(rng.choices(WORDS, k=n))  # noqa: E731
             entry = {
                 "messages": [
                     {"role": "system", "content": "You answer support tickets."},
-                    {"role": "user", "content": words(70)},
-                    {"role": "assistant", "content": words(80)},
+                    {"role": "user", "content": " ".join(rng.choices(WORDS, k=70))},
+                    {"role": "assistant", "content": " ".join(rng.choices(WORDS, k=80))},
                 ],
                 "split": "TRAIN",
             }
@@ -91,18 +93,46 @@ def child(case: str, path: str, url: str) -> dict[str, Any]:
             )
         backend.close()
         out.update(lines=report.lines, uploaded=dataset.entry_count)
+    elif case == "slack":
+        from pydantic import SecretStr
+        from slack_sdk import WebClient
+
+        from slackbot.services.datasets import DatasetUploads, Where
+
+        slack_url, file_id = url.split("#", 1)
+        backend = OpenPipeBackend(SecretStr(KEY), os.environ["BENCH_OPENPIPE_URL"], timeout=60.0)
+        uploads = DatasetUploads(
+            slack=WebClient(token=SLACK_TOKEN, base_url=slack_url),
+            bot_token=SLACK_TOKEN,
+            backends={"openpipe": backend},
+            rules_for=lambda _: rules,
+        )
+        checked = uploads.check_file(file_id, "openpipe", Where("C0GENERAL", None, "U0ALICE"))
+        out.update(lines=checked.lines if checked else 0)
     out["seconds"] = time.perf_counter() - started
-    out["rss_peak"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+    out["rss_peak"] = _peak_rss()
     return out
 
 
-def _measure(case: str, path: Path, url: str = "") -> dict[str, Any]:
+def _peak_rss() -> int:
+    """This process's peak resident memory. VmHWM, not getrusage: on Linux `ru_maxrss` survives execve, so a
+    child would report its parent's peak when that was higher."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _measure(case: str, path: Path, url: str = "", openpipe_url: str = "") -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.datasets", "--child", case, str(path), url],
         capture_output=True,
         text=True,
         check=True,
-        env={**os.environ, "PYTHONHASHSEED": "0"},
+        env={**os.environ, "PYTHONHASHSEED": "0", "BENCH_OPENPIPE_URL": openpipe_url},
     )
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
@@ -114,6 +144,8 @@ def _mib(n: float) -> str:
 
 def run(megabytes: int = 100) -> Section:
     from slackbot.sandbox.openpipe_api import LocalOpenPipe
+    from slackbot.sandbox.slack_api import LocalSlack
+    from slackbot.sandbox.slack_files import SlackFiles
 
     section = Section(
         f"A {megabytes} MB dataset file: check and upload",
@@ -124,15 +156,24 @@ def run(megabytes: int = 100) -> Section:
         huge = Path(tmp) / "huge.jsonl"
         lines = write_file(path, megabytes)
         write_huge_line(huge, megabytes)
+        results = {
+            "baseline": _measure("baseline", path),
+            "naive": _measure("naive", path),
+            "validate": _measure("validate", path),
+            "one huge line": _measure("huge", huge),
+        }
         with LocalOpenPipe(KEY, seed=False) as api:
-            results = {
-                "baseline": _measure("baseline", path),
-                "naive": _measure("naive", path),
-                "validate": _measure("validate", path),
-                "validate + upload": _measure("upload", path, api.url),
-                "one huge line": _measure("huge", huge),
-            }
+            results["validate + upload"] = _measure("upload", path, api.url)
             posts = sum(1 for r in api.requests if r.path.endswith("/entries"))
+        with (
+            LocalOpenPipe(KEY, seed=False) as api,
+            LocalSlack(bot_token=SLACK_TOKEN, post_rate_per_channel=None) as slack,
+            SlackFiles(slack, bot_token=SLACK_TOKEN) as files,
+        ):
+            shared = files.add("big.jsonl", path.read_bytes())
+            results["from Slack: download, check, upload"] = _measure(
+                "slack", path, f"{slack.url}#{shared['id']}", api.url
+            )
     base = results["baseline"]["rss_peak"]
     for name, r in results.items():
         seconds = r["seconds"]
@@ -149,8 +190,9 @@ def run(megabytes: int = 100) -> Section:
         )
     size = path.stat().st_size if path.exists() else megabytes * 1_000_000
     section.notes.append(
-        f"naive: the file read whole and each line parsed, no checks; {lines:,} chat lines, {size / 1e6:,.0f} MB; the upload sent {results['validate + upload'].get('uploaded', 0):,}"
-        f" entries in {posts:,} requests; the huge line: {results['one huge line'].get('errors')}"
+        f"naive: the file read whole and each line parsed, no checks; {lines:,} chat lines, {size / 1e6:,.0f} MB; "
+        f"the upload sent {results['validate + upload'].get('uploaded', 0):,} entries in {posts:,} requests; "
+        f"the huge line: {results['one huge line'].get('errors')}"
     )
     return section
 

@@ -183,7 +183,7 @@ def check_lines(stream: IO[bytes], rules: DatasetRules, method: Method = Method.
     formats = _formats(rules, method)
     for number, raw, size in physical_lines(stream, rules.max_line_bytes):
         if raw is None:
-            reason = f"is {size:,} bytes long, over the {_size(rules.max_line_bytes)} a line may have"
+            reason = f"is {size:,} bytes long, over the {human_size(rules.max_line_bytes)} a line may have"
             yield Checked(number, None, size, LineError(number, ErrorKind.TOO_LONG, reason))
             continue
         content = raw[:-1] if raw.endswith(b"\n") else raw
@@ -211,7 +211,7 @@ def validate_path(path: str | os.PathLike[str], rules: DatasetRules, method: Met
     if rules.max_file_bytes is not None and size > rules.max_file_bytes:
         report = Report(rules.service, method, bytes=size)
         report.file_problems.append(
-            f"the file is {_size(size)}, over the {_size(rules.max_file_bytes)} {rules.service} takes"
+            f"the file is {human_size(size)}, over the {human_size(rules.max_file_bytes)} {rules.service} takes"
         )
         return report
     with Path(path).open("rb") as stream:
@@ -229,7 +229,7 @@ def _file_checks(report: Report, rules: DatasetRules) -> None:
     lines = report.lines - report.blank
     if rules.max_file_bytes is not None and report.bytes > rules.max_file_bytes:
         report.file_problems.append(
-            f"the file is {_size(report.bytes)}, over the {_size(rules.max_file_bytes)} {rules.service} takes"
+            f"the file is {human_size(report.bytes)}, over the {human_size(rules.max_file_bytes)} {rules.service} takes"
         )
     if lines == 0:
         report.file_problems.append("the file has no lines")
@@ -239,7 +239,7 @@ def _file_checks(report: Report, rules: DatasetRules) -> None:
         report.file_problems.append(f"{lines:,} lines: {rules.service} takes at most {rules.max_lines:,}")
 
 
-def _size(n: int) -> str:
+def human_size(n: int) -> str:
     for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if n >= scale:
             return f"{n / scale:,.1f} {unit}"

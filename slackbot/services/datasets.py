@@ -28,7 +28,7 @@ from slackbot.backends.datasets import DatasetRules
 from slackbot.backends.form import DATASET, DATASET_LABEL
 from slackbot.blocks.dataset_report import done_blocks, failed_blocks, progress_blocks, report_blocks
 from slackbot.blocks.modal import dataset_label
-from slackbot.datasets.validate import Report, valid_lines, validate_path
+from slackbot.datasets.validate import Report, human_size, valid_lines, validate_path
 from slackbot.forms import (
     AnyOf,
     FormContext,
@@ -172,7 +172,7 @@ class DatasetUploads:
         if not name.lower().endswith(".jsonl"):
             raise FileProblem(f"{name} is not a .jsonl file: share one JSON Lines file (one example per line)")
         if isinstance(size, int) and size > self.max_file_bytes:
-            raise FileProblem(f"{name} is {size / 2**20:,.0f} MiB: the bot reads files up to {self._cap()}")
+            raise FileProblem(f"{name} is {human_size(size)}: the bot reads files up to {self._cap()}")
         if not isinstance(url, str) or not url.startswith(("https://", "http://")):
             raise FileProblem(f"Slack gave no download address for {name}")
         handle, raw_path = tempfile.mkstemp(prefix="dataset-", suffix=".jsonl", dir=self.workdir)
@@ -253,7 +253,7 @@ class DatasetUploads:
             self._pending.pop(key).path.unlink(missing_ok=True)
 
     def _cap(self) -> str:
-        return f"{self.max_file_bytes / 2**20:,.0f} MiB"
+        return human_size(self.max_file_bytes)
 
 
 class _Progress:

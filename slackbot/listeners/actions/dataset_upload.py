@@ -7,6 +7,7 @@ and checking a file takes longer than Slack's 3 s).
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -22,6 +23,8 @@ from slackbot.services.datasets import DatasetUploads, FromFile, Where
 
 if TYPE_CHECKING:
     from slackbot.runtime import Runtime
+
+log = logging.getLogger("slackbot.listeners")
 
 DAMAGED = "This form could not be read back. Close it and run /finetune again."
 GONE = "This file is no longer waiting to be uploaded (it was uploaded already, or the bot restarted): share it again."
@@ -124,4 +127,11 @@ def register(app: App, runtime: Runtime) -> None:
 
 def _later(runtime: Runtime, fn: Any, *args: object) -> None:
     """After the ack, off Bolt's threads (checking and uploading a file takes a while)."""
-    runtime.after_ack.submit(fn, *args)
+
+    def run() -> None:
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("dataset file handling failed")
+
+    runtime.after_ack.submit(run)

@@ -291,6 +291,7 @@ class _Progress:
 
 # --- the /finetune modal with a file instead of a dataset ---------------------------------------------------
 
+SEEN_KEPT: Final = 1000  # submissions remembered, so that a redelivered one is not handled twice
 PLACEHOLDER_DATASET: Final = "__dataset_file__"  # stands for the dataset a file will become, while the form is checked
 
 
@@ -302,7 +303,7 @@ class FromFile:
 
     uploads: DatasetUploads
     submissions: Submissions
-    _seen: set[str] = field(default_factory=set, repr=False)
+    _seen: dict[str, None] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def accept(
@@ -348,7 +349,9 @@ class FromFile:
             with self._lock:
                 if submission_key in self._seen:
                     return  # Slack delivered the submission again
-                self._seen.add(submission_key)
+                self._seen[submission_key] = None
+                while len(self._seen) > SEEN_KEPT:  # the oldest go: a redelivery comes within minutes
+                    del self._seen[next(iter(self._seen))]
         backend = self.submissions.form_of(metadata).backend
 
         def start(dataset: Dataset, where: Where) -> None:

@@ -6,9 +6,10 @@ and checking a file takes longer than Slack's 3 s).
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
 
 from slack_bolt import Ack, App
@@ -26,7 +27,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("slackbot.listeners")
 
+FILE_WORKERS = 2  # files checked and uploaded at once
+FILE_CAPACITY = 8  # files running or waiting; beyond that the form says the bot is busy
+
 DAMAGED = "This form could not be read back. Close it and run /finetune again."
+BUSY = "The bot is checking other dataset files right now: please try again in a minute."
 GONE = "This file is no longer waiting to be uploaded (it was uploaded already, or the bot restarted): share it again."
 
 
@@ -38,6 +43,9 @@ def submitted_file(view: Mapping[str, Any]) -> dict[str, Any] | None:
     files = element.get("files") if isinstance(element, Mapping) else None
     first = files[0] if isinstance(files, list) and files else None
     return first if isinstance(first, dict) and isinstance(first.get("id"), str) else None
+
+
+Later = Callable[..., bool]  # runs work after the ack; False when too much already waits
 
 
 class FileServices(Protocol):
@@ -58,7 +66,7 @@ class FileServices(Protocol):
 
 
 def on_file_submission(
-    ack: Ack, body: dict[str, Any], view: dict[str, Any], services: FileServices, later: Any
+    ack: Ack, body: dict[str, Any], view: dict[str, Any], services: FileServices, later: Later
 ) -> None:
     team, user, file = team_of(body), user_of(body), submitted_file(view)
     try:
@@ -75,12 +83,14 @@ def on_file_submission(
     if isinstance(verdict, dict):
         ack(response_action="errors", errors=verdict)
         return
+    if not later(services.run, team, user, metadata, state, file["id"], verdict, dig(view, "id")):
+        ack(response_action="errors", errors={ids.BLOCK_DATASET_FILE: BUSY})
+        return
     ack()
-    later(services.run, team, user, metadata, state, file["id"], verdict, dig(view, "id"))
 
 
 def on_upload_valid_only(
-    ack: Ack, body: dict[str, Any], client: WebClient, uploads: DatasetUploads, later: Any
+    ack: Ack, body: dict[str, Any], client: WebClient, uploads: DatasetUploads, later: Later
 ) -> None:
     ack()
     actions = body.get("actions")
@@ -94,7 +104,8 @@ def on_upload_valid_only(
     if user != where.user:
         ephemeral(client, channel, user, f"Only <@{where.user}>, who shared the file, can upload it.")
         return
-    later(uploads.upload_valid_lines, key, user)
+    if not later(uploads.upload_valid_lines, key, user):
+        ephemeral(client, channel, user, BUSY)
 
 
 def _has_file(body: dict[str, Any]) -> bool:
@@ -113,7 +124,7 @@ def register(app: App, runtime: Runtime) -> None:
         rules_for=lambda name: d.dataset_rules if (d := declaration(name)) is not None else None,
     )
     from_file = FromFile(uploads, submissions(runtime))
-    later = functools.partial(_later, runtime)
+    later = FilePool()
 
     # Registered before the form's own submission listener: this one takes only submissions carrying a file.
     @app.view(ids.VIEW_FINETUNE, matchers=[_has_file])
@@ -125,13 +136,26 @@ def register(app: App, runtime: Runtime) -> None:
         on_upload_valid_only(ack, body, client, uploads, later)
 
 
-def _later(runtime: Runtime, fn: Any, *args: object) -> None:
-    """After the ack, off Bolt's threads (checking and uploading a file takes a while)."""
+class FilePool:
+    """Where checks and uploads run after the ack: a few threads of their own (an upload can take minutes and must
+    not hold up job starts on the after-ack pool), and a bound on what waits, so a burst is told "busy"."""
 
-    def run() -> None:
-        try:
-            fn(*args)
-        except Exception:
-            log.exception("dataset file handling failed")
+    def __init__(self, workers: int = FILE_WORKERS, waiting: int = FILE_CAPACITY) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dataset-file")
+        self._slots = threading.BoundedSemaphore(waiting)
 
-    runtime.after_ack.submit(run)
+    def __call__(self, fn: Any, *args: object) -> bool:
+        """Run `fn(*args)` soon; False (nothing queued) when too much already waits."""
+        if not self._slots.acquire(blocking=False):
+            return False
+
+        def run() -> None:
+            try:
+                fn(*args)
+            except Exception:
+                log.exception("dataset file handling failed")
+            finally:
+                self._slots.release()
+
+        self._pool.submit(run)
+        return True

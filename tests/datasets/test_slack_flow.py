@@ -153,3 +153,9 @@ def test_a_file_and_a_dataset_together_are_refused(h: Harness, files: SlackFiles
     option = h.dataset_option(view)[0]
     _, answer = submit(h, shared, "both-given", **{ids.BLOCK_DATASET: option})
     assert answer.json()["errors"] == {ids.BLOCK_DATASET_FILE: "Choose a dataset above or upload a file, not both."}
+
+
+def test_neither_a_file_nor_a_dataset_is_refused_under_the_picker(h: Harness) -> None:
+    _, answer = submit(h, None, "no-data")
+    errors = answer.json()["errors"]
+    assert list(errors) == [ids.BLOCK_DATASET]  # the form's own check: the picker is optional only for Slack

@@ -215,11 +215,11 @@ class DatasetUploads:
                     progress=progress,
                 )
         except BackendError as exc:
-            progress.finish(failed_blocks(job.name, exc.describe()), f"Upload of {job.name} failed")
+            progress.finish(failed_blocks(job.name, exc.describe()), f"Upload of {plain(job.name, 200)} failed")
             return None
         finally:
             job.path.unlink(missing_ok=True)
-        progress.finish(done_blocks(job.name, dataset, rules.service), f"{dataset.name} is ready")
+        progress.finish(done_blocks(job.name, dataset, rules.service), f"{plain(dataset.name, 200)} is ready")
         if job.then is not None:
             job.then(dataset, job.where)
         return dataset

@@ -82,7 +82,7 @@ class DatasetUploads:
     bot_token: str
     backends: Mapping[str, Backend]
     rules_for: Callable[[str], DatasetRules | None]
-    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30.0))
+    http: httpx.Client | None = None  # made on the first download: a client costs a second of start-up
     workdir: str | None = None
     now: Callable[[], float] = time.monotonic
     max_file_bytes: int = MAX_FILE_BYTES
@@ -180,7 +180,7 @@ class DatasetUploads:
         try:
             with (
                 os.fdopen(handle, "wb") as out,
-                self.http.stream(
+                self._http().stream(
                     "GET", url, headers={"Authorization": f"Bearer {self.bot_token}"}, follow_redirects=True
                 ) as answer,
             ):
@@ -251,6 +251,12 @@ class DatasetUploads:
         cutoff = self.now() - PENDING_SECONDS
         for key in [k for k, p in self._pending.items() if p.at < cutoff]:
             self._pending.pop(key).path.unlink(missing_ok=True)
+
+    def _http(self) -> httpx.Client:
+        with self._lock:
+            if self.http is None:
+                self.http = httpx.Client(timeout=30.0)
+            return self.http
 
     def _cap(self) -> str:
         return human_size(self.max_file_bytes)

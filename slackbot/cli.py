@@ -54,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=8787)
     sandbox.add_argument("--step-seconds", type=float, default=30.0, help="seconds per training status step")
     sandbox.add_argument("--budget", type=float, default=100.0, help="together: dollars an estimate may reach")
+    check_file = sub.add_parser("validate", help="check a JSONL dataset file against a backend's format")
+    check_file.add_argument("file")
+    check_file.add_argument("--backend", required=True, help="the backend whose format to check, e.g. openpipe")
+    check_file.add_argument("--method", choices=["sft", "dpo"], default="sft", help="training method (default sft)")
     return parser
 
 
@@ -72,6 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo(fail=args.fail)
         if args.command == "sandbox":
             return _sandbox(args.service, args.port, args.step_seconds, args.budget)
+        if args.command == "validate":
+            from slackbot.datasets.command import run_validate
+
+            return run_validate(args.file, args.backend, args.method)
     except SettingsError as exc:
         print(f"slackbot: {exc}", file=sys.stderr)
         return 2

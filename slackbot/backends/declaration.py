@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Final
 
 from pydantic import SecretStr
 
+from slackbot.backends.datasets import DatasetRules
 from slackbot.backends.form import FormDeclaration
 from slackbot.domain.lifecycle import StatusTable
 
@@ -90,6 +91,8 @@ class BackendDeclaration:
     # False: the service follows a job by the name the bot sent (OpenPipe's slug). True: by the id the create
     # answered (Together's job id), kept in jobs.model_id; the name sent is used only until the id is known.
     follows_by_id: bool = False
+    # The dataset files it takes (backends/<name>/datasets.py): what `slackbot validate` and an upload check.
+    dataset_rules: DatasetRules | None = None
 
     def __post_init__(self) -> None:
         assert self.form.backend == self.name, f"{self.name}'s form is declared for {self.form.backend!r}"

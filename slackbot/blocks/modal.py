@@ -241,20 +241,22 @@ def finetune_modal(
     initial_dataset_option: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
     backends: Sequence[tuple[str, str]] = (),
+    dataset_file: bool = False,
 ) -> dict[str, Any]:
     """The modal as view JSON. `option` (the backend's option value) wins over the state's (the listener reads
     the new choice).
 
     `errors` (e.g. the service's refusal on "Edit and retry"): a message keyed by a field shown in this view goes
     right under that field; every other one at the top of the view. `backends` (name, display name): with more
-    than one, the modal starts with a choice of backend (`form`'s selected).
+    than one, the modal starts with a choice of backend (`form`'s selected). `dataset_file` (the backend uploads
+    datasets): a file input for one .jsonl under the dataset picker, which becomes optional.
     """
     retry = metadata.origin == "retry"
     if not state and not errors and initial_dataset_option is None:
         # The blank form (every /finetune) differs only in its metadata: built once per option and model list.
-        view: dict[str, Any] = json.loads(_blank_view(form, option, tuple(base_models), retry))
+        view: dict[str, Any] = json.loads(_blank_view(form, option, tuple(base_models), retry, dataset_file))
     else:
-        view = _view(form, state, option, base_models, initial_dataset_option, errors, retry)
+        view = _view(form, state, option, base_models, initial_dataset_option, errors, retry, dataset_file)
     if len(backends) > 1:
         view["blocks"].insert(0, _backend_block(form.backend, backends).to_dict())
     view["private_metadata"] = metadata.encode()
@@ -269,8 +271,10 @@ def _backend_block(chosen: str, backends: Sequence[tuple[str, str]]) -> InputBlo
 
 
 @functools.lru_cache(maxsize=32)
-def _blank_view(form: FormDeclaration, option: str | None, base_models: tuple[str, ...], retry: bool) -> str:
-    return json.dumps(_view(form, None, option, list(base_models), None, None, retry))
+def _blank_view(
+    form: FormDeclaration, option: str | None, base_models: tuple[str, ...], retry: bool, dataset_file: bool
+) -> str:
+    return json.dumps(_view(form, None, option, list(base_models), None, None, retry, dataset_file))
 
 
 def _view(
@@ -281,6 +285,7 @@ def _view(
     initial_dataset_option: dict[str, Any] | None,
     errors: dict[str, str] | None,
     retry: bool,
+    dataset_file: bool = False,
 ) -> dict[str, Any]:
     state = dict(state or {})
     if form.option is not None and option is not None:
@@ -303,7 +308,37 @@ def _view(
         close=CLOSE,
         blocks=blocks,
     )
-    return view.to_dict()
+    built = view.to_dict()
+    if dataset_file and DATASET in shown:
+        _with_dataset_file(built)
+    return built
+
+
+FILE_LABEL: Final = "Or upload a new dataset"
+FILE_HINT: Final = (
+    "One .jsonl file: every line is checked before anything is uploaded, and the report goes to the thread."
+)
+
+
+def dataset_file_block() -> dict[str, Any]:
+    """The `file_input` for one .jsonl file (slack_sdk has no model for it), shown under the dataset picker."""
+    return {
+        "type": "input",
+        "block_id": ids.BLOCK_DATASET_FILE,
+        "optional": True,
+        "label": {"type": "plain_text", "text": FILE_LABEL},
+        "element": {"type": "file_input", "action_id": ids.ACTION_DATASET_FILE, "filetypes": ["jsonl"], "max_files": 1},
+        "hint": {"type": "plain_text", "text": FILE_HINT},
+    }
+
+
+def _with_dataset_file(view: dict[str, Any]) -> None:
+    """A backend that uploads datasets: the picker becomes optional (a file may stand in for it), the file input
+    follows it."""
+    blocks = view["blocks"]
+    at = next(i for i, b in enumerate(blocks) if b.get("block_id") == ids.BLOCK_DATASET)
+    blocks[at]["optional"] = True
+    blocks.insert(at + 1, dataset_file_block())
 
 
 def rebuild_action_ids(form: FormDeclaration) -> tuple[str, ...]:

@@ -91,6 +91,7 @@ def open_modal(
         base_models=catalog.base_models(option, wait=0.0),
         errors=errors,
         backends=backend_choices(runtime),
+        dataset_file=runtime.capabilities(form.backend).dataset_upload,  # the dataset file input (issue 15)
     )
     try:
         client.views_open(trigger_id=trigger_id, view=view)

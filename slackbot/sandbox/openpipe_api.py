@@ -8,6 +8,7 @@ moves models through their statuses by clock time, so tests advance a `ManualClo
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import re
 import signal
@@ -48,6 +49,7 @@ def _iso(ts: float) -> str:
 
 
 def _template(path: str) -> str:
+    path = re.sub(r"^/datasets/[^/]+", "/datasets/{datasetId}", path)
     return re.sub(r"^/models/[^/]+$", "/models/{slug}", path)
 
 
@@ -253,6 +255,8 @@ class LocalOpenPipe:
                 return 200, {"object": "list", "data": [self._dataset(d) for d in self._datasets.values()]}
             if (method, path) == ("POST", "/chat/completions"):
                 return 200, self._chat(body)
+            if path.startswith("/datasets"):
+                return 200, self._datasets_route(method, path, body)
             if _template(path) == "/models/{slug}" and method in ("GET", "DELETE"):
                 slug = path.removeprefix("/models/")
                 if slug not in self._models:
@@ -295,6 +299,63 @@ class LocalOpenPipe:
             "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
             "usage": {"prompt_tokens": 12, "completion_tokens": 11, "total_tokens": 23},
         }
+
+    # --- datasets: create, add entries, delete -----------------------------------------------------------
+
+    def dataset_entries(self, dataset_id: str) -> list[dict[str, Any]]:
+        """The entries a dataset holds (for tests)."""
+        with self._lock:
+            return list(self._datasets[dataset_id].get("rows", []))
+
+    def dataset_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._datasets)
+
+    def refuse_entries(self, marker: str, message: str) -> None:
+        """From now on an entry whose JSON contains `marker` is not created and is listed in the answer's errors."""
+        with self._lock:
+            self._refused = (marker, message)
+
+    def _datasets_route(self, method: str, path: str, body: Any) -> dict[str, Any]:
+        if (method, path) == ("POST", "/datasets"):
+            problems = check(body_schema(self._spec, "/datasets"), body)
+            if problems:
+                raise ApiError(400, "Input validation failed", problems)
+            ds_id = self.add_dataset(body["name"], 0)
+            self._datasets[ds_id]["rows"] = []
+            return self._dataset(self._datasets[ds_id])
+        template = _template(path)
+        ds_id = path.split("/")[2]
+        if template not in ("/datasets/{datasetId}", "/datasets/{datasetId}/entries") or not ds_id:
+            raise ApiError(404, f"No route for {method} {path}")
+        if ds_id not in self._datasets:
+            raise ApiError(404, "Dataset not found")
+        if (method, template) == ("DELETE", "/datasets/{datasetId}"):
+            self._datasets.pop(ds_id)
+            return {"id": ds_id, "object": "dataset", "deleted": True}
+        if (method, template) == ("POST", "/datasets/{datasetId}/entries"):
+            problems = check(body_schema(self._spec, "/datasets/{datasetId}/entries"), body)
+            if problems:
+                raise ApiError(400, "Input validation failed", problems[:20])
+            if not 1 <= len(body["entries"]) <= 100:
+                raise ApiError(400, "Input validation failed", ["entries: Array must contain 1 to 100 element(s)"])
+            marker, message = getattr(self, "_refused", (None, ""))
+            errors, rows = [], self._datasets[ds_id].setdefault("rows", [])
+            for index, entry in enumerate(body["entries"]):
+                if marker is not None and marker in json.dumps(entry):
+                    errors.append(
+                        {"object": "dataset.entries.creation.error", "entry_index": index, "message": message}
+                    )
+                else:
+                    rows.append(entry)
+            created = len(body["entries"]) - len(errors)
+            self._datasets[ds_id]["entries"] += created
+            return {
+                "object": "dataset.entries.creation",
+                "entries_created": created,
+                "errors": {"object": "list", "data": errors},
+            }
+        raise ApiError(404, f"No route for {method} {path}")
 
 
 def echo_answer(slug: str, messages: list[Any]) -> str:

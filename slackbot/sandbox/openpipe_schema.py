@@ -34,7 +34,7 @@ _TYPES: dict[str, Any] = {
 
 def check(schema: dict[str, Any], value: Any, where: str = "body") -> list[str]:
     """Problems with `value` under the OpenAPI 3.0 subset the spec uses; [] when it conforms."""
-    if value is None:
+    if value is None and "anyOf" not in schema:  # a nullable branch of an anyOf may take the null
         return [] if schema.get("nullable") or schema == {} else [f"{where}: Expected a value, received null"]
     if "anyOf" in schema:
         branches = schema["anyOf"]
@@ -62,6 +62,9 @@ def check(schema: dict[str, Any], value: Any, where: str = "body") -> list[str]:
         extra = [key for key in value if key not in props]
         if extra and schema.get("additionalProperties") is False:
             problems.append(f"{where}: Unrecognized key(s) in object: {', '.join(map(repr, extra))}")
+        if isinstance(schema.get("additionalProperties"), dict):  # e.g. metadata: string values only
+            for key in extra:
+                problems += check(schema["additionalProperties"], value[key], f"{where}.{key}")
         for key, sub in props.items():
             if key in value:
                 problems += check(sub, value[key], f"{where}.{key}")

@@ -3,21 +3,37 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 from pydantic import SecretStr
 
-from slackbot.backends.base import ChatMessage, ChatReply, Dataset, FineTuneSpec, ModelState, NotFoundError
+from slackbot.backends.base import (
+    BackendError,
+    ChatMessage,
+    ChatReply,
+    Dataset,
+    FineTuneSpec,
+    ModelState,
+    NotFoundError,
+    ProtocolError,
+    ValidationError,
+)
 from slackbot.backends.declaration import BackendConfig
 from slackbot.backends.http import MAX_BODY_BYTES
 from slackbot.backends.openpipe.catalog import BASE_MODELS
 from slackbot.backends.openpipe.client import OpenPipeClient, chat_within
+from slackbot.backends.openpipe.datasets import ENTRIES_PER_REQUEST
 from slackbot.backends.openpipe.fields import Provider
 from slackbot.backends.openpipe.wire import to_chat_reply, to_chat_request, to_create_request
 from slackbot.domain.lifecycle import Lifecycle
+
+log = logging.getLogger("slackbot.openpipe")
 
 
 def project_id(api_key: SecretStr, base_url: str) -> str:
@@ -129,6 +145,84 @@ class OpenPipeBackend:
 
     def chat(self, model: str, messages: list[ChatMessage], *, timeout_seconds: float) -> ChatReply:
         return to_chat_reply(chat_within(self.client, to_chat_request(model, messages), timeout_seconds))
+    # --- datasets (appended) ---------------------------------------------------------------------
+
+    def upload_dataset(
+        self,
+        name: str,
+        lines: Iterable[bytes],
+        *,
+        total_bytes: int,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Dataset:
+        """A new dataset holding `lines` (validated JSONL lines), sent in batches of at most 100 entries.
+
+        Whole or not at all: if any batch fails for good (or the lines run dry with an error), the dataset is
+        deleted and the error says how far the upload got, so no half dataset is ever left to train on.
+        """
+        created = self.client.create_dataset(name)
+        done = sent = 0
+        try:
+            for batch, size in _batches(lines):
+                answer = self.client.add_dataset_entries(created.id, batch, count_before=done)
+                if answer.errors.data:
+                    first = answer.errors.data[0]
+                    raise ValidationError(
+                        f"OpenPipe refused entry {done + int(first.entry_index) + 1:,} of the upload: "
+                        f"{self.client._redact(first.message)}",
+                        code="entry_refused",
+                    )
+                if int(answer.entries_created) != len(batch):
+                    raise ProtocolError(
+                        f"OpenPipe created {int(answer.entries_created)} of a batch of {len(batch)} entries"
+                    )
+                done += len(batch)
+                sent += size
+                if progress is not None:
+                    progress(min(sent, total_bytes), total_bytes)
+        except BaseException as exc:
+            self._discard(created.id, exc, done)
+            raise
+        return Dataset(id=created.id, name=created.name, entry_count=done, created=created.created)
+
+    def _discard(self, dataset_id: str, failure: BaseException, done: int) -> None:
+        """Delete a dataset an upload left half done, and say so (or that it could not be) in the error."""
+        try:
+            self.client.delete_dataset(dataset_id)
+            outcome = "the partial dataset was deleted"
+        except NotFoundError:
+            outcome = "the partial dataset was deleted"
+        except BackendError as exc:
+            log.warning("openpipe: could not delete the partial dataset %s (%s)", dataset_id, type(exc).__name__)
+            outcome = f"the partial dataset {dataset_id} could not be deleted: delete it in OpenPipe"
+        if isinstance(failure, BackendError):
+            failure.message = f"{failure.message} (the upload stopped after {done:,} entries; {outcome})"
+            failure.args = (failure.describe(),)
+
+
+# Requests stay well under what proxies take, however long the lines: at most this many bytes of entries each.
+BATCH_BYTES = 4 * 1024 * 1024
+
+
+def _batches(lines: Iterable[bytes]) -> Iterator[tuple[list[dict[str, Any]], int]]:
+    """Entries in batches of at most `ENTRIES_PER_REQUEST` and `BATCH_BYTES` (a longer line goes alone), with
+    the bytes they took in the file (line breaks included)."""
+    batch: list[dict[str, Any]] = []
+    size = 0
+    for line in lines:
+        if batch and (len(batch) == ENTRIES_PER_REQUEST or size + len(line) > BATCH_BYTES):
+            yield batch, size
+            batch, size = [], 0
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            entry = None
+        if not isinstance(entry, dict):
+            raise ValidationError("a line of the upload is not a JSON object (validate the file first)")
+        batch.append(entry)
+        size += len(line) + 1
+    if batch:
+        yield batch, size
 
 
 def from_config(config: BackendConfig) -> OpenPipeBackend:

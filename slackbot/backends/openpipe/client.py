@@ -31,9 +31,14 @@ from slackbot.backends.http import BY_STATUS, JsonApiClient
 from slackbot.backends.openpipe.wire import (
     ChatCompletionRequest,
     ChatCompletionResponse,
+    CreateDatasetRequest,
     CreateModelRequest,
+    DatasetEntriesRequest,
+    DatasetItem,
     DatasetList,
+    DeleteDatasetResponse,
     DeleteModelResponse,
+    EntriesCreated,
     ErrorBody,
     Model,
     ModelList,
@@ -187,6 +192,69 @@ class OpenPipeClient(JsonApiClient):
             # Honoured by `_backoff` like a 429's (capped by `max_retry_after`); refusals are never retried.
             return ServerError(message, retry_after=retry_after, status=status, code=code, issues=issues)
         return (kind or BackendError)(message, status=status, code=code, issues=issues)
+
+    # --- datasets (appended) ---------------------------------------------------------------------
+
+    def create_dataset(self, name: str) -> DatasetItem:
+        """POST /datasets at most once: after an ambiguous failure, a dataset of that name that was not there
+        before is ours (found with GET /datasets), so a retry never makes a second one."""
+        before = {d.id for d in self.list_datasets().data}
+        body = CreateDatasetRequest(name=name).to_wire()
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                return self._parse(self._request("POST", "/datasets", body, attempt), DatasetItem)
+            except RateLimitedError as exc:
+                if attempt == self.max_attempts:
+                    raise
+                self._sleep(self._backoff(attempt, exc))
+            except (TransportError, ServerError, ProtocolError) as exc:
+                new = [d for d in self._datasets_or(exc) if d.name == name and d.id not in before]
+                if len(new) == 1:
+                    return new[0]
+                if new or attempt == self.max_attempts:
+                    raise
+                self._sleep(self._backoff(attempt, exc))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def add_dataset_entries(
+        self, dataset_id: str, entries: list[dict[str, Any]], *, count_before: int
+    ) -> EntriesCreated:
+        """POST /datasets/{id}/entries, never blindly re-sent: after an ambiguous failure the dataset's entry count
+        (read with GET /datasets) says whether the batch landed (`count_before + len(entries)`: done), did not
+        (`count_before`: sent again) or partly (raised: the caller deletes the dataset)."""
+        body = DatasetEntriesRequest(entries=entries).to_wire()
+        path = f"/datasets/{_segment(dataset_id)}/entries"
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                return self._parse(self._request("POST", path, body, attempt), EntriesCreated)
+            except RateLimitedError as exc:
+                if attempt == self.max_attempts:
+                    raise
+                self._sleep(self._backoff(attempt, exc))
+            except (TransportError, ServerError, ProtocolError) as exc:
+                found = next((d for d in self._datasets_or(exc) if d.id == dataset_id), None)
+                count = int(found.dataset_entry_count) if found is not None else None
+                if count == count_before + len(entries):
+                    return EntriesCreated(entries_created=len(entries))
+                if count != count_before or attempt == self.max_attempts:
+                    raise
+                self._sleep(self._backoff(attempt, exc))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def delete_dataset(self, dataset_id: str) -> DeleteDatasetResponse:
+        # Deleting twice is harmless (a 404 the caller takes as done), so it is retried like a read.
+        return self._retrying(
+            lambda attempt: self._parse(
+                self._request("DELETE", f"/datasets/{_segment(dataset_id)}", None, attempt), DeleteDatasetResponse
+            )
+        )
+
+    def _datasets_or(self, failure: BackendError) -> list[DatasetItem]:
+        """The project's datasets, to resolve an ambiguous write; if they cannot be read, the write's own error."""
+        try:
+            return self.list_datasets().data
+        except BackendError:
+            raise failure from None
 
 
 def _segment(slug: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 from slackbot.backends.declaration import BackendDeclaration, BackendSettings, Capabilities
+from slackbot.backends.openpipe.datasets import OPENPIPE_DATASET_RULES
 from slackbot.backends.openpipe.fields import OPENPIPE_FORM
 from slackbot.backends.openpipe.statuses import OPENPIPE_STATUSES
 
@@ -24,4 +25,5 @@ OPENPIPE: Final = BackendDeclaration(
     # From its v1 OpenAPI document: DELETE /models/{modelSlug}, POST /chat/completions, POST /datasets with
     # POST /datasets/{datasetId}/entries. No cancel, price, metrics, ETA or events endpoint.
     capabilities=Capabilities(delete=True, chat_completions=True, dataset_upload=True),
+    dataset_rules=OPENPIPE_DATASET_RULES,
 )

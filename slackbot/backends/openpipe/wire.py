@@ -433,3 +433,32 @@ def to_chat_reply(answer: ChatCompletionResponse) -> ChatReply:
     choice = answer.choices[0]
     text = choice.message.content or choice.message.refusal or ""
     return ChatReply(text=text, model=answer.model, finish_reason=choice.finish_reason)
+# --- datasets: POST /datasets, POST /datasets/{datasetId}/entries, DELETE /datasets/{datasetId} -------------
+
+
+class CreateDatasetRequest(WireRequest):
+    name: str = Field(min_length=1)
+
+
+class DatasetEntriesRequest(WireRequest):
+    # Entries are lines the validator passed against the spec's entry schema: sent as they were written.
+    entries: list[dict[str, Any]] = Field(min_length=1, max_length=100)
+
+
+class EntryError(WireResponse):
+    entry_index: float
+    message: str
+
+
+class EntryErrors(WireResponse):
+    data: list[EntryError] = Field(default_factory=list)
+
+
+class EntriesCreated(WireResponse):
+    entries_created: float
+    errors: EntryErrors = Field(default_factory=EntryErrors)
+
+
+class DeleteDatasetResponse(WireResponse):
+    id: str
+    deleted: bool

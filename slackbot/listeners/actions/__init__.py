@@ -1,4 +1,5 @@
-"""Block actions: redrawing the form when a switch changes, "Edit and retry", the card's controls and Try it."""
+"""Block actions: redrawing the form when a switch changes, "Edit and retry", the card's controls, Try it, and a
+dataset from a file."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from slack_bolt import App
 
-from slackbot.listeners.actions import job_controls, modal_actions, try_it
+from slackbot.listeners.actions import dataset_upload, job_controls, modal_actions, try_it
 
 if TYPE_CHECKING:
     from slackbot.runtime import Runtime
@@ -16,6 +17,7 @@ def register(app: App, runtime: Runtime) -> None:
     modal_actions.register(app, runtime)
     job_controls.register(app, runtime)
     try_it.register(app, runtime)
+    dataset_upload.register(app, runtime)
 
 
 __all__ = ["register"]

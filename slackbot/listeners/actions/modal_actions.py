@@ -83,7 +83,13 @@ def on_rebuild(ack: Ack, body: dict[str, Any], client: WebClient, runtime: Runti
     metadata, state, option = rebuild_input(view, metadata, form)
     base_models = runtime.catalog_for(form.backend).base_models(option, wait=1.0)
     new_view = finetune_modal(
-        metadata, state, form=form, option=option, base_models=base_models, backends=backend_choices(runtime)
+        metadata,
+        state,
+        form=form,
+        option=option,
+        base_models=base_models,
+        backends=backend_choices(runtime),
+        dataset_file=runtime.capabilities(form.backend).dataset_upload,  # the dataset file input (issue 15)
     )
     try:
         # The hash makes Slack refuse the update if the view changed meanwhile (another action won).

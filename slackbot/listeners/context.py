@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -9,9 +10,11 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from slackbot.backends.base import EstimatesPrice
 from slackbot.backends.registry import declaration, form_for
 from slackbot.blocks.modal import finetune_modal
 from slackbot.forms import FormDeclaration, FormState, ModalMetadata, default_option, state_option
+from slackbot.services.submission import Submissions
 
 if TYPE_CHECKING:
     from slackbot.runtime import Runtime
@@ -113,3 +116,25 @@ def ephemeral(client: WebClient, channel: str | None, user: str | None, text: st
         client.chat_postEphemeral(channel=channel, user=user, text=text)
     except SlackApiError as exc:
         log.info("ephemeral not delivered", extra={"channel": channel, "error": exc.response.get("error")})
+
+
+def submissions(runtime: Runtime) -> Submissions:
+    """The submission service over the running bot."""
+    return Submissions(
+        store=runtime.store,
+        submitter=runtime.submitter,
+        form_of=functools.partial(form_of, runtime),
+        catalog_for=runtime.catalog_for,
+        lookups=runtime.lookups,
+        permission=runtime.permissions.check,
+        pool=runtime,
+        pricer=functools.partial(_pricer, runtime),
+    )
+
+
+def _pricer(runtime: Runtime, backend: str) -> EstimatesPrice | None:
+    """The backend's estimator when it is on and declares price estimates."""
+    found = runtime.backends.get(backend)
+    if runtime.capabilities(backend).price_estimate and isinstance(found, EstimatesPrice):
+        return found
+    return None

@@ -145,6 +145,7 @@ class OpenPipeBackend:
 
     def chat(self, model: str, messages: list[ChatMessage], *, timeout_seconds: float) -> ChatReply:
         return to_chat_reply(chat_within(self.client, to_chat_request(model, messages), timeout_seconds))
+
     # --- datasets (appended) ---------------------------------------------------------------------
 
     def upload_dataset(

@@ -433,6 +433,8 @@ def to_chat_reply(answer: ChatCompletionResponse) -> ChatReply:
     choice = answer.choices[0]
     text = choice.message.content or choice.message.refusal or ""
     return ChatReply(text=text, model=answer.model, finish_reason=choice.finish_reason)
+
+
 # --- datasets: POST /datasets, POST /datasets/{datasetId}/entries, DELETE /datasets/{datasetId} -------------
 
 

@@ -19,7 +19,7 @@ from slackbot import ids
 from slackbot.backends.base import Method
 from slackbot.backends.registry import declaration
 from slackbot.forms import MetadataError, ModalMetadata, form_state_from_view
-from slackbot.listeners.context import dig, ephemeral, team_of, user_of
+from slackbot.listeners.context import dig, ephemeral, submissions, team_of, user_of
 from slackbot.services.datasets import DatasetUploads, FromFile, Where
 
 if TYPE_CHECKING:
@@ -114,8 +114,6 @@ def _has_file(body: dict[str, Any]) -> bool:
 
 
 def register(app: App, runtime: Runtime) -> None:
-    from slackbot.listeners.views.submission import submissions
-
     token = runtime.settings.slack_bot_token
     uploads = DatasetUploads(
         slack=runtime.slack,

@@ -16,8 +16,8 @@ from slack_sdk import WebClient
 from slackbot import ids
 from slackbot.blocks import price
 from slackbot.forms import MetadataError
-from slackbot.listeners.context import dig, team_of, user_of
-from slackbot.listeners.views.submission import DAMAGED, SubmissionServices, start_accepted, submissions
+from slackbot.listeners.context import dig, submissions, team_of, user_of
+from slackbot.listeners.views.submission import DAMAGED, SubmissionServices, start_accepted
 from slackbot.services.submission import Accepted, Refused
 
 if TYPE_CHECKING:

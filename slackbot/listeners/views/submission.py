@@ -8,7 +8,6 @@ ack, and the confirmation's own submission (`views.price_confirm`) records and s
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 import uuid
@@ -20,14 +19,14 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from slackbot import ids
-from slackbot.backends.base import EstimatesPrice, PriceQuote
+from slackbot.backends.base import PriceQuote
 from slackbot.backends.registry import declaration
 from slackbot.blocks import price
 from slackbot.forms import FormState, MetadataError, ModalMetadata, form_state_from_view
 from slackbot.jobs.records import JobRecord
 from slackbot.jobs.submit import SubmitRequest
-from slackbot.listeners.context import dig, ephemeral, form_of, team_of, user_of
-from slackbot.services.submission import BUSY, Accepted, Refused, Submissions, Verdict
+from slackbot.listeners.context import dig, ephemeral, submissions, team_of, user_of
+from slackbot.services.submission import BUSY, Accepted, Refused, Verdict
 
 if TYPE_CHECKING:
     from slackbot.runtime import Runtime
@@ -171,28 +170,6 @@ def start_accepted(services: SubmissionServices, client: WebClient, accepted: Ac
     say = services.start(accepted.job, accepted.request)
     if say is not None:
         ephemeral(client, accepted.request.channel_id, accepted.request.user_id, say)
-
-
-def submissions(runtime: Runtime) -> Submissions:
-    """The submission service over the running bot."""
-    return Submissions(
-        store=runtime.store,
-        submitter=runtime.submitter,
-        form_of=functools.partial(form_of, runtime),
-        catalog_for=runtime.catalog_for,
-        lookups=runtime.lookups,
-        permission=runtime.permissions.check,
-        pool=runtime,
-        pricer=functools.partial(_pricer, runtime),
-    )
-
-
-def _pricer(runtime: Runtime, backend: str) -> EstimatesPrice | None:
-    """The backend's estimator when it is on and declares price estimates."""
-    found = runtime.backends.get(backend)
-    if runtime.capabilities(backend).price_estimate and isinstance(found, EstimatesPrice):
-        return found
-    return None
 
 
 def register(app: App, runtime: Runtime) -> None:

@@ -73,3 +73,17 @@ def test_a_dpo_file(api: LocalTogether, client: TogetherClient) -> None:
 def test_nothing_to_upload(client: TogetherClient) -> None:
     with pytest.raises(ValidationError, match="there is no line to upload"):
         upload_dataset(client, "empty", iter([]), total_bytes=0)
+
+
+def test_a_file_larger_than_memory_keeps_is_spooled_and_streamed_whole(
+    api: LocalTogether, client: TogetherClient
+) -> None:
+    # Over the spool's in-memory size the lines go to a temporary file, read twice in chunks (checksum, then PUT).
+    line = json.dumps(GOOD_CHAT).encode()
+    count = (9 * 1024 * 1024) // (len(line) + 1) + 1
+    dataset = upload_dataset(client, "big", (line for _ in range(count)), total_bytes=count * (len(line) + 1))
+    stored = api.file_data(dataset.id)
+    assert stored is not None and len(stored) == count * (len(line) + 1) > 9 * 1024 * 1024
+    assert stored == (line + b"\n") * count and dataset.entry_count == count
+    again = upload_dataset(client, "big", (line for _ in range(count)), total_bytes=count * (len(line) + 1))
+    assert again.id == dataset.id  # same bytes, same checksum: Together gives the existing file back

@@ -64,6 +64,7 @@ def test_it_is_declared_with_every_capability_implemented(backend: TogetherBacke
         "metrics",
         "eta",
         "events",
+        "dataset_upload",
         "chat_completions",
     )
     built = TOGETHER.build(BackendConfig(api_key=SecretStr(KEY), base_url=backend.client._base, timeout_seconds=3))

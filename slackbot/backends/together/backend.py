@@ -35,6 +35,7 @@ from slackbot.backends.base import (
 )
 from slackbot.backends.declaration import BackendConfig
 from slackbot.backends.http import MAX_BODY_BYTES
+from slackbot.backends.together import upload
 from slackbot.backends.together.client import TogetherClient
 from slackbot.backends.together.fields import FULL, to_create_request
 from slackbot.backends.together.statuses import together_lifecycle
@@ -328,6 +329,17 @@ class TogetherBackend:
         choice = answer.choices[0]
         assert choice.message is not None
         return ChatReply(text=choice.message.content or "", model=answer.model, finish_reason=choice.finish_reason)
+
+    def upload_dataset(
+        self,
+        name: str,
+        lines: Iterable[bytes],
+        *,
+        total_bytes: int,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Dataset:
+        """Capabilities.dataset_upload: the lines as one JSONL file with purpose fine-tune (see upload.py)."""
+        return upload.upload_dataset(self.client, name, lines, total_bytes=total_bytes, progress=progress)
 
     def close(self) -> None:
         self.client.close()

@@ -14,8 +14,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Mapping
-from typing import Any, TypeVar
+from collections.abc import Iterator, Mapping
+from typing import Any, BinaryIO, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -83,9 +83,11 @@ class TogetherClient(JsonApiClient):
     def get_file(self, file_id: str) -> FileObject:
         return self._read("GET", f"/files/{_segment(file_id)}", FileObject)
 
-    def upload_file(self, file_name: str, data: bytes, *, purpose: str = "fine-tune") -> FileObject:
+    def upload_file(self, file_name: str, data: bytes | BinaryIO, *, purpose: str = "fine-tune") -> FileObject:
         """The service's upload flow (as the SDK 3.1.1 does it): ask for a presigned URL, PUT the bytes there,
-        then ask Together to preprocess the file. The same bytes uploaded again give back the existing file."""
+        then ask Together to preprocess the file. The same bytes uploaded again give back the existing file.
+
+        `data` may be a seekable binary file: it is read twice in chunks (checksum, then the PUT), never whole."""
         suffix = "." + file_name.rsplit(".", 1)[-1].lower() if "." in file_name else ""
         if suffix not in _FILE_TYPES:
             raise ValidationError(f"{file_name!r} is not a .jsonl, .parquet or .csv file", code="file_type")
@@ -93,7 +95,7 @@ class TogetherClient(JsonApiClient):
             "purpose": purpose,
             "file_name": file_name,
             "file_type": _FILE_TYPES[suffix],
-            "checksum": hashlib.sha256(data).hexdigest(),
+            "checksum": _sha256(data),
         }
         form = {name: (None, value) for name, value in fields.items()}
         status, headers, raw = self._send("POST", self._url("/files"), files=form, attempt=1, redirect_ok=True)
@@ -109,7 +111,15 @@ class TogetherClient(JsonApiClient):
             raise ProtocolError(f"Together's upload answer had no upload address (HTTP {status})")
         put_url = str(httpx.URL(self._url("/files")).join(location))
         # The presigned URL carries its own authorisation: our key never goes to the storage host.
-        status, headers, raw = self._send("PUT", put_url, content=data, attempt=1, auth=False)
+        if isinstance(data, bytes):
+            status, headers, raw = self._send("PUT", put_url, content=data, attempt=1, auth=False)
+        else:
+            size = data.seek(0, 2)
+            data.seek(0)
+            # A presigned PUT takes no chunked body: the length is said up front, the bytes streamed.
+            status, headers, raw = self._send(
+                "PUT", put_url, content=_chunks(data), content_length=size, attempt=1, auth=False
+            )
         if status >= 300:
             raise self._error(status, headers, raw)
         return self._parse(self._call("POST", f"/files/{_segment(file_id)}/preprocess", attempt=1), FileObject)
@@ -229,7 +239,8 @@ class TogetherClient(JsonApiClient):
         json: dict[str, Any] | None = None,
         params: Mapping[str, str] | None = None,
         files: Mapping[str, tuple[None, str]] | None = None,
-        content: bytes | None = None,
+        content: bytes | Iterator[bytes] | None = None,
+        content_length: int | None = None,
         auth: bool = True,
         redirect_ok: bool = False,
         timeout: float | None = None,
@@ -239,6 +250,8 @@ class TogetherClient(JsonApiClient):
         # Only the path is logged: a presigned upload URL's query string is a credential.
         shown = httpx.URL(url).path
         headers = {"Accept": "application/json"}
+        if content_length is not None:
+            headers["Content-Length"] = str(content_length)
         if auth:
             headers["Authorization"] = f"Bearer {self._key.get_secret_value()}"
         try:
@@ -273,7 +286,7 @@ class TogetherClient(JsonApiClient):
         json: dict[str, Any] | None,
         params: Mapping[str, str] | None,
         files: Mapping[str, tuple[None, str]] | None,
-        content: bytes | None,
+        content: bytes | Iterator[bytes] | None,
         timeout: float | None = None,
     ) -> tuple[int, httpx.Headers, bytes]:
         # A caller's own bound (a chat answer Slack waits for) is never longer than the client's.
@@ -318,6 +331,25 @@ class TogetherClient(JsonApiClient):
             return ServerError(message, retry_after=retry_after, status=status, code=code, issues=issues)
         kind = BY_STATUS.get(status, BackendError)
         return kind(message, status=status, code=code, issues=issues)
+
+
+_CHUNK = 1024 * 1024
+
+
+def _chunks(data: BinaryIO) -> Iterator[bytes]:
+    while chunk := data.read(_CHUNK):
+        yield chunk
+
+
+def _sha256(data: bytes | BinaryIO) -> str:
+    if isinstance(data, bytes):
+        return hashlib.sha256(data).hexdigest()
+    data.seek(0)
+    digest = hashlib.sha256()
+    for chunk in _chunks(data):
+        digest.update(chunk)
+    data.seek(0)
+    return digest.hexdigest()
 
 
 def _plain_message(raw: bytes) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 from slackbot.backends.declaration import BackendDeclaration, BackendSettings, Capabilities
+from slackbot.backends.together.datasets import TOGETHER_DATASET_RULES
 from slackbot.backends.together.fields import TOGETHER_FORM
 from slackbot.backends.together.statuses import TOGETHER_STATUSES
 
@@ -23,7 +24,7 @@ TOGETHER: Final = BackendDeclaration(
     form=TOGETHER_FORM,
     # From its fine-tuning API (shared/together): POST /fine-tunes/{id}/cancel, DELETE /fine-tunes/{id},
     # POST /fine-tunes/estimate-price, GET .../metrics, progress.seconds_remaining, GET .../events, and
-    # POST /chat/completions on the job's model_output_name. Uploading datasets from Slack comes separately.
+    # POST /chat/completions on the job's model_output_name; files uploaded with purpose fine-tune.
     capabilities=Capabilities(
         cancel=True,
         delete=True,
@@ -32,6 +33,8 @@ TOGETHER: Final = BackendDeclaration(
         eta=True,
         events=True,
         chat_completions=True,
+        dataset_upload=True,
     ),
+    dataset_rules=TOGETHER_DATASET_RULES,
     follows_by_id=True,
 )

@@ -273,6 +273,12 @@ def settings_line(
         shown = sorted((f for f in rows if f.card), key=lambda f: f.card_order)
         values = ", ".join(f"{f.card} {_shown_value(parameters.get(f.id), form)}" for f in shown)
         parts.append(f"{title}: {values}")
+    # Fields every method trains with (e.g. epochs on a service whose SFT and DPO share them) get a line of their own.
+    common = sorted(
+        (f for f in form.fields if f.card and f.card_method is None and f.shown(choice)), key=lambda f: f.card_order
+    )
+    if common:
+        parts.append("Training: " + ", ".join(f"{f.card} {_shown_value(parameters.get(f.id), form)}" for f in common))
     return "\n".join(parts)
 
 

@@ -142,3 +142,18 @@ def test_together_refusals_land_under_their_fields() -> None:
     assert "dataset" in refusal_errors(TOGETHER_FORM, "x", ["training_file: file-9 is not an uploaded file"])
     assert "validation_file" in refusal_errors(TOGETHER_FORM, "x", ["validation_file: file-9 was not found"])
     assert "lora_r" in refusal_errors(TOGETHER_FORM, "x", ["training_type.lora_r: must be 1 to 64"])
+
+
+def test_the_cards_settings_show_what_every_method_trains_with() -> None:
+    # Epochs, learning rate and batch size are Together's for SFT and DPO alike: a DPO card shows them too.
+    from slackbot.backends.form import settings_line
+
+    dpo = settings_line(
+        TOGETHER_FORM, "lora", (Method.DPO,), {"dpo_beta": 0.2, "n_epochs": 2, "learning_rate": 2e-5, "lora_r": 16}
+    )
+    assert "beta 0.2" in dpo and "SFT" not in dpo.split("\n")[-1]
+    training = dpo.split("\n")[-1]
+    assert training.startswith("Training: ") and "epochs 2" in training and "learning rate 2e-05" in training
+    assert "LoRA rank 16" in training and "batch size default" in training
+    full = settings_line(TOGETHER_FORM, "full", (Method.SFT,), {"n_epochs": 1})
+    assert "LoRA rank" not in full and "epochs 1" in full

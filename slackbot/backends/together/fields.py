@@ -260,7 +260,6 @@ TOGETHER_FORM: Final = FormDeclaration(
             wire=(r"lora_r\b",),
             wire_rank=4,
             card="LoRA rank",
-            card_method=Method.SFT,
             card_order=5,
         ),
         FormField(
@@ -302,7 +301,6 @@ TOGETHER_FORM: Final = FormDeclaration(
             wire=(r"^n_epochs\b",),
             wire_rank=10,
             card="epochs",
-            card_method=Method.SFT,
             card_order=0,
         ),
         FormField(
@@ -313,7 +311,6 @@ TOGETHER_FORM: Final = FormDeclaration(
             wire=(r"^learning_rate\b",),
             wire_rank=10,
             card="learning rate",
-            card_method=Method.SFT,
             card_order=1,
         ),
         FormField(
@@ -324,7 +321,6 @@ TOGETHER_FORM: Final = FormDeclaration(
             wire=(r"^batch_size\b",),
             wire_rank=10,
             card="batch size",
-            card_method=Method.SFT,
             card_order=2,
         ),
         FormField(

@@ -97,6 +97,8 @@ class Runtime:
     after_ack_slots: threading.BoundedSemaphore = field(
         default_factory=lambda: threading.BoundedSemaphore(AFTER_ACK_CAPACITY), repr=False
     )
+    # What listeners started that must end with the bot (e.g. the Home tab's refresher), called by `stop`.
+    on_stop: list[Callable[[], None]] = field(default_factory=list, repr=False)
     _started: bool = field(default=False, repr=False)
 
     @classmethod
@@ -291,6 +293,8 @@ class Runtime:
         """Finish the submissions and the tick in progress, then release everything (SIGTERM path)."""
         self.after_ack.shutdown(wait=True)
         self.lookups.shutdown(wait=False, cancel_futures=True)
+        for stop in self.on_stop:
+            stop()
         if self._started:
             self.scheduler.shutdown(wait=True)
             self._started = False

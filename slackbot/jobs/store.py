@@ -87,6 +87,20 @@ class JobStore:
         with reading(self.engine) as conn:
             return [JobRecord.from_row(row) for row in conn.execute(query)]
 
+    def recent_of_user(self, team_id: str, user_id: str, limit: int) -> list[JobRecord]:
+        """A user's latest jobs in a workspace, newest first, refused ones included."""
+        return self._newest(limit, jobs.c.team_id == team_id, jobs.c.requester_id == user_id)
+
+    def followed_in_team(self, team_id: str, limit: int) -> list[JobRecord]:
+        """A workspace's jobs still followed and not refused, newest first."""
+        refused = Lifecycle.REJECTED.value
+        return self._newest(limit, jobs.c.team_id == team_id, jobs.c.tracking.is_(True), jobs.c.lifecycle != refused)
+
+    def _newest(self, limit: int, *conditions: Any) -> list[JobRecord]:
+        query = select(jobs).where(*conditions).order_by(jobs.c.created_at.desc(), jobs.c.id.desc()).limit(limit)
+        with reading(self.engine) as conn:
+            return [JobRecord.from_row(row) for row in conn.execute(query)]
+
     def slug_taken(self, team_id: str, slug: str) -> bool:
         """Whether one of this workspace's jobs holds `slug` (a refused job frees its slug). One indexed lookup."""
         not_refused = jobs.c.lifecycle != Lifecycle.REJECTED.value

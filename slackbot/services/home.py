@@ -13,18 +13,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import select
 
 from slackbot.backends.declaration import Capabilities
 from slackbot.blocks.home import HomeRow, View, home_view
 from slackbot.domain.lifecycle import Lifecycle
-from slackbot.jobs.db import reading
 from slackbot.jobs.records import JobRecord
-from slackbot.jobs.schema import jobs
 from slackbot.jobs.store import JobStore
 from slackbot.permissions import Decision
 from slackbot.services import Visibility
@@ -38,21 +34,14 @@ RUNNING_READ = 100
 PERMALINKS_KEPT = 5000
 
 
-def _newest(store: JobStore, *conditions: Any, limit: int) -> list[JobRecord]:
-    query = select(jobs).where(*conditions).order_by(jobs.c.created_at.desc(), jobs.c.id.desc()).limit(limit)
-    with reading(store.engine) as conn:
-        return [JobRecord.from_row(row) for row in conn.execute(query)]
-
-
 def recent_of(store: JobStore, team: str, user: str, limit: int = MINE_SHOWN) -> list[JobRecord]:
     """The user's own latest jobs in this workspace, refused ones included (they show why)."""
-    return _newest(store, jobs.c.team_id == team, jobs.c.requester_id == user, limit=limit)
+    return store.recent_of_user(team, user, limit)
 
 
 def running_in(store: JobStore, team: str, limit: int = RUNNING_READ) -> list[JobRecord]:
     """The workspace's jobs still followed and not refused, newest first."""
-    refused = Lifecycle.REJECTED.value
-    return _newest(store, jobs.c.team_id == team, jobs.c.tracking.is_(True), jobs.c.lifecycle != refused, limit=limit)
+    return store.followed_in_team(team, limit)
 
 
 @dataclass

@@ -173,3 +173,17 @@ def test_a_transition_refreshes_the_tab_at_most_once_per_10_s(make_harness: Make
     time.sleep(0.6)
     assert _publishes(h, ALICE) == 3, "nothing changed since: nothing more to publish"
     assert _publishes(h, BOB) == 0
+
+
+def test_stopping_the_bot_ends_the_home_refresher(make_harness: MakeHarness) -> None:
+    h = make_harness()
+    job_id = follow(h, "short-lived")
+    h.driver.app_home_opened(ALICE)
+    _published(h, ALICE, 1)
+    h.runtime.stop()
+    h.run_for(11, step=1)  # past the interval: a refresher still running would publish the next change at once
+    job = h.runtime.store.get(job_id)
+    assert job is not None
+    h.runtime.notifier.on_transition(job)
+    time.sleep(0.6)  # the refresher looks every 0.25 s
+    assert _publishes(h, ALICE) == 1, "the Home tab's refresher outlived the bot"

@@ -37,6 +37,7 @@ class RuntimeHome:
         )
         self.refresh = HomeRefresh(lambda team, user: self.home.publish(runtime.slack, team, user), runtime.clock)
         runtime.notifier.on_transition = self.refresh.job_changed
+        runtime.on_stop.append(self.refresh.close)
 
     def opened(self, team: str, user: str) -> None:
         self.refresh.opened(team, user)

@@ -259,6 +259,8 @@ def finetune_modal(
         view = _view(form, state, option, base_models, initial_dataset_option, errors, retry, dataset_file)
     if len(backends) > 1:
         view["blocks"].insert(0, _backend_block(form.backend, backends).to_dict())
+    if dataset_file and metadata.shared_file_name:
+        _with_shared_file(view, metadata.shared_file_name)
     view["private_metadata"] = metadata.encode()
     return view
 
@@ -315,6 +317,7 @@ def _view(
 
 
 FILE_LABEL: Final = "Or upload a new dataset"
+HINT_LIMIT: Final = 2000  # Block Kit: an input block's hint
 FILE_HINT: Final = (
     "One .jsonl file: every line is checked before anything is uploaded, and the report goes to the thread."
 )
@@ -339,6 +342,14 @@ def _with_dataset_file(view: dict[str, Any]) -> None:
     at = next(i for i, b in enumerate(blocks) if b.get("block_id") == ids.BLOCK_DATASET)
     blocks[at]["optional"] = True
     blocks.insert(at + 1, dataset_file_block())
+
+
+def _with_shared_file(view: dict[str, Any], name: str) -> None:
+    """The message's own .jsonl is the dataset unless the user picks one or attaches another: the hint says so."""
+    for block in view["blocks"]:
+        if block.get("block_id") == ids.BLOCK_DATASET_FILE:
+            text = f"Leave this and the picker empty to use {name} from the message. {FILE_HINT}"
+            block["hint"] = {"type": "plain_text", "text": plain(text, HINT_LIMIT, one_line=True)}
 
 
 def rebuild_action_ids(form: FormDeclaration) -> tuple[str, ...]:

@@ -52,6 +52,10 @@ class ModalMetadata(BaseModel):
     retry_of: int | None = Field(default=None, ge=1, le=2**63 - 1)  # a job id (a bigint)
     # The backend chosen in the modal, when several are on (absent otherwise: the same text as before).
     backend: str | None = Field(default=None, min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_-]*$")
+    # A .jsonl file the message shortcut's message carried: the dataset when neither the picker nor the file input
+    # is used (Slack cannot prefill a file_input).
+    shared_file: str | None = Field(default=None, max_length=32, pattern=r"^F[A-Z0-9]+$")
+    shared_file_name: str | None = Field(default=None, min_length=1, max_length=255)
     # Values of inputs the modal does not show right now (see `keepable`); never submitted.
     kept: Annotated[dict[str, bool | str], AfterValidator(_check_kept)] = Field(default_factory=dict)
 

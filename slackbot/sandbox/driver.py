@@ -255,8 +255,10 @@ class SlackDriver:
         user_id: str = "U0ALICE",
         text: str | None = None,
         message_user: str | None = None,
+        files: list[dict[str, Any]] | None = None,
     ) -> httpx.Response:
-        """The shortcut used on a message; a message stored in LocalSlack is sent as Slack shows it."""
+        """The shortcut used on a message; a message stored in LocalSlack is sent as Slack shows it. `files`: the
+        file objects the message carries (as `files.info` shapes them)."""
         try:
             message = self.slack.shaped_message(channel_id, message_ts)
         except KeyError:
@@ -267,6 +269,8 @@ class SlackDriver:
             message["user"] = message_user
         if thread_ts is not None:
             message["thread_ts"] = thread_ts
+        if files is not None:
+            message["files"] = files
         payload = self._envelope("message_action", user_id)
         payload.update(
             callback_id=callback_id,

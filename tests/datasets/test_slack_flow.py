@@ -159,3 +159,42 @@ def test_neither_a_file_nor_a_dataset_is_refused_under_the_picker(h: Harness) ->
     _, answer = submit(h, None, "no-data")
     errors = answer.json()["errors"]
     assert list(errors) == [ids.BLOCK_DATASET]  # the form's own check: the picker is optional only for Slack
+
+
+def test_the_shortcut_on_a_message_carrying_a_jsonl_uses_that_file(h: Harness, files: SlackFiles) -> None:
+    shared = files.add("from-the-thread.jsonl", jsonl(*lines(20)))
+    other = files.add("notes.txt", b"not a dataset", filetype="text")
+    ts = h.slack.add_message(CHANNEL, "Here is the data for the support model")
+    answer = h.driver.message_shortcut(ids.SHORTCUT_FROM_THREAD, message_ts=ts, files=[other, shared])
+    assert answer.status_code == 200, answer.text
+    view = h.driver.wait_for_view()
+    file_block = next(b for b in view["blocks"] if b.get("block_id") == ids.BLOCK_DATASET_FILE)
+    assert "from-the-thread.jsonl from the message" in file_block["hint"]["text"]
+
+    # Neither the picker nor the file input used: the message's file is the dataset.
+    values: dict[str, Any] = {ids.block_base_model(Provider.OPENPIPE): MODEL, ids.BLOCK_SLUG: "from-the-thread"}
+    state = submission_state(view["blocks"], h.slack.typed_state(view["id"]), values)
+    reply = h.driver.view_submission(view["id"], raw_state=state)
+    assert reply.status_code == 200 and reply.content in (b"", b"{}"), reply.text
+    posts = h.wait(lambda: [r for r in h.openpipe.requests if r.method == "POST" and r.path == "/models"], 10)
+    assert posts[0].json["slug"] == "from-the-thread"
+    assert h.openpipe.dataset_entries(posts[0].json["datasetId"]) == lines(20)
+    assert files.downloads == [(shared["id"], True)]
+
+
+def test_a_dataset_picked_wins_over_the_messages_file(h: Harness, files: SlackFiles) -> None:
+    shared = files.add("ignored.jsonl", jsonl(*lines(5)))
+    ts = h.slack.add_message(CHANNEL, "Old data, do not use")
+    h.driver.message_shortcut(ids.SHORTCUT_FROM_THREAD, message_ts=ts, files=[shared])
+    view = h.driver.wait_for_view()
+    dataset = h.dataset_option(view)[0]
+    values: dict[str, Any] = {
+        ids.block_base_model(Provider.OPENPIPE): MODEL,
+        ids.BLOCK_SLUG: "picked-one",
+        ids.BLOCK_DATASET: dataset,
+    }
+    state = submission_state(view["blocks"], h.slack.typed_state(view["id"]), values)
+    reply = h.driver.view_submission(view["id"], raw_state=state)
+    assert reply.status_code == 200, reply.text
+    posts = h.wait(lambda: [r for r in h.openpipe.requests if r.method == "POST" and r.path == "/models"], 10)
+    assert posts[0].json["datasetId"] == dataset["value"] and files.downloads == []

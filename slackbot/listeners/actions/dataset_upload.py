@@ -36,13 +36,24 @@ GONE = "This file is no longer waiting to be uploaded (it was uploaded already, 
 
 
 def submitted_file(view: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The file given in the modal's file input, if any."""
+    """The file given in the modal's file input; else, when no dataset was picked either, the .jsonl the message
+    shortcut's message carried (kept in the view's metadata); None when there is neither."""
     values = view.get("state", {}).get("values") if isinstance(view.get("state"), Mapping) else None
     block = values.get(ids.BLOCK_DATASET_FILE) if isinstance(values, Mapping) else None
     element = block.get(ids.ACTION_DATASET_FILE) if isinstance(block, Mapping) else None
     files = element.get("files") if isinstance(element, Mapping) else None
     first = files[0] if isinstance(files, list) and files else None
-    return first if isinstance(first, dict) and isinstance(first.get("id"), str) else None
+    if isinstance(first, dict) and isinstance(first.get("id"), str):
+        return first
+    if dig(values, ids.BLOCK_DATASET, ids.ACTION_DATASET, "selected_option", "value") is not None:
+        return None
+    try:
+        metadata = ModalMetadata.decode(view.get("private_metadata"))
+    except MetadataError:
+        return None
+    if metadata.shared_file is None:
+        return None
+    return {"id": metadata.shared_file, "name": metadata.shared_file_name or metadata.shared_file}
 
 
 Later = Callable[..., bool]  # runs work after the ack; False when too much already waits

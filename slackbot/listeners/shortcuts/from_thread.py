@@ -27,10 +27,32 @@ def from_thread(ack: Ack, body: dict[str, Any], client: WebClient, runtime: Runt
     if not decision.allowed:
         ephemeral(client, channel, user, decision.reason)
         return
+    shared = _jsonl_file(body)
     try:
-        metadata = ModalMetadata(team_id=team, user_id=user, channel_id=channel, thread_ts=thread, origin="shortcut")
+        metadata = ModalMetadata(
+            team_id=team,
+            user_id=user,
+            channel_id=channel,
+            thread_ts=thread,
+            origin="shortcut",
+            shared_file=shared[0] if shared else None,
+            shared_file_name=shared[1] if shared else None,
+        )
     except ValueError:
         ephemeral(client, channel, user, "Slack sent ids this app does not understand; nothing was started.")
         return
     if not open_modal(runtime, client, trigger, metadata):
         ephemeral(client, channel, user, "Slack did not let me open the form in time. Please try again.")
+
+
+def _jsonl_file(body: dict[str, Any]) -> tuple[str, str] | None:
+    """(id, name) of the first .jsonl file the message carries, if any: offered as the form's dataset."""
+    message = body.get("message")
+    files = message.get("files") if isinstance(message, dict) else None
+    for item in files if isinstance(files, list) else []:
+        if not isinstance(item, dict):
+            continue
+        file_id, name = item.get("id"), item.get("name")
+        if isinstance(file_id, str) and isinstance(name, str) and name.lower().endswith(".jsonl"):
+            return file_id, name[:255]
+    return None

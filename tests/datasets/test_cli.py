@@ -54,7 +54,7 @@ def test_method_dpo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     [
         (
             ["--backend", "nope"],
-            "slackbot validate: no backend 'nope' checks dataset files (backends that do: openpipe)",
+            "slackbot validate: no backend 'nope' checks dataset files (backends that do: openpipe, together)",
         ),
         (["--backend", "openpipe", "--missing"], None),
     ],
@@ -88,3 +88,11 @@ def test_installed_command_never_shows_a_traceback(tmp_path: Path) -> None:
         )
         assert done.returncode == code, done.stderr
         assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_together_files_are_checked_by_together_rules(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Together takes prompt/completion lines that OpenPipe does not: each backend's own rules decide.
+    path = tmp_path / "pc.jsonl"
+    path.write_text('{"prompt": "2+2?", "completion": "4"}\n', "utf-8")
+    assert _run(["validate", str(path), "--backend", "together"], capsys)[0] == 0
+    assert _run(["validate", str(path), "--backend", "openpipe"], capsys)[0] == 1

@@ -43,4 +43,5 @@ def _words(item: FeedItem) -> str:
 
 
 def _line(item: FeedItem) -> str:
-    return f"{_EMOJI.get(item.level, _EMOJI['info'])} {_words(item)}"
+    emoji = _EMOJI.get(item.level, _EMOJI["info"])
+    return f"{emoji} {_words(item)}"

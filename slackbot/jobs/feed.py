@@ -30,11 +30,12 @@ from slackbot.backends.base import (
     ReportsEvents,
     ReportsMetrics,
 )
-from slackbot.backends.registry import capabilities, declaration
+from slackbot.backends.registry import capabilities
 from slackbot.domain.events import FeedEvents, FeedItem
 from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs import feed_store
 from slackbot.jobs.feed_store import FeedJob, FeedRead, Point
+from slackbot.jobs.records import job_key
 from slackbot.retry import backoff
 
 log = logging.getLogger(__name__)
@@ -116,8 +117,7 @@ class FeedFollower:
             feed_store.release(self.engine, self.owner, feed.job_id, later, feed.failures)
             return
         caps = capabilities(feed.backend)
-        found = declaration(feed.backend)
-        key = feed.model_id if found is not None and found.follows_by_id and feed.model_id else feed.slug
+        key = job_key(feed.backend, feed.slug, feed.model_id)
         final = feed.ended
         read_events = caps.events and isinstance(backend, ReportsEvents) and (final or feed.next_events_at <= now)
         read_metrics = (

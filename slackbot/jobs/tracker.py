@@ -41,8 +41,8 @@ NEVER_CREATED = (
 )
 VANISHED = "The model no longer exists at the fine-tuning service (it was deleted)."
 LIST_TOO_LARGE = (
-    "Updates on this fine-tune may come a little later: the OpenPipe project has more models than the bot reads "
-    "in one list, so it now checks this model on its own."
+    "Updates on this fine-tune may come a little later: the account at the fine-tuning service has more models "
+    "than the bot reads in one list, so it now checks this model on its own."
 )
 
 

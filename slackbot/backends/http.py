@@ -7,11 +7,13 @@ endpoints and its own error shape.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import ClassVar, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 import pydantic
@@ -162,3 +164,14 @@ class JsonApiClient:
                 f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in exc.errors()[:3]
             )
             raise ProtocolError(f"{self.SERVICE}'s answer does not have the expected shape ({where})") from None
+
+
+def account_id(service: str, api_key: SecretStr, base_url: str) -> str:
+    """A stable, non-secret name for the account a key opens at a service (jobs are grouped by it): the host, and 8
+    hex digits of the key's hash that identify it and reveal nothing."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or "unknown"
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    digest = hashlib.sha256(api_key.get_secret_value().encode()).hexdigest()[:8]
+    return f"{service}:{host}:{digest}"

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from pydantic import SecretStr
@@ -25,7 +23,7 @@ from slackbot.backends.base import (
     ValidationError,
 )
 from slackbot.backends.declaration import BackendConfig
-from slackbot.backends.http import MAX_BODY_BYTES
+from slackbot.backends.http import MAX_BODY_BYTES, account_id
 from slackbot.backends.openpipe.catalog import BASE_MODELS
 from slackbot.backends.openpipe.client import OpenPipeClient, chat_within
 from slackbot.backends.openpipe.datasets import ENTRIES_PER_REQUEST
@@ -37,13 +35,7 @@ log = logging.getLogger("slackbot.openpipe")
 
 
 def project_id(api_key: SecretStr, base_url: str) -> str:
-    """A stable, non-secret name for the key's project: 8 hex digits of a hash identify it, reveal nothing."""
-    parts = urlsplit(base_url)
-    host = parts.hostname or "unknown"
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    digest = hashlib.sha256(api_key.get_secret_value().encode()).hexdigest()[:8]
-    return f"openpipe:{host}:{digest}"
+    return account_id("openpipe", api_key, base_url)
 
 
 def _provider(option: str | None) -> Provider | None:

@@ -13,7 +13,6 @@ import re
 import time
 from collections.abc import Callable, Collection, Iterable
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
 import httpx
 from pydantic import SecretStr
@@ -34,7 +33,7 @@ from slackbot.backends.base import (
     ProtocolError,
 )
 from slackbot.backends.declaration import BackendConfig
-from slackbot.backends.http import MAX_BODY_BYTES
+from slackbot.backends.http import MAX_BODY_BYTES, account_id
 from slackbot.backends.together import upload
 from slackbot.backends.together.client import TogetherClient
 from slackbot.backends.together.fields import FULL, to_create_request
@@ -74,13 +73,7 @@ def is_job_id(key: str) -> bool:
 
 
 def project_id(api_key: SecretStr, base_url: str) -> str:
-    """A stable, non-secret name for the key's account: 8 hex digits of a hash identify it, reveal nothing."""
-    parts = urlsplit(base_url)
-    host = parts.hostname or "unknown"
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    digest = hashlib.sha256(api_key.get_secret_value().encode()).hexdigest()[:8]
-    return f"together:{host}:{digest}"
+    return account_id("together", api_key, base_url)
 
 
 def to_state(job: FineTuneJob, key: str | None = None) -> ModelState:

@@ -4,6 +4,7 @@ end-to-end tests): the card as it is now, its buttons, a confirmed click, what t
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 from unittest.mock import patch
 
@@ -52,3 +53,18 @@ def click(h: OfflineBot, card: dict[str, Any], action_id: str, user: str, value:
     assert answer.status_code == 200 and not answer.content, answer.text
     payload: dict[str, Any] = sent.call_args.args[0]
     return payload
+
+
+def card_once(h: OfflineBot, card: dict[str, Any], shows: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """The card once it `shows` what is expected, letting the bot's clock run meanwhile (a card is redrawn when its
+    reply goes out, and a channel takes one post a second): a card never redrawn still fails."""
+
+    def redrawn() -> dict[str, Any] | None:
+        now = card_now(h, card)
+        if shows(now):
+            return now
+        h.run_for(1, step=1)
+        return None
+
+    found: dict[str, Any] = h.wait(redrawn, timeout=10)
+    return found

@@ -20,7 +20,16 @@ from slackbot.backends.openpipe.fields import Provider, openpipe_spec
 from slackbot.backends.registry import registered
 from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs.schema import jobs
-from tests.e2e.cards import blocks_text, card_now, click, controls, ephemerals_to, thread_texts, told_after_pacing
+from tests.e2e.cards import (
+    blocks_text,
+    card_now,
+    card_once,
+    click,
+    controls,
+    ephemerals_to,
+    thread_texts,
+    told_after_pacing,
+)
 from tests.e2e.harness import OPENPIPE_KEY, Harness
 from tests.e2e.test_several_backends import _pick_backend
 from tests.openpipe.conftest import Contract, spec_path
@@ -114,7 +123,7 @@ def test_an_admin_deletes_a_finished_model_once_and_the_card_loses_its_controls(
     h.run_for(10, step=5)
     job = h.runtime.store.by_slug(h.slack.team_id, "toy-two")
     assert job is not None and job.lifecycle is Lifecycle.SUCCEEDED
-    menu = controls(card_now(h, card))[ids.ACTION_JOB_MENU]
+    menu = controls(card_once(h, card, lambda m: ids.ACTION_JOB_MENU in controls(m)))[ids.ACTION_JOB_MENU]
     assert [o["value"] for o in menu["options"]] == [f"delete:{job.id}"] and menu["confirm"]["style"] == "danger"
 
     click(h, card, ids.ACTION_JOB_MENU, "U0BOB", f"delete:{job.id}")

@@ -23,6 +23,7 @@ from tests.e2e.cards import (
     CHANNEL,
     blocks_text,
     card_now,
+    card_once,
     click,
     controls,
     ephemerals_to,
@@ -151,14 +152,13 @@ def test_the_card_shows_progress_and_price_then_the_model_to_call_at_the_configu
     assert details is not None and details.eta_seconds == raw["progress"]["seconds_remaining"] == STEP_SECONDS * 5
     assert details.price_usd == pytest.approx(raw["total_price"] / 1e9) and details.price_usd > 0
     assert details.output_model == raw["model_output_name"]
-    shown = blocks_text(card_now(bot, card))
+    shown = blocks_text(card_once(bot, card, lambda m: "Training" in blocks_text(m)))
     assert "*Progress* about 5 min left" in shown
     assert f"*Cost*\\n${details.price_usd:,.2f} so far" in shown
     assert "Call it as" not in shown
 
     done = until_status(bot, "shown-card", "completed")
-    bot.run_for(5, step=5.0)
-    final = card_now(bot, card)
+    final = card_once(bot, card, lambda m: "Call it as" in blocks_text(m))
     shown = blocks_text(final)
     model = raw["model_output_name"]
     assert done.details is not None and done.details.output_model == model
@@ -183,9 +183,9 @@ def test_the_card_shows_progress_and_price_then_the_model_to_call_at_the_configu
 def test_try_it_on_a_completed_model_shows_the_local_togethers_answer(bot: TogetherBot, contract: Contract) -> None:
     card, job = start(bot, "try-me")
     until_status(bot, "try-me", "completed")
-    bot.run_for(5, step=5.0)
     model = bot.together.job(job.model_id)["model_output_name"]
-    assert list(controls(card_now(bot, card))) == [ids.ACTION_TRY_IT, ids.ACTION_JOB_MENU]
+    completed = card_once(bot, card, lambda m: "Call it as" in blocks_text(m))
+    assert list(controls(completed)) == [ids.ACTION_TRY_IT, ids.ACTION_JOB_MENU]
     posted = len(bot.slack.calls_to("chat.postMessage"))
 
     click(bot, card, ids.ACTION_TRY_IT, ALICE, str(job.id))
@@ -209,8 +209,7 @@ def test_try_it_on_a_completed_model_shows_the_local_togethers_answer(bot: Toget
 def test_delete_a_completed_model_from_the_cards_menu(bot: TogetherBot, contract: Contract) -> None:
     card, job = start(bot, "to-delete")
     until_status(bot, "to-delete", "completed")
-    bot.run_for(5, step=5.0)
-    menu = controls(card_now(bot, card))[ids.ACTION_JOB_MENU]
+    menu = controls(card_once(bot, card, lambda m: "Call it as" in blocks_text(m)))[ids.ACTION_JOB_MENU]
     assert [o["value"] for o in menu["options"]] == [f"delete:{job.id}"] and menu["confirm"]["style"] == "danger"
     path = f"/fine-tunes/{job.model_id}"
 

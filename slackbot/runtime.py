@@ -140,7 +140,11 @@ class Runtime:
                 broadcast_failures=settings.broadcast_failures,
                 # The card shows this URL in Slack: never the credentials it may carry.
                 openpipe_api_base=redact_url(settings.openpipe_base_url),
-                api_bases={d.name: redact_url(c.base_url) for d in declared() if (c := backend_config(settings, d))},
+                api_bases={
+                    d.name: redact_url(d.settings.api_base(c.base_url))
+                    for d in declared()
+                    if (c := backend_config(settings, d))
+                },
             ),
         )
         interval = settings.poll_interval_seconds

@@ -73,6 +73,13 @@ class BackendSettings:
     hint: str  # what to paste into `api_key`, for the settings error and `slackbot check`
     default_base_url: str = ""  # the service's own API, when `base_url` is not set
     default_timeout_seconds: float = 20.0
+    # The path its API is under when `base_url` leaves it out, as the service's SDK reads it (Together: "/v1").
+    api_path: str = ""
+
+    def api_base(self, base_url: str) -> str:
+        """The URL its API paths (e.g. /chat/completions) go under: `base_url`, with `api_path` when it lacks it."""
+        base = base_url.rstrip("/")
+        return base if base.endswith(self.api_path) else base + self.api_path
 
 
 @dataclass(frozen=True)

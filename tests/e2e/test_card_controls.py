@@ -8,7 +8,6 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from unittest.mock import patch
 
 import httpx
 import pytest
@@ -21,6 +20,16 @@ from slackbot.backends.openpipe.fields import Provider, openpipe_spec
 from slackbot.backends.registry import registered
 from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs.schema import jobs
+from tests.e2e.cards import (
+    blocks_text,
+    card_now,
+    card_once,
+    click,
+    controls,
+    ephemerals_to,
+    thread_texts,
+    told_after_pacing,
+)
 from tests.e2e.harness import OPENPIPE_KEY, Harness
 from tests.e2e.test_several_backends import _pick_backend
 from tests.openpipe.conftest import Contract, spec_path
@@ -51,47 +60,6 @@ def start_toy_job(h: Harness, toy: ToyBackend, slug: str = "toy-one") -> dict[st
     h.wait(lambda: f"create:{slug}" in toy.calls)
     card: dict[str, Any] = h.wait(lambda: [m for m in h.bot_messages(CHANNEL) if slug in m["text"]])[0]
     return card
-
-
-def blocks_text(message: dict[str, Any]) -> str:
-    return json.dumps(message["blocks"], ensure_ascii=False)
-
-
-def card_now(h: Harness, card: dict[str, Any]) -> dict[str, Any]:
-    return next(m for m in h.slack.messages(CHANNEL) if m["ts"] == card["ts"])
-
-
-def controls(message: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    blocks = [b for b in message["blocks"] if b.get("block_id") == ids.BLOCK_CARD_ACTIONS]
-    return {e["action_id"]: e for b in blocks for e in b["elements"]}
-
-
-def told_after_pacing(h: Harness, job_id: int, key: str) -> None:
-    """Wait until the control's reply is in the thread, letting the bot's clock run meanwhile: a channel takes one
-    post a second, and the card's own posts were just before on the same manual clock."""
-
-    def sent() -> bool:
-        h.run_for(1, step=1)
-        return any(r.dedupe_key == key and r.state == "sent" for r in h.runtime.store.outbox_for_job(job_id))
-
-    h.wait(sent, timeout=10)
-
-
-def thread_texts(h: Harness, card: dict[str, Any]) -> list[str]:
-    return [m["text"] for m in h.slack.thread(CHANNEL, card["ts"])]
-
-
-def ephemerals_to(h: Harness, user: str) -> list[str]:
-    return [str(c.args.get("text")) for c in h.slack.calls_to("chat.postEphemeral") if c.args.get("user") == user]
-
-
-def click(h: Harness, card: dict[str, Any], action_id: str, user: str, value: Any = None) -> dict[str, Any]:
-    """A click on the card, as Slack sends it once the user confirmed the dialog; returns the payload sent."""
-    with patch.object(h.driver, "post_payload", wraps=h.driver.post_payload) as sent:
-        answer = h.driver.message_block_action(CHANNEL, card["ts"], action_id, value, user_id=user)
-    assert answer.status_code == 200 and not answer.content, answer.text
-    payload: dict[str, Any] = sent.call_args.args[0]
-    return payload
 
 
 def test_cancel_by_the_requester_is_told_once_with_the_price_and_strangers_are_refused(
@@ -155,7 +123,7 @@ def test_an_admin_deletes_a_finished_model_once_and_the_card_loses_its_controls(
     h.run_for(10, step=5)
     job = h.runtime.store.by_slug(h.slack.team_id, "toy-two")
     assert job is not None and job.lifecycle is Lifecycle.SUCCEEDED
-    menu = controls(card_now(h, card))[ids.ACTION_JOB_MENU]
+    menu = controls(card_once(h, card, lambda m: ids.ACTION_JOB_MENU in controls(m)))[ids.ACTION_JOB_MENU]
     assert [o["value"] for o in menu["options"]] == [f"delete:{job.id}"] and menu["confirm"]["style"] == "danger"
 
     click(h, card, ids.ACTION_JOB_MENU, "U0BOB", f"delete:{job.id}")

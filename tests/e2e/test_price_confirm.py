@@ -10,7 +10,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from unittest.mock import patch
 
 import httpx
 import pytest
@@ -18,6 +17,7 @@ import pytest
 from slackbot import ids
 from slackbot.backends.base import FineTuneSpec, PriceQuote, ServerError
 from slackbot.backends.registry import registered
+from tests.e2e.confirmation import confirm, filled_in, jobs_named, view_text
 from tests.e2e.harness import Harness
 from tests.e2e.test_several_backends import _pick_backend
 from tests.stand_ins.toy import ToyBackend, toy_declaration
@@ -46,30 +46,6 @@ def submit_form(h: Harness, slug: str = "priced-one") -> tuple[httpx.Response, d
     return h.driver.view_submission(view["id"], values), view
 
 
-def filled_in(h: Harness, view_id: str) -> dict[str, Any]:
-    """The confirmation once the estimate (or its failure) replaced "Estimating the price…"."""
-    found: dict[str, Any] = h.wait(
-        lambda: (v := h.driver.view(view_id)) and "Estimating" not in json.dumps(v["blocks"]) and v
-    )
-    return found
-
-
-def text(view: dict[str, Any]) -> str:
-    return json.dumps(view["blocks"], ensure_ascii=False)
-
-
-def confirm(h: Harness, view_id: str) -> tuple[httpx.Response, dict[str, Any]]:
-    """Submit the confirmation; also returns the payload sent, for a redelivery."""
-    with patch.object(h.driver, "post_payload", wraps=h.driver.post_payload) as sent:
-        answer = h.driver.view_submission(view_id)
-    payload: dict[str, Any] = sent.call_args.args[0]
-    return answer, payload
-
-
-def jobs_named(h: Harness, slug: str) -> list[Any]:
-    return [j for j in h.runtime.store.recent(h.slack.team_id, 50) if j.slug == slug]
-
-
 def test_push_then_estimate_then_start_creates_one_job_even_when_redelivered(
     priced: tuple[Harness, ToyBackend],
 ) -> None:
@@ -79,7 +55,7 @@ def test_push_then_estimate_then_start_creates_one_job_even_when_redelivered(
     pushed = h.driver.wait_for_view()
     assert pushed["callback_id"] == ids.VIEW_PRICE_CONFIRM and pushed["previous_view_id"] == form["id"]
     shown = filled_in(h, pushed["id"])
-    assert "*Estimated price:* $4.20" in text(shown) and "*Tokens:* 120,000" in text(shown)
+    assert "*Estimated price:* $4.20" in view_text(shown) and "*Tokens:* 120,000" in view_text(shown)
     assert shown["submit"]["text"] == "Start training" and shown["close"]["text"] == "Back"
     assert "estimate:priced-one" in toy.calls
     # Nothing is created before the user confirms.
@@ -111,7 +87,7 @@ def test_the_ack_never_waits_for_the_estimate(priced: tuple[Harness, ToyBackend]
         elapsed = time.monotonic() - started
         assert answer.json()["response_action"] == "push" and elapsed < 2.5, elapsed
         pushed = h.driver.wait_for_view()
-        assert "Estimating the price" in text(h.driver.view(pushed["id"])) and "submit" not in h.driver.view(
+        assert "Estimating the price" in view_text(h.driver.view(pushed["id"])) and "submit" not in h.driver.view(
             pushed["id"]
         )
     finally:
@@ -128,8 +104,8 @@ def test_a_refused_estimate_says_why_and_creates_nothing(priced: tuple[Harness, 
     pushed = h.driver.wait_for_view()
     shown = filled_in(h, pushed["id"])
     assert "submit" not in shown  # no Start button: nothing to confirm
-    assert "Toy will not start this fine-tune: Estimated cost exceeds the budget" in text(shown)
-    assert "*Estimated price:* $900.00" in text(shown) and "$100.00" in text(shown)
+    assert "Toy will not start this fine-tune: Estimated cost exceeds the budget" in view_text(shown)
+    assert "*Estimated price:* $900.00" in view_text(shown) and "$100.00" in view_text(shown)
     h.driver.view_closed(pushed["id"])
     h.run_for(10, step=5)
     assert jobs_named(h, "too-dear") == [] and "create:too-dear" not in toy.calls
@@ -141,7 +117,7 @@ def test_a_failed_estimate_lets_the_user_start_anyway(priced: tuple[Harness, Toy
     submit_form(h, "no-quote")
     pushed = h.driver.wait_for_view()
     shown = filled_in(h, pushed["id"])
-    assert "Toy did not give a price estimate: the estimator is down" in text(shown)
+    assert "Toy did not give a price estimate: the estimator is down" in view_text(shown)
     assert shown["submit"]["text"] == "Start anyway"
     answer, _ = confirm(h, pushed["id"])
     assert answer.json() == {"response_action": "clear"}
@@ -167,7 +143,7 @@ def test_a_slug_taken_while_confirming_is_said_on_the_confirmation(priced: tuple
     answer, _ = confirm(h, pushed["id"])
     body = answer.json()
     assert body["response_action"] == "update" and "submit" not in body["view"]
-    assert "The fine-tune was not started" in text(body["view"]) and "contested" in text(body["view"])
+    assert "The fine-tune was not started" in view_text(body["view"]) and "contested" in view_text(body["view"])
     assert [j.requester_id for j in jobs_named(h, "contested")] == ["U0BOB"]
     assert "create:contested" not in toy.calls
 

@@ -17,6 +17,7 @@ from slackbot import ids
 from slackbot.backends.together.backend import is_job_id
 from slackbot.domain.lifecycle import Lifecycle
 from slackbot.sandbox.together_api import SUPPORTED_MODELS
+from tests.e2e.confirmation import filled_in, view_text
 from tests.e2e.harness import STEP_SECONDS
 from tests.together.bot import TogetherBot
 from tests.together.conftest import PACKAGED_SPEC, Contract, check_sent
@@ -67,7 +68,7 @@ def test_sft_lora_from_the_modal_to_the_completed_model(bot: TogetherBot, contra
     assert [o["value"] for o in base["element"]["options"]] == list(SUPPORTED_MODELS)
     label = next(b for b in view["blocks"] if b.get("block_id") == "learning_rate")["label"]["text"]
     assert "absolute" in label
-    answer = bot.submit(
+    shown = bot.submit_and_confirm(
         view,
         DATASET,
         {
@@ -78,8 +79,11 @@ def test_sft_lora_from_the_modal_to_the_completed_model(bot: TogetherBot, contra
             "learning_rate": "0.00002",
         },
     )
-    assert answer.status_code == 200 and not answer.content, answer.text
     [body] = bot.wait(bot.creates)
+    # The price confirmed was estimated for exactly the job then created (and the create asks again first, in
+    # case the account's limit changed meanwhile).
+    estimates = bot.estimates()
+    assert len(estimates) == 2 and all({k: body.get(k) for k in e} == e for e in estimates), estimates
     assert body["suffix"] == "support-lora" and body["model"] == SMALL and body["n_epochs"] == 2
     assert body["training_type"] == {"type": "Lora", "lora_r": 32, "lora_alpha": 64}
     assert body["training_method"] == {"method": "sft", "train_on_inputs": "auto"}
@@ -96,6 +100,8 @@ def test_sft_lora_from_the_modal_to_the_completed_model(bot: TogetherBot, contra
     raw = bot.together.job(job.model_id)
     assert job.details.output_model == raw["model_output_name"]
     assert job.details.price_usd == pytest.approx(raw["total_price"] / 1e9)
+    assert f"*Estimated price:* ${raw['total_price'] / 1e9:,.2f}" in view_text(shown)  # what the user confirmed
+    assert f"*Tokens:* {raw['token_count']:,}" in view_text(shown)
     # Followed by the one list read per tick: no per-job read for a job the list shows.
     assert not [r for r in bot.together.requests if r.method == "GET" and r.path.startswith("/fine-tunes/ft-")]
     assert check_sent(bot.together, contract) > 5
@@ -104,12 +110,11 @@ def test_sft_lora_from_the_modal_to_the_completed_model(bot: TogetherBot, contra
 def test_sft_full_training(bot: TogetherBot, contract: Contract) -> None:
     view = bot.training_type(bot.open_modal(), "full", "Full (all weights)")
     assert "lora_r" not in _block_ids(view) and ids.block_base_model("full") in _block_ids(view)
-    answer = bot.submit(
+    bot.submit_and_confirm(
         view,
         DATASET,
         {ids.block_base_model("full"): SMALL, ids.BLOCK_SLUG: "support-full", "train_on_inputs": "false"},
     )
-    assert answer.status_code == 200 and not answer.content, answer.text
     [body] = bot.wait(bot.creates)
     assert body["training_type"] == {"type": "Full"}
     assert body["training_method"] == {"method": "sft", "train_on_inputs": False}
@@ -122,12 +127,11 @@ def test_dpo(bot: TogetherBot, contract: Contract) -> None:
     view = bot.toggle(bot.toggle(bot.open_modal(), "enable_dpo"), "enable_sft")
     blocks = _block_ids(view)
     assert "dpo_beta" in blocks and "train_on_inputs" not in blocks
-    answer = bot.submit(
+    bot.submit_and_confirm(
         view,
         "product-faq-dpo-pairs",
         {ids.block_base_model("lora"): SMALL, ids.BLOCK_SLUG: "faq-dpo", "dpo_beta": "0.2", "rpo_alpha": "0.5"},
     )
-    assert answer.status_code == 200 and not answer.content, answer.text
     [body] = bot.wait(bot.creates)
     assert body["training_method"] == {"method": "dpo", "dpo_beta": 0.2, "rpo_alpha": 0.5}
     job = _finish(bot, "faq-dpo")
@@ -148,7 +152,7 @@ def test_the_models_limits_are_checked_in_the_form(bot: TogetherBot) -> None:
 
 def test_an_error_job_tells_its_reason(bot: TogetherBot) -> None:
     view = bot.open_modal()
-    bot.submit(view, DATASET, {ids.block_base_model("lora"): SMALL, ids.BLOCK_SLUG: "will-fail"})
+    bot.submit_and_confirm(view, DATASET, {ids.block_base_model("lora"): SMALL, ids.BLOCK_SLUG: "will-fail"})
     bot.wait(bot.creates)
     card = bot.wait(lambda: bot.bot_messages(CHANNEL))[0]
     job = bot.runtime.store.by_slug(bot.slack.team_id, "will-fail")
@@ -163,16 +167,29 @@ def test_an_error_job_tells_its_reason(bot: TogetherBot) -> None:
     assert sum("Training loss diverged (NaN) at step 7" in r for r in replies) == 1
 
 
-def test_a_price_over_the_accounts_limit_is_refused_with_edit_and_retry(tmp_path: Path) -> None:
+def test_a_price_over_the_accounts_limit_is_refused_in_the_confirmation(tmp_path: Path, contract: Contract) -> None:
     bot = TogetherBot(tmp_path, budget=0.0)
     try:
         view = bot.open_modal()
-        bot.submit(view, DATASET, {ids.block_base_model("lora"): SMALL, ids.BLOCK_SLUG: "too-dear"})
-        message = bot.wait(lambda: bot.bot_messages(CHANNEL))[0]
-        assert "over your account's limit" in json.dumps(message)
-        assert not bot.creates()
-        job = bot.runtime.store.by_slug(bot.slack.team_id, "too-dear")
-        assert job is not None and job.lifecycle is Lifecycle.REJECTED
+        answer = bot.submit(view, DATASET, {ids.block_base_model("lora"): SMALL, ids.BLOCK_SLUG: "too-dear"})
+        assert answer.status_code == 200 and answer.json()["response_action"] == "push", answer.text
+        pushed = bot.driver.wait_for_view()
+        assert pushed["callback_id"] == ids.VIEW_PRICE_CONFIRM and pushed["previous_view_id"] == view["id"]
+        shown = filled_in(bot, pushed["id"])
+        assert "submit" not in shown  # no Start button: nothing to confirm
+        assert (
+            "Together will not start this fine-tune: the estimated price is over your Together account's limit "
+            "($0.00)" in view_text(shown)
+        )
+        assert "*Your account's limit:* $0.00" in view_text(shown) and "*Estimated price:* $" in view_text(shown)
+        [estimate] = bot.estimates()
+        assert estimate["model"] == SMALL
+        # Going back and closing: nothing is created, nothing is posted, no POST /fine-tunes.
+        bot.driver.view_closed(pushed["id"])
+        bot.run_for(STEP_SECONDS * 2, step=5.0)
+        assert not bot.creates() and bot.runtime.store.by_slug(bot.slack.team_id, "too-dear") is None
+        assert not bot.bot_messages(CHANNEL)
+        assert check_sent(bot.together, contract) > 0  # the estimate's request, against the spec
     finally:
         bot.close()
 
@@ -188,8 +205,7 @@ def test_both_backends_on_the_modal_asks_first_and_each_job_goes_to_its_own(tmp_
         option = {"text": {"type": "plain_text", "text": "Together"}, "value": "together"}
         view = bot.rebuilt(view, ids.BLOCK_BACKEND, ids.ACTION_BACKEND, selected_option=option)
         assert "training_type" in _block_ids(view) and ids.BLOCK_PROVIDER not in _block_ids(view)
-        answer = bot.submit(view, DATASET, {ids.block_base_model("lora"): SMALL, ids.BLOCK_SLUG: "beside-op"})
-        assert answer.status_code == 200 and not answer.content, answer.text
+        bot.submit_and_confirm(view, DATASET, {ids.block_base_model("lora"): SMALL, ids.BLOCK_SLUG: "beside-op"})
         bot.wait(bot.creates)
         assert not [r for r in bot.openpipe.requests if r.method == "POST"]
         openpipe_reads = len(bot.openpipe.requests)

@@ -33,10 +33,9 @@ def _run(bot: TogetherBot, runtimes: list[Runtime], seconds: float, step: float 
 
 def _start_job(bot: TogetherBot, slug: str) -> dict[str, Any]:
     view = bot.open_modal()
-    answer = bot.submit(
+    bot.submit_and_confirm(
         view, "support-tickets", {ids.block_base_model("lora"): SUPPORTED_MODELS[0], ids.BLOCK_SLUG: slug}
     )
-    assert answer.status_code == 200 and not answer.content, answer.text
     bot.wait(bot.creates)
     card: dict[str, Any] = bot.wait(lambda: bot.bot_messages(CHANNEL))[0]
     return card

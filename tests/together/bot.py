@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from slackbot import ids
+from slackbot.blocks.price import START
 from slackbot.sandbox.together_api import LocalTogether
+from tests.e2e.confirmation import confirm, filled_in, view_text
 from tests.e2e.harness import STEP_SECONDS, Harness
 
 TOGETHER_KEY = "tgp_e2e_secret_key_0123456789"
@@ -61,6 +63,26 @@ class TogetherBot(Harness):
     def submit(self, view: dict[str, Any], dataset: str, values: dict[str, Any]) -> Any:
         option = next(o for o in self.dataset_option(view) if o["text"]["text"].startswith(dataset))
         return self.driver.view_submission(view["id"], {ids.BLOCK_DATASET: option, **values})
+
+    def submit_and_confirm(self, view: dict[str, Any], dataset: str, values: dict[str, Any]) -> dict[str, Any]:
+        """Start a fine-tune as a user does now that Together quotes its price: the form's submit pushes the
+        confirmation (nothing created yet), the estimate fills it in, its Start training closes the whole stack
+        and only then is the job created. Returns the confirmation as the user saw it."""
+        creates = len(self.creates())
+        answer = self.submit(view, dataset, values)
+        assert answer.status_code == 200 and answer.json()["response_action"] == "push", answer.text
+        pushed = self.driver.wait_for_view()
+        assert pushed["callback_id"] == ids.VIEW_PRICE_CONFIRM and pushed["previous_view_id"] == view["id"]
+        shown = filled_in(self, pushed["id"])
+        assert shown["submit"]["text"] == START and "*Estimated price:* $" in view_text(shown), shown
+        assert len(self.creates()) == creates  # nothing is created before the user confirms
+        started, _ = confirm(self, pushed["id"])
+        assert started.status_code == 200 and started.json() == {"response_action": "clear"}, started.text
+        assert view["id"] not in self.slack.views and pushed["id"] not in self.slack.views
+        return shown
+
+    def estimates(self) -> list[dict[str, Any]]:
+        return [r.json for r in self.together.requests if (r.method, r.path) == ("POST", "/fine-tunes/estimate-price")]
 
     def creates(self) -> list[dict[str, Any]]:
         return [r.json for r in self.together.requests if (r.method, r.path) == ("POST", "/fine-tunes")]

@@ -101,3 +101,12 @@ def test_check_without_any_backend_key_names_each(tmp_path: Path, services: tupl
         "FAIL  OPENPIPE_API_KEY is not set: set it to your OpenPipe project API key (opk_...) "
         "(or another backend's key: TOGETHER_API_KEY)." in lines
     ), lines
+
+
+def test_the_card_examples_api_base_is_the_base_url_with_v1_as_the_sdk_reads_it() -> None:
+    together = next(d for d in declared() if d.name == "together").settings
+    assert together.api_base("https://api.together.ai") == "https://api.together.ai/v1"
+    assert together.api_base("http://127.0.0.1:8788/") == "http://127.0.0.1:8788/v1"
+    assert together.api_base("https://proxy.example.com/together/v1") == "https://proxy.example.com/together/v1"
+    openpipe = next(d for d in declared() if d.name == "openpipe").settings
+    assert openpipe.api_base("https://api.openpipe.ai/api/v1/") == "https://api.openpipe.ai/api/v1"  # unchanged

@@ -18,6 +18,7 @@ TOGETHER: Final = BackendDeclaration(
         timeout_seconds="TOGETHER_TIMEOUT_SECONDS",
         hint="your Together API key (api.together.ai, Settings → API keys)",
         default_base_url="https://api.together.ai",
+        api_path="/v1",  # TOGETHER_BASE_URL has the SDK's meaning: the API's paths carry /v1
     ),
     factory="slackbot.backends.together.backend:from_config",
     statuses=TOGETHER_STATUSES,

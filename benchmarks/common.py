@@ -11,8 +11,10 @@ from datetime import UTC, datetime
 
 from slackbot.backends.base import FineTuneSpec
 from slackbot.backends.openpipe.fields import Provider, openpipe_spec
+from slackbot.sandbox.together_api import SUPPORTED_MODELS
 
 BASE_MODEL = "meta-llama/Meta-Llama-3.1-8B-Instruct"
+TOGETHER_KEY = "tgp_bench_key_0123456789"
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -96,3 +98,7 @@ class WallClock:
 
 def spec(slug: str, dataset_id: str) -> FineTuneSpec:
     return openpipe_spec(dataset_id=dataset_id, slug=slug, provider=Provider.OPENPIPE, base_model=BASE_MODEL)
+
+
+def together_spec(slug: str, dataset_id: str) -> FineTuneSpec:
+    return FineTuneSpec(backend="together", dataset_id=dataset_id, slug=slug, base_model=SUPPORTED_MODELS[0])

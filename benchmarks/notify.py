@@ -1,8 +1,10 @@
-"""Notification delay: a status change at the local OpenPipe → the thread reply at the local Slack, in real time.
+"""Notification delay: a status change at the local service (OpenPipe, then Together) → the thread reply at the
+local Slack, in real time.
 
 The bot's Runtime runs for real (APScheduler ticking the tracker and the notifier every `INTERVAL` seconds,
-SQLite, the OpenPipe backend over HTTP, a slack_sdk WebClient), and so do the stand-ins, all on the wall clock:
-LocalSlack stamps each call with time.time(), so delays are read off its call log.
+SQLite, the service's backend over HTTP, a slack_sdk WebClient), and so do the stand-ins, all on the wall clock:
+LocalSlack stamps each call with time.time(), so delays are read off its call log. Together's jobs are created at
+its stand-in directly (the create alone, as in polling.py: setup, not measured) and followed by their id.
 
 Scale runs: N jobs followed; a few "watched" jobs, each with its card in its own channel, change status at
 random moments after a warm-up. Burst run: 50 jobs with cards in one channel change at once; the replies'
@@ -25,7 +27,10 @@ from typing import Any
 from slack_sdk import WebClient
 from sqlalchemy import func, select
 
-from benchmarks.common import Section, WallClock, percentile, ratio, spec, utcnow
+from benchmarks.common import TOGETHER_KEY, Section, WallClock, percentile, ratio, spec, together_spec, utcnow
+from slackbot.backends.base import FineTuneSpec, ModelState
+from slackbot.backends.together.backend import TogetherBackend, to_state
+from slackbot.backends.together.fields import to_create_request
 from slackbot.blocks.card import status_card
 from slackbot.demo import BOT_TOKEN, OPENPIPE_KEY, SIGNING_SECRET
 from slackbot.jobs.records import JobRecord
@@ -33,34 +38,64 @@ from slackbot.jobs.schema import jobs as jobs_table
 from slackbot.runtime import Runtime
 from slackbot.sandbox.openpipe_api import LocalOpenPipe
 from slackbot.sandbox.slack_api import LocalSlack
+from slackbot.sandbox.together_api import LocalTogether
 from slackbot.settings import Settings
 
 INTERVAL = 1.0  # scheduler tick (POLL_INTERVAL_SECONDS); the tracker then polls a still job every 1 to 4 s
 WATCHED = 10
 WINDOW = 5 * INTERVAL  # the watched jobs change at random moments within this window
 BURST = 50
+SERVICES = ("openpipe", "together")
+NAMES = {"openpipe": "OpenPipe", "together": "Together"}
 
 
 @dataclass
 class Bench:
     runtime: Runtime
-    openpipe: LocalOpenPipe
+    service: LocalOpenPipe | LocalTogether
     slack: LocalSlack
     dataset_id: str
     replicas: list[Runtime]  # `runtime` and any others sharing its database
 
+    def create(self, slug: str) -> ModelState:
+        backend = self.runtime.backend
+        if isinstance(backend, TogetherBackend):
+            # The create alone (the backend's own also estimates the price first).
+            return to_state(backend.client.create_job(to_create_request(self.spec(slug))))
+        return backend.create(self.spec(slug))
+
+    def spec(self, slug: str) -> FineTuneSpec:
+        if isinstance(self.service, LocalTogether):
+            return together_spec(slug, self.dataset_id)
+        return spec(slug, self.dataset_id)
+
+    def change(self, job: JobRecord) -> None:
+        """The job starts training at the service."""
+        if isinstance(self.service, LocalTogether):
+            assert job.model_id is not None
+            self.service.set_status(job.model_id, "running")
+        else:
+            self.service.set_status(job.slug, "TRAINING")
+
 
 @contextmanager
-def _bench(tmp: Path, replicas: int = 1) -> Iterator[Bench]:
-    openpipe = LocalOpenPipe(OPENPIPE_KEY, clock=WallClock(), step_seconds=1e9).start()  # no status moves alone
+def _bench(tmp: Path, replicas: int = 1, service: str = "openpipe") -> Iterator[Bench]:
+    # The local service runs on the wall clock and no status moves alone (step_seconds=1e9).
+    local: LocalOpenPipe | LocalTogether
+    keys: dict[str, Any]
+    if service == "together":
+        local = LocalTogether(TOGETHER_KEY, clock=WallClock(), step_seconds=1e9).start()
+        keys = {"openpipe_api_key": None, "together_api_key": TOGETHER_KEY, "together_base_url": local.url}
+        keys["together_timeout_seconds"] = 30.0
+    else:
+        local = LocalOpenPipe(OPENPIPE_KEY, clock=WallClock(), step_seconds=1e9).start()
+        keys = {"openpipe_api_key": OPENPIPE_KEY, "openpipe_base_url": local.url, "openpipe_timeout_seconds": 30.0}
     slack = LocalSlack(bot_token=BOT_TOKEN, clock=WallClock()).start()
     values: dict[str, Any] = {
         "slack_bot_token": BOT_TOKEN,
         "slack_signing_secret": SIGNING_SECRET,
         "slack_api_url": slack.url,
-        "openpipe_api_key": OPENPIPE_KEY,
-        "openpipe_base_url": openpipe.url,
-        "openpipe_timeout_seconds": 30.0,
+        **keys,
         "database_url": f"sqlite:///{tmp / 'bot.db'}",
         "poll_interval_seconds": INTERVAL,
     }
@@ -68,22 +103,27 @@ def _bench(tmp: Path, replicas: int = 1) -> Iterator[Bench]:
     # Replicas: each its own Runtime (tracker, notifier, pacer, clients) on the one database, as processes would be.
     runtimes = [Runtime.build(settings, clock=utcnow) for _ in range(replicas)]
     try:
-        dataset = openpipe.add_dataset("bench dataset", entries=1000)
-        yield Bench(runtimes[0], openpipe, slack, dataset, runtimes)
+        if isinstance(local, LocalTogether):
+            backend = runtimes[0].backend
+            assert isinstance(backend, TogetherBackend)
+            dataset = backend.client.list_files().fine_tune_files()[0].id
+        else:
+            dataset = local.add_dataset("bench dataset", entries=1000)
+        yield Bench(runtimes[0], local, slack, dataset, runtimes)
     finally:
         for runtime in runtimes:
             runtime.stop()
         slack.stop()
-        openpipe.stop()
+        local.stop()
 
 
 def _follow(b: Bench, slugs: list[str], channel: str | None) -> list[JobRecord]:
-    """Create the models at OpenPipe and follow them; with a channel, give each a real card there."""
+    """Create the jobs at the service and follow them; with a channel, give each a real card there."""
     with ThreadPoolExecutor(max_workers=4) as pool:
-        states = list(pool.map(lambda s: b.runtime.backend.create(spec(s, b.dataset_id)), slugs))
+        states = list(pool.map(b.create, slugs))
     poster = WebClient(token=BOT_TOKEN, base_url=b.slack.url)
     jobs = []
-    for state in states:
+    for slug, state in zip(slugs, states, strict=True):
         now = utcnow()
         job = b.runtime.store.create_job(
             team_id=b.slack.team_id,
@@ -91,7 +131,7 @@ def _follow(b: Bench, slugs: list[str], channel: str | None) -> list[JobRecord]:
             requester_id="U0ALICE",
             backend=b.runtime.backend.name,
             project=b.runtime.backend.project,
-            spec=spec(state.slug, b.dataset_id),
+            spec=b.spec(slug),
             now=now,
             status=state.status,
             lifecycle=state.lifecycle,
@@ -147,8 +187,8 @@ def _warm_up(b: Bench, timeout: float = 300.0) -> None:
     raise RuntimeError("the tracker did not poll every job once in time")
 
 
-def _scale(n: int, rng: random.Random) -> Delays:
-    with tempfile.TemporaryDirectory(prefix="bench-notify-") as tmp, _bench(Path(tmp)) as b:
+def _scale(n: int, rng: random.Random, service: str = "openpipe") -> Delays:
+    with tempfile.TemporaryDirectory(prefix="bench-notify-") as tmp, _bench(Path(tmp), service=service) as b:
         channels = [f"C0W{i:02d}" for i in range(WATCHED)]
         watched = []
         for channel in channels:
@@ -162,7 +202,7 @@ def _scale(n: int, rng: random.Random) -> Delays:
             zip(watched, (rng.uniform(0, WINDOW) for _ in watched), strict=True), key=lambda p: p[1]
         ):
             time.sleep(max(0.0, start + offset - time.time()))
-            b.openpipe.set_status(job.slug, "TRAINING")
+            b.change(job)
             changed_at[job.id] = time.time()
         _wait(b, channels, 1, timeout=180)
         delays = Delays([], [], 0)
@@ -195,7 +235,7 @@ def _burst(replicas: int) -> Burst:
         _warm_up(b)
         t0 = time.time()
         for job in jobs:
-            b.openpipe.set_status(job.slug, "TRAINING")
+            b.change(job)
         _wait(b, [channel], BURST, timeout=BURST * 3 + 30)
         replies = _replies(b, channel)
         ok = sorted(at for at, status in replies if status == 200)
@@ -211,32 +251,44 @@ def run(quick: bool) -> list[Section]:
     rng = random.Random(7)
     scales = (10, 100, 1_000) if quick else (10, 100, 1_000, 10_000)
     section = Section(
-        f"Notification delay (status change at OpenPipe → thread reply at Slack; real-time tick {INTERVAL:g} s)",
-        ["jobs", "delay p50 / max", "of which detection p50 / max", "p50 in ticks", "p50 vs 10 jobs", "missing"],
+        f"Notification delay (status change at the service → thread reply at Slack; real-time tick {INTERVAL:g} s)",
+        [
+            "service",
+            "jobs",
+            "delay p50 / max",
+            "of which detection p50 / max",
+            "p50 in ticks",
+            "p50 vs 10 jobs",
+            "missing",
+        ],
     )
-    base = None
-    for n in scales:
-        started = time.perf_counter()
-        d = _scale(n, rng)
-        print(f"  notify: {n} jobs in {time.perf_counter() - started:.0f} s", flush=True)
-        p50 = percentile(d.total, 50)
-        base = base if base is not None else p50
-        section.rows.append(
-            [
-                f"{n:,}",
-                f"{p50:.2f} / {max(d.total, default=float('nan')):.2f} s",
-                f"{percentile(d.detect, 50):.2f} / {max(d.detect, default=float('nan')):.2f} s",
-                f"{p50 / INTERVAL:.1f}",
-                ratio(p50, base),
-                str(d.missing),
-            ]
-        )
+    for service in SERVICES:
+        base = None
+        for n in scales:
+            started = time.perf_counter()
+            d = _scale(n, rng, service)
+            print(f"  notify {service}: {n} jobs in {time.perf_counter() - started:.0f} s", flush=True)
+            p50 = percentile(d.total, 50)
+            base = base if base is not None else p50
+            section.rows.append(
+                [
+                    NAMES[service],
+                    f"{n:,}",
+                    f"{p50:.2f} / {max(d.total, default=float('nan')):.2f} s",
+                    f"{percentile(d.detect, 50):.2f} / {max(d.detect, default=float('nan')):.2f} s",
+                    f"{p50 / INTERVAL:.1f}",
+                    ratio(p50, base),
+                    str(d.missing),
+                ]
+            )
     section.notes += [
         f"{WATCHED} watched jobs (cards in {WATCHED} channels) change status at random times in a {WINDOW:g} s "
         "window, after a warm-up (≥ 10 ticks and every job polled once); the other jobs stay still.",
         "Detection = change → start of the tracker tick that recorded it (the job row's status_changed_at); "
         "the rest of the delay is delivery.",
         "Baselines: the tick interval (a tick-driven poller cannot beat half a tick to one tick) and the 10-job run.",
+        "Together: the same method against the local Together (jobs created at it directly and followed by their "
+        "id; the change is pending → running; one GET /fine-tunes per tick for the account).",
     ]
     burst_section = Section(
         f"Burst: {BURST} jobs in one channel change at once (tick {INTERVAL:g} s)",

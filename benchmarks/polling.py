@@ -25,8 +25,8 @@ from pathlib import Path
 import httpx
 from pydantic import SecretStr
 
-from benchmarks.common import Section, percentile, ratio, spec
-from slackbot.backends.base import Backend, FineTuneSpec, ModelState, NotFoundError
+from benchmarks.common import TOGETHER_KEY, Section, percentile, ratio, spec, together_spec
+from slackbot.backends.base import Backend, ModelState, NotFoundError
 from slackbot.backends.openpipe import OpenPipeBackend
 from slackbot.backends.together.backend import TogetherBackend, to_state
 from slackbot.backends.together.fields import to_create_request
@@ -36,9 +36,7 @@ from slackbot.jobs.store import JobStore
 from slackbot.jobs.tracker import Tracker, TrackerConfig
 from slackbot.sandbox.clock import ManualClock
 from slackbot.sandbox.openpipe_api import LocalOpenPipe
-from slackbot.sandbox.together_api import SUPPORTED_MODELS, LocalTogether
-
-TOGETHER_KEY = "tgp_bench_key_0123456789"
+from slackbot.sandbox.together_api import LocalTogether
 
 INTERVAL = 30.0  # the production default (POLL_INTERVAL_SECONDS); Runtime derives the rest as below
 CONFIG = TrackerConfig(interval_seconds=INTERVAL, max_interval_seconds=INTERVAL * 4, lease_seconds=INTERVAL * 4)
@@ -107,10 +105,6 @@ class PerJobTogether(TogetherBackend):
         return found
 
 
-def _together_spec(slug: str, dataset_id: str) -> FineTuneSpec:
-    return FineTuneSpec(backend="together", dataset_id=dataset_id, slug=slug, base_model=SUPPORTED_MODELS[0])
-
-
 @dataclass
 class Sweep:
     ticks: list[float] = field(default_factory=list)  # seconds per tick that claimed something
@@ -164,7 +158,7 @@ def _setup(
         key = SecretStr(TOGETHER_KEY)
         together = TogetherBackend(key, url, timeout=60, client=counter.client())
         real, naive = together, PerJobTogether(key, url, timeout=60, client=counter.client())
-        make = _together_spec
+        make = together_spec
 
         def create(slug: str) -> ModelState:
             # The create alone (the backend's own also estimates the price first): the setup, not the measure.

@@ -75,6 +75,7 @@ from slackbot.delivery.slack_post import (
 from slackbot.domain.events import (
     Adopted,
     CancelRequested,
+    CardRefresh,
     EventError,
     Expired,
     FeedEvents,
@@ -285,6 +286,10 @@ class Notifier:
                     self._post_and_mark(job, row, self._reply_target(job), text, blocks, report)
                 case LossChart():
                     self._chart(job, row, event, report)
+                case CardRefresh():  # newer details: the card redrawn, nothing posted
+                    if job.card_ts is not None and job.card_channel_id is not None:
+                        self._update_card(job)
+                    self._sent(row, _Posted(job.card_channel_id or job.channel_id, job.card_ts or ""), report)
         except Busy as busy:
             outbox_q.release(self.store.engine, row.id, self.owner, busy.until)
             report.deferred += 1

@@ -18,6 +18,7 @@ from slackbot.domain.lifecycle import Lifecycle
 __all__ = [
     "Adopted",
     "CancelRequested",
+    "CardRefresh",
     "EventError",
     "Expired",
     "FeedEvents",
@@ -45,6 +46,7 @@ class OutboxKind(StrEnum):
     ADOPTED = "adopted"
     FEED = "feed"  # notable events of the job's log, grouped
     CHART = "chart"  # a loss-curve upload (its own lane: see delivery/uploads.py)
+    CARD_UPDATE = "card_update"  # the card redrawn with newer details (no reply; nothing waits for it)
 
 
 class _Event(BaseModel):
@@ -173,6 +175,14 @@ class LossChart(_Event):
     final: bool = False
 
 
+class CardRefresh(_Event):
+    """Redraw the card: what the service tells beyond the status (progress, ETA, price) changed. One row per job,
+    queued again once delivered (see JobStore.update_details_many), so a running job's card stays current."""
+
+    kind: ClassVar[OutboxKind] = OutboxKind.CARD_UPDATE
+    type: Literal["card_refresh"] = "card_refresh"
+
+
 OutboxEvent = Annotated[
     PostCard
     | TrackingStarted
@@ -184,7 +194,8 @@ OutboxEvent = Annotated[
     | CancelRequested
     | ModelDeleted
     | FeedEvents
-    | LossChart,
+    | LossChart
+    | CardRefresh,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[OutboxEvent] = TypeAdapter(OutboxEvent)
@@ -200,6 +211,7 @@ _TYPES = (
     "model_deleted",
     "feed_events",
     "loss_chart",
+    "card_refresh",
 )
 
 

@@ -341,6 +341,8 @@ def earlier_undelivered(
         outbox.c.id < outbox_id,
         outbox.c.state.in_((PENDING, IN_FLIGHT)),
     )
+    # A card redraw shows whatever is current when it goes: nothing waits for it.
+    query = query.where(outbox.c.kind != OutboxKind.CARD_UPDATE.value)
     if not chart:
         query = query.where(outbox.c.kind != OutboxKind.CHART.value)
     with reading(engine) as conn:

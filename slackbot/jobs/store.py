@@ -22,6 +22,7 @@ from slackbot.backends.base import FineTuneSpec, JobDetails, ModelState
 from slackbot.domain.events import (
     Adopted,
     CancelRequested,
+    CardRefresh,
     Expired,
     ModelDeleted,
     Notice,
@@ -474,6 +475,8 @@ class JobStore:
                     .values(details=bindparam("b_details"), updated_at=now)
                 )
                 conn.execute(stmt, [{"b_id": job_id, "b_details": wanted[job_id]} for job_id in sorted(changed)])
+                # A service that tells nothing beyond the status (OpenPipe) has nothing to redraw.
+                _refresh_cards(conn, sorted(i for i in changed if any(v is not None for v in wanted[i].values())), now)
         return changed
 
     def reschedule_many(self, due: Sequence[tuple[int, datetime]], lease_owner: str, failures: int = 0) -> int:
@@ -701,3 +704,41 @@ def _queue(conn: Connection, job_id: int, channel_id: str, dedupe_key: str, even
     stmt = dialect.insert(outbox).values(**values).on_conflict_do_nothing(index_elements=["job_id", "dedupe_key"])
     # RETURNING, not rowcount: psycopg reports a row for an INSERT that ON CONFLICT DO NOTHING skipped.
     return conn.execute(stmt.returning(outbox.c.id)).first() is not None
+
+
+# A running job's card is redrawn with its newer details at most this often (chat.update is rated per workspace).
+CARD_REFRESH_SECONDS = 300.0
+_CARD_REFRESH_KEY = "card:details"
+
+
+def _refresh_cards(conn: Connection, job_ids: Sequence[int], now: datetime) -> None:
+    """Queue each posted card's redraw: one outbox row per job, put back to pending once it went, no sooner than
+    CARD_REFRESH_SECONDS after it last went. A row still waiting needs nothing: it draws the details as they are
+    when it goes."""
+    if not job_ids:
+        return
+    cards = conn.execute(
+        select(jobs.c.id, jobs.c.card_channel_id, jobs.c.channel_id).where(
+            jobs.c.id.in_(job_ids), jobs.c.card_ts.is_not(None)
+        )
+    ).all()
+    if not cards:
+        return
+    rows = conn.execute(
+        select(outbox.c.id, outbox.c.job_id, outbox.c.state, outbox.c.sent_at).where(
+            outbox.c.job_id.in_([c.id for c in cards]), outbox.c.dedupe_key == _CARD_REFRESH_KEY
+        )
+    ).all()
+    existing = {row.job_id: row for row in rows}
+    for card in cards:
+        row = existing.get(card.id)
+        if row is None:
+            _queue(conn, card.id, card.card_channel_id or card.channel_id, _CARD_REFRESH_KEY, CardRefresh(), now)
+        elif row.state in (SENT, DEAD):
+            gap = timedelta(seconds=CARD_REFRESH_SECONDS)
+            due = max(now, row.sent_at + gap) if row.sent_at is not None else now
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id == row.id, outbox.c.state.in_((SENT, DEAD)))
+                .values(state=PENDING, not_before=due, attempts=0, claimed_by=None, claimed_until=None, last_error=None)
+            )

@@ -18,6 +18,7 @@ import yaml
 
 from slackbot import ids
 from slackbot.domain.lifecycle import Lifecycle
+from slackbot.jobs import store as store_module
 from slackbot.sandbox.together_api import SUPPORTED_MODELS
 from tests.e2e.cards import (
     CHANNEL,
@@ -236,3 +237,32 @@ def test_delete_a_completed_model_from_the_cards_menu(bot: TogetherBot, contract
     # Gone at the local Together too.
     gone = httpx.get(f"{bot.together.url}/v1{path}", headers={"Authorization": f"Bearer {TOGETHER_KEY}"}, timeout=5)
     assert gone.status_code == 404
+
+
+def test_a_running_jobs_card_follows_its_details_without_a_reply_and_within_a_pace(
+    bot: TogetherBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Between two statuses only the details move (the time left, every tick): the card is redrawn, nothing is
+    # posted, and no more often than CARD_REFRESH_SECONDS (chat.update is rated for the whole workspace). The pace
+    # is shortened here so that it shows within the local Together's three minutes of training.
+    monkeypatch.setattr(store_module, "CARD_REFRESH_SECONDS", 60.0)
+    card, _ = start(bot, "moving-card", epochs=3)
+    until_status(bot, "moving-card", "running")
+    card_once(bot, card, lambda m: "about 5 min left" in blocks_text(m))
+    replies = thread_texts(bot, card)
+
+    def card_updates() -> int:
+        return sum(1 for c in bot.slack.calls_to("chat.update") if c.args.get("ts") == card["ts"])
+
+    before, seen = card_updates(), []
+    for _ in range(int(STEP_SECONDS * 2 / 5) - 2):  # 110 s of ticks, all within "running"
+        bot.run_for(5, step=5.0)
+        seen.append(card_updates() - before)
+        if "about 4 min left" in blocks_text(card_now(bot, card)):
+            break
+    job = bot.runtime.store.by_slug(bot.slack.team_id, "moving-card")
+    assert job is not None and job.status == "running"
+    assert "about 4 min left" in blocks_text(card_now(bot, card)), seen
+    # At most one redraw per 60 s of the bot's clock (12 ticks of 5 s), however often the time left moved.
+    assert seen[-1] <= 1 + len(seen) // 12, seen
+    assert thread_texts(bot, card) == replies, "a details-only change posted a reply"

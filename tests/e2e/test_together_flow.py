@@ -19,7 +19,7 @@ from slackbot.domain.lifecycle import Lifecycle
 from slackbot.sandbox.together_api import SUPPORTED_MODELS
 from tests.e2e.confirmation import filled_in, view_text
 from tests.e2e.harness import STEP_SECONDS
-from tests.together.bot import TogetherBot
+from tests.together.bot import TogetherBot, told_keys
 from tests.together.conftest import PACKAGED_SPEC, Contract, check_sent
 
 SMALL, BIG = SUPPORTED_MODELS[0], SUPPORTED_MODELS[1]
@@ -94,7 +94,7 @@ def test_sft_lora_from_the_modal_to_the_completed_model(bot: TogetherBot, contra
 
     job = _finish(bot, "support-lora")
     assert job.status == "completed" and job.lifecycle is Lifecycle.SUCCEEDED and not job.tracking
-    assert [r.dedupe_key for r in bot.runtime.store.outbox_for_job(job.id)] == TOLD
+    assert told_keys(bot, job.id) == TOLD
     assert len(_replies(bot, card["ts"])) == len(TOLD) - 1  # each status told once in the thread
     assert job.details is not None and job.details.progress == 1.0
     raw = bot.together.job(job.model_id)

@@ -14,7 +14,7 @@ from slackbot.runtime import Runtime
 from slackbot.sandbox.together_api import SUPPORTED_MODELS
 from tests.e2e.harness import STEP_SECONDS
 from tests.jobs.conftest import pg_url  # noqa: F401  (the PostgreSQL fixture)
-from tests.together.bot import TogetherBot
+from tests.together.bot import TogetherBot, told_keys
 
 CHANNEL = "C0GENERAL"
 TOLD = ["card:post", "reply:queued", "reply:running", "reply:compressing", "reply:uploading", "reply:completed"]
@@ -44,7 +44,7 @@ def _start_job(bot: TogetherBot, slug: str) -> dict[str, Any]:
 def _told_once(bot: TogetherBot, slug: str, card: dict[str, Any]) -> None:
     job = bot.runtime.store.by_slug(bot.slack.team_id, slug)
     assert job is not None and job.status == "completed" and not job.tracking
-    assert [r.dedupe_key for r in bot.runtime.store.outbox_for_job(job.id)] == TOLD
+    assert told_keys(bot, job.id) == TOLD
     replies = [m["text"] for m in bot.slack.thread(CHANNEL, card["ts"]) if m["ts"] != card["ts"]]
     assert len(replies) == len(TOLD) - 1 and max(Counter(replies).values()) == 1, replies
     assert len(bot.bot_messages(CHANNEL)) == len(TOLD)  # the card and its replies: nothing else

@@ -14,7 +14,7 @@ from slackbot.backends.together.wire import CreateFineTuneRequest, LoraTrainingT
 from slackbot.domain.lifecycle import Lifecycle
 from slackbot.sandbox.together_api import SUPPORTED_MODELS
 from tests.e2e.harness import STEP_SECONDS
-from tests.together.bot import TOGETHER_KEY, TogetherBot
+from tests.together.bot import TOGETHER_KEY, TogetherBot, told_keys
 
 CHANNEL = "C0GENERAL"
 
@@ -72,7 +72,7 @@ def test_track_by_job_id_and_by_suffix(bot: TogetherBot) -> None:
     for slug in ("made-outside", "named-outside"):
         done = bot.runtime.store.by_slug(bot.slack.team_id, slug)
         assert done is not None and done.lifecycle is Lifecycle.SUCCEEDED and not done.tracking
-        keys = [r.dedupe_key for r in bot.runtime.store.outbox_for_job(done.id)]
+        keys = told_keys(bot, done.id)
         assert keys == [
             "card:post",
             "reply:queued",

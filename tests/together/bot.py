@@ -86,3 +86,11 @@ class TogetherBot(Harness):
 
     def creates(self) -> list[dict[str, Any]]:
         return [r.json for r in self.together.requests if (r.method, r.path) == ("POST", "/fine-tunes")]
+
+
+def told_keys(bot: TogetherBot, job_id: int) -> list[str]:
+    """The job's outbox keys in order, without its card-redraw row: that one row per job (reused each time the card
+    is redrawn with newer details) is no message told in the thread."""
+    keys = [r.dedupe_key for r in bot.runtime.store.outbox_for_job(job_id)]
+    assert keys.count("card:details") <= 1, keys
+    return [k for k in keys if k != "card:details"]

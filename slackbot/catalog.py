@@ -9,6 +9,7 @@ caller is never made to wait for a refresh the backend's last answer time says c
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
@@ -235,7 +236,7 @@ class Catalog:
         with self._lock:
             found = self._limits.get(base_model)
             if found is None:
-                fetch = lambda: backend.model_limits(base_model)  # noqa: E731
+                fetch = functools.partial(backend.model_limits, base_model)
                 found = Refreshing(fetch, self._limits_ttl, self._limits_executor)
                 self._limits[base_model] = found
             return found

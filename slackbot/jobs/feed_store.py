@@ -207,7 +207,8 @@ def _feed_job(row: Any) -> FeedJob:
 
 
 def _loss(value: object) -> float | None:
-    return None if value is None else float(value)  # type: ignore[arg-type]
+    # The JSON column hands back what was stored: a number, or None for a step without that loss.
+    return float(value) if isinstance(value, int | float) else None
 
 
 def record(engine: Engine, owner: str, feed: FeedJob, read: FeedRead, now: datetime) -> bool:

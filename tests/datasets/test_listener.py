@@ -54,7 +54,12 @@ def test_the_file_is_read_from_the_state() -> None:
 def test_accepted_runs_after_the_ack() -> None:
     ack, services = Ack(), Services(Method.SFT)
     ran: list[tuple[Any, ...]] = []
-    on_file_submission(cast(BoltAck, ack), BODY, _view(), services, lambda fn, *a: bool(ran.append(a) or True))  # type: ignore[func-returns-value]
+
+    def later(fn: Any, *args: Any) -> bool:
+        ran.append(args)
+        return True
+
+    on_file_submission(cast(BoltAck, ack), BODY, _view(), services, later)
     assert ack.calls == [{}]
     assert ran and ran[0][4:] == ("F1", Method.SFT, "V1")
 

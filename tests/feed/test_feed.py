@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from slackbot.backends.base import EventLevel, RateLimitedError, ServerError
+from slackbot.backends.base import EventLevel, JobEvent, RateLimitedError, ServerError
 from slackbot.domain.events import FeedEvents, LossChart, OutboxKind
 from slackbot.jobs import feed_store
 from slackbot.jobs.feed import FeedReport
@@ -88,7 +88,7 @@ def test_a_follower_that_stalled_past_its_lease_tells_nothing_the_next_one_told(
     gate, entered = threading.Event(), threading.Event()
 
     class Slow(FeedBackend):
-        def events(self, slug: str) -> list:  # type: ignore[type-arg]
+        def events(self, slug: str) -> list[JobEvent]:
             entered.set()
             gate.wait(10)
             return super().events(slug)

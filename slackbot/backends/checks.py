@@ -1,4 +1,5 @@
-"""Field rules the forms share: numbers, batch sizes, slugs (each raising a `form` error with its message)."""
+"""Field rules the forms share: numbers, batch sizes, slugs (each raising a `form` error with its message), and the
+checks a backend's form rows are built from (`number_check`, `whole_check`, `pattern_check`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from pydantic_core import PydanticCustomError
+
+from slackbot.backends.form import Check
 
 # --- field rules --------------------------------------------------------------------------------------------
 # Blank always means "the service's default"; bounds are guards against typos (an extra zero, a stray
@@ -24,6 +27,7 @@ _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _WHOLE = re.compile(r"\+?\d+")
 _SLUG = re.compile(r"[a-z0-9-]+")
 _MODEL_SLUG = re.compile(r"[A-Za-z0-9-]{1,128}")
+_LIST_SEPARATOR = re.compile(r"[\s,]+")
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,42 @@ def check_number(
     if not math.isfinite(value) or too_low or value > high or (whole and not value.is_integer()):
         raise form_error(message + ".")
     return value
+
+
+def number_check(what: str, low: float, high: float, example: str, *, low_open: bool = False) -> Check:
+    """A row's check: blank, or a number from `low` (excluded when `low_open`) to `high`; the message says so."""
+    above = "greater than" if low_open else "at least"
+    message = f"{what} must be a number {above} {low:g} and at most {high:g} (e.g. {example})"
+    return lambda raw, choice: check_number(raw, message, low=low, high=high, low_open=low_open)
+
+
+def whole_check(what: str, low: int, high: int) -> Check:
+    """A row's check: blank, or a whole number from `low` to `high` (as an int)."""
+    message = f"{what} must be a whole number from {low} to {high}"
+
+    def check(raw: object, choice: object) -> int | None:
+        value = check_number(raw, message, low=low, high=high, whole=True)
+        return None if value is None else int(value)
+
+    return check
+
+
+def pattern_check(pattern: re.Pattern[str], message: str) -> Check:
+    """A row's check: blank, or one word matching `pattern` whole (kept without the spaces around it)."""
+
+    def check(raw: object, choice: object) -> str | None:
+        if is_blank(raw):
+            return None
+        if not isinstance(raw, str) or not pattern.fullmatch(raw.strip()):
+            raise form_error(message)
+        return raw.strip()
+
+    return check
+
+
+def split_list(text: str) -> tuple[str, ...]:
+    """The items of a list typed as text, separated by commas, spaces or new lines: each once, in order."""
+    return tuple(dict.fromkeys(part for part in _LIST_SEPARATOR.split(text) if part))
 
 
 def check_batch_size(raw: object, *, allow_auto: bool, label: str, no_auto: str = "") -> int | Literal["auto"] | None:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import Any
 
-import httpx
 from pydantic import SecretStr
 
 from slackbot.backends.base import (
@@ -23,9 +21,10 @@ from slackbot.backends.base import (
     ValidationError,
 )
 from slackbot.backends.declaration import BackendConfig
-from slackbot.backends.http import MAX_BODY_BYTES, account_id
+from slackbot.backends.http import account_id
+from slackbot.backends.http_backend import HttpBackend
 from slackbot.backends.openpipe.catalog import BASE_MODELS
-from slackbot.backends.openpipe.client import OpenPipeClient, chat_within
+from slackbot.backends.openpipe.client import OpenPipeClient
 from slackbot.backends.openpipe.datasets import ENTRIES_PER_REQUEST
 from slackbot.backends.openpipe.fields import Provider
 from slackbot.backends.openpipe.wire import to_chat_reply, to_chat_request, to_create_request
@@ -45,39 +44,9 @@ def _provider(option: str | None) -> Provider | None:
         return None
 
 
-class OpenPipeBackend:
+class OpenPipeBackend(HttpBackend[OpenPipeClient]):
     name = "openpipe"
-
-    def __init__(
-        self,
-        api_key: SecretStr,
-        base_url: str,
-        *,
-        timeout: float = 20.0,
-        client: httpx.Client | None = None,
-        max_attempts: int = 4,
-        sleep: Callable[[float], None] = time.sleep,
-        base_delay: float = 0.5,
-        max_body_bytes: int = MAX_BODY_BYTES,
-    ) -> None:
-        self._project = project_id(api_key, base_url)
-        self.client = OpenPipeClient(
-            api_key,
-            base_url,
-            timeout=timeout,
-            client=client,
-            max_attempts=max_attempts,
-            sleep=sleep,
-            base_delay=base_delay,
-            max_body_bytes=max_body_bytes,
-        )
-
-    def __repr__(self) -> str:
-        return f"OpenPipeBackend(project={self._project!r})"
-
-    @property
-    def project(self) -> str:
-        return self._project
+    client_class = OpenPipeClient
 
     def list_datasets(self) -> list[Dataset]:
         return [item.to_dataset() for item in self.client.list_datasets().data]
@@ -126,9 +95,6 @@ class OpenPipeBackend:
         except NotFoundError:
             return False
 
-    def close(self) -> None:
-        self.client.close()
-
     # --- ServesChat (Capabilities.chat_completions) ---------------------------------------------------------
 
     def chat_model(self, state: ModelState) -> str | None:
@@ -136,7 +102,8 @@ class OpenPipeBackend:
         return f"openpipe:{state.slug}" if state.lifecycle is Lifecycle.SUCCEEDED else None
 
     def chat(self, model: str, messages: list[ChatMessage], *, timeout_seconds: float) -> ChatReply:
-        return to_chat_reply(chat_within(self.client, to_chat_request(model, messages), timeout_seconds))
+        request = to_chat_request(model, messages)
+        return to_chat_reply(self.client.chat_completion(request, timeout_seconds=timeout_seconds))
 
     # --- datasets (appended) ---------------------------------------------------------------------
 

@@ -21,8 +21,10 @@ from slackbot.backends.checks import (
     check_number,
     form_error,
     is_blank,
+    number_check,
+    split_list,
 )
-from slackbot.backends.form import Check, Choice, FormDeclaration, FormField, Kind
+from slackbot.backends.form import Choice, FormDeclaration, FormField, Kind
 from slackbot.backends.openpipe.catalog import ALL_BASE_MODELS
 from slackbot.backends.openpipe.providers import Provider as Provider  # re-exported with the form
 
@@ -144,7 +146,7 @@ def check_pruning_rule_ids(raw: object) -> tuple[str, ...]:
         return ()
     if not isinstance(raw, str):
         raise form_error("Pruning rule ids must be text: ids separated by commas, spaces or new lines.")
-    found = tuple(dict.fromkeys(part for part in re.split(r"[\s,]+", raw) if part))
+    found = split_list(raw)
     for rule_id in found:
         if not _RULE_ID.fullmatch(rule_id):
             raise form_error(
@@ -185,11 +187,6 @@ _SFT_SWITCH = _for(*(p for p in Provider if p.supports_sft_switch))
 _AUTO_BATCH = _for(Provider.OPENPIPE, Provider.OPENPIPE_REWARD)
 _WHOLE_EPOCHS = _for(Provider.OPENAI, Provider.GEMINI)  # their fine-tuning APIs count epochs in integers
 _DEFAULT = "(blank = provider default)"
-
-
-def _positive(what: str, high: float, example: str) -> Check:
-    message = f"{what} must be a number greater than 0 and at most {high:g} (e.g. {example})"
-    return lambda raw, choice: check_number(raw, message, low=0, high=high, low_open=True)
 
 
 def _epochs(raw: object, choice: Choice) -> float | None:
@@ -289,7 +286,7 @@ OPENPIPE_FORM: Final = FormDeclaration(
         FormField(
             "sft_lr_multiplier",
             "Learning-rate multiplier",
-            check=_positive("Learning-rate multiplier", 100, "1.0"),
+            check=number_check("Learning-rate multiplier", 0, 100, "1.0", low_open=True),
             shown_for=_ANY,
             needs=Method.SFT,
             placeholder=f"e.g. 1.0 {_DEFAULT}",
@@ -316,7 +313,7 @@ OPENPIPE_FORM: Final = FormDeclaration(
         FormField(
             "sft_learning_rate",
             "Learning rate",
-            check=_positive("Learning rate", 1, "0.0002"),
+            check=number_check("Learning rate", 0, 1, "0.0002", low_open=True),
             shown_for=_for(Provider.GEMINI),
             needs=Method.SFT,
             placeholder=f"e.g. 0.0002 {_DEFAULT}",
@@ -356,7 +353,7 @@ OPENPIPE_FORM: Final = FormDeclaration(
         FormField(
             "dpo_beta",
             "DPO beta",
-            check=_positive("Beta", 10, "0.1"),
+            check=number_check("Beta", 0, 10, "0.1", low_open=True),
             shown_for=_PREFERENCE_ON,
             needs=Method.DPO,
             placeholder=f"e.g. 0.1 {_DEFAULT}",
@@ -370,7 +367,7 @@ OPENPIPE_FORM: Final = FormDeclaration(
         FormField(
             "dpo_lr_multiplier",
             "DPO learning-rate multiplier",
-            check=_positive("Learning-rate multiplier", 100, "1.0"),
+            check=number_check("Learning-rate multiplier", 0, 100, "1.0", low_open=True),
             shown_for=_PREFERENCE_ON,
             needs=Method.DPO,
             placeholder=f"e.g. 1.0 {_DEFAULT}",
@@ -397,7 +394,7 @@ OPENPIPE_FORM: Final = FormDeclaration(
         FormField(
             "dpo_adapter_weight",
             "DPO adapter weight",
-            check=_positive("Adapter weight", 10, "1.0"),
+            check=number_check("Adapter weight", 0, 10, "1.0", low_open=True),
             shown_for=_for(Provider.OPENPIPE),
             needs=Method.DPO,
             placeholder=f"e.g. 1.0 {_DEFAULT}",

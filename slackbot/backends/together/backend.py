@@ -10,12 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 from collections.abc import Callable, Collection, Iterable
 from datetime import UTC, datetime
-
-import httpx
-from pydantic import SecretStr
 
 from slackbot.backends.base import (
     BackendError,
@@ -33,7 +29,7 @@ from slackbot.backends.base import (
     ProtocolError,
 )
 from slackbot.backends.declaration import BackendConfig
-from slackbot.backends.http import MAX_BODY_BYTES, account_id
+from slackbot.backends.http_backend import HttpBackend
 from slackbot.backends.together import upload
 from slackbot.backends.together.client import TogetherClient
 from slackbot.backends.together.fields import FULL, to_create_request
@@ -70,10 +66,6 @@ _LEVELS = {"warning": EventLevel.WARNING, "error": EventLevel.ERROR}
 
 def is_job_id(key: str) -> bool:
     return _JOB_ID.fullmatch(key) is not None
-
-
-def project_id(api_key: SecretStr, base_url: str) -> str:
-    return account_id("together", api_key, base_url)
 
 
 def to_state(job: FineTuneJob, key: str | None = None) -> ModelState:
@@ -151,39 +143,9 @@ def to_metric(row: dict[str, float]) -> MetricPoint | None:
     )
 
 
-class TogetherBackend:
+class TogetherBackend(HttpBackend[TogetherClient]):
     name = "together"
-
-    def __init__(
-        self,
-        api_key: SecretStr,
-        base_url: str,
-        *,
-        timeout: float = 20.0,
-        client: httpx.Client | None = None,
-        max_attempts: int = 4,
-        sleep: Callable[[float], None] = time.sleep,
-        base_delay: float = 0.5,
-        max_body_bytes: int = MAX_BODY_BYTES,
-    ) -> None:
-        self._project = project_id(api_key, base_url)
-        self.client = TogetherClient(
-            api_key,
-            base_url,
-            timeout=timeout,
-            client=client,
-            max_attempts=max_attempts,
-            sleep=sleep,
-            base_delay=base_delay,
-            max_body_bytes=max_body_bytes,
-        )
-
-    def __repr__(self) -> str:
-        return f"TogetherBackend(project={self._project!r})"
-
-    @property
-    def project(self) -> str:
-        return self._project
+    client_class = TogetherClient
 
     # --- catalogue ----------------------------------------------------------------------------------------
 
@@ -333,9 +295,6 @@ class TogetherBackend:
     ) -> Dataset:
         """Capabilities.dataset_upload: the lines as one JSONL file with purpose fine-tune (see upload.py)."""
         return upload.upload_dataset(self.client, name, lines, total_bytes=total_bytes, progress=progress)
-
-    def close(self) -> None:
-        self.client.close()
 
     def _job_id(self, key: str) -> str:
         """The job id a key stands for: itself, or the newest job with that suffix."""

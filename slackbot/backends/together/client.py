@@ -1,4 +1,6 @@
-"""An httpx client for Together AI's fine-tuning API: typed errors, bounded retries for reads, a size cap.
+"""An httpx client for Together AI's fine-tuning API: its endpoints, its upload flow and its error body.
+
+What every service's client does (retries, the size cap, typed errors) is `JsonApiClient`'s (backends/http.py).
 
 Why httpx and not the `together` SDK at run time: the SDK is slower to import (it loads every resource of the
 platform) and to read a job list (`python -m benchmarks.together_client`), retries on its own schedule rather
@@ -12,23 +14,14 @@ failure is raised for the caller to resolve by listing jobs.
 from __future__ import annotations
 
 import hashlib
-import logging
-import time
-from collections.abc import Iterator, Mapping
-from typing import Any, BinaryIO, TypeVar
-from urllib.parse import quote
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 
 import httpx
 import pydantic
 
-from slackbot.backends.base import (
-    BackendError,
-    ProtocolError,
-    RateLimitedError,
-    ServerError,
-    ValidationError,
-)
-from slackbot.backends.http import BY_STATUS, JsonApiClient
+from slackbot.backends.base import ProtocolError, ValidationError
+from slackbot.backends.http import JsonApiClient, segment
 from slackbot.backends.together.wire import (
     ChatCompletion,
     ChatRequest,
@@ -47,11 +40,6 @@ from slackbot.backends.together.wire import (
     PriceEstimate,
     SupportedModels,
 )
-from slackbot.retry import parse_retry_after
-
-log = logging.getLogger("slackbot.together")
-
-T = TypeVar("T", bound=pydantic.BaseModel)
 
 DEFAULT_BASE_URL = "https://api.together.ai"  # the SDK's meaning of TOGETHER_BASE_URL: paths carry /v1
 _FILE_TYPES = {".jsonl": "jsonl", ".parquet": "parquet", ".csv": "csv"}
@@ -73,6 +61,7 @@ class TogetherClient(JsonApiClient):
     """One pooled connection to Together. Methods return wire models or raise a `BackendError` subclass."""
 
     SERVICE = "Together"
+    NAME = "together"
     DEFAULT_BASE_URL = DEFAULT_BASE_URL
 
     # --- files ------------------------------------------------------------------------------------------
@@ -81,7 +70,7 @@ class TogetherClient(JsonApiClient):
         return self._read("GET", "/files", FileList)
 
     def get_file(self, file_id: str) -> FileObject:
-        return self._read("GET", f"/files/{_segment(file_id)}", FileObject)
+        return self._read("GET", f"/files/{segment(file_id)}", FileObject)
 
     def upload_file(self, file_name: str, data: bytes | BinaryIO, *, purpose: str = "fine-tune") -> FileObject:
         """The service's upload flow (as the SDK 3.1.1 does it): ask for a presigned URL, PUT the bytes there,
@@ -98,10 +87,12 @@ class TogetherClient(JsonApiClient):
             "checksum": _sha256(data),
         }
         form = {name: (None, value) for name, value in fields.items()}
-        status, headers, raw = self._send("POST", self._url("/files"), files=form, attempt=1, redirect_ok=True)
+        status, headers, raw = self._send(
+            "POST", self._url("/files"), shown="/files", files=form, attempt=1, redirect_ok=True
+        )
         if status == 409:
-            existing = _file_id_of(raw)
-            if existing is None:
+            existing = _string_at(raw, "file_id")
+            if not existing:
                 raise self._error(status, headers, raw)
             return self.get_file(existing)
         if status >= 400:
@@ -122,7 +113,7 @@ class TogetherClient(JsonApiClient):
             )
         if status >= 300:
             raise self._error(status, headers, raw)
-        return self._parse(self._call("POST", f"/files/{_segment(file_id)}/preprocess", attempt=1), FileObject)
+        return self._parse(self._call("POST", f"/files/{segment(file_id)}/preprocess", attempt=1), FileObject)
 
     # --- models -----------------------------------------------------------------------------------------
 
@@ -141,14 +132,9 @@ class TogetherClient(JsonApiClient):
     def create_job(self, request: CreateFineTuneRequest) -> FineTuneJob:
         """POST /fine-tunes: at most once, except after a 429 (see the module docstring)."""
         body = request.to_wire()
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                return self._parse(self._call("POST", "/fine-tunes", attempt, body=body), FineTuneJob)
-            except RateLimitedError as exc:
-                if attempt == self.max_attempts:
-                    raise
-                self._sleep(self._backoff(attempt, exc))
-        raise AssertionError("unreachable")  # pragma: no cover
+        return self._at_most_once(
+            lambda attempt: self._parse(self._call("POST", "/fine-tunes", attempt, body=body), FineTuneJob)
+        )
 
     def start_job(self, request: CreateFineTuneRequest) -> tuple[PriceEstimate, FineTuneJob]:
         """Estimate, then create only if Together says the account may proceed (`PriceRefused` otherwise)."""
@@ -161,16 +147,16 @@ class TogetherClient(JsonApiClient):
         return self._read("GET", "/fine-tunes", FineTuneList)
 
     def get_job(self, job_id: str) -> FineTuneJob:
-        return self._read("GET", f"/fine-tunes/{_segment(job_id)}", FineTuneJob)
+        return self._read("GET", f"/fine-tunes/{segment(job_id)}", FineTuneJob)
 
     def list_events(self, job_id: str) -> EventList:
-        return self._read("GET", f"/fine-tunes/{_segment(job_id)}/events", EventList)
+        return self._read("GET", f"/fine-tunes/{segment(job_id)}/events", EventList)
 
     def metrics(self, job_id: str, filters: MetricsFilter | None = None) -> Metrics:
         """The loss curve, chronological. Filters go in the query string as the SDK 3.1.1 sends them (the spec's
         GET body is older); rows outside a step filter are dropped here too, in case a server ignores it."""
         params = {k: str(v) for k, v in (filters.to_wire() if filters else {}).items()}
-        answer = self._read("GET", f"/fine-tunes/{_segment(job_id)}/metrics", Metrics, params=params or None)
+        answer = self._read("GET", f"/fine-tunes/{segment(job_id)}/metrics", Metrics, params=params or None)
         if filters is None or (filters.global_step_from is None and filters.global_step_to is None):
             return answer
         low = filters.global_step_from if filters.global_step_from is not None else float("-inf")
@@ -180,17 +166,19 @@ class TogetherClient(JsonApiClient):
 
     def cancel_job(self, job_id: str) -> FineTuneJob:
         # Cancelling twice is harmless (the job is already cancel_requested), so it is retried like a read.
-        return self._read("POST", f"/fine-tunes/{_segment(job_id)}/cancel", FineTuneJob)
+        return self._read("POST", f"/fine-tunes/{segment(job_id)}/cancel", FineTuneJob)
 
     def delete_job(self, job_id: str) -> DeleteResult:
         # Sent once: a caller retrying after a timeout gets a 404 if the first attempt did delete it.
-        return self._parse(self._call("DELETE", f"/fine-tunes/{_segment(job_id)}", 1), DeleteResult)
+        return self._parse(self._call("DELETE", f"/fine-tunes/{segment(job_id)}", 1), DeleteResult)
 
     # --- inference --------------------------------------------------------------------------------------
 
     def chat(self, request: ChatRequest, *, timeout_seconds: float | None = None) -> ChatCompletion:
         """POST /chat/completions: sent once (a model's answer is not worth a second bill after a timeout)."""
-        raw = self._call("POST", "/chat/completions", 1, body=request.to_wire(), timeout=timeout_seconds)
+        # A caller's own bound (a chat answer Slack waits for) is never longer than the client's.
+        bound = None if timeout_seconds is None else min(timeout_seconds, self._deadline)
+        raw = self._call("POST", "/chat/completions", 1, body=request.to_wire(), timeout=bound)
         return self._parse(raw, ChatCompletion)
 
     # --- internals --------------------------------------------------------------------------------------
@@ -199,138 +187,17 @@ class TogetherClient(JsonApiClient):
         # The paths carry /v1 (the SDK's meaning of TOGETHER_BASE_URL); a base URL given with /v1 still works.
         return f"{self._base.removesuffix('/v1')}/v1{path}"
 
-    def _read(
-        self,
-        method: str,
-        path: str,
-        shape: type[T],
-        *,
-        body: dict[str, Any] | None = None,
-        params: Mapping[str, str] | None = None,
-    ) -> T:
-        return self._retrying(
-            lambda attempt: self._parse(self._call(method, path, attempt, body=body, params=params), shape)
-        )
-
-    def _call(
-        self,
-        method: str,
-        path: str,
-        attempt: int,
-        *,
-        body: dict[str, Any] | None = None,
-        params: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-    ) -> bytes:
-        """Send once to the API; the body of a 2xx answer, or the matching error."""
-        status, headers, raw = self._send(
-            method, self._url(path), json=body, params=params, attempt=attempt, timeout=timeout
-        )
-        if status >= 300:
-            raise self._error(status, headers, raw)
-        return raw
-
-    def _send(
-        self,
-        method: str,
-        url: str,
-        *,
-        attempt: int,
-        json: dict[str, Any] | None = None,
-        params: Mapping[str, str] | None = None,
-        files: Mapping[str, tuple[None, str]] | None = None,
-        content: bytes | Iterator[bytes] | None = None,
-        content_length: int | None = None,
-        auth: bool = True,
-        redirect_ok: bool = False,
-        timeout: float | None = None,
-    ) -> tuple[int, httpx.Headers, bytes]:
-        started = time.monotonic()
-        outcome = "error"
-        # Only the path is logged: a presigned upload URL's query string is a credential.
-        shown = httpx.URL(url).path
-        headers = {"Accept": "application/json"}
-        if content_length is not None:
-            headers["Content-Length"] = str(content_length)
-        if auth:
-            headers["Authorization"] = f"Bearer {self._key.get_secret_value()}"
-        try:
-            status, answer_headers, raw = self._exchange(
-                method, url, headers, started, json=json, params=params, files=files, content=content, timeout=timeout
-            )
-            outcome = str(status)
-            if 300 <= status < 400 and not redirect_ok:
-                raise ProtocolError(f"Together answered with an unexpected redirect (HTTP {status})", status=status)
-            return status, answer_headers, raw
-        except BackendError as exc:
-            if outcome == "error":
-                outcome = type(exc).__name__
-            raise
-        finally:
-            log.info(
-                "together %s %s -> %s in %.0f ms (attempt %d)",
-                method,
-                shown,
-                outcome,
-                (time.monotonic() - started) * 1000,
-                attempt,
-            )
-
-    def _exchange(
-        self,
-        method: str,
-        url: str,
-        headers: dict[str, str],
-        started: float,
-        *,
-        json: dict[str, Any] | None,
-        params: Mapping[str, str] | None,
-        files: Mapping[str, tuple[None, str]] | None,
-        content: bytes | Iterator[bytes] | None,
-        timeout: float | None = None,
-    ) -> tuple[int, httpx.Headers, bytes]:
-        # A caller's own bound (a chat answer Slack waits for) is never longer than the client's.
-        bound = self._timeout if timeout is None else httpx.Timeout(min(timeout, self._deadline))
-        with self._transport_errors():
-            request = self._http.build_request(
-                method,
-                url,
-                json=json,
-                params=params,
-                files=files,
-                content=content,
-                headers=headers,
-                timeout=bound,
-            )
-            response = self._http.send(request, stream=True, follow_redirects=False)
-            try:
-                raw = self._drain(response.status_code, response.iter_bytes(), started)
-                return response.status_code, response.headers, raw
-            finally:
-                response.close()
-
-    def _error(self, status: int, headers: httpx.Headers, raw: bytes) -> BackendError:
-        message, code, issues = f"Together answered HTTP {status}", None, []
+    def _error_words(self, raw: bytes, default: str) -> tuple[str, str | None, list[str]]:
         try:
             parsed = ErrorBody.model_validate_json(raw)
         except pydantic.ValidationError:
             # GET /fine-tunes/models/limits answers its 404 as {"message": ...}
-            plain = _plain_message(raw)
-            if plain:
-                message = self._redact(plain)
-        else:
-            message = self._redact(parsed.error.message) or message
-            code = str(parsed.error.code) if parsed.error.code is not None else parsed.error.type
-            if parsed.error.param:
-                issues = [f"{self._redact(parsed.error.param)}: {message}"]
-        retry_after = parse_retry_after(headers.get("retry-after"))
-        if status == 429:
-            return RateLimitedError(message, retry_after=retry_after, status=status, code=code)
-        if status >= 500:
-            # Honoured by `_backoff` like a 429's (capped by `max_retry_after`).
-            return ServerError(message, retry_after=retry_after, status=status, code=code, issues=issues)
-        kind = BY_STATUS.get(status, BackendError)
-        return kind(message, status=status, code=code, issues=issues)
+            plain = _string_at(raw, "message")
+            return (self._redact(plain) if plain else default), None, []
+        message = self._redact(parsed.error.message) or default
+        code = str(parsed.error.code) if parsed.error.code is not None else parsed.error.type
+        issues = [f"{self._redact(parsed.error.param)}: {message}"] if parsed.error.param else []
+        return message, code, issues
 
 
 _CHUNK = 1024 * 1024
@@ -352,25 +219,11 @@ def _sha256(data: bytes | BinaryIO) -> str:
     return digest.hexdigest()
 
 
-def _plain_message(raw: bytes) -> str | None:
+def _string_at(raw: bytes, key: str) -> str | None:
+    """A JSON object's string `key` (e.g. the "message" of an error body that is not Together's usual shape)."""
     try:
         data = pydantic.TypeAdapter(dict[str, Any]).validate_json(raw)
     except pydantic.ValidationError:
         return None
-    message = data.get("message")
-    return message if isinstance(message, str) else None
-
-
-def _file_id_of(raw: bytes) -> str | None:
-    try:
-        data = pydantic.TypeAdapter(dict[str, Any]).validate_json(raw)
-    except pydantic.ValidationError:
-        return None
-    file_id = data.get("file_id")
-    return file_id if isinstance(file_id, str) and file_id else None
-
-
-def _segment(value: str) -> str:
-    """An id as one URL path segment: it cannot reach another endpoint whatever it contains."""
-    # quote() leaves dots alone, and httpx resolves a "." or ".." segment.
-    return quote(value, safe="").replace(".", "%2E")
+    value = data.get(key)
+    return value if isinstance(value, str) else None

@@ -15,8 +15,16 @@ import re
 from typing import Final
 
 from slackbot.backends.base import FineTuneSpec, Method, ParamValue
-from slackbot.backends.checks import check_number, form_error, is_blank
-from slackbot.backends.form import SLUG, Check, Choice, FormDeclaration, FormField, Kind
+from slackbot.backends.checks import (
+    check_number,
+    form_error,
+    is_blank,
+    number_check,
+    pattern_check,
+    split_list,
+    whole_check,
+)
+from slackbot.backends.form import SLUG, Choice, FormDeclaration, FormField, Kind
 from slackbot.backends.together.wire import (
     CosineSchedulerArgs,
     CreateFineTuneRequest,
@@ -72,28 +80,13 @@ def _label(option: str | None) -> str:
     return "Together (full training)" if option == FULL else "Together (LoRA)"
 
 
-def _number(what: str, low: float, high: float, example: str, *, low_open: bool = False) -> Check:
-    above = "greater than" if low_open else "at least"
-    message = f"{what} must be a number {above} {low:g} and at most {high:g} (e.g. {example})"
-    return lambda raw, choice: check_number(raw, message, low=low, high=high, low_open=low_open)
-
-
-def _whole(what: str, low: int, high: int) -> Check:
-    message = f"{what} must be a whole number from {low} to {high}"
-    return lambda raw, choice: _int(check_number(raw, message, low=low, high=high, whole=True))
-
-
-def _int(value: float | None) -> int | None:
-    return None if value is None else int(value)
-
-
 def _batch(raw: object, choice: Choice) -> int | str | None:
     if is_blank(raw):
         return None
     if isinstance(raw, str) and raw.strip().lower() == "max":
         return "max"
     value = check_number(raw, 'Batch size must be "max" or a whole number from 1 to 1024', low=1, high=1024, whole=True)
-    return _int(value)
+    return None if value is None else int(value)
 
 
 def _modules(raw: object, choice: Choice) -> str | None:
@@ -104,7 +97,7 @@ def _modules(raw: object, choice: Choice) -> str | None:
     text = raw.strip()
     if text == "all-linear":
         return text
-    parts = [p for p in re.split(r"[\s,]+", text) if p]
+    parts = split_list(text)
     bad = next((p for p in parts if not _MODULE.fullmatch(p)), None)
     if bad is not None or not parts:
         shown = (bad or text)[:40]
@@ -112,23 +105,7 @@ def _modules(raw: object, choice: Choice) -> str | None:
             f'"{shown}" is not a module name: use "all-linear" or module names such as q_proj, v_proj separated '
             "by commas."
         )
-    return ",".join(dict.fromkeys(parts))
-
-
-def _file_id(raw: object, choice: Choice) -> str | None:
-    if is_blank(raw):
-        return None
-    if not isinstance(raw, str) or not _FILE_ID.fullmatch(raw.strip()):
-        raise form_error("The validation file is a Together file id (file-…): letters, digits, - and _.")
-    return raw.strip()
-
-
-def _wandb(raw: object, choice: Choice) -> str | None:
-    if is_blank(raw):
-        return None
-    if not isinstance(raw, str) or not _WANDB.fullmatch(raw.strip()):
-        raise form_error("The W&B project name may contain letters, digits, ., - and _ (at most 128).")
-    return raw.strip()
+    return ",".join(parts)
 
 
 _YES_NO: Final = (("true", "yes"), ("false", "no"))
@@ -193,7 +170,7 @@ TOGETHER_FORM: Final = FormDeclaration(
         FormField(
             "dpo_beta",
             "DPO beta",
-            check=_number("DPO beta", 0, 10, "0.1", low_open=True),
+            check=number_check("DPO beta", 0, 10, "0.1", low_open=True),
             needs=Method.DPO,
             placeholder="e.g. 0.1 (blank = 0.1)",
             keep=True,
@@ -206,7 +183,7 @@ TOGETHER_FORM: Final = FormDeclaration(
         FormField(
             "rpo_alpha",
             "RPO alpha",
-            check=_number("RPO alpha", 0, 10, "0.5"),
+            check=number_check("RPO alpha", 0, 10, "0.5"),
             needs=Method.DPO,
             placeholder="weight of the SFT loss added to DPO (blank = 0)",
             keep=True,
@@ -219,7 +196,7 @@ TOGETHER_FORM: Final = FormDeclaration(
         FormField(
             "simpo_gamma",
             "SimPO gamma",
-            check=_number("SimPO gamma", 0, 10, "0.5"),
+            check=number_check("SimPO gamma", 0, 10, "0.5"),
             needs=Method.DPO,
             placeholder="target reward margin (blank = 0)",
             keep=True,
@@ -252,7 +229,7 @@ TOGETHER_FORM: Final = FormDeclaration(
         FormField(
             "lora_r",
             "LoRA rank",
-            check=_whole("LoRA rank", 1, 1024),
+            check=whole_check("LoRA rank", 1, 1024),
             shown_for=_lora,
             placeholder=f"e.g. 16 (blank = the model's default, else {DEFAULT_LORA_RANK})",
             divider=True,
@@ -265,7 +242,7 @@ TOGETHER_FORM: Final = FormDeclaration(
         FormField(
             "lora_alpha",
             "LoRA alpha",
-            check=_whole("LoRA alpha", 1, 4096),
+            check=whole_check("LoRA alpha", 1, 4096),
             shown_for=_lora,
             placeholder="blank = twice the rank",
             keep=True,
@@ -275,7 +252,7 @@ TOGETHER_FORM: Final = FormDeclaration(
         FormField(
             "lora_dropout",
             "LoRA dropout",
-            check=_number("LoRA dropout", 0, 1, "0.05"),
+            check=number_check("LoRA dropout", 0, 1, "0.05"),
             shown_for=_lora,
             placeholder="0 to 1 (blank = 0)",
             keep=True,
@@ -295,7 +272,7 @@ TOGETHER_FORM: Final = FormDeclaration(
         FormField(
             "n_epochs",
             "Epochs",
-            check=_whole("Epochs", 1, 1000),
+            check=whole_check("Epochs", 1, 1000),
             placeholder=f"e.g. 3 (blank = {DEFAULT_EPOCHS})",
             divider=True,
             wire=(r"^n_epochs\b",),
@@ -306,7 +283,7 @@ TOGETHER_FORM: Final = FormDeclaration(
         FormField(
             "learning_rate",
             "Learning rate (absolute, not a multiplier)",
-            check=_number("The learning rate", 0, 1, "0.00001", low_open=True),
+            check=number_check("The learning rate", 0, 1, "0.00001", low_open=True),
             placeholder="e.g. 0.00001 (blank = 0.00001)",
             wire=(r"^learning_rate\b",),
             wire_rank=10,
@@ -326,7 +303,7 @@ TOGETHER_FORM: Final = FormDeclaration(
         FormField(
             "n_checkpoints",
             "Checkpoints",
-            check=_whole("Checkpoints", 1, 1000),
+            check=whole_check("Checkpoints", 1, 1000),
             placeholder="blank = 1",
             wire=(r"^n_checkpoints\b",),
             wire_rank=10,
@@ -334,7 +311,7 @@ TOGETHER_FORM: Final = FormDeclaration(
         FormField(
             "n_evals",
             "Evaluations",
-            check=_whole("Evaluations", 0, 1000),
+            check=whole_check("Evaluations", 0, 1000),
             placeholder="with a validation file (blank = 0)",
             wire=(r"^n_evals\b",),
             wire_rank=10,
@@ -342,7 +319,7 @@ TOGETHER_FORM: Final = FormDeclaration(
         FormField(
             "warmup_ratio",
             "Warm-up ratio",
-            check=_number("The warm-up ratio", 0, 1, "0.05"),
+            check=number_check("The warm-up ratio", 0, 1, "0.05"),
             placeholder="0 to 1 (blank = 0)",
             wire=(r"^warmup_ratio\b",),
             wire_rank=10,
@@ -358,7 +335,9 @@ TOGETHER_FORM: Final = FormDeclaration(
         FormField(
             "validation_file",
             "Validation file id",
-            check=_file_id,
+            check=pattern_check(
+                _FILE_ID, "The validation file is a Together file id (file-…): letters, digits, - and _."
+            ),
             placeholder="file-… (optional)",
             wire=(r"^validation_file\b",),
             wire_rank=8,
@@ -366,7 +345,7 @@ TOGETHER_FORM: Final = FormDeclaration(
         FormField(
             "wandb_project",
             "W&B project",
-            check=_wandb,
+            check=pattern_check(_WANDB, "The W&B project name may contain letters, digits, ., - and _ (at most 128)."),
             placeholder="optional: logs the run to Weights & Biases (needs a W&B key at Together)",
             wire=(r"^wandb",),
             wire_rank=10,

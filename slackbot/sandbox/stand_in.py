@@ -69,8 +69,8 @@ class Serving(TypedDict, total=False):
 
 
 class StandInHandler(FaultyHandler):
-    """One request to a `StandIn`: the faults on the wire around the stand-in's answer, which the request log
-    records first. The stand-in is bound in by `StandIn.start` (the server makes one handler per request)."""
+    """One request to a `StandIn`: recorded in its request log, then answered by its routes, with an injected
+    fault around the answer. `StandIn.start` binds the stand-in in (the server makes a handler per request)."""
 
     def __init__(self, stand_in: StandIn, *args: Any) -> None:
         self.stand_in = stand_in
@@ -100,8 +100,8 @@ class StandInHandler(FaultyHandler):
         target, _, query_string = self.path.partition("?")
         query = {k: v[0] for k, v in parse_qs(query_string).items()}
         if not target.startswith(api.api_root + "/"):
-            answer = api._outside_api(method, target, query, raw, "Authorization" in self.headers)
-            self._send(*(answer or (404, api.error(404, f"No route for {method} {target}").body())))
+            outside = api._outside_api(method, target, query, raw, "Authorization" in self.headers)
+            self._send(*(outside or (404, api.error(404, f"No route for {method} {target}").body())))
             return
         path = target.removeprefix(api.api_root)
         content_type = self.headers.get("Content-Type", "")

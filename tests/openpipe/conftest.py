@@ -15,10 +15,10 @@ from pydantic import SecretStr
 from slackbot.backends.openpipe import OpenPipeBackend
 from slackbot.backends.openpipe.client import OpenPipeClient
 from slackbot.sandbox.openpipe_api import LocalOpenPipe
-from tests.stand_ins.service import HTTP as HTTP
-from tests.stand_ins.service import Sleeps as Sleeps
-from tests.stand_ins.service import SpecContract, stand_in_fixtures
-from tests.stand_ins.service import to_json_schema as to_json_schema
+from tests.service_fixtures import HTTP as HTTP
+from tests.service_fixtures import Sleeps as Sleeps
+from tests.service_fixtures import SpecContract, stand_in_fixtures
+from tests.service_fixtures import to_json_schema as to_json_schema
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGED_SPEC = REPO / "slackbot" / "sandbox" / "openpipe_openapi.json"

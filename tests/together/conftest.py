@@ -12,9 +12,9 @@ import yaml
 
 from slackbot.backends.together.client import TogetherClient
 from slackbot.sandbox.together_api import LocalTogether
-from tests.stand_ins.service import HTTP as HTTP
-from tests.stand_ins.service import Sleeps as Sleeps
-from tests.stand_ins.service import SpecContract, stand_in_fixtures
+from tests.service_fixtures import HTTP as HTTP
+from tests.service_fixtures import Sleeps as Sleeps
+from tests.service_fixtures import SpecContract, stand_in_fixtures
 
 HERE = Path(__file__).resolve().parent
 # A verbatim copy of shared/together/finetuning-openapi.yaml (MIT, see its PROVENANCE.md), so the contract tests

@@ -40,5 +40,7 @@ def parse_multipart(content_type: str, raw: bytes) -> dict[str, bytes]:
 
 
 class TogetherHandler(StandInHandler):
+    """Also takes PUT: the presigned upload (`LocalTogether._outside_api`); a PUT elsewhere finds no route."""
+
     def do_PUT(self) -> None:
         self._handle("PUT")

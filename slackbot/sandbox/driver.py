@@ -87,7 +87,11 @@ class SlackDriver:
         if not omit_headers:
             sent["X-Slack-Request-Timestamp"] = ts
             sent["X-Slack-Signature"] = signature or str(self._verifier.generate_signature(timestamp=ts, body=text))
-        return self._http.post(self.app_url, content=text.encode("utf-8"), headers=sent)
+        return self._post(text, content_type, sent)
+
+    def _post(self, text: str, content_type: str, headers: dict[str, str]) -> httpx.Response:
+        """Send a signed request: an HTTP POST to the app (another transport overrides this)."""
+        return self._http.post(self.app_url, content=text.encode("utf-8"), headers=headers)
 
     def post_form(self, fields: dict[str, str]) -> httpx.Response:
         return self.signed_post(urlencode(fields), FORM)

@@ -7,28 +7,20 @@ moves models through their statuses by clock time, so tests advance a `ManualClo
 
 from __future__ import annotations
 
-import hmac
 import json
-import logging
 import re
-import signal
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Unpack
 
-from slackbot.sandbox.clock import Clock, ManualClock, SystemClock
-from slackbot.sandbox.openpipe_http import ApiError, RecordedRequest, handler_for
+from slackbot.sandbox.clock import SystemClock
+from slackbot.sandbox.openpipe_http import CODES, ApiError
 from slackbot.sandbox.openpipe_schema import base_model_names, body_schema, check, spec
-from slackbot.sandbox.serving import Fault, StandInServer
-
-log = logging.getLogger("slackbot.sandbox.openpipe")
+from slackbot.sandbox.serving import Fault
+from slackbot.sandbox.stand_in import Serving, StandIn, StandInError, iso
 
 PROGRESSION = ("PENDING", "QUEUED", "PROVISIONING", "TRAINING", "DEPLOYED")
-FAULT_KINDS = frozenset(
-    {"status", "latency", "timeout", "timeout_after_commit", "malformed", "html", "drip", "missing_fields"}
-)
 _SEED = (("support-tickets-2026-q3", 1240), ("sql-generation-v2", 530), ("product-faq-dpo-pairs", 310))
 
 
@@ -44,83 +36,30 @@ class _Model:
     error_message: str | None = None
 
 
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+class LocalOpenPipe(StandIn):
+    """See the module docstring; faults, the request log and serving come from `StandIn`."""
 
+    name, title, api_root, base_path = "openpipe", "OpenPipe", "/api/v1", "/api/v1"
+    error = ApiError
+    missing_fields = ("data", "openpipe", "id")
 
-def _template(path: str) -> str:
-    path = re.sub(r"^/datasets/[^/]+", "/datasets/{datasetId}", path)
-    return re.sub(r"^/models/[^/]+$", "/models/{slug}", path)
-
-
-class LocalOpenPipe:
-    """See the module docstring. Thread-safe: the HTTP threads and the test share one lock."""
-
-    def __init__(
-        self,
-        api_key: str = "opk_local_test",
-        *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        clock: Clock | None = None,
-        step_seconds: float = 60.0,
-        seed: bool = True,
-    ) -> None:
-        if step_seconds <= 0:
-            raise ValueError("step_seconds must be positive")
-        self._key = api_key
-        self._host, self._port = host, port
-        self.clock: Clock = clock or ManualClock()
-        self.step_seconds = step_seconds
+    def __init__(self, api_key: str = "opk_local_test", *, seed: bool = True, **serving: Unpack[Serving]) -> None:
+        super().__init__(api_key, **serving)
         self._spec = spec()
         self._base_models = base_model_names(self._spec)
-        self._lock = threading.RLock()
-        self._stopping = threading.Event()
         self._models: dict[str, _Model] = {}
         self._datasets: dict[str, dict[str, Any]] = {}
-        self._faults: list[Fault] = []
-        self.requests: list[RecordedRequest] = []
         # Seconds (real time) each chat completion takes to answer: a slow model, for Try it's time limit.
         self.chat_delay_seconds = 0.0
-        self._server: StandInServer | None = None
-        self._thread: threading.Thread | None = None
-        self.url = ""
         if seed:
             for name, entries in _SEED:
                 self.add_dataset(name, entries, dataset_id=str(uuid.uuid5(uuid.NAMESPACE_URL, name)))
-
-    # --- lifecycle --------------------------------------------------------------------------------------
-
-    def start(self) -> LocalOpenPipe:
-        server = StandInServer((self._host, self._port), handler_for(self))
-        self._stopping.clear()
-        self._server = server
-        self.url = f"http://{self._host}:{server.server_address[1]}/api/v1"
-        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="local-openpipe", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()  # wakes handlers that hold a connection open for a fault
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> LocalOpenPipe:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # --- state for tests --------------------------------------------------------------------------------
 
     def add_dataset(self, name: str, entries: int = 100, *, dataset_id: str | None = None) -> str:
         ds_id = dataset_id or str(uuid.uuid4())
-        now = _iso(self.clock.now())
+        now = iso(self.clock.now())
         with self._lock:
             self._datasets[ds_id] = {"id": ds_id, "name": name, "entries": entries, "created": now}
         return ds_id
@@ -141,38 +80,6 @@ class LocalOpenPipe:
             model = self._models[slug]
             model.forced_status, model.forced_at = status, self.clock.now()
 
-    def inject(
-        self,
-        endpoint: str,
-        kind: str,
-        *,
-        status: int = 500,
-        retry_after: float | None = None,
-        delay: float = 0.0,
-        times: int | None = 1,
-        message: str | None = None,
-        issues: list[str] | None = None,
-    ) -> None:
-        """Make the next `times` requests (None: all) to `endpoint` misbehave.
-
-        `endpoint` is "METHOD /path" with "{slug}" for a model slug (e.g. "GET /models/{slug}"), or "*".
-        Before processing: "status" (error body with `status`, Retry-After if given, and `message` and
-        `issues` when given, e.g. the service's words echoing what it was sent), "html" (an HTML page
-        with `status`), "timeout" (hold the connection `delay` s, then close it unanswered), "latency"
-        (wait `delay` s, then answer normally). After processing, so the request takes effect:
-        "timeout_after_commit" (like "timeout", but e.g. the model IS created), "malformed" (truncated JSON),
-        "missing_fields" (valid JSON without `data`/`openpipe`/`id`), "drip" (64 bytes per `delay` s).
-        """
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {kind!r}; one of {sorted(FAULT_KINDS)}")
-        method, _, template = endpoint.partition(" ")
-        with self._lock:
-            self._faults.append(Fault(method, template, kind, status, retry_after, delay, times, message, issues))
-
-    def clear_faults(self) -> None:
-        with self._lock:
-            self._faults.clear()
-
     def models(self) -> list[dict[str, Any]]:
         with self._lock:
             return [self._render(m) for m in self._models.values()]
@@ -182,17 +89,6 @@ class LocalOpenPipe:
             return self._render(self._models[slug])
 
     # --- behaviour --------------------------------------------------------------------------------------
-
-    def _take_fault(self, method: str, path: str) -> Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.method == "*" or (fault.method == method and fault.template == _template(path)):
-                    if fault.times is not None:
-                        fault.times -= 1
-                        if fault.times <= 0:
-                            self._faults.remove(fault)
-                    return fault
-        return None
 
     def _status(self, model: _Model) -> str:
         if model.forced_status is not None:
@@ -210,8 +106,8 @@ class LocalOpenPipe:
             "name": model.slug,
             "object": "model",
             "description": None,
-            "created": _iso(model.created_at),
-            "updated": _iso(updated),
+            "created": iso(model.created_at),
+            "updated": iso(updated),
             "openpipe": {
                 "baseModel": model.config["baseModel"],
                 "hyperparameters": hyper or None,
@@ -238,33 +134,46 @@ class LocalOpenPipe:
             "fine_tune_count": count,
         }
 
-    def _dispatch(self, method: str, path: str, body: Any, auth: str) -> tuple[int, Any]:
-        if not hmac.compare_digest(auth.encode(), f"Bearer {self._key}".encode()):
-            raise ApiError(401, "Missing or invalid API key")
-        if isinstance(body, ApiError):
-            raise body
+    # --- what OpenPipe says -----------------------------------------------------------------------------
+
+    @staticmethod
+    def template(path: str) -> str:
+        path = re.sub(r"^/datasets/[^/]+", "/datasets/{datasetId}", path)
+        return re.sub(r"^/models/[^/]+$", "/models/{slug}", path)
+
+    def _fault_body(self, fault: Fault) -> dict[str, Any]:
+        body = ApiError(fault.status, fault.message or f"Injected {fault.status}", fault.issues).body()
+        return {**body, "code": CODES.get(fault.status, "INTERNAL_SERVER_ERROR")}
+
+    def _refused_key(self) -> StandInError:
+        return ApiError(401, "Missing or invalid API key")
+
+    def _bad_json(self) -> StandInError:
+        return ApiError(400, "Input validation failed", ["body: Invalid JSON"])
+
+    def _dispatch(self, method: str, path: str, query: dict[str, str], body: Any) -> Any:
         if (method, path) == ("POST", "/chat/completions") and self.chat_delay_seconds:
             # Outside the lock: a slow answer holds up only its own caller, as a busy inference server would.
             self._stopping.wait(self.chat_delay_seconds)
         with self._lock:
             if (method, path) == ("GET", "/models"):
-                return 200, {"object": "list", "data": [self._render(m) for m in self._models.values()]}
+                return {"object": "list", "data": [self._render(m) for m in self._models.values()]}
             if (method, path) == ("POST", "/models"):
-                return 200, self._create(body)
+                return self._create(body)
             if (method, path) == ("GET", "/datasets"):
-                return 200, {"object": "list", "data": [self._dataset(d) for d in self._datasets.values()]}
+                return {"object": "list", "data": [self._dataset(d) for d in self._datasets.values()]}
             if (method, path) == ("POST", "/chat/completions"):
-                return 200, self._chat(body)
+                return self._chat(body)
             if path.startswith("/datasets"):
-                return 200, self._datasets_route(method, path, body)
-            if _template(path) == "/models/{slug}" and method in ("GET", "DELETE"):
+                return self._datasets_route(method, path, body)
+            if self.template(path) == "/models/{slug}" and method in ("GET", "DELETE"):
                 slug = path.removeprefix("/models/")
                 if slug not in self._models:
                     raise ApiError(404, "Model not found")
                 if method == "GET":
-                    return 200, self._render(self._models[slug])
+                    return self._render(self._models[slug])
                 gone = self._models.pop(slug)
-                return 200, {"id": gone.id, "object": "model", "deleted": True}
+                return {"id": gone.id, "object": "model", "deleted": True}
         raise ApiError(404, f"No route for {method} {path}")
 
     def _create(self, body: Any) -> dict[str, Any]:
@@ -324,7 +233,7 @@ class LocalOpenPipe:
             ds_id = self.add_dataset(body["name"], 0)
             self._datasets[ds_id]["rows"] = []
             return self._dataset(self._datasets[ds_id])
-        template = _template(path)
+        template = self.template(path)
         ds_id = path.split("/")[2]
         if template not in ("/datasets/{datasetId}", "/datasets/{datasetId}/entries") or not ds_id:
             raise ApiError(404, f"No route for {method} {path}")
@@ -369,23 +278,7 @@ def echo_answer(slug: str, messages: list[Any]) -> str:
 
 
 def serve_forever(
-    api_key: str,
-    port: int,
-    step_seconds: float,
-    host: str = "127.0.0.1",
-    *,
-    stop: threading.Event | None = None,
+    api_key: str, port: int, step_seconds: float, host: str = "127.0.0.1", *, stop: threading.Event | None = None
 ) -> None:
     """Run a LocalOpenPipe on wall-clock time until Ctrl-C, SIGTERM or `stop` (for `slackbot sandbox openpipe`)."""
-    done = stop or threading.Event()
-    api = LocalOpenPipe(api_key, host=host, port=port, clock=SystemClock(), step_seconds=step_seconds)
-    api.start()
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda *_: done.set())
-    log.info("local OpenPipe API listening on %s (use it as OPENPIPE_BASE_URL)", api.url)
-    try:
-        done.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        api.stop()
+    LocalOpenPipe(api_key, host=host, port=port, clock=SystemClock(), step_seconds=step_seconds).serve_until(stop)

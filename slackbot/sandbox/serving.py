@@ -11,7 +11,7 @@ import json
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar
+from typing import Any
 
 
 class StandInServer(ThreadingHTTPServer):
@@ -35,12 +35,12 @@ class Fault:
 class FaultyHandler(BaseHTTPRequestHandler):
     """A stand-in's request handler: JSON answers, and the faults a real service shows (latency, an error status
     with Retry-After, an HTML error page, no answer, a broken or partial body, a slow drip). A stand-in subclasses
-    it with its own routes, its `stopping` event and the shape of its error bodies."""
+    it with its routes, sets its `stopping` event and gives the shape of its error bodies."""
 
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out in separate writes
-    stopping: ClassVar[threading.Event]
-    missing_fields: ClassVar[tuple[str, ...]] = ()  # what a "missing_fields" fault leaves out of an answer
+    stopping: threading.Event  # set when the stand-in stops: ends the waits of held connections
+    missing_fields: tuple[str, ...] = ()  # what a "missing_fields" fault leaves out of an answer
 
     def status_body(self, fault: Fault) -> dict[str, Any]:
         """The error body of an injected error status, in the service's shape."""

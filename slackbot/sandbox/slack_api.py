@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 
 from slackbot.sandbox.clock import Clock, SystemClock
 from slackbot.sandbox.serving import StandInServer
@@ -57,6 +57,25 @@ class _Fault:
     retry_after: int | None
     times: int
     kind: FaultKind
+
+
+class _Counted(Protocol):
+    times: int
+
+
+_T = TypeVar("_T", bound=_Counted)
+
+
+def _take(queues: dict[str, list[_T]], method: str) -> _T | None:
+    """The first of `method`'s queued stalls or faults, which counts one use and leaves when used up."""
+    queue = queues.get(method)
+    if not queue:
+        return None
+    first = queue[0]
+    first.times -= 1
+    if first.times <= 0:
+        queue.pop(0)
+    return first
 
 
 class LocalSlack:
@@ -331,26 +350,6 @@ class LocalSlack:
             "is_enterprise_install": False,
         }
 
-    def _take_stall(self, method: str) -> Stall | None:
-        queue = self._stalls.get(method)
-        if not queue:
-            return None
-        held = queue[0]
-        held.times -= 1
-        if held.times <= 0:
-            queue.pop(0)
-        return held
-
-    def _take_fault(self, method: str) -> _Fault | None:
-        queue = self._faults.get(method)
-        if not queue:
-            return None
-        fault = queue[0]
-        fault.times -= 1
-        if fault.times <= 0:
-            queue.pop(0)
-        return fault
-
     def handle(
         self, method: str, args: Args, authorization: str | None
     ) -> tuple[int, dict[str, str], dict[str, Any] | Dropped]:
@@ -359,7 +358,7 @@ class LocalSlack:
         if authorization and authorization.startswith("Bearer "):
             token = authorization.removeprefix("Bearer ").strip()
         with self._lock:
-            held = self._take_stall(method)
+            held = _take(self._stalls, method)
         if held is not None:  # outside the lock: only this call waits
             held.entered.set()
             held.gate.wait(held.timeout)
@@ -406,7 +405,7 @@ class LocalSlack:
         if token != expected:
             wrong_kind = method in self._method_tokens and token == self._token
             return 200, {}, {"ok": False, "error": "not_allowed_token_type" if wrong_kind else "invalid_auth"}
-        fault = self._take_fault(method)
+        fault = _take(self._faults, method)
         if fault is not None and fault.kind == "error":
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
             return fault.status, headers, {"ok": False, "error": fault.error}

@@ -162,23 +162,28 @@ class Modals:
             raise SlackError("expired_trigger_id")
         return trigger
 
-    def _store(self, view: dict[str, Any], view_id: str, root: str, previous: str | None) -> dict[str, Any]:
+    def _stamped(
+        self, view: dict[str, Any], view_id: str, root: str, previous: str | None, *, modal: bool
+    ) -> dict[str, Any]:
+        """A copy of `view` as Slack keeps it: block ids assigned, its ids, a fresh `hash`, an empty state."""
         stored = copy.deepcopy(view)
         _assign_ids(stored.get("blocks") or [])
+        stored.update(id=view_id, team_id=self.team_id, app_id=self.app_id)
+        if modal:  # a Home tab does not name the team the app is installed on
+            stored["app_installed_team_id"] = self.team_id
         stored.update(
-            id=view_id,
-            team_id=self.team_id,
-            app_id=self.app_id,
-            app_installed_team_id=self.team_id,
             bot_id=self.bot_id,
             root_view_id=root,
             previous_view_id=previous,
             hash=f"{self.clock.now():.6f}.{secrets.token_hex(4)}",
             state={"values": {}},
         )
-        stored.setdefault("private_metadata", "")
-        stored.setdefault("callback_id", "")
-        stored.setdefault("external_id", "")
+        for key in ("private_metadata", "callback_id", "external_id"):
+            stored.setdefault(key, "")
+        return stored
+
+    def _store(self, view: dict[str, Any], view_id: str, root: str, previous: str | None) -> dict[str, Any]:
+        stored = self._stamped(view, view_id, root, previous, modal=True)
         stored.setdefault("clear_on_close", False)
         stored.setdefault("notify_on_close", False)
         old = self.views.get(view_id)
@@ -265,21 +270,7 @@ class Modals:
         if expected is not None and current is not None and expected != current["hash"]:
             raise SlackError("hash_conflict")
         view_id = str(current["id"]) if current is not None else self._new_id()
-        stored = copy.deepcopy(view)
-        _assign_ids(stored.get("blocks") or [])
-        stored.update(
-            id=view_id,
-            team_id=self.team_id,
-            app_id=self.app_id,
-            bot_id=self.bot_id,
-            root_view_id=view_id,
-            previous_view_id=None,
-            hash=f"{self.clock.now():.6f}.{secrets.token_hex(4)}",
-            state={"values": {}},
-        )
-        stored.setdefault("private_metadata", "")
-        stored.setdefault("callback_id", "")
-        stored.setdefault("external_id", "")
+        stored = self._stamped(view, view_id, view_id, None, modal=False)
         self.homes[user_id] = stored
         return {"view": copy.deepcopy(stored)}
 

@@ -4,26 +4,25 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import jsonschema
 import pytest
 from pydantic import SecretStr
 
 from slackbot.backends.openpipe import OpenPipeBackend
 from slackbot.backends.openpipe.client import OpenPipeClient
-from slackbot.sandbox.clock import ManualClock
 from slackbot.sandbox.openpipe_api import LocalOpenPipe
+from tests.service_fixtures import HTTP as HTTP
+from tests.service_fixtures import Sleeps as Sleeps
+from tests.service_fixtures import SpecContract, stand_in_fixtures
+from tests.service_fixtures import to_json_schema as to_json_schema
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGED_SPEC = REPO / "slackbot" / "sandbox" / "openpipe_openapi.json"
 KEY = "opk_test_0123456789abcdef_SECRET"
-
-# One pooled client for raw calls in tests: a fresh httpx.Client per call loads the CA bundle every time.
-HTTP = httpx.Client(timeout=5.0)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -39,51 +38,10 @@ def spec_path() -> Path:
     return shared if shared.exists() else PACKAGED_SPEC
 
 
-def to_json_schema(node: Any) -> Any:
-    """OpenAPI 3.0 schema -> JSON Schema: `nullable: true` becomes an anyOf with null."""
-    if isinstance(node, list):
-        return [to_json_schema(n) for n in node]
-    if not isinstance(node, dict):
-        return node
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        if key == "nullable":
-            continue
-        if key == "properties":
-            out[key] = {name: to_json_schema(sub) for name, sub in value.items()}
-        else:
-            out[key] = to_json_schema(value)
-    return {"anyOf": [out, {"type": "null"}]} if node.get("nullable") else out
+class Contract(SpecContract):
+    """OpenPipe's spec is OpenAPI 3.0: its schemas are JSON Schema draft 7 (with `nullable`)."""
 
-
-class Contract:
-    """Validators for the spec's request and response bodies, by method and path template."""
-
-    def __init__(self, spec: dict[str, Any]) -> None:
-        self.spec = spec
-
-    def _operation(self, method: str, template: str) -> dict[str, Any]:
-        op: dict[str, Any] = self.spec["paths"][template][method.lower()]
-        return op
-
-    def request_schema(self, method: str, template: str) -> dict[str, Any]:
-        op = self._operation(method, template)
-        schema: dict[str, Any] = to_json_schema(op["requestBody"]["content"]["application/json"]["schema"])
-        return schema
-
-    def response_schema(self, method: str, template: str, status: int) -> dict[str, Any]:
-        responses = self._operation(method, template)["responses"]
-        answer = responses.get(str(status)) or responses["default"]
-        if "$ref" in answer:
-            answer = self.spec["components"]["responses"][answer["$ref"].rsplit("/", 1)[-1]]
-        schema: dict[str, Any] = to_json_schema(answer["content"]["application/json"]["schema"])
-        return schema
-
-    def validate_request(self, method: str, template: str, body: Any) -> None:
-        jsonschema.Draft7Validator(self.request_schema(method, template)).validate(body)
-
-    def validate_response(self, method: str, template: str, status: int, body: Any) -> None:
-        jsonschema.Draft7Validator(self.response_schema(method, template, status)).validate(body)
+    validator = jsonschema.Draft7Validator
 
 
 @pytest.fixture(scope="session")
@@ -103,48 +61,7 @@ def template_of(path: str) -> str:
     return "/models/{modelSlug}" if path.startswith("/models/") else path
 
 
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(start=1_764_000_000.0)
-
-
-@pytest.fixture
-def api(clock: ManualClock) -> Iterator[LocalOpenPipe]:
-    with LocalOpenPipe(KEY, clock=clock, step_seconds=60.0) as server:
-        yield server
-
-
-class Sleeps(list[float]):
-    """Records the delays the client asked for instead of sleeping."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
-
-
-@pytest.fixture
-def make_client(api: LocalOpenPipe, sleeps: Sleeps) -> Iterator[Callable[..., OpenPipeClient]]:
-    made: list[OpenPipeClient] = []
-
-    def make(**kw: Any) -> OpenPipeClient:
-        kw.setdefault("timeout", 2.0)
-        kw.setdefault("sleep", sleeps)
-        client = OpenPipeClient(SecretStr(kw.pop("key", KEY)), kw.pop("base_url", api.url), **kw)
-        made.append(client)
-        return client
-
-    yield make
-    for client in made:
-        client.close()
-
-
-@pytest.fixture
-def client(make_client: Callable[..., OpenPipeClient]) -> OpenPipeClient:
-    return make_client()
+clock, api, sleeps, make_client, client = stand_in_fixtures(LocalOpenPipe, OpenPipeClient, KEY)
 
 
 @pytest.fixture

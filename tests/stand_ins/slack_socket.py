@@ -245,19 +245,9 @@ class SocketModeDriver(SlackDriver):
         self.ack_timeout = ack_timeout
         self.last_ack: Ack | None = None
 
-    def signed_post(
-        self,
-        body: bytes | str,
-        content_type: str,
-        *,
-        timestamp: int | None = None,
-        signature: str | None = None,
-        omit_headers: bool = False,
-        headers: dict[str, str] | None = None,
-    ) -> httpx.Response:
+    def _post(self, text: str, content_type: str, headers: dict[str, str]) -> httpx.Response:
         """Deliver what would have been POSTed; signatures have no place in Socket Mode and are ignored."""
-        text = body.decode("utf-8") if isinstance(body, bytes) else body
-        sent = {k.lower(): v for k, v in (headers or {}).items()}
+        sent = {k.lower(): v for k, v in headers.items()}
         if "json" in content_type:
             retry = sent.get("x-slack-retry-num")
             ack = self.server.deliver(

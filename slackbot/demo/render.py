@@ -86,7 +86,7 @@ class Reader:
 
     def section(self, mrkdwn: str) -> list[str]:
         """A section's text; one that starts with a bold label ("*Progress* 40%") reads "Progress: 40%"."""
-        return self.text(re.sub(r"^\*([^*\n:]+)\* (?=\w)", r"\1: ", mrkdwn)).splitlines()
+        return self.text(re.sub(r"^\*([^*\n:]+)\* (?!·)", r"\1: ", mrkdwn)).splitlines()
 
     def blocks(self, blocks: list[dict[str, Any]]) -> list[str]:
         """A message's (or a modal's display) blocks, one or more lines each; inputs are `form`'s."""

@@ -8,7 +8,8 @@ from typing import Any
 from slackbot import ids
 from slackbot.backends.openpipe.fields import Provider
 from slackbot.demo.offline import STEP_SECONDS, OfflineBot
-from slackbot.demo.scenes import Thread, follow, heading, label, reader_for, request, say, show_card
+from slackbot.demo.scenes import heading, open_form, reader_for, request, say, show_errors, the_job
+from slackbot.jobs.records import JobRecord
 
 BASE_MODEL = "meta-llama/Meta-Llama-3.1-8B-Instruct"
 SLUG, WRONG_SLUG = "support-llama-8b", "Support Llama!"
@@ -21,12 +22,7 @@ def tell(bot: OfflineBot, *, fail: bool) -> None:
     reader = reader_for(bot)
     bot.openpipe.add_dataset(DATASET, entries=12480)
 
-    heading("1 · /finetune opens OpenPipe's form")
-    say("#general — @alice types:  /finetune")
-    bot.driver.slash_command("/finetune")
-    view = bot.driver.wait_for_view()
-    for line in reader.form(view):
-        say(f"  {line}")
+    view = open_form(bot, reader, "OpenPipe")
     options = bot.driver.block_suggestion(view["id"], ids.ACTION_DATASET, ids.BLOCK_DATASET, "support").json()
     dataset = next(o for o in options["options"] if o["text"]["text"].startswith(DATASET))
     say(f"  ▸ the Dataset picker, typing “support”: {dataset['text']['text']}")
@@ -41,24 +37,14 @@ def tell(bot: OfflineBot, *, fail: bool) -> None:
     }
     say(f"  ▸ alice picks {DATASET}, {BASE_MODEL},")
     say(f"    slug “{WRONG_SLUG}”, 3 epochs, temperature 0.3 → Start training")
-    wrong = bot.driver.view_submission(view["id"], {**values, ids.BLOCK_SLUG: WRONG_SLUG}).json()
-    for block_id, message in wrong.get("errors", {}).items():
-        say(f"  ▸ the form stays open; under “{label(view, block_id)}” it says: {message}")
+    show_errors(view, bot.driver.view_submission(view["id"], {**values, ids.BLOCK_SLUG: WRONG_SLUG}).json())
     say(f"  ▸ alice makes the slug {SLUG} → Start training: the form closes, and the bot asks OpenPipe:")
     bot.driver.view_submission(view["id"], values)
     # The job starts after the modal closed (Slack got its answer first): wait for it.
     create = bot.wait(lambda: [r for r in bot.openpipe.requests if r.method == "POST"])
     request("POST", "/api/v1/models", create[0].json)
 
-    heading("3 · The status card in #general")
-    job = bot.wait(lambda: (j := bot.runtime.store.by_slug(bot.slack.team_id, SLUG)) and j.card_ts and j)
-    say("#general — finetune (bot):")
-    show_card(bot, reader, job.card_ts)
+    def fail_it(job: JobRecord) -> None:
+        bot.openpipe.fail_model(job.slug, FAILURE)
 
-    heading("4 · The card's thread while OpenPipe trains")
-    at = {FAIL_AT: lambda: bot.openpipe.fail_model(SLUG, FAILURE)} if fail else {}
-    follow(bot, Thread(bot, reader, job), step=STEP_SECONDS / 2, limit=STEP_SECONDS * 10, at=at)
-
-    heading("5 · The card at the end")
-    say("#general — finetune (bot), the same message, updated:")
-    show_card(bot, reader, job.card_ts)
+    the_job(bot, reader, SLUG, "OpenPipe", limit=STEP_SECONDS * 10, failure=(FAIL_AT, fail_it) if fail else None)

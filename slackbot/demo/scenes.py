@@ -3,15 +3,16 @@ while the bot's manual clock runs (each reply as it arrives, the card's status l
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from slackbot.demo.offline import OfflineBot
+from slackbot.demo.offline import STEP_SECONDS, OfflineBot
 from slackbot.demo.render import WIDTH, Reader, clip
 from slackbot.jobs import feed_store
-from slackbot.jobs.records import JobRecord
+from slackbot.jobs.records import JobRecord, OutboxRecord
 from slackbot.sandbox.slack_files import Files
 
 CHANNEL = "C0GENERAL"
@@ -51,9 +52,48 @@ def json_lines(value: Any, indent: str, head: str = "", tail: str = "") -> list[
     return [*lines, f"{indent}}}{tail}"]
 
 
-def label(view: dict[str, Any], block_id: str) -> str:
-    """The label of the form's input `block_id` (where Slack shows that field's error)."""
-    return next(str(b["label"]["text"]) for b in view["blocks"] if b.get("block_id") == block_id)
+def open_form(bot: OfflineBot, reader: Reader, service: str) -> dict[str, Any]:
+    """Part 1: alice types /finetune and the service's form opens; the view."""
+    heading(f"1 · /finetune opens {service}'s form")
+    say("#general — @alice types:  /finetune")
+    bot.driver.slash_command("/finetune")
+    view = bot.driver.wait_for_view()
+    for line in reader.form(view):
+        say(f"  {line}")
+    return view
+
+
+def show_errors(view: dict[str, Any], answer: dict[str, Any]) -> None:
+    """A refused submission's errors, each where Slack shows it: under its field's label."""
+    for block_id, message in answer.get("errors", {}).items():
+        field = next(str(b["label"]["text"]) for b in view["blocks"] if b.get("block_id") == block_id)
+        say(f"  ▸ the form stays open; under “{field}” it says:")
+        say(f"      {message}")
+
+
+def the_job(
+    bot: OfflineBot,
+    reader: Reader,
+    slug: str,
+    service: str,
+    *,
+    limit: float,
+    failure: tuple[float, Callable[[JobRecord], None]] | None,
+) -> None:
+    """Parts 3 to 5: the card as posted, its thread while the service trains (`failure`: at that second of the
+    service's time, make the job fail), and the card at the end."""
+    heading("3 · The status card in #general")
+    job: JobRecord = bot.wait(lambda: (j := bot.runtime.store.by_slug(bot.slack.team_id, slug)) and j.card_ts and j)
+    say("#general — finetune (bot):")
+    show_card(bot, reader, job)
+
+    heading(f"4 · The card's thread while {service} trains")
+    at = {failure[0]: functools.partial(failure[1], job)} if failure is not None else None
+    follow(bot, Thread(bot, reader, job), step=STEP_SECONDS / 2, limit=limit, at=at)
+
+    heading("5 · The card at the end")
+    say("#general — finetune (bot), the same message, updated:")
+    show_card(bot, reader, job)
 
 
 def card_of(bot: OfflineBot, ts: str) -> dict[str, Any]:
@@ -61,8 +101,9 @@ def card_of(bot: OfflineBot, ts: str) -> dict[str, Any]:
     return found
 
 
-def show_card(bot: OfflineBot, reader: Reader, ts: str) -> None:
-    for line in reader.blocks(card_of(bot, ts)["blocks"]):
+def show_card(bot: OfflineBot, reader: Reader, job: JobRecord) -> None:
+    assert job.card_ts is not None
+    for line in reader.blocks(card_of(bot, job.card_ts)["blocks"]):
         say(f"  │ {line}")
 
 
@@ -126,7 +167,6 @@ def follow(
     """Run the bot's clock `step` seconds a tick (`at`: what the service does at those seconds), printing the
     thread as it grows, until the job has ended and everything is told."""
     started, elapsed, quiet = time.monotonic(), 0.0, 0
-    store = bot.runtime.store
     while elapsed < limit and quiet < QUIET_TICKS:
         bot.clock.advance(step)
         elapsed += step
@@ -134,7 +174,13 @@ def follow(
         if at and elapsed in at:  # after the tick: what the bot read at this moment, it has told
             at[elapsed]()
         news = thread.show_new()
-        job = store.get(thread.job_id)
-        ended = job is not None and job.is_terminal and not job.tracking and not store.pending_for_job(job.id)
+        job = bot.runtime.store.get(thread.job_id)
+        ended = job is not None and job.is_terminal and not job.tracking and not due(bot, job)
         quiet = quiet + 1 if ended and not news else 0
     say(f"  ({elapsed / 60:.0f} minutes of the service's time, played in {time.monotonic() - started:.1f} s)")
+
+
+def due(bot: OfflineBot, job: JobRecord) -> list[OutboxRecord]:
+    """The job's messages the bot has yet to deliver that are due now (a card redraw may wait its turn later)."""
+    now = bot.clock.utc()
+    return [row for row in bot.runtime.store.pending_for_job(job.id) if row.not_before <= now]

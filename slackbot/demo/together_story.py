@@ -7,7 +7,8 @@ from typing import Any
 
 from slackbot import ids
 from slackbot.demo.offline import STEP_SECONDS, TogetherOfflineBot
-from slackbot.demo.scenes import Thread, follow, heading, label, reader_for, request, say, show_card
+from slackbot.demo.scenes import heading, open_form, reader_for, request, say, show_errors, the_job
+from slackbot.jobs.records import JobRecord
 from slackbot.sandbox.together_api import SUPPORTED_MODELS
 
 BASE_MODEL = SUPPORTED_MODELS[0]
@@ -26,21 +27,15 @@ def tell(bot: TogetherOfflineBot, *, fail: bool) -> None:
     catalog.warm()
     bot.wait(lambda: catalog.limits(BASE_MODEL) is not None, timeout=10)
 
-    heading("1 · /finetune opens Together's form")
-    say("#general — @alice types:  /finetune")
-    bot.driver.slash_command("/finetune")
-    view = bot.driver.wait_for_view()
-    for line in reader.form(view):
-        say(f"  {line}")
+    view = open_form(bot, reader, "Together")
     files = bot.driver.block_suggestion(view["id"], ids.ACTION_DATASET, ids.BLOCK_DATASET, "").json()["options"]
     say("  ▸ the Dataset picker lists the Together files to train on:")
     for option in files:
         say(f"      {option['text']['text']}")
 
     heading("2 · Start training: a field error, the price, the request")
-    dataset = next(o for o in files if o["text"]["text"].startswith(DATASET))
     values: dict[str, Any] = {
-        ids.BLOCK_DATASET: dataset,
+        ids.BLOCK_DATASET: next(o for o in files if o["text"]["text"].startswith(DATASET)),
         ids.block_base_model("lora"): BASE_MODEL,
         ids.BLOCK_SLUG: SLUG,
         "lora_r": "32",
@@ -48,9 +43,7 @@ def tell(bot: TogetherOfflineBot, *, fail: bool) -> None:
     }
     say(f"  ▸ alice picks {DATASET}, LoRA, {BASE_MODEL},")
     say(f"    slug {SLUG}, LoRA rank 32, {TOO_MANY_EPOCHS} epochs → Start training")
-    wrong = bot.driver.view_submission(view["id"], {**values, "n_epochs": TOO_MANY_EPOCHS}).json()
-    for block_id, message in wrong.get("errors", {}).items():
-        say(f"  ▸ the form stays open; under “{label(view, block_id)}” it says: {message}")
+    show_errors(view, bot.driver.view_submission(view["id"], {**values, "n_epochs": TOO_MANY_EPOCHS}).json())
     say(f"  ▸ alice makes it {EPOCHS} epochs → Start training")
     answer = bot.driver.view_submission(view["id"], values).json()
     pushed = bot.driver.wait_for_view()
@@ -64,18 +57,8 @@ def tell(bot: TogetherOfflineBot, *, fail: bool) -> None:
     create = bot.wait(lambda: [r for r in bot.together.requests if (r.method, r.path) == ("POST", "/fine-tunes")])
     request("POST", "/v1/fine-tunes", create[0].json)
 
-    heading("3 · The status card in #general")
-    job = bot.wait(lambda: (j := bot.runtime.store.by_slug(bot.slack.team_id, SLUG)) and j.card_ts and j)
-    say("#general — finetune (bot):")
-    show_card(bot, reader, job.card_ts)
+    def fail_it(job: JobRecord) -> None:
+        assert job.model_id is not None
+        bot.together.fail_job(job.model_id, FAILURE)
 
-    heading("4 · The card's thread while Together trains")
-    thread = Thread(bot, reader, job)
-    job_id = job.model_id
-    assert job_id is not None
-    at = {FAIL_AT: lambda: bot.together.fail_job(job_id, FAILURE)} if fail else {}
-    follow(bot, thread, step=STEP_SECONDS / 2, limit=STEP_SECONDS * 12, at=at)
-
-    heading("5 · The card at the end")
-    say("#general — finetune (bot), the same message, updated:")
-    show_card(bot, reader, job.card_ts)
+    the_job(bot, reader, SLUG, "Together", limit=STEP_SECONDS * 12, failure=(FAIL_AT, fail_it) if fail else None)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 WIDTH = 110  # long lines (a curl example, a row of form fields) are clipped or wrapped to this
@@ -111,11 +111,10 @@ class Reader:
                 lines.append(f"[image: {block.get('alt_text', '')}]")
         return lines
 
-    def _part_lines(self, part: dict[str, Any], mrkdwn: Any) -> list[str]:
+    def _part_lines(self, part: dict[str, Any], mrkdwn: Callable[[str], list[str]]) -> list[str]:
         if part.get("type") == "plain_text":
             return str(part["text"]).splitlines()
-        lines: list[str] = mrkdwn(str(part["text"]))
-        return lines
+        return mrkdwn(str(part["text"]))
 
     def form(self, view: dict[str, Any]) -> list[str]:
         """A modal as its user sees it: the title, each input with its choices, fields of free text run together

@@ -17,7 +17,7 @@ from slackbot.sandbox.slack_files import Files
 
 CHANNEL = "C0GENERAL"
 CARD_SUMMARY = ("Status: ", "Progress: ", "Cost: ")  # the card's lines that change as the job goes
-QUIET_TICKS = 2  # once the job has ended and nothing is left to deliver, this many ticks with nothing new end it
+QUIET_TICKS = 2  # once the job has ended and nothing is due, this many ticks with nothing new end the thread
 
 
 def say(line: str = "") -> None:
@@ -41,6 +41,7 @@ def request(method: str, path: str, body: Mapping[str, Any]) -> None:
 
 
 def json_lines(value: Any, indent: str, head: str = "", tail: str = "") -> list[str]:
+    """`head` + the value + `tail` on one line if it fits, else the object's keys each on its own (recursively)."""
     flat = f"{indent}{head}{json.dumps(value, ensure_ascii=False)}{tail}"
     if len(flat) <= WIDTH or not isinstance(value, dict) or not value:
         return [clip(flat)]
@@ -138,14 +139,11 @@ class Thread:
         return bool(new) or changed
 
     def _message(self, message: dict[str, Any]) -> list[str]:
-        files = message.get("files") or []
-        if files:
-            return [self._file(f) for f in files]
-        return (
-            self.reader.blocks(message["blocks"])
-            if message.get("blocks")
-            else self.reader.text(message["text"]).splitlines()
-        )
+        if message.get("files"):
+            return [self._file(f) for f in message["files"]]
+        if message.get("blocks"):
+            return self.reader.blocks(message["blocks"])
+        return self.reader.text(message["text"]).splitlines()
 
     def _file(self, shared: dict[str, Any]) -> str:
         """An uploaded chart as the thread shows it: its title, and what the image is."""
@@ -153,11 +151,9 @@ class Thread:
         size = Files.png_size(stored.data or b"")
         points, charted = feed_store.chart_data(self.bot.runtime.engine, self.job_id)
         drawn = len([p for p in points if charted is None or p[0] <= charted])
-        what = (
-            f"a {size[0]}\N{MULTIPLICATION SIGN}{size[1]} PNG"
-            if size is not None
-            else f"a {shared.get('filetype', '')} file"
-        )
+        what = f"a {shared.get('filetype', '')} file"
+        if size is not None:
+            what = f"a {size[0]}\N{MULTIPLICATION SIGN}{size[1]} PNG"
         return f"📈 a chart, “{shared['title']}”: {what} of {drawn} points ({shared['name']})"
 
 

@@ -47,8 +47,19 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, default=3000, help="HTTP port (with --http; default 3000)")
     run.add_argument("--host", default="0.0.0.0", help="HTTP bind address (with --http)")
     sub.add_parser("check", help="check the configuration: Slack tokens, each backend's key, database")
-    demo = sub.add_parser("demo", help="the whole flow offline, against local Slack and OpenPipe stand-ins")
-    demo.add_argument("--fail", action="store_true", help="show a job that ends in ERROR")
+    demo = sub.add_parser(
+        "demo",
+        help="a whole fine-tune played offline in seconds, as Slack shows it (Together by default)",
+        description="A whole fine-tune played offline in seconds, as Slack shows it: /finetune, the form, a field "
+        "error, the price, the request, the card and its thread, against local Slack and Together stand-ins.",
+    )
+    demo.add_argument(
+        "--backend",
+        choices=["together", "openpipe"],
+        default="together",
+        help="the service the story runs against (default together; openpipe: an OpenPipe-compatible service)",
+    )
+    demo.add_argument("--fail", action="store_true", help="a job that fails, with the service's reason in its thread")
     sandbox = sub.add_parser("sandbox", help="run a local stand-in service")
     sandbox.add_argument("service", choices=sandboxed())
     sandbox.add_argument("--port", type=int, default=8787)
@@ -73,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             from slackbot.demo import run_demo
 
-            return run_demo(fail=args.fail)
+            return run_demo(backend=args.backend, fail=args.fail)
         if args.command == "sandbox":
             return _sandbox(args.service, args.port, args.step_seconds, args.budget)
         if args.command == "validate":

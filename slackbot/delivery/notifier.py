@@ -92,6 +92,7 @@ from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs import feed_store
 from slackbot.jobs import outbox as outbox_q
 from slackbot.jobs.records import JobRecord, OutboxRecord
+from slackbot.jobs.schema import OutboxState
 from slackbot.jobs.store import JobStore
 from slackbot.retry import backoff
 
@@ -403,7 +404,7 @@ class Notifier:
     def _told_refusal(self, job: JobRecord) -> str | None:
         """The ts of the last refusal of the job that was posted, if any."""
         rows = self.store.outbox_for_job(job.id)
-        told = [r.sent_ts for r in rows if r.kind is OutboxKind.REJECTED and r.state == "sent"]
+        told = [r.sent_ts for r in rows if r.kind is OutboxKind.REJECTED and r.state is OutboxState.SENT]
         return next((ts for ts in reversed(told) if ts), None)
 
     def _edit(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> bool:

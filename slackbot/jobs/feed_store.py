@@ -24,8 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from slackbot.domain.events import FeedEvents, LossChart, OutboxKind
 from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs.db import db_now, reading, writing
-from slackbot.jobs.outbox import DEAD, IN_FLIGHT, PENDING
-from slackbot.jobs.schema import job_feeds, jobs, outbox
+from slackbot.jobs.schema import UNDELIVERED, OutboxState, job_feeds, jobs, outbox
 from slackbot.jobs.store import _queue
 
 # The outbox "channel" of chart rows, and the key of the workspace's upload slot in `channel_slots` (no Slack
@@ -254,13 +253,13 @@ def _queue_chart(conn: Connection, feed: FeedJob, read: FeedRead, now: datetime)
         # The final chart shows every point; one still waiting would show fewer, and later.
         conn.execute(
             update(outbox)
-            .where(waiting, outbox.c.state == PENDING)
-            .values(state=DEAD, last_error="superseded by the final chart")
+            .where(waiting, outbox.c.state == OutboxState.PENDING)
+            .values(state=OutboxState.DEAD, last_error="superseded by the final chart")
         )
         _queue(conn, feed.job_id, UPLOAD_LANE, "chart:final", LossChart(through_step=read.last_step, final=True), now)
         return
     pending = conn.execute(
-        select(func.count()).select_from(outbox).where(waiting, outbox.c.state.in_((PENDING, IN_FLIGHT)))
+        select(func.count()).select_from(outbox).where(waiting, outbox.c.state.in_(UNDELIVERED))
     ).scalar_one()
     if pending:
         return  # it is drawn when delivered, from the points as they are then: these steps will be in it
@@ -340,7 +339,7 @@ def earlier_undelivered(
     query = select(outbox.c.state, outbox.c.not_before).where(
         outbox.c.job_id == job_id,
         outbox.c.id < outbox_id,
-        outbox.c.state.in_((PENDING, IN_FLIGHT)),
+        outbox.c.state.in_(UNDELIVERED),
     )
     # A card redraw shows whatever is current when it goes: nothing waits for it.
     query = query.where(outbox.c.kind != OutboxKind.CARD_UPDATE.value)
@@ -348,5 +347,5 @@ def earlier_undelivered(
         query = query.where(outbox.c.kind != OutboxKind.CHART.value)
     with reading(engine) as conn:
         rows = conn.execute(query).all()
-    times: list[datetime] = [recheck if row.state == IN_FLIGHT else row.not_before for row in rows]
+    times: list[datetime] = [recheck if row.state == OutboxState.IN_FLIGHT else row.not_before for row in rows]
     return min(times) if times else None

@@ -36,9 +36,8 @@ from slackbot.domain.events import (
 from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs import outbox as outbox_q
 from slackbot.jobs.db import db_now, reading, writing
-from slackbot.jobs.outbox import DEAD, IN_FLIGHT, PENDING, SENT
 from slackbot.jobs.records import DueJob, JobRecord, OutboxRecord, job_key
-from slackbot.jobs.schema import jobs, outbox
+from slackbot.jobs.schema import UNDELIVERED, OutboxState, jobs, outbox
 
 _DUE_COLUMNS = [field.name for field in fields(DueJob)]
 
@@ -121,7 +120,7 @@ class JobStore:
             return [OutboxRecord.from_row(row) for row in conn.execute(query)]
 
     def pending_for_job(self, job_id: int) -> list[OutboxRecord]:
-        return [row for row in self.outbox_for_job(job_id) if row.state in (PENDING, IN_FLIGHT)]
+        return [row for row in self.outbox_for_job(job_id) if row.state in UNDELIVERED]
 
     # --- creating -----------------------------------------------------------------------------------------
 
@@ -311,8 +310,8 @@ class JobStore:
             refusals = (outbox.c.job_id == job_id, outbox.c.kind == OutboxKind.REJECTED.value)
             conn.execute(
                 update(outbox)
-                .where(*refusals, outbox.c.state == PENDING)
-                .values(state=DEAD, last_error="withdrawn: the model was started after all")
+                .where(*refusals, outbox.c.state == OutboxState.PENDING)
+                .values(state=OutboxState.DEAD, last_error="withdrawn: the model was started after all")
             )
             channel_id = conn.execute(select(jobs.c.channel_id).where(jobs.c.id == job_id)).scalar_one()
             _queue(conn, job_id, channel_id, "card:post", PostCard(adopted=True), now)
@@ -546,13 +545,13 @@ class JobStore:
     # The outcomes below change the row only while `owner` holds its claim (see `outbox.finish`).
 
     def mark_sent(self, outbox_id: int, ts: str | None, now: datetime, *, owner: str) -> bool:
-        return self._finish(outbox_id, owner, state=SENT, sent_ts=ts, sent_at=now)
+        return self._finish(outbox_id, owner, state=OutboxState.SENT, sent_ts=ts, sent_at=now)
 
     def mark_retry(self, outbox_id: int, not_before: datetime, error: str, *, owner: str) -> bool:
-        return self._finish(outbox_id, owner, state=PENDING, not_before=not_before, last_error=error)
+        return self._finish(outbox_id, owner, state=OutboxState.PENDING, not_before=not_before, last_error=error)
 
     def mark_dead(self, outbox_id: int, error: str, *, owner: str) -> bool:
-        return self._finish(outbox_id, owner, state=DEAD, last_error=error)
+        return self._finish(outbox_id, owner, state=OutboxState.DEAD, last_error=error)
 
     def _finish(self, outbox_id: int, owner: str, **values: Any) -> bool:
         return outbox_q.finish(self.engine, outbox_id, owner, claimed_by=None, claimed_until=None, **values)
@@ -695,7 +694,7 @@ def _queue(conn: Connection, job_id: int, channel_id: str, dedupe_key: str, even
         "kind": event.kind.value,
         "channel_id": channel_id,
         "payload": event.to_json(),
-        "state": PENDING,
+        "state": OutboxState.PENDING,
         "attempts": 0,
         "not_before": now,
         "created_at": now,
@@ -734,11 +733,18 @@ def _refresh_cards(conn: Connection, job_ids: Sequence[int], now: datetime) -> N
         row = existing.get(card.id)
         if row is None:
             _queue(conn, card.id, card.card_channel_id or card.channel_id, _CARD_REFRESH_KEY, CardRefresh(), now)
-        elif row.state in (SENT, DEAD):
+        elif row.state in (OutboxState.SENT, OutboxState.DEAD):
             gap = timedelta(seconds=CARD_REFRESH_SECONDS)
             due = max(now, row.sent_at + gap) if row.sent_at is not None else now
             conn.execute(
                 update(outbox)
-                .where(outbox.c.id == row.id, outbox.c.state.in_((SENT, DEAD)))
-                .values(state=PENDING, not_before=due, attempts=0, claimed_by=None, claimed_until=None, last_error=None)
+                .where(outbox.c.id == row.id, outbox.c.state.in_((OutboxState.SENT, OutboxState.DEAD)))
+                .values(
+                    state=OutboxState.PENDING,
+                    not_before=due,
+                    attempts=0,
+                    claimed_by=None,
+                    claimed_until=None,
+                    last_error=None,
+                )
             )

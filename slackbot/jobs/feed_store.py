@@ -24,8 +24,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from slackbot.domain.events import FeedEvents, LossChart, OutboxKind
 from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs.db import db_now, reading, writing
+from slackbot.jobs.outbox_writes import queue
 from slackbot.jobs.schema import UNDELIVERED, OutboxState, job_feeds, jobs, outbox
-from slackbot.jobs.store import _queue
 
 # The outbox "channel" of chart rows, and the key of the workspace's upload slot in `channel_slots` (no Slack
 # channel id starts with "~").
@@ -237,7 +237,7 @@ def record(engine: Engine, owner: str, feed: FeedJob, read: FeedRead, now: datet
         if not conn.execute(update(job_feeds).where(*mine).values(**values)).rowcount:
             return False
         if read.reply is not None:
-            _queue(conn, feed.job_id, feed.channel_id, f"events:{feed.replies + 1}", read.reply, now)
+            queue(conn, feed.job_id, feed.channel_id, f"events:{feed.replies + 1}", read.reply, now)
             conn.execute(update(job_feeds).where(job_feeds.c.job_id == feed.job_id).values(replies=feed.replies + 1))
         if read.chart or read.final:
             _queue_chart(conn, feed, read, now)
@@ -256,7 +256,7 @@ def _queue_chart(conn: Connection, feed: FeedJob, read: FeedRead, now: datetime)
             .where(waiting, outbox.c.state == OutboxState.PENDING)
             .values(state=OutboxState.DEAD, last_error="superseded by the final chart")
         )
-        _queue(conn, feed.job_id, UPLOAD_LANE, "chart:final", LossChart(through_step=read.last_step, final=True), now)
+        queue(conn, feed.job_id, UPLOAD_LANE, "chart:final", LossChart(through_step=read.last_step, final=True), now)
         return
     pending = conn.execute(
         select(func.count()).select_from(outbox).where(waiting, outbox.c.state.in_(UNDELIVERED))
@@ -264,7 +264,7 @@ def _queue_chart(conn: Connection, feed: FeedJob, read: FeedRead, now: datetime)
     if pending:
         return  # it is drawn when delivered, from the points as they are then: these steps will be in it
     key = f"chart:{feed.charts + 1}"
-    if _queue(conn, feed.job_id, UPLOAD_LANE, key, LossChart(through_step=read.last_step), now):
+    if queue(conn, feed.job_id, UPLOAD_LANE, key, LossChart(through_step=read.last_step), now):
         conn.execute(update(job_feeds).where(job_feeds.c.job_id == feed.job_id).values(charts=feed.charts + 1))
 
 

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from slackbot.backends.base import Backend, BackendError, JobDetails, ListTooLarge, ModelState, NotFoundError
 from slackbot.domain.events import Notice
 from slackbot.domain.lifecycle import Lifecycle
+from slackbot.jobs.leases import Followed
 from slackbot.jobs.records import DueJob
 from slackbot.jobs.store import JobStore
 from slackbot.retry import backoff
@@ -142,7 +143,7 @@ class Tracker:
         self,
         source: Source,
         group: list[DueJob],
-        followed: list[tuple[int, str, str | None, Lifecycle]],
+        followed: list[Followed],
         now: datetime,
         report: TickReport,
     ) -> None:
@@ -224,7 +225,7 @@ class Tracker:
     def _with_reasons(
         self,
         backend: Backend,
-        followed: list[tuple[int, str, str | None, Lifecycle]],
+        followed: list[Followed],
         states: dict[str, ModelState],
         report: TickReport,
     ) -> dict[str, ModelState]:
@@ -276,7 +277,7 @@ class Tracker:
     def _moved_early(
         self,
         group: list[DueJob],
-        followed: list[tuple[int, str, str | None, Lifecycle]],
+        followed: list[Followed],
         states: Mapping[str, ModelState],
         now: datetime,
         report: TickReport,

@@ -251,7 +251,7 @@ class Notifier:
             # Capped: an earlier row in flight at another replica is usually done long before its lease ends.
             recheck = now + timedelta(seconds=self.config.order_recheck_seconds)
             chart = row.kind == OutboxKind.CHART
-            earlier = feed_store.earlier_undelivered(self.store.engine, row.job_id, row.id, recheck, chart=chart)
+            earlier = outbox_q.blocked_until(self.store.engine, row.job_id, row.id, recheck, chart=chart)
             if earlier is not None:
                 raise Busy(min(max(earlier, now), recheck))
             try:

@@ -326,26 +326,3 @@ def mark_charted(engine: Engine, job_id: int, step: int) -> None:
             )
             .values(charted_step=step)
         )
-
-
-def earlier_undelivered(
-    engine: Engine, job_id: int, outbox_id: int, recheck: datetime, *, chart: bool
-) -> datetime | None:
-    """When an earlier undelivered row of the job that this row must wait for might be done; None if none.
-
-    A chart waits for every earlier row of its job (it goes after the card and the replies before it); a reply
-    never waits for a chart: charts go when the upload budget allows, replies at once.
-    """
-    query = select(outbox.c.state, outbox.c.not_before).where(
-        outbox.c.job_id == job_id,
-        outbox.c.id < outbox_id,
-        outbox.c.state.in_(UNDELIVERED),
-    )
-    # A card redraw shows whatever is current when it goes: nothing waits for it.
-    query = query.where(outbox.c.kind != OutboxKind.CARD_UPDATE.value)
-    if not chart:
-        query = query.where(outbox.c.kind != OutboxKind.CHART.value)
-    with reading(engine) as conn:
-        rows = conn.execute(query).all()
-    times: list[datetime] = [recheck if row.state == OutboxState.IN_FLIGHT else row.not_before for row in rows]
-    return min(times) if times else None

@@ -1,5 +1,9 @@
 """The outbox as the notifier uses it: claiming due rows, their order, giving a claim back, marking the outcome
-and when to look again. (Rows are written by the store, in the transaction of the change they tell.)"""
+and when to look again. (Rows are written in the transaction of the change they tell: outbox_writes.py.)
+
+A claim (`claimed_by` until `claimed_until`) runs on the database's clock, and an outcome is recorded only while
+the claim is its recorder's: a notifier that lost a row to another never overwrites what that one did.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, case, func, or_, select, update
 
+from slackbot.domain.events import OutboxKind
 from slackbot.jobs.db import db_now, reading, writing
 from slackbot.jobs.records import OutboxRecord
 from slackbot.jobs.schema import UNDELIVERED, OutboxState, channel_slots, outbox
@@ -109,17 +114,23 @@ def finish(engine: Engine, outbox_id: int, owner: str, **values: Any) -> bool:
         return bool(conn.execute(update(outbox).where(*mine).values(**values)).rowcount)
 
 
-def blocked_until(engine: Engine, job_id: int, outbox_id: int, recheck: datetime) -> datetime | None:
-    """When an earlier, still undelivered row of the same job might be done; None if there is none.
+def blocked_until(engine: Engine, job_id: int, outbox_id: int, recheck: datetime, *, chart: bool) -> datetime | None:
+    """When an earlier undelivered row of the job that this row must wait for might be done; None if none.
 
-    Rows of one job are delivered strictly in id order, so a later reply never overtakes an earlier one. A row in
-    flight elsewhere is looked at again at `recheck` (its claim runs on the database's clock, not the caller's).
+    Rows of one job are delivered in id order, so a later reply never overtakes an earlier one. A chart waits for
+    every earlier row of its job (it goes after the card and the replies before it); a reply never waits for a
+    chart: charts go when the upload budget allows, replies at once. A row in flight elsewhere is looked at again
+    at `recheck` (its claim runs on the database's clock, not the caller's).
     """
     query = select(outbox.c.state, outbox.c.not_before).where(
         outbox.c.job_id == job_id,
         outbox.c.id < outbox_id,
         outbox.c.state.in_(UNDELIVERED),
     )
+    # A card redraw shows whatever is current when it goes: nothing waits for it.
+    query = query.where(outbox.c.kind != OutboxKind.CARD_UPDATE.value)
+    if not chart:
+        query = query.where(outbox.c.kind != OutboxKind.CHART.value)
     with reading(engine) as conn:
         rows = conn.execute(query).all()
     # An in-flight row is busy until its owner is done (looked at again at `recheck`); a pending one until due.

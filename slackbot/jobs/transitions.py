@@ -139,7 +139,7 @@ def apply_transition(
 def stop_watching(engine: Engine, job_id: int, now: datetime, lease_owner: str) -> bool:
     """A rejected row whose model never appeared: no longer followed (nothing to tell, it was told already)."""
     conditions = [*_cas(job_id, Lifecycle.REJECTED, lease_owner), jobs.c.tracking.is_(True)]
-    values = {"tracking": False, "next_poll_at": None, "updated_at": now, "lease_owner": None, "lease_until": None}
+    values = _unfollowed(now)
     with writing(engine) as conn:
         return bool(conn.execute(update(jobs).where(*conditions).values(**values)).rowcount)
 
@@ -149,7 +149,7 @@ def expire(engine: Engine, job_id: int, now: datetime, max_age_hours: float, lea
     conditions = [jobs.c.id == job_id, jobs.c.tracking.is_(True)]
     if lease_owner is not None:
         conditions.append(jobs.c.lease_owner == lease_owner)
-    values = {"tracking": False, "next_poll_at": None, "updated_at": now, "lease_owner": None, "lease_until": None}
+    values = _unfollowed(now)
     event = Expired(max_age_hours=max_age_hours)
     return _change(engine, job_id, conditions, values, now, lambda _c: ("reply:EXPIRED", event))
 
@@ -266,6 +266,11 @@ def _new_status(
         "lease_owner": None,
         "lease_until": None,
     }
+
+
+def _unfollowed(now: datetime) -> dict[str, Any]:
+    """Column values for a job no longer followed, its lease released (its status and lifecycle kept)."""
+    return {"tracking": False, "next_poll_at": None, "updated_at": now, "lease_owner": None, "lease_until": None}
 
 
 _ANY: Any = object()

@@ -11,9 +11,11 @@ they describe; each row's dedupe key makes it told once:
   Notice                       key notice:<what>  — a reply of ours, once
   Adopted                      key adopted        — reply "was started after all"
   FeedEvents                   key events:<n>     — one reply for the notable events one read of the log brought
-  LossChart                    key chart:<n>, chart:final — upload the loss curve to the thread (delivery/uploads.py)
+  LossChart                    key chart:<n>, chart:final — upload the loss curve to the thread (chart_lane.py)
+  CardRefresh                  key card:details  — redraw the card with newer details, nothing posted
 Text is rendered at delivery time from the payload and the job's CURRENT row, so a late card update can never
-show an old state.
+show an old state. This module dispatches on the event and posts and marks rows; the card's redraws are in
+card_updates.py, the loss-chart uploads in chart_lane.py.
 
 Guarantees:
 - Rows of one job go out in id order; a row waits while an earlier one of its job is undelivered.
@@ -45,7 +47,7 @@ from __future__ import annotations
 import copy
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -55,20 +57,22 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject
 
 from slackbot.blocks.adopted import adopted_reply
-from slackbot.blocks.card import OPENPIPE_API_BASE, status_card
+from slackbot.blocks.card import Rendered, status_card
 from slackbot.blocks.events import feed_reply
 from slackbot.blocks.replies import control_reply, expired_reply, rejected_message, transition_reply
-from slackbot.delivery import uploads
-from slackbot.delivery.charts import loss_chart
+from slackbot.delivery.card_updates import CardUpdates
+from slackbot.delivery.chart_lane import ChartLane
+from slackbot.delivery.config import NotifierConfig
 from slackbot.delivery.pacing import ChannelSlots, Pacer
 from slackbot.delivery.slack_post import (
     METADATA_EVENT,
     Busy,
     Fatal,
-    RateLimited,
+    Lost,
+    Posted,
+    Target,
     Transient,
     Unusable,
-    call,
     delivery_metadata,
     find_delivered,
 )
@@ -89,9 +93,9 @@ from slackbot.domain.events import (
     Transition,
 )
 from slackbot.domain.lifecycle import Lifecycle
-from slackbot.jobs import feed_store
 from slackbot.jobs import outbox as outbox_q
 from slackbot.jobs.records import JobRecord, OutboxRecord
+from slackbot.jobs.schema import OutboxState
 from slackbot.jobs.store import JobStore
 from slackbot.retry import backoff
 
@@ -100,31 +104,10 @@ __all__ = ["METADATA_EVENT", "DeliveryReport", "Notifier", "NotifierConfig"]
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class NotifierConfig:
-    broadcast_failures: bool = True
-    post_interval_seconds: float = 1.0  # per channel
-    batch_size: int = 50
-    lease_seconds: float = 120.0
-    max_attempts: int = 8
-    backoff_base_seconds: float = 2.0
-    backoff_max_seconds: float = 600.0
-    # Reconciliation reads the messages posted since the row was written (less this margin, for the writer's and
-    # Slack's clocks to differ), up to this many pages of 200: only a thread flooded with more than that many
-    # messages since the row was written is not searched to its end.
-    reconcile_margin_seconds: float = 600.0
-    history_pages: int = 50
-    order_recheck_seconds: float = 5.0  # how soon a row waiting for an earlier row of its job looks again
-    openpipe_api_base: str = OPENPIPE_API_BASE  # OPENPIPE_BASE_URL, for the card's curl example
-    # Each backend's base URL by name (credentials removed), for its cards' example request.
-    api_bases: Mapping[str, str] = field(default_factory=dict)
-    upload_interval_seconds: float = uploads.UPLOAD_INTERVAL_SECONDS  # the workspace's pace of chart uploads
-
-
 @dataclass
 class DeliveryReport:
     sent: int = 0
-    reconciled: int = 0  # found already posted by an earlier attempt
+    reconciled: int = 0  # found already posted by an earlier attempt, or done with nothing to post
     deferred: int = 0  # paced, rate limited or waiting for an earlier row of the job
     retried: int = 0
     dead: int = 0
@@ -139,24 +122,6 @@ class DeliveryReport:
         for name in ("sent", "reconciled", "deferred", "retried", "dead", "fallbacks", "lost"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors.extend(other.errors)
-
-
-class _Lost(Exception):
-    """The row's claim passed to another notifier: this one must not post it nor record an outcome."""
-
-
-@dataclass(frozen=True)
-class _Target:
-    channel: str
-    thread_ts: str | None
-
-
-@dataclass(frozen=True)
-class _Posted:
-    channel: str
-    ts: str
-    fell_back: bool = False
-    reconciled: bool = False  # an earlier attempt had posted it already
 
 
 class Notifier:
@@ -181,8 +146,9 @@ class Notifier:
         self._poster.retry_handlers = []
         # Shared through the database: several replicas together keep a channel at about one post a second.
         self._pacer = Pacer(clock, self.config.post_interval_seconds, ChannelSlots(store.engine))
-        # The workspace's upload budget: one slot (the upload lane's), shared the same way by every replica.
-        self._uploads = Pacer(clock, self.config.upload_interval_seconds, ChannelSlots(store.engine))
+        api_bases = {"openpipe": self.config.openpipe_api_base, **self.config.api_bases}
+        self._cards = CardUpdates(self._slack, self._pacer, clock, api_bases)
+        self._charts = ChartLane(store, owner, self.config, clock, self._slack, self._poster, self._pacer)
         # deliver_job runs in a listener's thread while the scheduler runs deliver_due: one at a time.
         self._lock = threading.Lock()
         # Told each job whose transition was just delivered (the wiring refreshes Home tabs: delivery/home.py).
@@ -250,7 +216,7 @@ class Notifier:
             # Capped: an earlier row in flight at another replica is usually done long before its lease ends.
             recheck = now + timedelta(seconds=self.config.order_recheck_seconds)
             chart = row.kind == OutboxKind.CHART
-            earlier = feed_store.earlier_undelivered(self.store.engine, row.job_id, row.id, recheck, chart=chart)
+            earlier = outbox_q.blocked_until(self.store.engine, row.job_id, row.id, recheck, chart=chart)
             if earlier is not None:
                 raise Busy(min(max(earlier, now), recheck))
             try:
@@ -262,38 +228,28 @@ class Notifier:
                     self._post_card(job, row, event, report)
                 case Transition():
                     self._transition(job, row, event, report)
-                case Rejected():
-                    text, blocks = rejected_message(job, event)
-                    self._post_and_mark(job, row, _Target(job.channel_id, job.thread_ts), text, blocks, report)
+                case Rejected():  # in the channel (or the thread it was asked in): the job has no card
+                    target = Target(job.channel_id, job.thread_ts)
+                    self._sent(row, self._post(job, row, target, rejected_message(job, event)), report)
                 case Adopted():
                     self._adopted(job, row, event, report)
                 case Expired():
-                    self._pacer.check(self._reply_target(job).channel)
-                    self._update_card(job)
-                    text, blocks = expired_reply(job, event)
-                    self._post_and_mark(job, row, self._reply_target(job), text, blocks, report)
+                    self._redraw_and_reply(job, row, lambda: expired_reply(job, event), report)
                 case CancelRequested() | ModelDeleted():  # the card's Cancel or Delete: who, and the card redrawn
-                    target = self._reply_target(job)
-                    self._pacer.check(target.channel)
-                    self._update_card(job, note=event)
-                    text, blocks = control_reply(job, event)
-                    self._post_and_mark(job, row, target, text, blocks, report)
+                    self._redraw_and_reply(job, row, lambda: control_reply(job, event), report, note=event)
                 case Notice():  # a fixed text of ours, e.g. the tracker's "model list too large"
                     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": event.text}}]
-                    self._post_and_mark(job, row, self._reply_target(job), event.text, blocks, report)
+                    self._sent(row, self._post(job, row, self._reply_target(job), (event.text, blocks)), report)
                 case FeedEvents():
-                    text, blocks = feed_reply(job, event)
-                    self._post_and_mark(job, row, self._reply_target(job), text, blocks, report)
+                    self._sent(row, self._post(job, row, self._reply_target(job), feed_reply(job, event)), report)
                 case LossChart():
-                    self._chart(job, row, event, report)
+                    self._sent(row, self._charts.deliver(job, row, event, self._reply_target(job)), report)
                 case CardRefresh():  # newer details: the card redrawn, nothing posted
-                    if job.card_ts is not None and job.card_channel_id is not None:
-                        self._update_card(job)
-                    self._sent(row, _Posted(job.card_channel_id or job.channel_id, job.card_ts or ""), report)
+                    self._sent(row, self._cards.refresh(job), report)
         except Busy as busy:
             outbox_q.release(self.store.engine, row.id, self.owner, busy.until)
             report.deferred += 1
-        except _Lost:
+        except Lost:
             report.lost += 1
             log.warning("claim lost to another notifier; not posted", extra={"outbox_id": row.id, "job_id": row.job_id})
         except Transient as exc:
@@ -312,177 +268,100 @@ class Notifier:
     ) -> None:
         if job.card_ts is not None and job.card_channel_id is not None:
             # Recorded only after a successful post: an earlier attempt died before marking the row sent.
-            self._sent(row, _Posted(job.card_channel_id, job.card_ts, reconciled=True), report)
+            self._sent(row, Posted(job.card_channel_id, job.card_ts, reconciled=True), report)
             return
-        text, blocks = status_card(job, self.clock(), self._api_base(job))
+        card = status_card(job, self.clock(), self._cards.api_base(job))
         told = self._told_refusal(job) if isinstance(event, PostCard) and event.adopted else None
-        if told is not None and self._edit(job.channel_id, told, text, blocks):
+        if told is not None and self._cards.edit(job.channel_id, told, card):
             # The "was not started" message becomes the card: its wrong words and its "Edit and retry" button (which
             # would start the model a second time) are gone, and its thread is the job's thread from now on.
             self.store.record_card(job.id, job.channel_id, told)
-            self._sent(row, _Posted(job.channel_id, told), report)
+            self._sent(row, Posted(job.channel_id, told), report)
             return
-        posted = self._post(job, row, _Target(job.channel_id, job.thread_ts), text, blocks)
+        posted = self._post(job, row, Target(job.channel_id, job.thread_ts), card)
         # Recorded before mark_sent: if we die in between, the row is reconciled and recorded again.
         self.store.record_card(job.id, posted.channel, posted.ts, posted.ts if posted.fell_back else None)
         self._sent(row, posted, report)
 
     def _transition(self, job: JobRecord, row: OutboxRecord, event: Transition, report: DeliveryReport) -> None:
-        target = self._reply_target(job)
-        self._pacer.check(target.channel)  # before the card update, so a waiting row costs no API call
-        self._update_card(job)
         last = event.to_lifecycle.is_terminal  # nothing more will be posted: the requester is mentioned
-        text, blocks = transition_reply(job, event, self.clock(), last, api_base=self._api_base(job) or "")
+        api_base = self._cards.api_base(job) or ""
         failed = event.to_lifecycle is Lifecycle.FAILED
-        broadcast = failed and self.config.broadcast_failures and target.thread_ts is not None
-        self._post_and_mark(job, row, target, text, blocks, report, broadcast=broadcast)
+        broadcast = failed and self.config.broadcast_failures and self._reply_target(job).thread_ts is not None
+        self._redraw_and_reply(
+            job,
+            row,
+            lambda: transition_reply(job, event, self.clock(), last, api_base=api_base),
+            report,
+            broadcast=broadcast,
+        )
         self.on_transition(job)
-
-    def _post_and_mark(
-        self,
-        job: JobRecord,
-        row: OutboxRecord,
-        target: _Target,
-        text: str,
-        blocks: list[dict[str, Any]],
-        report: DeliveryReport,
-        broadcast: bool = False,
-    ) -> None:
-        self._sent(row, self._post(job, row, target, text, blocks, broadcast), report)
 
     def _adopted(self, job: JobRecord, row: OutboxRecord, event: Adopted, report: DeliveryReport) -> None:
         """Say the model was started after all, in the card's thread; nothing to correct if no refusal was told."""
         if self._told_refusal(job) is None:
-            self.store.mark_sent(row.id, None, self.clock(), owner=self.owner)
-            report.reconciled += 1  # done, with nothing to post
+            self._sent(row, None, report)
             return
+        self._redraw_and_reply(job, row, lambda: adopted_reply(job, event), report)
+
+    def _redraw_and_reply(
+        self,
+        job: JobRecord,
+        row: OutboxRecord,
+        render: Callable[[], Rendered],
+        report: DeliveryReport,
+        *,
+        note: CancelRequested | ModelDeleted | None = None,
+        broadcast: bool = False,
+    ) -> None:
+        """Redraw the card, then post the reply (rendered after the redraw) in its thread. The channel's slot is
+        taken first, so a row that has to wait costs no API call."""
         target = self._reply_target(job)
         self._pacer.check(target.channel)
-        self._update_card(job)
-        text, blocks = adopted_reply(job, event)
-        self._post_and_mark(job, row, target, text, blocks, report)
-
-    def _chart(self, job: JobRecord, row: OutboxRecord, event: LossChart, report: DeliveryReport) -> None:
-        """Upload the job's loss curve as it is now, unless a chart in Slack already shows every step of it."""
-        engine = self.store.engine
-        points, charted = feed_store.chart_data(engine, job.id)
-        last = max((p[0] for p in points), default=None)
-        if last is None or (charted is not None and last <= charted):
-            self.store.mark_sent(row.id, None, self.clock(), owner=self.owner)
-            report.reconciled += 1  # done, with nothing new to show
-            return
-        target = self._reply_target(job)
-        self._pacer.check(target.channel)  # the file's share is a message in the channel
-        self._uploads.check(feed_store.UPLOAD_LANE)
-        name = uploads.filename(job.id, row.id)
-        if row.attempts > 1:
-            since = row.created_at - timedelta(seconds=self.config.reconcile_margin_seconds)
-            try:
-                found = uploads.find_uploaded(
-                    self._slack, target.channel, target.thread_ts, name, since, self.config.history_pages
-                )
-            except RateLimited as limited:
-                raise Busy(self._pacer.rate_limited(target.channel, limited.retry_after)) from None
-            if found is not None:
-                feed_store.mark_charted(engine, job.id, event.through_step)
-                self._sent(row, _Posted(target.channel, found, reconciled=True), report)
-                return
-        chart = loss_chart(job.slug, points, final=event.final)
-        if not self.store.reconfirm_delivery(row.id, self.owner, self.config.lease_seconds):
-            raise _Lost
-        try:
-            file_id = uploads.upload_chart(self._poster, target.channel, target.thread_ts, chart, name)
-        except RateLimited as limited:
-            # files.* are rated per workspace: every replica's uploads wait, the channel's replies do not.
-            raise Busy(self._uploads.rate_limited(feed_store.UPLOAD_LANE, limited.retry_after)) from None
-        self._uploads.posted(feed_store.UPLOAD_LANE)
-        self._pacer.posted(target.channel)
-        feed_store.mark_charted(engine, job.id, chart.last_step)
-        self._sent(row, _Posted(target.channel, file_id), report)
+        self._cards.update(job, note=note)
+        self._sent(row, self._post(job, row, target, render(), broadcast), report)
 
     def _told_refusal(self, job: JobRecord) -> str | None:
         """The ts of the last refusal of the job that was posted, if any."""
         rows = self.store.outbox_for_job(job.id)
-        told = [r.sent_ts for r in rows if r.kind is OutboxKind.REJECTED and r.state == "sent"]
+        told = [r.sent_ts for r in rows if r.kind is OutboxKind.REJECTED and r.state is OutboxState.SENT]
         return next((ts for ts in reversed(told) if ts), None)
 
-    def _edit(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> bool:
-        """chat.update one of our messages; False if it cannot be edited (gone, or in a DM it fell back to)."""
-        try:
-            self._call_slack(self._slack, "chat_update", channel, channel=channel, ts=ts, text=text, blocks=blocks)
-        except (Unusable, Fatal) as exc:
-            log.info("message not editable; posting anew", extra={"channel": channel, "error": str(exc)})
-            return False
-        return True
-
-    def _reply_target(self, job: JobRecord) -> _Target:
-        return _Target(job.card_channel_id or job.channel_id, job.thread_ts or job.card_ts)
-
-    def _api_base(self, job: JobRecord) -> str | None:
-        """The job's backend's base URL, for the example request (None: not known)."""
-        bases = {"openpipe": self.config.openpipe_api_base, **self.config.api_bases}
-        return bases.get(job.backend)
-
-    def _update_card(self, job: JobRecord, note: CancelRequested | ModelDeleted | None = None) -> None:
-        """Show the job's current state on its card. A card that is gone or not editable is left alone."""
-        if job.card_ts is None or job.card_channel_id is None:
-            return
-        text, blocks = status_card(job, self.clock(), self._api_base(job), note=note)
-        try:
-            self._call_slack(
-                self._slack,
-                "chat_update",
-                job.card_channel_id,
-                channel=job.card_channel_id,
-                ts=job.card_ts,
-                text=text,
-                blocks=blocks,
-            )
-        except (Unusable, Fatal) as exc:
-            log.warning("card not updated", extra={"job_id": job.id, "error": str(exc)})
+    def _reply_target(self, job: JobRecord) -> Target:
+        return Target(job.card_channel_id or job.channel_id, job.thread_ts or job.card_ts)
 
     # --- posting with reconciliation and fallbacks -------------------------------------------------------
 
     def _post(
-        self,
-        job: JobRecord,
-        row: OutboxRecord,
-        target: _Target,
-        text: str,
-        blocks: list[dict[str, Any]],
-        broadcast: bool = False,
-    ) -> _Posted:
+        self, job: JobRecord, row: OutboxRecord, target: Target, message: Rendered, broadcast: bool = False
+    ) -> Posted:
         """Post once, wherever it can go: the target, the target once joined, or a DM to the requester."""
         try:
-            return self._post_once(job, row, target, text, blocks, broadcast)
+            return self._post_once(job, row, target, message, broadcast)
         except Unusable as exc:
             if exc.error == "not_in_channel" and self._join(target.channel):
-                return self._post_once(job, row, target, text, blocks, broadcast)
+                return self._post_once(job, row, target, message, broadcast)
             reason = exc.error
         dm = self._open_dm(job.requester_id)
+        text, blocks = message
         note = f":information_source: I could not post in <#{target.channel}> ({reason}), so it comes here."
         dm_blocks = [*blocks, ContextBlock(elements=[MarkdownTextObject(text=note)]).to_dict()]
-        posted = self._post_once(job, row, _Target(dm, None), f"{text}\n{note}", dm_blocks, False)
+        posted = self._post_once(job, row, Target(dm, None), (f"{text}\n{note}", dm_blocks), False)
         log.info("delivered by DM", extra={"outbox_id": row.id, "job_id": job.id, "reason": reason})
-        return _Posted(dm, posted.ts, fell_back=True, reconciled=posted.reconciled)
+        return Posted(dm, posted.ts, fell_back=True, reconciled=posted.reconciled)
 
     def _post_once(
-        self,
-        job: JobRecord,
-        row: OutboxRecord,
-        target: _Target,
-        text: str,
-        blocks: list[dict[str, Any]],
-        broadcast: bool,
-    ) -> _Posted:
+        self, job: JobRecord, row: OutboxRecord, target: Target, message: Rendered, broadcast: bool
+    ) -> Posted:
         self._pacer.check(target.channel)
         if row.attempts > 1:
-            since = row.created_at - timedelta(seconds=self.config.reconcile_margin_seconds)
+            since = self.config.reconcile_since(row.created_at)
             found = find_delivered(
                 self._slack, target.channel, target.thread_ts, row.id, since, self.config.history_pages
             )
             if found is not None:
-                return _Posted(target.channel, found, reconciled=True)
+                return Posted(target.channel, found, reconciled=True)
+        text, blocks = message
         kwargs: dict[str, Any] = {
             "channel": target.channel,
             "text": text,
@@ -498,37 +377,33 @@ class Notifier:
         # Last moment to find out that a slow attempt (a slow card update, a slow reconciliation) outlived the
         # claim and another notifier has the row now: then it is theirs to post.
         if not self.store.reconfirm_delivery(row.id, self.owner, self.config.lease_seconds):
-            raise _Lost
-        response = self._call_slack(self._poster, "chat_postMessage", target.channel, **kwargs)
+            raise Lost
+        response = self._pacer.call(self._poster, "chat_postMessage", target.channel, **kwargs)
         self._pacer.posted(target.channel)
-        return _Posted(target.channel, str(response["ts"]))
+        return Posted(target.channel, str(response["ts"]))
 
     def _join(self, channel: str) -> bool:
         try:
-            self._call_slack(self._slack, "conversations_join", channel, channel=channel)
+            self._pacer.call(self._slack, "conversations_join", channel, channel=channel)
         except (Unusable, Fatal):
             return False  # private channels cannot be joined by the bot
         return True
 
     def _open_dm(self, user_id: str) -> str:
         try:
-            response = self._call_slack(self._slack, "conversations_open", user_id, users=user_id)
+            response = self._pacer.call(self._slack, "conversations_open", user_id, users=user_id)
         except Unusable as exc:
             raise Fatal(f"cannot open a DM with the requester: {exc.error}") from None
         return str(response["channel"]["id"])
 
-    # --- Slack calls, pacing and failure classification --------------------------------------------------
-
-    def _call_slack(self, client: WebClient, method: str, channel: str, /, **kwargs: Any) -> Any:
-        """`slack_post.call`, with a 429 turned into a pause of that channel alone."""
-        try:
-            return call(client, method, channel, **kwargs)
-        except RateLimited as limited:
-            raise Busy(self._pacer.rate_limited(channel, limited.retry_after)) from None
-
     # --- outcomes -----------------------------------------------------------------------------------------
 
-    def _sent(self, row: OutboxRecord, posted: _Posted, report: DeliveryReport) -> None:
+    def _sent(self, row: OutboxRecord, posted: Posted | None, report: DeliveryReport) -> None:
+        """Mark the row sent where it was `posted`; None: done with nothing to post (nothing new to show)."""
+        if posted is None:
+            self.store.mark_sent(row.id, None, self.clock(), owner=self.owner)
+            report.reconciled += 1
+            return
         if not self.store.mark_sent(row.id, posted.ts, self.clock(), owner=self.owner):
             # Posted under a claim that ran out meanwhile: whoever holds the row now finds this post by its metadata.
             log.warning("sent, but the claim had passed to another notifier", extra={"outbox_id": row.id})

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
+from slack_sdk import WebClient
 from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from slackbot.delivery.slack_post import Busy
+from slackbot.delivery.slack_post import Busy, RateLimited, call
 from slackbot.jobs.db import writing
 from slackbot.jobs.schema import channel_slots
 
@@ -101,7 +103,15 @@ class Pacer:
         if self._slots is not None:
             self._slots.hold(channel, free_at)
 
+    def call(self, client: WebClient, method: str, channel: str, /, **kwargs: Any) -> Any:
+        """`slack_post.call`, with a 429 turned into a pause of that channel alone (raised as Busy)."""
+        try:
+            return call(client, method, channel, **kwargs)
+        except RateLimited as limited:
+            raise Busy(self.rate_limited(channel, limited.retry_after)) from None
+
     def rate_limited(self, channel: str, seconds: float) -> datetime:
+        """Slack answered 429: nobody posts to the channel for `seconds`; the moment it frees up."""
         until = self.clock() + timedelta(seconds=seconds)
         self._held.pop(channel, None)
         self._free_at[channel] = max(until, self._free_at.get(channel, until))

@@ -5,6 +5,8 @@ lookup that finds a message an earlier attempt already posted.
 from __future__ import annotations
 
 import http.client
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -78,6 +80,28 @@ class Fatal(Exception):
     """Retrying cannot help (a malformed message, a missing scope): the row is dead."""
 
 
+class Lost(Exception):
+    """The row's claim passed to another notifier: this one must not post it nor record an outcome."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a message goes: a channel, and the thread in it (None: the channel itself)."""
+
+    channel: str
+    thread_ts: str | None
+
+
+@dataclass(frozen=True)
+class Posted:
+    """Where a row's message went."""
+
+    channel: str
+    ts: str
+    fell_back: bool = False  # to a DM with the requester
+    reconciled: bool = False  # an earlier attempt had posted it already
+
+
 def call(client: WebClient, method: str, channel: str, /, **kwargs: Any) -> Any:
     """Call a WebClient method, raising RateLimited, Transient, Unusable(channel) or Fatal on failure.
 
@@ -112,27 +136,31 @@ def delivery_metadata(outbox_id: int, job_id: int) -> dict[str, Any]:
 def find_delivered(
     client: WebClient, channel: str, thread_ts: str | None, outbox_id: int, since: datetime, pages: int
 ) -> str | None:
-    """The ts of a message posted for this outbox row, looked up by its metadata.
+    """The ts of a message posted for this outbox row, looked up by its metadata."""
+    for message in messages_since(client, channel, thread_ts, since, pages, include_all_metadata=True):
+        meta = message.get("metadata") or {}
+        payload = meta.get("event_payload") or {}
+        if meta.get("event_type") == METADATA_EVENT and payload.get("outbox_id") == outbox_id:
+            return str(message["ts"])
+    return None
 
-    Only messages newer than `since` (when the row was written, less a margin) can be it, so only those are read
-    (Slack's `oldest`): a thread with thousands of older replies costs no more than a fresh one.
-    """
+
+def messages_since(
+    client: WebClient, channel: str, thread_ts: str | None, since: datetime, pages: int, **extra: Any
+) -> Iterator[dict[str, Any]]:
+    """The thread's (or, without `thread_ts`, the channel's) messages newer than `since`, up to `pages` pages of
+    200, read a page at a time as they are wanted. Only messages newer than `since` (when the row was written,
+    less a margin) can be an earlier attempt's, so only those are read (Slack's `oldest`): a thread with thousands
+    of older replies costs no more than a fresh one."""
     cursor: str | None = None
-    oldest = f"{since.timestamp():.6f}"
+    args: dict[str, Any] = {"channel": channel, "limit": 200, "oldest": f"{since.timestamp():.6f}", **extra}
     for _ in range(pages):
-        args: dict[str, Any] = {"channel": channel, "include_all_metadata": True, "limit": 200, "oldest": oldest}
-        if cursor:
-            args["cursor"] = cursor
         if thread_ts is not None:
             page = call(client, "conversations_replies", channel, ts=thread_ts, **args)
         else:
             page = call(client, "conversations_history", channel, **args)
-        for message in page.get("messages") or []:
-            meta = message.get("metadata") or {}
-            payload = meta.get("event_payload") or {}
-            if meta.get("event_type") == METADATA_EVENT and payload.get("outbox_id") == outbox_id:
-                return str(message["ts"])
+        yield from page.get("messages") or []
         cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
         if not cursor:
-            break
-    return None
+            return
+        args["cursor"] = cursor

@@ -17,7 +17,7 @@ from typing import Any
 from slack_sdk import WebClient
 
 from slackbot.delivery.charts import Chart
-from slackbot.delivery.slack_post import call
+from slackbot.delivery.slack_post import call, messages_since
 
 # Slack's files.* methods are Tier 4 today (100+ per minute per workspace), the old files.upload was Tier 2 (20+):
 # one upload (two calls) every 4 s keeps well inside either.
@@ -47,20 +47,8 @@ def find_uploaded(
     client: WebClient, channel: str, thread_ts: str | None, name: str, since: datetime, pages: int
 ) -> str | None:
     """The id of a file called `name` shared in the thread (or channel) after `since`; None if there is none."""
-    cursor: str | None = None
-    for _ in range(pages):
-        args: dict[str, Any] = {"channel": channel, "limit": 200, "oldest": f"{since.timestamp():.6f}"}
-        if cursor:
-            args["cursor"] = cursor
-        if thread_ts is not None:
-            page = call(client, "conversations_replies", channel, ts=thread_ts, **args)
-        else:
-            page = call(client, "conversations_history", channel, **args)
-        for message in page.get("messages") or []:
-            for shared in message.get("files") or []:
-                if shared.get("name") == name:
-                    return str(shared["id"])
-        cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
-        if not cursor:
-            break
+    for message in messages_since(client, channel, thread_ts, since, pages):
+        for shared in message.get("files") or []:
+            if shared.get("name") == name:
+                return str(shared["id"])
     return None

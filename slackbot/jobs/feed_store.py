@@ -24,9 +24,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from slackbot.domain.events import FeedEvents, LossChart, OutboxKind
 from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs.db import db_now, reading, writing
-from slackbot.jobs.outbox import DEAD, IN_FLIGHT, PENDING
-from slackbot.jobs.schema import job_feeds, jobs, outbox
-from slackbot.jobs.store import _queue
+from slackbot.jobs.outbox_writes import queue
+from slackbot.jobs.schema import UNDELIVERED, OutboxState, job_feeds, jobs, outbox
 
 # The outbox "channel" of chart rows, and the key of the workspace's upload slot in `channel_slots` (no Slack
 # channel id starts with "~").
@@ -238,7 +237,7 @@ def record(engine: Engine, owner: str, feed: FeedJob, read: FeedRead, now: datet
         if not conn.execute(update(job_feeds).where(*mine).values(**values)).rowcount:
             return False
         if read.reply is not None:
-            _queue(conn, feed.job_id, feed.channel_id, f"events:{feed.replies + 1}", read.reply, now)
+            queue(conn, feed.job_id, feed.channel_id, f"events:{feed.replies + 1}", read.reply, now)
             conn.execute(update(job_feeds).where(job_feeds.c.job_id == feed.job_id).values(replies=feed.replies + 1))
         if read.chart or read.final:
             _queue_chart(conn, feed, read, now)
@@ -254,18 +253,18 @@ def _queue_chart(conn: Connection, feed: FeedJob, read: FeedRead, now: datetime)
         # The final chart shows every point; one still waiting would show fewer, and later.
         conn.execute(
             update(outbox)
-            .where(waiting, outbox.c.state == PENDING)
-            .values(state=DEAD, last_error="superseded by the final chart")
+            .where(waiting, outbox.c.state == OutboxState.PENDING)
+            .values(state=OutboxState.DEAD, last_error="superseded by the final chart")
         )
-        _queue(conn, feed.job_id, UPLOAD_LANE, "chart:final", LossChart(through_step=read.last_step, final=True), now)
+        queue(conn, feed.job_id, UPLOAD_LANE, "chart:final", LossChart(through_step=read.last_step, final=True), now)
         return
     pending = conn.execute(
-        select(func.count()).select_from(outbox).where(waiting, outbox.c.state.in_((PENDING, IN_FLIGHT)))
+        select(func.count()).select_from(outbox).where(waiting, outbox.c.state.in_(UNDELIVERED))
     ).scalar_one()
     if pending:
         return  # it is drawn when delivered, from the points as they are then: these steps will be in it
     key = f"chart:{feed.charts + 1}"
-    if _queue(conn, feed.job_id, UPLOAD_LANE, key, LossChart(through_step=read.last_step), now):
+    if queue(conn, feed.job_id, UPLOAD_LANE, key, LossChart(through_step=read.last_step), now):
         conn.execute(update(job_feeds).where(job_feeds.c.job_id == feed.job_id).values(charts=feed.charts + 1))
 
 
@@ -327,26 +326,3 @@ def mark_charted(engine: Engine, job_id: int, step: int) -> None:
             )
             .values(charted_step=step)
         )
-
-
-def earlier_undelivered(
-    engine: Engine, job_id: int, outbox_id: int, recheck: datetime, *, chart: bool
-) -> datetime | None:
-    """When an earlier undelivered row of the job that this row must wait for might be done; None if none.
-
-    A chart waits for every earlier row of its job (it goes after the card and the replies before it); a reply
-    never waits for a chart: charts go when the upload budget allows, replies at once.
-    """
-    query = select(outbox.c.state, outbox.c.not_before).where(
-        outbox.c.job_id == job_id,
-        outbox.c.id < outbox_id,
-        outbox.c.state.in_((PENDING, IN_FLIGHT)),
-    )
-    # A card redraw shows whatever is current when it goes: nothing waits for it.
-    query = query.where(outbox.c.kind != OutboxKind.CARD_UPDATE.value)
-    if not chart:
-        query = query.where(outbox.c.kind != OutboxKind.CHART.value)
-    with reading(engine) as conn:
-        rows = conn.execute(query).all()
-    times: list[datetime] = [recheck if row.state == IN_FLIGHT else row.not_before for row in rows]
-    return min(times) if times else None

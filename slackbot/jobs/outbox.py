@@ -1,5 +1,9 @@
 """The outbox as the notifier uses it: claiming due rows, their order, giving a claim back, marking the outcome
-and when to look again. (Rows are written by the store, in the transaction of the change they tell.)"""
+and when to look again. (Rows are written in the transaction of the change they tell: outbox_writes.py.)
+
+A claim (`claimed_by` until `claimed_until`) runs on the database's clock, and an outcome is recorded only while
+the claim is its recorder's: a notifier that lost a row to another never overwrites what that one did.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,10 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, case, func, or_, select, update
 
+from slackbot.domain.events import OutboxKind
 from slackbot.jobs.db import db_now, reading, writing
 from slackbot.jobs.records import OutboxRecord
-from slackbot.jobs.schema import channel_slots, outbox
-
-PENDING, IN_FLIGHT, SENT, DEAD = "pending", "in_flight", "sent", "dead"
+from slackbot.jobs.schema import UNDELIVERED, OutboxState, channel_slots, outbox
 
 
 def claim(
@@ -39,8 +42,8 @@ def claim(
 
     def due(db: datetime) -> Any:
         condition = or_(
-            and_(outbox.c.state == PENDING, outbox.c.not_before <= now),
-            and_(outbox.c.state == IN_FLIGHT, outbox.c.claimed_until <= db),
+            and_(outbox.c.state == OutboxState.PENDING, outbox.c.not_before <= now),
+            and_(outbox.c.state == OutboxState.IN_FLIGHT, outbox.c.claimed_until <= db),
         )
         return condition if job_id is None else and_(outbox.c.job_id == job_id, condition)
 
@@ -72,7 +75,7 @@ def claim(
             update(outbox)
             .where(outbox.c.id.in_(ids), due(db))
             .values(
-                state=IN_FLIGHT,
+                state=OutboxState.IN_FLIGHT,
                 claimed_by=owner,
                 claimed_until=db + timedelta(seconds=lease_seconds),
                 attempts=outbox.c.attempts + 1,
@@ -80,7 +83,7 @@ def claim(
         )
         rows = conn.execute(
             select(outbox)
-            .where(outbox.c.id.in_(ids), outbox.c.claimed_by == owner, outbox.c.state == IN_FLIGHT)
+            .where(outbox.c.id.in_(ids), outbox.c.claimed_by == owner, outbox.c.state == OutboxState.IN_FLIGHT)
             .order_by(outbox.c.id)
         )
         return [OutboxRecord.from_row(row) for row in rows]
@@ -97,7 +100,7 @@ def reconfirm(engine: Engine, outbox_id: int, owner: str, lease_seconds: float) 
         until = db_now(conn) + timedelta(seconds=lease_seconds)
         changed = conn.execute(
             update(outbox)
-            .where(outbox.c.id == outbox_id, outbox.c.claimed_by == owner, outbox.c.state == IN_FLIGHT)
+            .where(outbox.c.id == outbox_id, outbox.c.claimed_by == owner, outbox.c.state == OutboxState.IN_FLIGHT)
             .values(claimed_until=until)
         ).rowcount
         return bool(changed)
@@ -107,25 +110,31 @@ def finish(engine: Engine, outbox_id: int, owner: str, **values: Any) -> bool:
     """Record the outcome of our claim on a row (sent, retry later, dead), only while the claim is ours: a
     notifier that lost the row to another must not overwrite what that one did. False if it was not ours."""
     with writing(engine) as conn:
-        mine = (outbox.c.id == outbox_id, outbox.c.claimed_by == owner, outbox.c.state == IN_FLIGHT)
+        mine = (outbox.c.id == outbox_id, outbox.c.claimed_by == owner, outbox.c.state == OutboxState.IN_FLIGHT)
         return bool(conn.execute(update(outbox).where(*mine).values(**values)).rowcount)
 
 
-def blocked_until(engine: Engine, job_id: int, outbox_id: int, recheck: datetime) -> datetime | None:
-    """When an earlier, still undelivered row of the same job might be done; None if there is none.
+def blocked_until(engine: Engine, job_id: int, outbox_id: int, recheck: datetime, *, chart: bool) -> datetime | None:
+    """When an earlier undelivered row of the job that this row must wait for might be done; None if none.
 
-    Rows of one job are delivered strictly in id order, so a later reply never overtakes an earlier one. A row in
-    flight elsewhere is looked at again at `recheck` (its claim runs on the database's clock, not the caller's).
+    Rows of one job are delivered in id order, so a later reply never overtakes an earlier one. A chart waits for
+    every earlier row of its job (it goes after the card and the replies before it); a reply never waits for a
+    chart: charts go when the upload budget allows, replies at once. A row in flight elsewhere is looked at again
+    at `recheck` (its claim runs on the database's clock, not the caller's).
     """
     query = select(outbox.c.state, outbox.c.not_before).where(
         outbox.c.job_id == job_id,
         outbox.c.id < outbox_id,
-        outbox.c.state.in_((PENDING, IN_FLIGHT)),
+        outbox.c.state.in_(UNDELIVERED),
     )
+    # A card redraw shows whatever is current when it goes: nothing waits for it.
+    query = query.where(outbox.c.kind != OutboxKind.CARD_UPDATE.value)
+    if not chart:
+        query = query.where(outbox.c.kind != OutboxKind.CHART.value)
     with reading(engine) as conn:
         rows = conn.execute(query).all()
     # An in-flight row is busy until its owner is done (looked at again at `recheck`); a pending one until due.
-    times: list[datetime] = [recheck if row.state == IN_FLIGHT else row.not_before for row in rows]
+    times: list[datetime] = [recheck if row.state == OutboxState.IN_FLIGHT else row.not_before for row in rows]
     return min(times) if times else None
 
 
@@ -138,9 +147,9 @@ def release(engine: Engine, outbox_id: int, owner: str, not_before: datetime) ->
     with writing(engine) as conn:
         conn.execute(
             update(outbox)
-            .where(outbox.c.id == outbox_id, outbox.c.claimed_by == owner, outbox.c.state == IN_FLIGHT)
+            .where(outbox.c.id == outbox_id, outbox.c.claimed_by == owner, outbox.c.state == OutboxState.IN_FLIGHT)
             .values(
-                state=PENDING,
+                state=OutboxState.PENDING,
                 not_before=not_before,
                 attempts=case((outbox.c.attempts > 0, outbox.c.attempts - 1), else_=0),
                 claimed_by=None,
@@ -159,7 +168,7 @@ def next_channel_free(engine: Engine, now: datetime) -> datetime | None:
         .select_from(channel_slots.join(outbox, outbox.c.channel_id == channel_slots.c.channel_id))
         .where(
             channel_slots.c.free_at > now,
-            outbox.c.state == PENDING,
+            outbox.c.state == OutboxState.PENDING,
             outbox.c.not_before <= channel_slots.c.free_at,
         )
     )

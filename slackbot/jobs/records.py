@@ -12,6 +12,7 @@ from slackbot.backends.base import FineTuneSpec, JobDetails
 from slackbot.backends.registry import declaration
 from slackbot.domain.events import OutboxEvent, OutboxKind, parse_event
 from slackbot.domain.lifecycle import Lifecycle
+from slackbot.jobs.schema import OutboxState
 
 
 def job_key(backend: str, slug: str, model_id: str | None) -> str:
@@ -113,7 +114,7 @@ class OutboxRecord(BaseModel):
     kind: Annotated[OutboxKind | str, Field(union_mode="left_to_right")]
     channel_id: str
     payload: dict[str, Any]
-    state: str
+    state: OutboxState
     attempts: int
     not_before: datetime
     sent_ts: str | None

@@ -17,8 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, and_, delete, exists, func, select
 
 from slackbot.jobs.db import writing
-from slackbot.jobs.outbox import IN_FLIGHT, PENDING
-from slackbot.jobs.schema import jobs, outbox
+from slackbot.jobs.schema import UNDELIVERED, jobs, outbox
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +40,7 @@ class Retention:
         """Delete up to `max_batches` batches of expired jobs with their outbox rows; how many jobs went."""
         cfg = self.config
         cutoff = self.clock() - timedelta(days=cfg.days)
-        undelivered = exists().where(outbox.c.job_id == jobs.c.id, outbox.c.state.in_((PENDING, IN_FLIGHT)))
+        undelivered = exists().where(outbox.c.job_id == jobs.c.id, outbox.c.state.in_(UNDELIVERED))
         # Re-checked by the DELETE itself, so a row that changed since it was picked (e.g. a new reply queued) stays.
         expired = and_(
             jobs.c.tracking.is_(False),

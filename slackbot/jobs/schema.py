@@ -7,6 +7,7 @@ describe, and the test suite checks that the migrated database matches it.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -117,6 +118,20 @@ Index(
 )
 Index("ix_jobs_team_created", jobs.c.team_id, jobs.c.created_at)
 
+
+class OutboxState(StrEnum):
+    """Where an outbox row is in its delivery: the values its `state` column holds."""
+
+    PENDING = "pending"  # waiting to be claimed, from `not_before` on
+    IN_FLIGHT = "in_flight"  # claimed by a notifier until `claimed_until` (the database's clock)
+    SENT = "sent"  # in Slack (`sent_ts`), posted or found by reconciliation
+    DEAD = "dead"  # given up on, withdrawn or superseded: kept, never sent
+
+
+# Rows still to be told: their job is not pruned, and its later rows wait for them.
+UNDELIVERED = (OutboxState.PENDING, OutboxState.IN_FLIGHT)
+
+
 outbox = Table(
     "outbox",
     metadata,
@@ -128,7 +143,7 @@ outbox = Table(
     Column("kind", String(16), nullable=False),  # slackbot.domain.events.OutboxKind: the event's family
     Column("channel_id", String(32), nullable=False),
     Column("payload", JSON, nullable=False),  # an OutboxEvent (slackbot.domain.events); rendered at delivery
-    Column("state", String(16), nullable=False, default="pending"),  # pending | in_flight | sent | dead
+    Column("state", String(16), nullable=False, default=OutboxState.PENDING),
     Column("attempts", Integer, nullable=False, default=0),
     Column("not_before", UtcDateTime(), nullable=False),
     Column("claimed_by", String(64)),

@@ -1,6 +1,6 @@
 """Follow tracked jobs: claim the due ones, refresh them with one backend call per project, record changes.
 
-Each change is a compare-and-set on the job row with its outbox row in the same transaction (see store.py),
+Each change is a compare-and-set on the job row with its outbox row in the same transaction (see transitions.py),
 so two replicas that both saw a change tell it once. Poll intervals adapt: soon after a change, slower while
 a job sits still (up to `max_interval_seconds`), and exponential backoff per project while its backend fails.
 
@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from slackbot.backends.base import Backend, BackendError, JobDetails, ListTooLarge, ModelState, NotFoundError
 from slackbot.domain.events import Notice
 from slackbot.domain.lifecycle import Lifecycle
+from slackbot.jobs.leases import Followed
 from slackbot.jobs.records import DueJob
 from slackbot.jobs.store import JobStore
 from slackbot.retry import backoff
@@ -142,7 +143,7 @@ class Tracker:
         self,
         source: Source,
         group: list[DueJob],
-        followed: list[tuple[int, str, str | None, Lifecycle]],
+        followed: list[Followed],
         now: datetime,
         report: TickReport,
     ) -> None:
@@ -224,7 +225,7 @@ class Tracker:
     def _with_reasons(
         self,
         backend: Backend,
-        followed: list[tuple[int, str, str | None, Lifecycle]],
+        followed: list[Followed],
         states: dict[str, ModelState],
         report: TickReport,
     ) -> dict[str, ModelState]:
@@ -276,7 +277,7 @@ class Tracker:
     def _moved_early(
         self,
         group: list[DueJob],
-        followed: list[tuple[int, str, str | None, Lifecycle]],
+        followed: list[Followed],
         states: Mapping[str, ModelState],
         now: datetime,
         report: TickReport,
@@ -310,11 +311,8 @@ class Tracker:
     ) -> None:
         cfg = self.config
         soon = now + timedelta(seconds=cfg.interval_seconds)
-        if job.lifecycle is Lifecycle.SUBMITTING:
-            self._resolve_submitting(job, state, now, report, still)
-            return
-        if job.lifecycle is Lifecycle.REJECTED:
-            self._adopt_late(job, state, now, report, still)
+        if job.lifecycle in (Lifecycle.SUBMITTING, Lifecycle.REJECTED):
+            self._look_for_model(job, state, now, report, still)
             return
         if state is None:
             self._transition(job, None, Lifecycle.GONE, VANISHED, now, None, report)
@@ -334,7 +332,7 @@ class Tracker:
         delay = min(cfg.max_interval_seconds, max(cfg.interval_seconds, quiet / 2))
         still.append((job.id, now + timedelta(seconds=delay)))
 
-    def _resolve_submitting(
+    def _look_for_model(
         self,
         job: DueJob,
         state: ModelState | None,
@@ -342,47 +340,31 @@ class Tracker:
         report: TickReport,
         still: list[tuple[int, datetime]],
     ) -> None:
+        """A job whose model is not known to exist: submitting (its create's outcome unknown), or rejected because
+        its model never appeared. A model found is adopted. Past its wait, a submitting job is rejected but still
+        followed a while, so that a create landing late is adopted rather than left unfollowed; a rejected one is
+        no longer followed. Until then it is looked at again next tick, rescheduled with the jobs that did not move.
+        """
         cfg = self.config
+        soon = now + timedelta(seconds=cfg.interval_seconds)
+        submitting = job.lifecycle is Lifecycle.SUBMITTING
+        waited = now - job.created_at
+        outcome: list[int] | None = None
         if state is not None:
-            soon = now + timedelta(seconds=cfg.interval_seconds)
-            if self.store.confirm_created(job.id, state, now, soon, lease_owner=self.owner):
-                report.adopted.append(job.id)
-            else:
-                self._lost(job, report)
-        elif now - job.created_at >= cfg.unknown_outcome_grace:
-            # Still followed a while: a create that lands after all is adopted (`_adopt_late`), not left unfollowed.
-            watch = now + timedelta(seconds=cfg.interval_seconds)
-            if self.store.reject(job.id, NEVER_CREATED, (), now, lease_owner=self.owner, watch_until_next=watch):
-                report.rejected.append(job.id)
-            else:
-                self._lost(job, report)
+            adopt = self.store.confirm_created if submitting else self.store.adopt
+            done, outcome = adopt(job.id, state, now, soon, lease_owner=self.owner), report.adopted
+        elif submitting and waited >= cfg.unknown_outcome_grace:
+            done = self.store.reject(job.id, NEVER_CREATED, (), now, lease_owner=self.owner, watch_until_next=soon)
+            outcome = report.rejected
+        elif not submitting and waited >= cfg.unknown_outcome_grace + cfg.late_create_window:
+            done = self.store.stop_watching(job.id, now, lease_owner=self.owner)
         else:
-            # Not there yet (its create may still be queued): looked at again next tick, rescheduled in one go
-            # with the other jobs that did not move.
-            still.append((job.id, now + timedelta(seconds=cfg.interval_seconds)))
-
-    def _adopt_late(
-        self,
-        job: DueJob,
-        state: ModelState | None,
-        now: datetime,
-        report: TickReport,
-        still: list[tuple[int, datetime]],
-    ) -> None:
-        """A job we told "was not started" because its model never appeared: adopt the model if it did after all;
-        stop looking once `late_create_window` has passed."""
-        cfg = self.config
-        if state is not None:
-            soon = now + timedelta(seconds=cfg.interval_seconds)
-            if self.store.adopt(job.id, state, now, soon, lease_owner=self.owner):
-                report.adopted.append(job.id)
-            else:
-                self._lost(job, report)
-        elif now - job.created_at >= cfg.unknown_outcome_grace + cfg.late_create_window:
-            if not self.store.stop_watching(job.id, now, lease_owner=self.owner):
-                self._lost(job, report)
-        else:
-            still.append((job.id, now + timedelta(seconds=cfg.interval_seconds)))
+            still.append((job.id, soon))
+            return
+        if not done:
+            self._lost(job, report)
+        elif outcome is not None:
+            outcome.append(job.id)
 
     def _transition(
         self,

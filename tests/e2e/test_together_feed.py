@@ -23,6 +23,7 @@ import pytest
 from slackbot.domain.events import LossChart, OutboxKind
 from slackbot.jobs import feed_store
 from slackbot.jobs.records import JobRecord
+from slackbot.jobs.schema import OutboxState
 from slackbot.runtime import Runtime
 from slackbot.sandbox.slack_files import Files
 from tests.e2e.harness import STEP_SECONDS
@@ -65,7 +66,7 @@ def _tracked(bot: TogetherBot, suffix: str) -> tuple[float, JobRecord]:
     return t0, job
 
 
-def _charts(bot: TogetherBot, job_id: int) -> dict[str, tuple[str, LossChart]]:
+def _charts(bot: TogetherBot, job_id: int) -> dict[str, tuple[OutboxState, LossChart]]:
     charts = {}
     for row in bot.runtime.store.outbox_for_job(job_id):
         if row.kind == OutboxKind.CHART:

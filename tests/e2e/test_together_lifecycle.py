@@ -18,7 +18,7 @@ import yaml
 
 from slackbot import ids
 from slackbot.domain.lifecycle import Lifecycle
-from slackbot.jobs import store as store_module
+from slackbot.jobs import outbox_writes
 from slackbot.sandbox.together_api import SUPPORTED_MODELS
 from tests.e2e.cards import (
     CHANNEL,
@@ -245,7 +245,7 @@ def test_a_running_jobs_card_follows_its_details_without_a_reply_and_within_a_pa
     # Between two statuses only the details move (the time left, every tick): the card is redrawn, nothing is
     # posted, and no more often than CARD_REFRESH_SECONDS (chat.update is rated for the whole workspace). The pace
     # is shortened here so that it shows within the local Together's three minutes of training.
-    monkeypatch.setattr(store_module, "CARD_REFRESH_SECONDS", 60.0)
+    monkeypatch.setattr(outbox_writes, "CARD_REFRESH_SECONDS", 60.0)
     card, _ = start(bot, "moving-card", epochs=3)
     until_status(bot, "moving-card", "running")
     card_once(bot, card, lambda m: "about 5 min left" in blocks_text(m))

@@ -1,15 +1,14 @@
 """One feed replica in its own process, for test_replicas.py: `python -m tests.feed.replica_worker '<json>'`.
 
 Its backend reads the event log and metrics from a JSON file the test grows, so every replica sees the same
-service. Prints "ready", follows feeds on a JobScheduler until SIGTERM, then prints a JSON summary.
+service. Follows feeds until SIGTERM (`tests.replicas.serve`: "ready" first, a JSON summary last).
 """
 
 from __future__ import annotations
 
 import json
-import signal
 import sys
-import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,9 @@ from typing import Any
 from slackbot.backends.base import JobEvent, MetricPoint
 from slackbot.backends.registry import registered
 from slackbot.jobs.db import make_engine, migrate
-from slackbot.jobs.feed import FeedConfig, FeedFollower
-from slackbot.jobs.scheduler import JobScheduler, guarded
+from slackbot.jobs.feed import FeedConfig, FeedFollower, FeedReport
 from tests.feed.backend import FEEDTOY, FeedBackend
+from tests.replicas import serve
 
 
 class FileBackend(FeedBackend):
@@ -53,32 +52,20 @@ def main() -> None:
         batch_limit=5,
         max_jobs_per_tick=5,
     )
-    totals = {"ticks": 0, "claimed": 0, "replies": 0, "charts": 0, "lost": 0, "errors": 0}
-    lock = threading.Lock()
     with registered(FEEDTOY):
         follower = FeedFollower(
             engine, [FileBackend(Path(args["log"]))], args["owner"], lambda: datetime.now(UTC), config
         )
 
-        def poll() -> None:
-            report = follower.poll_once()
-            with lock:
-                totals["ticks"] += 1
-                totals["claimed"] += report.claimed
-                totals["replies"] += report.replies
-                totals["charts"] += report.charts
-                totals["lost"] += report.lost
-                totals["errors"] += len(report.errors)
-
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        scheduler = JobScheduler(guarded(("feed", poll)), 0.05)
-        scheduler.start()
-        print("ready", flush=True)
-        stop.wait(120)
-        scheduler.shutdown(wait=True)
+        counts: dict[str, Callable[[FeedReport], int]] = {
+            "claimed": lambda r: r.claimed,
+            "replies": lambda r: r.replies,
+            "charts": lambda r: r.charts,
+            "lost": lambda r: r.lost,
+            "errors": lambda r: len(r.errors),
+        }
+        serve("feed", follower.poll_once, counts)
     engine.dispose()
-    print(json.dumps(totals), flush=True)
 
 
 if __name__ == "__main__":

@@ -4,15 +4,11 @@ replica read it, and each ended job gets one final chart."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -21,42 +17,17 @@ from slackbot.domain.events import FeedEvents, OutboxKind
 from slackbot.jobs.db import make_engine, migrate
 from slackbot.jobs.schema import job_feeds
 from slackbot.jobs.store import JobStore
+from tests import replicas
 from tests.feed.conftest import move, new_job
 
-REPO = Path(__file__).resolve().parents[2]
 JOBS = 20
 REPLICAS = 2
 STAGES = 4
 
 
 def _start(db_url: str, log: Path) -> list[subprocess.Popen[str]]:
-    procs = []
-    for i in range(REPLICAS):
-        args = {"db_url": db_url, "log": str(log), "owner": f"feed-r{i}"}
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "tests.feed.replica_worker", json.dumps(args)],
-                cwd=REPO,
-                stdout=subprocess.PIPE,
-                text=True,
-                env={**os.environ, "PYTHONPATH": str(REPO)},
-            )
-        )
-    for proc in procs:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "ready", "replica did not start"
-    return procs
-
-
-def _stop(procs: list[subprocess.Popen[str]]) -> list[dict[str, Any]]:
-    for proc in procs:
-        proc.send_signal(signal.SIGTERM)
-    summaries = []
-    for proc in procs:
-        out, _ = proc.communicate(timeout=30)
-        assert proc.returncode == 0
-        summaries.append(json.loads(out.strip().splitlines()[-1]))
-    return summaries
+    workers = [{"db_url": db_url, "log": str(log), "owner": f"feed-r{i}"} for i in range(REPLICAS)]
+    return replicas.start("tests.feed.replica_worker", workers)
 
 
 def _told(store: JobStore, job_id: int) -> list[str]:
@@ -112,7 +83,7 @@ def test_feed_replica_processes_tell_every_event_exactly_once(pg_url: str, tmp_p
         _wait(all_done, "the final reads")
         time.sleep(0.3)  # a few more ticks: a late duplicate would show up now
     finally:
-        summaries = _stop(procs)
+        summaries = replicas.stop(procs)
 
     for slug, job_id in ids.items():
         expected = [f"{slug} event {i}" for i in range(1, STAGES * 3 + 1) if i % 3 != 2]

@@ -27,6 +27,18 @@ def spec(slug: str, dataset_id: str = "ds-1") -> FineTuneSpec:
     )
 
 
+def model_state(slug: str, status: str = "PENDING") -> ModelState:
+    """An OpenPipe model as the service answers it for `slug`, at `status`."""
+    return ModelState(
+        id=f"id-{slug}",
+        slug=slug,
+        status=status,
+        lifecycle=openpipe_lifecycle(status),
+        base_model="b",
+        dataset_id="ds-1",
+    )
+
+
 def wait_database_clock(engine: Engine, seconds: float) -> None:
     """Return once `seconds` have passed on the database's clock (what leases and claims expire by): injected
     clocks can schedule, but cannot end a lease, so a test that needs one to run out waits for it, briefly."""

@@ -1,24 +1,23 @@
 """One tracker replica in its own process, for test_replicas.py: `python -m tests.jobs.replica_worker '<json>'`.
 
-Migrates (concurrently with the other replicas), prints "ready", ticks on a JobScheduler until SIGTERM, then
-waits for the tick in progress and prints a JSON summary of what it did.
+Migrates (concurrently with the other replicas), then ticks until SIGTERM (`tests.replicas.serve`: "ready" first,
+a JSON summary of what it did last).
 """
 
 from __future__ import annotations
 
 import json
-import signal
 import sys
-import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from pydantic import SecretStr
 
 from slackbot.backends.openpipe import OpenPipeBackend
 from slackbot.jobs.db import make_engine, migrate
-from slackbot.jobs.scheduler import JobScheduler, guarded
 from slackbot.jobs.store import JobStore
-from slackbot.jobs.tracker import Tracker, TrackerConfig
+from slackbot.jobs.tracker import TickReport, Tracker, TrackerConfig
+from tests.replicas import serve
 
 
 def main() -> None:
@@ -36,29 +35,17 @@ def main() -> None:
         max_jobs_per_tick=args["batch_limit"],
     )
     tracker = Tracker(JobStore(engine), [backend], args["owner"], lambda: datetime.now(UTC), config)
-    totals = {"ticks": 0, "claimed": 0, "requests": 0, "transitions": 0, "lost": 0, "errors": 0}
-    lock = threading.Lock()
 
-    def poll() -> None:
-        report = tracker.poll_once()
-        with lock:
-            totals["ticks"] += 1
-            totals["claimed"] += report.claimed
-            totals["requests"] += report.requests
-            totals["transitions"] += len(report.transitions)
-            totals["lost"] += report.lost
-            totals["errors"] += len(report.errors)
-
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    scheduler = JobScheduler(guarded(("tracker", poll)), 0.05)
-    scheduler.start()
-    print("ready", flush=True)
-    stop.wait(120)
-    scheduler.shutdown(wait=True)
+    counts: dict[str, Callable[[TickReport], int]] = {
+        "claimed": lambda r: r.claimed,
+        "requests": lambda r: r.requests,
+        "transitions": lambda r: len(r.transitions),
+        "lost": lambda r: r.lost,
+        "errors": lambda r: len(r.errors),
+    }
+    serve("tracker", tracker.poll_once, counts)
     backend.close()
     engine.dispose()
-    print(json.dumps(totals), flush=True)
 
 
 if __name__ == "__main__":

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import os
-import signal
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -24,41 +18,19 @@ from slackbot.jobs.store import JobStore
 from slackbot.jobs.submit import SubmitRequest, SubmitService
 from slackbot.sandbox.clock import ManualClock
 from slackbot.sandbox.openpipe_api import LocalOpenPipe
+from tests import replicas
 
-REPO = Path(__file__).resolve().parents[2]
 KEY = "opk_replicas_secret"
 JOBS = 50
 REPLICAS = 2
 
 
 def _start_workers(db_url: str, api: LocalOpenPipe) -> list[subprocess.Popen[str]]:
-    procs = []
-    for i in range(REPLICAS):
-        args = {"db_url": db_url, "openpipe_url": api.url, "api_key": KEY, "owner": f"r{i}", "batch_limit": 10}
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "tests.jobs.replica_worker", json.dumps(args)],
-                cwd=REPO,
-                stdout=subprocess.PIPE,
-                text=True,
-                env={**os.environ, "PYTHONPATH": str(REPO)},
-            )
-        )
-    for proc in procs:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "ready", "replica did not start"
-    return procs
-
-
-def _stop_workers(procs: list[subprocess.Popen[str]]) -> list[dict[str, Any]]:
-    for proc in procs:
-        proc.send_signal(signal.SIGTERM)
-    summaries = []
-    for proc in procs:
-        out, _ = proc.communicate(timeout=30)
-        assert proc.returncode == 0
-        summaries.append(json.loads(out.strip().splitlines()[-1]))
-    return summaries
+    workers = [
+        {"db_url": db_url, "openpipe_url": api.url, "api_key": KEY, "owner": f"r{i}", "batch_limit": 10}
+        for i in range(REPLICAS)
+    ]
+    return replicas.start("tests.jobs.replica_worker", workers)
 
 
 def _wait_for(store: JobStore, statuses: dict[int, str], timeout: float = 30) -> None:
@@ -110,7 +82,7 @@ def test_replica_processes_report_every_transition_exactly_once(db_url: str) -> 
             _wait_for(store, expected)
         time.sleep(0.3)  # a few more ticks: a late duplicate would show up now
     finally:
-        summaries = _stop_workers(procs)
+        summaries = replicas.stop(procs)
         api.stop()
 
     for job_id in ids:

@@ -6,12 +6,11 @@ from datetime import timedelta
 
 import pytest
 
-from slackbot.backends.base import ModelState
-from slackbot.backends.openpipe.statuses import openpipe_lifecycle
 from slackbot.domain.events import Expired, Notice, PostCard, Rejected, TrackingStarted, Transition
 from slackbot.domain.lifecycle import Lifecycle
+from slackbot.jobs.records import JobRecord
 from slackbot.jobs.store import DuplicateJob, JobStore
-from tests.jobs.helpers import SUBMITTED, T0, op, spec, wait_database_clock
+from tests.jobs.helpers import SUBMITTED, T0, model_state, op, spec, wait_database_clock
 
 SHORT_LEASE = 1.0  # seconds: leases end by the database's clock, so tests that need one to run out wait for it
 
@@ -31,14 +30,11 @@ def _create(store: JobStore, slug: str, key: str | None = None, team: str = "T1"
     return job.id
 
 
-def _state(slug: str, status: str = "PENDING") -> ModelState:
-    return ModelState(
-        id=f"id-{slug}",
-        slug=slug,
-        status=status,
-        lifecycle=openpipe_lifecycle(status),
-        base_model="b",
-        dataset_id="ds-1",
+def _track(store: JobStore, slug: str, status: str) -> JobRecord:
+    """`/finetune track` of a model made elsewhere, in C9 by U7."""
+    state = model_state(slug, status)
+    return store.track_existing(
+        team_id="T1", channel_id="C9", user_id="U7", backend="fake", project="p1", state=state, now=T0
     )
 
 
@@ -112,8 +108,8 @@ def test_recent_is_newest_first(store: JobStore) -> None:
 def test_confirm_created_queues_card_once(store: JobStore) -> None:
     job_id = _create(store, "alpha")
     later = T0 + timedelta(seconds=5)
-    assert store.confirm_created(job_id, _state("alpha"), later, later + timedelta(seconds=30))
-    assert not store.confirm_created(job_id, _state("alpha"), later, later)
+    assert store.confirm_created(job_id, model_state("alpha"), later, later + timedelta(seconds=30))
+    assert not store.confirm_created(job_id, model_state("alpha"), later, later)
     job = store.get(job_id)
     assert job is not None and job.status == "PENDING" and job.model_id == "id-alpha"
     assert job.next_poll_at == later + timedelta(seconds=30)
@@ -143,7 +139,7 @@ def test_claim_due_leases_and_expired_lease_is_taken_over(store: JobStore) -> No
 def test_reschedule_many_changes_only_jobs_we_hold(store: JobStore) -> None:
     ids = [_create(store, f"still-{i}") for i in range(4)]
     for job_id in ids:
-        store.confirm_created(job_id, _state(f"still-{ids.index(job_id)}"), T0, T0)
+        store.confirm_created(job_id, model_state(f"still-{ids.index(job_id)}"), T0, T0)
     assert [j.id for j in store.claim_due("a", T0, limit=3, lease_seconds=60)] == ids[:3]
     assert [j.id for j in store.claim_due("b", T0, limit=3, lease_seconds=SHORT_LEASE)] == ids[3:]
     later = T0 + timedelta(minutes=2)
@@ -158,7 +154,7 @@ def test_reschedule_many_changes_only_jobs_we_hold(store: JobStore) -> None:
 
 def test_transition_is_compare_and_set_with_outbox(store: JobStore) -> None:
     job_id = _create(store, "alpha")
-    store.confirm_created(job_id, _state("alpha"), T0, T0)
+    store.confirm_created(job_id, model_state("alpha"), T0, T0)
     assert [j.id for j in store.claim_due("w", T0, 10, 60)] == [job_id]
     assert store.apply_transition(job_id, op("PENDING"), op("TRAINING"), None, T0, T0 + timedelta(seconds=30), "w")
     assert not store.apply_transition(job_id, op("PENDING"), op("TRAINING"), None, T0, T0, "w")  # status moved on
@@ -195,7 +191,7 @@ def test_a_status_that_comes_back_is_told_again(store: JobStore) -> None:
     """TRAINING → PROVISIONING → TRAINING (say the provider lost the machine): three transitions, three replies;
     a retried change (same expected status) still writes nothing."""
     job_id = _create(store, "alpha")
-    store.confirm_created(job_id, _state("alpha"), T0, T0)
+    store.confirm_created(job_id, model_state("alpha"), T0, T0)
     path = ["PENDING", "TRAINING", "PROVISIONING", "TRAINING", "PROVISIONING", "TRAINING"]
     for before, after in itertools.pairwise(path):
         assert store.apply_transition(job_id, op(before), op(after), None, T0, T0, None)
@@ -214,7 +210,7 @@ def test_a_status_that_comes_back_is_told_again(store: JobStore) -> None:
 
 def test_racing_transitions_write_one_outbox_row(store: JobStore) -> None:
     job_id = _create(store, "alpha")
-    store.confirm_created(job_id, _state("alpha"), T0, T0)
+    store.confirm_created(job_id, model_state("alpha"), T0, T0)
     barrier = threading.Barrier(8)
     results: list[bool] = []
 
@@ -232,26 +228,10 @@ def test_racing_transitions_write_one_outbox_row(store: JobStore) -> None:
 
 
 def test_expire_and_track_existing(store: JobStore) -> None:
-    tracked = store.track_existing(
-        team_id="T1",
-        channel_id="C9",
-        user_id="U7",
-        backend="fake",
-        project="p1",
-        state=_state("elsewhere", "TRAINING"),
-        now=T0,
-    )
+    tracked = _track(store, "elsewhere", "TRAINING")
     assert tracked.status == "TRAINING" and tracked.tracking and tracked.model_id == "id-elsewhere"
     with pytest.raises(DuplicateJob):
-        store.track_existing(
-            team_id="T1",
-            channel_id="C9",
-            user_id="U7",
-            backend="fake",
-            project="p1",
-            state=_state("elsewhere", "TRAINING"),
-            now=T0,
-        )
+        _track(store, "elsewhere", "TRAINING")
     assert store.expire(tracked.id, T0, max_age_hours=72)
     assert not store.expire(tracked.id, T0, max_age_hours=72)
     rows = store.outbox_for_job(tracked.id)
@@ -261,21 +241,13 @@ def test_expire_and_track_existing(store: JobStore) -> None:
     ]
     job = store.get(tracked.id)
     assert job is not None and not job.tracking
-    deployed = store.track_existing(
-        team_id="T1",
-        channel_id="C9",
-        user_id="U7",
-        backend="fake",
-        project="p1",
-        state=_state("done-already", "DEPLOYED"),
-        now=T0,
-    )
+    deployed = _track(store, "done-already", "DEPLOYED")
     assert not deployed.tracking and deployed.finished_at == T0
 
 
 def test_outbox_claims_retries_and_expiry(store: JobStore) -> None:
     job_id = _create(store, "alpha")
-    store.confirm_created(job_id, _state("alpha"), T0, T0)
+    store.confirm_created(job_id, model_state("alpha"), T0, T0)
     store.apply_transition(job_id, op("PENDING"), op("QUEUED"), None, T0, T0, None)
     first = store.claim_deliveries("n1", T0, limit=1, lease_seconds=30)
     assert [(r.dedupe_key, r.state, r.attempts) for r in first] == [("card:post", "in_flight", 1)]

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from slackbot.backends.base import ModelState
-from slackbot.backends.openpipe.statuses import openpipe_lifecycle
 from slackbot.blocks.replies import EDIT_RETRY_ACTION_ID
 from slackbot.jobs.tracker import NEVER_CREATED
-from tests.jobs.helpers import spec
+from tests.jobs.helpers import model_state, spec
 from tests.notify.conftest import Env, replies
 
 
@@ -29,17 +27,6 @@ def _rejected_job(env: Env, slug: str, thread_ts: str | None = None) -> int:
     return job.id
 
 
-def _state(slug: str, status: str = "PENDING") -> ModelState:
-    return ModelState(
-        id=f"id-{slug}",
-        slug=slug,
-        status=status,
-        lifecycle=openpipe_lifecycle(status),
-        base_model="b",
-        dataset_id="ds-1",
-    )
-
-
 def test_the_refusal_told_becomes_the_card_and_the_thread_says_started_after_all(env: Env) -> None:
     notifier = env.notifier()
     job_id = _rejected_job(env, "phoenix")
@@ -48,8 +35,8 @@ def test_the_refusal_told_becomes_the_card_and_the_thread_says_started_after_all
     assert "was not started" in refusal["text"] and EDIT_RETRY_ACTION_ID in str(refusal["blocks"])
 
     env.advance(5)
-    assert env.store.adopt(job_id, _state("phoenix"), env.now(), env.now() + timedelta(seconds=30))
-    assert not env.store.adopt(job_id, _state("phoenix"), env.now(), env.now())  # told once, whoever adopts
+    assert env.store.adopt(job_id, model_state("phoenix"), env.now(), env.now() + timedelta(seconds=30))
+    assert not env.store.adopt(job_id, model_state("phoenix"), env.now(), env.now())  # told once, whoever adopts
     env.run(notifier, seconds=10)
     [card] = env.posts("C0GENERAL")[:1]
     assert card["ts"] == refusal["ts"] and "Fine-tune phoenix" in card["text"]  # the same message, now the card
@@ -71,7 +58,7 @@ def test_the_refusal_told_becomes_the_card_and_the_thread_says_started_after_all
 def test_a_refusal_not_yet_told_is_withdrawn_and_a_plain_card_posted(env: Env) -> None:
     notifier = env.notifier()
     job_id = _rejected_job(env, "quiet")
-    assert env.store.adopt(job_id, _state("quiet"), env.now(), env.now() + timedelta(seconds=30))
+    assert env.store.adopt(job_id, model_state("quiet"), env.now(), env.now() + timedelta(seconds=30))
     env.run(notifier, seconds=10)
     [card] = env.posts("C0GENERAL")
     assert "Fine-tune quiet" in card["text"] and "was not started" not in card["text"]

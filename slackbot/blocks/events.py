@@ -19,6 +19,10 @@ _KIND_WORDS = {
     "billing_limit": "Billing limit",
     "warning": "Warning",
     "error": "Error",
+    "job_error": "Error",
+    "job_restarted": "Restarted",
+    "job_stopped": "Stopped",
+    "refund": "Refund",
 }
 _ITEM_LIMIT = 400  # characters of the service's words per event
 

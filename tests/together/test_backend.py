@@ -247,6 +247,10 @@ def test_events_have_stable_keys_and_say_what_is_notable(backend: TogetherBacken
     assert kinds["checkpoint_save"].notable and not kinds["job_pending"].notable
     assert all(e.level is EventLevel.INFO for e in later)
     assert backend.events("support-v1") == later  # a suffix reaches the same job
+    clock.advance(600)  # the job ends: what its status replies tell is not told again as an event
+    ended = {e.kind: e for e in backend.events(job.id)}
+    assert not ended["training_complete"].notable and not ended["job_complete"].notable
+    assert ended["epoch_complete"].notable
 
 
 def test_metrics_by_step_and_only_the_new_ones(backend: TogetherBackend, clock: ManualClock) -> None:

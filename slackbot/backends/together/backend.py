@@ -47,7 +47,8 @@ from slackbot.domain.lifecycle import Lifecycle
 NANODOLLARS = 1_000_000_000  # total_price's unit
 # Together's job ids: "ft-" and a UUID. Anything else a job is keyed by is the suffix its create was sent with.
 _JOB_ID = re.compile(r"ft-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-# Event types worth a reply in the thread; the rest (a job's routine start, each step) are not notable.
+# Event types worth a reply in the thread. The rest are routine (a job's start, each download) or told already by
+# the status reply they come with (training_complete with "compressing", job_complete with "completed").
 NOTABLE_EVENTS = frozenset(
     {
         "checkpoint_save",
@@ -55,8 +56,7 @@ NOTABLE_EVENTS = frozenset(
         "billing_limit",
         "warning",
         "job_error",
-        "training_complete",
-        "job_complete",
+        "job_restarted",
         "job_stopped",
         "refund",
     }

@@ -11,14 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from slackbot.backends.base import ModelState
 from slackbot.backends.openpipe.catalog import BASE_MODELS
 from slackbot.backends.openpipe.fields import Provider
-from slackbot.backends.openpipe.statuses import openpipe_lifecycle
 from slackbot.catalog import NotReady, ProjectModels, Refreshing
 from slackbot.logs import REDACTED, Redactor, configure_logging
 from slackbot.permissions import Permissions
 from slackbot.sandbox.waiting import wait_until
+from tests.jobs.helpers import model_state
 
 
 def test_refreshing_cold_miss_waits_only_the_budget() -> None:
@@ -105,18 +104,8 @@ def test_refreshing_prefetch_refreshes_ahead_of_the_ttl() -> None:
 
 
 def test_project_models_are_indexed_once() -> None:
-    def model(slug: str, status: str) -> ModelState:
-        return ModelState(
-            id=f"id-{slug}",
-            slug=slug,
-            status=status,
-            lifecycle=openpipe_lifecycle(status),
-            base_model="b",
-            dataset_id="d",
-        )
-
     listed = BASE_MODELS[Provider.OPENPIPE][0]
-    models = [model("a", "DEPLOYED"), model("b", "TRAINING"), model(listed, "DEPLOYED")]
+    models = [model_state("a", "DEPLOYED"), model_state("b", "TRAINING"), model_state(listed, "DEPLOYED")]
     index = ProjectModels.of(models, BASE_MODELS[Provider.OPENPIPE])
     assert index.slugs == {"a", "b", listed}
     assert index.deployed == ("a",)

@@ -140,14 +140,14 @@ class SubmitService:
 
     def start(self, job: JobRecord, spec: FineTuneSpec) -> SubmitOutcome:
         """Ask the backend to create the model of a recorded job, and deliver its card (or its refusal)."""
-        with self._leased(job.id) as lifecycle:
-            if lifecycle is not Lifecycle.SUBMITTING:
+        with self._leased(job.id) as hold:
+            if hold.lifecycle is not Lifecycle.SUBMITTING:
                 # Resolved meanwhile (the tracker adopted or rejected it, or it was replaced): nothing to create.
                 return SubmitOutcome(job=self._reload(job), created=False)
             try:
                 state = self.backend_for(spec).create(spec)
             except REFUSALS as exc:
-                self.store.reject(job.id, exc.message, exc.issues, self.clock())
+                hold.settled = self.store.reject(job.id, exc.message, exc.issues, self.clock())
                 self._deliver(job.id)
                 return SubmitOutcome(job=self._reload(job), created=True, error=exc)
             except BackendError as exc:
@@ -161,16 +161,17 @@ class SubmitService:
             # False if the tracker resolved the row first: it adopted the model (and queued the card), or it gave up
             # on it (told "was not started") while the create was still on its way: then the model is adopted now.
             next_poll = now + self.poll_interval
-            confirmed = self.store.confirm_created(job.id, state, now, next_poll)
-            if not confirmed and self.store.adopt(job.id, state, now, next_poll):
+            hold.settled = self.store.confirm_created(job.id, state, now, next_poll)
+            if not hold.settled and self.store.adopt(job.id, state, now, next_poll):
+                hold.settled = True
                 log.info("a create that landed late was adopted", extra={"job_id": job.id, "slug": job.slug})
         self._deliver(job.id)
         return SubmitOutcome(job=self._reload(job), created=True)
 
     @contextmanager
-    def _leased(self, job_id: int) -> Iterator[Lifecycle | None]:
+    def _leased(self, job_id: int) -> Iterator[_Hold]:
         """Hold the job's lease (renewed in the background) for the length of the block, which gets the job's
-        lifecycle as of taking it (None: the job is gone).
+        lifecycle as of taking it (None: the job is gone) and sets `settled` once a status change released it.
 
         A tracker tick may hold the job this very moment: wait for it, up to `lease_wait_seconds`. If the lease
         still cannot be had, the block runs anyway (a create that lands after a rejection is adopted)."""
@@ -178,25 +179,27 @@ class SubmitService:
         while True:
             held = self.store.claim_ids(self.owner, [job_id], self.clock(), self.lease_seconds)
             if held:
-                lifecycle: Lifecycle | None = held[0].lifecycle
+                hold = _Hold(held[0].lifecycle)
                 break
             current = self.store.get(job_id)
             if current is None or current.lifecycle is not Lifecycle.SUBMITTING or time.monotonic() >= deadline:
                 lifecycle = None if current is None else current.lifecycle
                 log.info("create runs without the job's lease", extra={"job_id": job_id, "lifecycle": lifecycle})
-                yield lifecycle
+                yield _Hold(lifecycle)
                 return
             time.sleep(0.1)
         done = threading.Event()
         keeper = threading.Thread(target=self._keep_lease, args=(job_id, done), name="create-lease", daemon=True)
         keeper.start()
         try:
-            yield lifecycle
+            yield hold
         finally:
             done.set()
             keeper.join()
-            # Given back (a no-op once a status change above released it): an unknown outcome is the tracker's now.
-            self.store.release(job_id, lease_owner=self.owner)
+            # An unknown outcome is the tracker's now. After a status change (which released the lease) there is
+            # nothing to give back: skipping that write keeps the after-ack creates off the Slack-facing writers.
+            if not hold.settled:
+                self.store.release(job_id, lease_owner=self.owner)
 
     def _keep_lease(self, job_id: int, done: threading.Event) -> None:
         while not done.wait(self.lease_seconds / 3):
@@ -215,3 +218,12 @@ class SubmitService:
 
     def _reload(self, job: JobRecord) -> JobRecord:
         return self.store.get(job.id) or job
+
+
+@dataclass
+class _Hold:
+    """What `_leased` gives the create: the job's lifecycle when the lease was taken, and whether a status change
+    has released the lease since (then there is nothing to give back)."""
+
+    lifecycle: Lifecycle | None
+    settled: bool = False

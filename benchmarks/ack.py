@@ -403,8 +403,9 @@ def run(quick: bool) -> Section:
         "Slow = LocalOpenPipe answers every endpoint after an injected 2 s latency.",
         "The interval is a bootstrap of the p99 ratio (both sample sets resampled 1,000 times): how far the ratio "
         "moves from noise alone.",
-        "A failure is a non-200 answer, no views.open within 10 s, or a submission answered with errors; it counts "
-        "as infinitely slow in the percentiles (shown as “failed”).",
+        "A failure is a non-200 answer, no views.open within 10 s, or a submission answered with errors other than "
+        "“busy” (the after-ack pool full: an answer in time, counted apart as “told busy”); it counts as infinitely "
+        "slow in the percentiles (shown as “failed”).",
         "Warm-up (not measured): one flow per app, which also fills the bot's dataset cache, as in steady state; "
         "the latency is injected after it. Target: p99 well under Slack's 3 s and within 1.5 times the bare app's.",
         f"Each app is its own process (the bot: `slackbot run --http`, default settings, SQLite); the load "

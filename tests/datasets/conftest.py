@@ -10,7 +10,11 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tests.openpipe.conftest import spec_path, to_json_schema
+from tests.openpipe.conftest import api, backend, clock, contract, openapi, sleeps, spec_path, to_json_schema
+
+# The local OpenPipe, a backend on it and the spec's validators, as the OpenPipe tests have them: pytest finds
+# fixtures by their name in this module.
+__all__ = ["api", "backend", "clock", "contract", "openapi", "sleeps"]
 
 
 def chat(*turns: tuple[str, Any], **extra: Any) -> dict[str, Any]:
@@ -45,7 +49,3 @@ def entry_validator() -> jsonschema.Draft7Validator:
     spec = json.loads(spec_path().read_text("utf-8"))
     body = spec["paths"]["/datasets/{datasetId}/entries"]["post"]["requestBody"]["content"]["application/json"]
     return jsonschema.Draft7Validator(to_json_schema(body["schema"]["properties"]["entries"]["items"]))
-
-
-# The local OpenPipe, a backend on it and the spec's validators, as the OpenPipe tests have them.
-from tests.openpipe.conftest import api, backend, clock, contract, openapi, sleeps  # noqa: E402, F401

@@ -29,7 +29,6 @@ from slackbot.sandbox.slack_files import Files
 from tests.e2e.harness import STEP_SECONDS
 from tests.e2e.test_together_track import _outside
 from tests.feed.test_replicas import _told
-from tests.jobs.conftest import pg_url  # noqa: F401  (the PostgreSQL fixture)
 from tests.together.bot import TogetherBot
 
 CHANNEL = "C0GENERAL"
@@ -155,7 +154,7 @@ def test_a_restart_in_the_middle_of_training(bot: TogetherBot) -> None:
 
 
 @pytest.mark.postgres
-def test_a_replica_dies_holding_the_feed_and_another_takes_over(tmp_path: Path, pg_url: str) -> None:  # noqa: F811
+def test_a_replica_dies_holding_the_feed_and_another_takes_over(tmp_path: Path, pg_url: str) -> None:
     bot = TogetherBot(tmp_path, database_url=pg_url, chart_interval_seconds=CHART_INTERVAL)
     other = Runtime.build(bot.settings, clock=bot.clock.utc, owner="replica-b")
     try:

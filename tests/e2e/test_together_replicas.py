@@ -13,7 +13,6 @@ from slackbot import ids
 from slackbot.runtime import Runtime
 from slackbot.sandbox.together_api import SUPPORTED_MODELS
 from tests.e2e.harness import STEP_SECONDS
-from tests.jobs.conftest import pg_url  # noqa: F401  (the PostgreSQL fixture)
 from tests.together.bot import TogetherBot, told_keys
 
 CHANNEL = "C0GENERAL"
@@ -69,7 +68,7 @@ def test_a_restart_in_the_middle_of_training(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-def test_a_replica_dies_holding_the_job_and_another_takes_over(tmp_path: Path, pg_url: str) -> None:  # noqa: F811
+def test_a_replica_dies_holding_the_job_and_another_takes_over(tmp_path: Path, pg_url: str) -> None:
     bot = TogetherBot(tmp_path, database_url=pg_url)
     other = Runtime.build(bot.settings, clock=bot.clock.utc, owner="replica-b")
     try:

@@ -26,10 +26,7 @@ from slackbot.jobs.store import JobStore
 from slackbot.sandbox.clock import ManualClock
 from slackbot.sandbox.slack_api import LocalSlack
 from tests.feed.backend import FEED_STATUSES, FEEDTOY, FeedBackend
-from tests.jobs.conftest import db_url, engine, pg_url, sqlite_url, store
 from tests.jobs.helpers import T0
-
-__all__ = ["db_url", "engine", "pg_url", "sqlite_url", "store"]
 
 TOKEN = "xoxb-local-test"
 WEB_API = Path(__file__).resolve().parents[2].parent / "shared" / "slack" / "web-api.json"

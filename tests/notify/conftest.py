@@ -20,10 +20,7 @@ from slackbot.jobs.schema import outbox
 from slackbot.jobs.store import JobStore
 from slackbot.sandbox.clock import ManualClock
 from slackbot.sandbox.slack_api import LocalSlack
-from tests.jobs.conftest import db_url, engine, pg_url, sqlite_url, store
 from tests.jobs.helpers import T0, spec
-
-__all__ = ["db_url", "engine", "pg_url", "sqlite_url", "store"]
 
 TOKEN = "xoxb-local-test"
 

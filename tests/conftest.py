@@ -1,4 +1,4 @@
-"""Database fixtures for the jobs layer: a migrated SQLite file, and a fresh PostgreSQL schema per test.
+"""Database fixtures for every test folder: a migrated SQLite file, and a fresh PostgreSQL schema per test.
 
 `db_url` / `engine` / `store` run each test on both databases; `sqlite_url` and `pg_url` pick one.
 PostgreSQL tests skip when the server is unreachable, except in CI (env CI set), where they fail.

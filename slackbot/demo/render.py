@@ -11,6 +11,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from slackbot.text import clip_plain
+
 WIDTH = 110  # long lines (a curl example, a row of form fields) are clipped or wrapped to this
 
 # The emoji the bot's cards, replies and modals use (slackbot/blocks): anything else stays as its code.
@@ -39,10 +41,6 @@ TYPED = frozenset({"plain_text_input", "number_input", "email_text_input", "url_
 MANY = 2  # lines of a select's options shown; the rest are counted
 
 
-def clip(line: str, width: int = WIDTH) -> str:
-    return line if len(line) <= width else line[: width - 1] + "…"
-
-
 class Reader:
     """Reads Slack's text as the app shows it; `names` are the workspace's user names by id."""
 
@@ -55,7 +53,8 @@ class Reader:
         out: list[str] = []
         for number, part in enumerate(parts):
             if number % 2:  # inside a code block
-                out.append("\n" + "\n".join(clip("    " + line) for line in part.strip("\n").splitlines()) + "\n")
+                code = [clip_plain("    " + line, WIDTH) for line in part.strip("\n").splitlines()]
+                out.append("\n" + "\n".join(code) + "\n")
             else:
                 out.append(self._inline(part))
         return re.sub(r"\n{2,}", "\n", "".join(out)).strip("\n")

@@ -10,10 +10,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from slackbot.demo.offline import STEP_SECONDS, OfflineBot
-from slackbot.demo.render import WIDTH, Reader, clip
+from slackbot.demo.render import WIDTH, Reader
 from slackbot.jobs import feed_store
 from slackbot.jobs.records import JobRecord, OutboxRecord
 from slackbot.sandbox.slack_files import Files
+from slackbot.text import clip_plain
 
 CHANNEL = "C0GENERAL"
 CARD_SUMMARY = ("Status: ", "Progress: ", "Cost: ")  # the card's lines that change as the job goes
@@ -44,7 +45,7 @@ def json_lines(value: Any, indent: str, head: str = "", tail: str = "") -> list[
     """`head` + the value + `tail` on one line if it fits, else the object's keys each on its own (recursively)."""
     flat = f"{indent}{head}{json.dumps(value, ensure_ascii=False)}{tail}"
     if len(flat) <= WIDTH or not isinstance(value, dict) or not value:
-        return [clip(flat)]
+        return [clip_plain(flat, WIDTH)]
     keys = list(value)
     lines = [f"{indent}{head}{{"]
     for number, key in enumerate(keys):
@@ -135,7 +136,7 @@ class Thread:
         changed = summary != self.summary
         if changed:
             self.summary = summary
-            say(f"    card ↻ {clip(summary, 100)}")
+            say(f"    card ↻ {clip_plain(summary, 100)}")
         return bool(new) or changed
 
     def _message(self, message: dict[str, Any]) -> list[str]:

@@ -29,7 +29,7 @@ from slackbot.sandbox.slack_files import Files
 from tests.e2e.harness import STEP_SECONDS
 from tests.e2e.test_together_track import _outside
 from tests.feed.test_replicas import _told
-from tests.together.bot import TogetherBot
+from tests.together.bot import TogetherBot, live
 
 CHANNEL = "C0GENERAL"
 CHART_INTERVAL = 250.0
@@ -38,21 +38,9 @@ CHECKPOINTS = [f"Checkpoint saved at step {step} of 15" for step in (5, 10, 15)]
 EVENTS = [*CHECKPOINTS, "Epoch completed"]
 
 
-def _live(bot: TogetherBot, runtimes: list[Runtime], seconds: float, step: float = 5.0) -> None:
-    """Let bot time pass with these processes' schedulers ticking (each: the tracker, the feed, the notifier)."""
-    elapsed = 0.0
-    while elapsed < seconds:
-        bot.clock.advance(step)
-        elapsed += step
-        for runtime in runtimes:
-            runtime.tracker.poll_once()
-            runtime.feed.poll_once()
-            runtime.notifier.deliver_due()
-
-
 def _until(bot: TogetherBot, t0: float, at: float, runtimes: list[Runtime]) -> None:
     """Tick until the clock reads t0 + `at` seconds."""
-    _live(bot, runtimes, t0 + at - bot.clock.now())
+    live(bot, runtimes, t0 + at - bot.clock.now(), feed=True)
 
 
 def _tracked(bot: TogetherBot, suffix: str) -> tuple[float, JobRecord]:
@@ -166,7 +154,7 @@ def test_a_replica_dies_holding_the_feed_and_another_takes_over(tmp_path: Path, 
         for _ in range(int(STEP_SECONDS)):  # A's ticks, until its upload call
             if bot.slack.calls_to("files.completeUploadExternal"):
                 break
-            _live(bot, [bot.runtime], 5.0)
+            live(bot, [bot.runtime], 5.0, feed=True)
         assert len(bot.slack.calls_to("files.completeUploadExternal")) == 1 and len(_files(bot, job)) == 1
         assert _charts(bot, job.id)["chart:1"][0] != "sent"
         # Training ends; replica A claims the job's feed for its next tick and dies before it records anything.

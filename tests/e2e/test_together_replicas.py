@@ -13,21 +13,10 @@ from slackbot import ids
 from slackbot.runtime import Runtime
 from slackbot.sandbox.together_api import SUPPORTED_MODELS
 from tests.e2e.harness import STEP_SECONDS
-from tests.together.bot import TogetherBot, told_keys
+from tests.together.bot import TogetherBot, live, told_keys
 
 CHANNEL = "C0GENERAL"
 TOLD = ["card:post", "reply:queued", "reply:running", "reply:compressing", "reply:uploading", "reply:completed"]
-
-
-def _run(bot: TogetherBot, runtimes: list[Runtime], seconds: float, step: float = 5.0) -> None:
-    """Let bot time pass with these processes' schedulers ticking (each: the tracker, then the notifier)."""
-    elapsed = 0.0
-    while elapsed < seconds:
-        bot.clock.advance(step)
-        elapsed += step
-        for runtime in runtimes:
-            runtime.tracker.poll_once()
-            runtime.notifier.deliver_due()
 
 
 def _start_job(bot: TogetherBot, slug: str) -> dict[str, Any]:
@@ -53,13 +42,13 @@ def test_a_restart_in_the_middle_of_training(tmp_path: Path) -> None:
     bot = TogetherBot(tmp_path)
     try:
         card = _start_job(bot, "restarted")
-        _run(bot, [bot.runtime], STEP_SECONDS * 3)
+        live(bot, [bot.runtime], STEP_SECONDS * 3)
         job = bot.runtime.store.by_slug(bot.slack.team_id, "restarted")
         assert job is not None and job.status == "running"
         # The process stops; a new one starts on the same database, Slack workspace and Together account.
         after = Runtime.build(bot.settings, clock=bot.clock.utc, owner="after-restart")
         try:
-            _run(bot, [after], STEP_SECONDS * 7)
+            live(bot, [after], STEP_SECONDS * 7)
         finally:
             after.stop()
         _told_once(bot, "restarted", card)
@@ -73,7 +62,7 @@ def test_a_replica_dies_holding_the_job_and_another_takes_over(tmp_path: Path, p
     other = Runtime.build(bot.settings, clock=bot.clock.utc, owner="replica-b")
     try:
         card = _start_job(bot, "taken-over")
-        _run(bot, [bot.runtime, other], STEP_SECONDS * 3)  # two replicas share the work
+        live(bot, [bot.runtime, other], STEP_SECONDS * 3)  # two replicas share the work
         job = bot.runtime.store.by_slug(bot.slack.team_id, "taken-over")
         assert job is not None and job.status == "running"
         # Training moves on; replica A claims the job for its tick and dies before it reports anything.
@@ -84,7 +73,7 @@ def test_a_replica_dies_holding_the_job_and_another_takes_over(tmp_path: Path, p
         assert not blocked.transitions  # A's lease still holds it (the list is read: no one else moves it)
         # Once the lease has run out (by the database's clock), replica B tells what A never did.
         bot.wait(lambda: other.tracker.poll_once().transitions, timeout=15)
-        _run(bot, [other], STEP_SECONDS * 5)
+        live(bot, [other], STEP_SECONDS * 5)
         _told_once(bot, "taken-over", card)
     finally:
         other.stop()

@@ -8,6 +8,7 @@ from typing import Any
 
 from slackbot import ids
 from slackbot.blocks.price import START
+from slackbot.runtime import Runtime
 from slackbot.sandbox.together_api import LocalTogether
 from tests.e2e.confirmation import confirm, filled_in, view_text
 from tests.e2e.harness import STEP_SECONDS, Harness
@@ -94,3 +95,17 @@ def told_keys(bot: TogetherBot, job_id: int) -> list[str]:
     keys = [r.dedupe_key for r in bot.runtime.store.outbox_for_job(job_id)]
     assert keys.count("card:details") <= 1, keys
     return [k for k in keys if k != "card:details"]
+
+
+def live(bot: TogetherBot, runtimes: list[Runtime], seconds: float, step: float = 5.0, *, feed: bool = False) -> None:
+    """Let bot time pass with these processes' schedulers ticking: each runs the tracker, the feed (with `feed`),
+    then the notifier."""
+    elapsed = 0.0
+    while elapsed < seconds:
+        bot.clock.advance(step)
+        elapsed += step
+        for runtime in runtimes:
+            runtime.tracker.poll_once()
+            if feed:
+                runtime.feed.poll_once()
+            runtime.notifier.deliver_due()

@@ -105,7 +105,7 @@ class OpenPipeBackend(HttpBackend[OpenPipeClient]):
         request = to_chat_request(model, messages)
         return to_chat_reply(self.client.chat_completion(request, timeout_seconds=timeout_seconds))
 
-    # --- datasets (appended) ---------------------------------------------------------------------
+    # --- datasets ---------------------------------------------------------------------
 
     def upload_dataset(
         self,

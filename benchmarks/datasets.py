@@ -168,7 +168,7 @@ def run(megabytes: int = 100) -> Section:
         with (
             LocalOpenPipe(KEY, seed=False) as api,
             LocalSlack(bot_token=SLACK_TOKEN, post_rate_per_channel=None) as slack,
-            SlackFiles(slack, bot_token=SLACK_TOKEN) as files,
+            SlackFiles(slack) as files,
         ):
             shared = files.add("big.jsonl", path.read_bytes())
             results["from Slack: download, check, upload"] = _measure(

@@ -156,6 +156,11 @@ class LocalSlack:
             }
         )
 
+    @property
+    def bot_token(self) -> str:
+        """The token the workspace's bot calls with (a fake one for a fake workspace)."""
+        return self._token
+
     def _seed(self) -> None:
         self.add_channel("C0GENERAL", "general")
         self.add_channel("C0RANDOM", "random", bot_is_member=False)

@@ -35,9 +35,9 @@ class _File:
 class SlackFiles:
     """Files shared in the local workspace. `downloads` records (file id, whether the bot token came along)."""
 
-    def __init__(self, slack: LocalSlack, *, bot_token: str = "xoxb-local-test", host: str = "127.0.0.1") -> None:  # noqa: S107
+    def __init__(self, slack: LocalSlack, *, host: str = "127.0.0.1") -> None:
         self._slack = slack
-        self._token = bot_token
+        self._token = slack.bot_token  # a download must carry the workspace's bot token
         self._lock = threading.Lock()
         self._files: dict[str, _File] = {}
         self.downloads: list[tuple[str, bool]] = []

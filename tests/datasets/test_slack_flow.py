@@ -16,7 +16,6 @@ import pytest
 
 from slackbot import ids
 from slackbot.backends.openpipe.fields import Provider
-from slackbot.demo import BOT_TOKEN
 from slackbot.sandbox.slack_downloads import SlackFiles
 from slackbot.sandbox.slack_payloads import submission_state
 from tests.datasets.conftest import GOOD_CHAT, chat, jsonl
@@ -39,7 +38,7 @@ def h(tmp_path: Path) -> Iterator[Harness]:
 
 @pytest.fixture
 def files(h: Harness) -> Iterator[SlackFiles]:
-    with SlackFiles(h.slack, bot_token=BOT_TOKEN) as store:
+    with SlackFiles(h.slack) as store:
         yield store
 
 

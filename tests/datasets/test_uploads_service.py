@@ -41,7 +41,7 @@ class Ticking:
 def world(tmp_path: Path) -> Iterator[tuple[LocalSlack, SlackFiles, LocalOpenPipe, OpenPipeBackend]]:
     with (
         LocalSlack(bot_token=TOKEN, post_rate_per_channel=None) as slack,
-        SlackFiles(slack, bot_token=TOKEN) as files,
+        SlackFiles(slack) as files,
         LocalOpenPipe(KEY, seed=False) as api,
     ):
         backend = OpenPipeBackend(SecretStr(KEY), api.url, timeout=5.0, sleep=lambda s: None)

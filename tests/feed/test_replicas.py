@@ -3,10 +3,11 @@ replica read it, and each ended job gets one final chart."""
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -72,7 +73,7 @@ def test_feed_replica_processes_tell_every_event_exactly_once(pg_url: str, tmp_p
             tmp.write_text(json.dumps(state), "utf-8")
             tmp.replace(log)  # replicas never read half a file
             want = stage * 2
-            _wait(lambda: all(len(_told(store, i)) >= want for i in ids.values()), f"stage {stage}")  # noqa: B023  (called at once, inside this iteration)
+            _wait(functools.partial(_all_told, store, ids.values(), want), f"stage {stage}")
         for job_id in ids.values():
             move(store, job_id, "completed", datetime.now(UTC))
 
@@ -95,3 +96,7 @@ def test_feed_replica_processes_tell_every_event_exactly_once(pg_url: str, tmp_p
     assert all(s["claimed"] > 0 for s in summaries), summaries  # the work was shared
     assert sum(s["errors"] for s in summaries) == 0
     engine.dispose()
+
+
+def _all_told(store: JobStore, job_ids: Iterable[int], want: int) -> bool:
+    return all(len(_told(store, i)) >= want for i in job_ids)

@@ -14,7 +14,7 @@ Outbox payloads are typed events (slackbot.domain.events); the notifier renders 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, insert, update
@@ -25,7 +25,7 @@ from slackbot.domain.events import Notice, OutboxEvent, TrackingStarted
 from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs import leases, transitions
 from slackbot.jobs import outbox as outbox_q
-from slackbot.jobs.db import reading, writing
+from slackbot.jobs.db import db_now, reading, writing
 from slackbot.jobs.leases import Followed
 from slackbot.jobs.outbox_writes import queue, queue_for_job
 from slackbot.jobs.queries import JobQueries, one_job
@@ -67,13 +67,15 @@ class JobStore(JobQueries):
         model_id: str | None = None,
         outbox_event: OutboxEvent | None = None,
         urgent: bool = False,
+        lease: tuple[str, float] | None = None,
     ) -> JobRecord:
         """Insert a job (a rejected one with the same slug stays); `DuplicateJob` if slug or key is taken.
         `urgent`: Slack waits on it (see `db.writing`).
 
         A submitting row is written tracking, so that if this process dies before backend.create answers the
         tracker still finds out whether the model exists. `outbox_event` (e.g. `TrackingStarted`) is queued as
-        the card post in the same transaction.
+        the card post in the same transaction. `lease`: (owner, seconds) to hold the new row's lease from the
+        start, as a claim would (see leases.py), in the same insert.
         """
         if (status is None) != lifecycle.is_bot_side:
             raise ValueError(f"a {lifecycle} job cannot have the service status {status!r}")
@@ -109,6 +111,9 @@ class JobStore(JobQueries):
         # write lock held): the insert fails on a unique key if the submission or the slug has a job already.
 
         def insert_job(conn: Connection) -> JobRecord:
+            if lease is not None:
+                owner, seconds = lease
+                values.update(lease_owner=owner, lease_until=db_now(conn) + timedelta(seconds=seconds))
             row = conn.execute(insert(jobs).values(**values).returning(*jobs.c)).one()
             if outbox_event is not None:
                 queue(conn, row.id, channel_id, "card:post", outbox_event, now)

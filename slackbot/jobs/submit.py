@@ -62,6 +62,8 @@ class SubmitOutcome:
     job: JobRecord
     created: bool  # False: this submission (or slug) already had a job, which is returned as it is
     error: BackendError | None = None  # set on a refusal (job rejected) or an unknown outcome (submitting)
+    # `record`: when (time.monotonic()) this process took the new row's lease, which `start` then holds.
+    leased_at: float | None = None
 
     @property
     def rejected(self) -> bool:
@@ -108,7 +110,7 @@ class SubmitService:
     def submit(self, req: SubmitRequest) -> SubmitOutcome:
         """`record` then `start`: the whole submission in one call."""
         recorded = self.record(req)
-        return self.start(recorded.job, req.spec) if recorded.created else recorded
+        return self.start(recorded.job, req.spec, recorded.leased_at) if recorded.created else recorded
 
     def record(self, req: SubmitRequest) -> SubmitOutcome:
         """Write the job row (submitting, followed by the tracker) and nothing else: one indexed insert, cheap
@@ -117,6 +119,9 @@ class SubmitService:
         never made. `created` is False when the submission (a redelivery) or the slug already has a job."""
         now = self.clock()
         backend = self.backend_for(req.spec)
+        # The row is written under this submitter's lease, so `start` need not claim it (one write fewer per job,
+        # on the writer the Slack-facing inserts share). Taken before the insert: the lease runs from later.
+        leased_at = time.monotonic()
         try:
             job = self.store.create_job(
                 team_id=req.team_id,
@@ -133,14 +138,16 @@ class SubmitService:
                 now=now,
                 next_poll_at=now + self.unknown_outcome_check,
                 urgent=True,
+                lease=(self.owner, self.lease_seconds),
             )
         except DuplicateJob as dup:
             return SubmitOutcome(job=dup.existing, created=False)
-        return SubmitOutcome(job=job, created=True)
+        return SubmitOutcome(job=job, created=True, leased_at=leased_at)
 
-    def start(self, job: JobRecord, spec: FineTuneSpec) -> SubmitOutcome:
-        """Ask the backend to create the model of a recorded job, and deliver its card (or its refusal)."""
-        with self._leased(job.id) as hold:
+    def start(self, job: JobRecord, spec: FineTuneSpec, leased_at: float | None = None) -> SubmitOutcome:
+        """Ask the backend to create the model of a recorded job, and deliver its card (or its refusal).
+        `leased_at`: the `SubmitOutcome.leased_at` of its `record` in this process, if any."""
+        with self._leased(job.id, leased_at) as hold:
             if hold.lifecycle is not Lifecycle.SUBMITTING:
                 # Resolved meanwhile (the tracker adopted or rejected it, or it was replaced): nothing to create.
                 return SubmitOutcome(job=self._reload(job), created=False)
@@ -169,17 +176,19 @@ class SubmitService:
         return SubmitOutcome(job=self._reload(job), created=True)
 
     @contextmanager
-    def _leased(self, job_id: int) -> Iterator[_Hold]:
+    def _leased(self, job_id: int, leased_at: float | None = None) -> Iterator[_Hold]:
         """Hold the job's lease (renewed in the background) for the length of the block, which gets the job's
         lifecycle as of taking it (None: the job is gone) and sets `settled` once a status change released it.
 
-        A tracker tick may hold the job this very moment: wait for it, up to `lease_wait_seconds`. If the lease
-        still cannot be had, the block runs anyway (a create that lands after a rejection is adopted)."""
+        The lease `record` took is kept when it is still ours. Otherwise a tracker tick may hold the job this very
+        moment: wait for it, up to `lease_wait_seconds`. If the lease still cannot be had, the block runs anyway
+        (a create that lands after a rejection is adopted)."""
         deadline = time.monotonic() + self.lease_wait_seconds
-        while True:
+        kept = self._kept(job_id, leased_at)
+        while kept is None:
             held = self.store.claim_ids(self.owner, [job_id], self.clock(), self.lease_seconds)
             if held:
-                hold = _Hold(held[0].lifecycle)
+                kept = _Hold(held[0].lifecycle)
                 break
             current = self.store.get(job_id)
             if current is None or current.lifecycle is not Lifecycle.SUBMITTING or time.monotonic() >= deadline:
@@ -188,6 +197,7 @@ class SubmitService:
                 yield _Hold(lifecycle)
                 return
             time.sleep(0.1)
+        hold = kept
         done = threading.Event()
         keeper = threading.Thread(target=self._keep_lease, args=(job_id, done), name="create-lease", daemon=True)
         keeper.start()
@@ -200,6 +210,17 @@ class SubmitService:
             # nothing to give back: skipping that write keeps the after-ack creates off the Slack-facing writers.
             if not hold.settled:
                 self.store.release(job_id, lease_owner=self.owner)
+
+    def _kept(self, job_id: int, leased_at: float | None) -> _Hold | None:
+        """The lease `record` took (at `leased_at`, if known), if still ours. Young, it is used as it is: no one
+        claims a live lease, the row was written submitting under it, and the keeper renews it long before it runs
+        out. Otherwise it is renewed, which fails if a tracker claimed the row since or it was never ours."""
+        if leased_at is not None and time.monotonic() - leased_at < self.lease_seconds / 3:
+            return _Hold(Lifecycle.SUBMITTING)
+        if not self.store.renew_lease(job_id, self.owner, self.lease_seconds):
+            return None
+        current = self.store.get(job_id)
+        return _Hold(None if current is None else current.lifecycle)
 
     def _keep_lease(self, job_id: int, done: threading.Event) -> None:
         while not done.wait(self.lease_seconds / 3):

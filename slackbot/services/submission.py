@@ -80,6 +80,7 @@ class Accepted:
 
     job: JobRecord
     request: SubmitRequest
+    leased_at: float | None = None  # when the row's lease was taken with it (SubmitOutcome.leased_at)
 
 
 Verdict = Refused | Redelivered | Accepted
@@ -154,10 +155,12 @@ class Submissions:
         self, team: str, user: str, metadata: ModalMetadata, state: FormState, submission_key: str | None
     ) -> Verdict:
         """`check` the submitted `state`, then record the job (keyed by the submission). Called before the ack."""
-        if submission_key is not None and self.store.by_submission(team, submission_key) is not None:
-            return Redelivered()  # recorded by the first delivery, whose slug validation would now call taken
         checked = self.check(team, user, metadata, state)
         if isinstance(checked, Refused):
+            # Slack sent it again after the first delivery recorded it (whose slug is now "taken" by its own job).
+            # Looked up only here: a read fewer for every other submission, on the path Slack waits on.
+            if submission_key is not None and self.store.by_submission(team, submission_key) is not None:
+                return Redelivered()
             return checked
         request = dataclasses.replace(checked, submission_key=submission_key)
         result = request.spec
@@ -184,7 +187,7 @@ class Submissions:
             return Refused(
                 {slug_block: f'"{plain(result.slug)}" was just taken by another job: choose a different slug.'}
             )
-        return Accepted(recorded.job, request)
+        return Accepted(recorded.job, request, recorded.leased_at)
 
     def run_after_ack(self, fn: Callable[..., object], *args: object) -> None:
         """Run `fn(*args)` in the slot `accept` (or `reserve`) reserved."""
@@ -215,10 +218,10 @@ class Submissions:
             log.exception("price estimate failed", extra={"slug": request.spec.slug})
             return "something went wrong while asking for it"
 
-    def start(self, job: JobRecord, request: SubmitRequest) -> str | None:
+    def start(self, job: JobRecord, request: SubmitRequest, leased_at: float | None = None) -> str | None:
         """Create the accepted job at its service (after the ack); what to tell the requester, if anything."""
         try:
-            outcome = self.submitter.start(job, request.spec)
+            outcome = self.submitter.start(job, request.spec, leased_at)
         except Exception:
             # The job row is followed by the tracker; the user must not be left guessing.
             log.exception("submission failed", extra={"team": request.team_id, "slug": request.spec.slug})

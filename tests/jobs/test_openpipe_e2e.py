@@ -265,7 +265,8 @@ def test_a_queued_create_costs_the_tracker_no_lookup_until_its_grace(world: Worl
     grace runs out is each looked up by slug, before the requester is told it was never made."""
     api, backend = world.openpipe()
     dataset = api.add_dataset("data", 50)
-    service = SubmitService(world.store, backend, lambda _id: None, world.now)
+    # lease_seconds=0: the leases the rows were written with have run out (a backlog longer than a lease).
+    service = SubmitService(world.store, backend, lambda _id: None, world.now, lease_seconds=0)
     for i in range(5):
         spec = openpipe_spec(dataset_id=dataset, slug=f"queued-{i}", provider=Provider.OPENPIPE, base_model=BASE)
         assert service.record(SubmitRequest("T1", "U1", "C1", None, spec, "data", 50, {}, f"view-{i}")).created

@@ -238,7 +238,10 @@ def test_waiting_and_backed_off_jobs_are_rescheduled_in_one_go(store: JobStore) 
 
     counting = Counting(store.engine)
     backend, clock = FakeBackend(), Clock()
-    service = SubmitService(counting, backend, lambda _id: None, clock, unknown_outcome_check_seconds=10)
+    # lease_seconds=0: the leases the rows were written with have run out (a backlog longer than a lease).
+    service = SubmitService(
+        counting, backend, lambda _id: None, clock, unknown_outcome_check_seconds=10, lease_seconds=0
+    )
     ids = [
         service.record(SubmitRequest("T1", "U1", "C1", None, spec(f"wait-{i}"), "ds", 10, {}, f"k{i}")).job.id
         for i in range(6)

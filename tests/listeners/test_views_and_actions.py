@@ -71,7 +71,7 @@ class FakeSubmissions:
         self.log.events.append(("queued", fn))
         self.later.append((fn, args))
 
-    def start(self, job: JobRecord, request: SubmitRequest) -> str | None:
+    def start(self, job: JobRecord, request: SubmitRequest, leased_at: float | None = None) -> str | None:
         self.log.events.append(("start", (job, request)))
         return self.says
 

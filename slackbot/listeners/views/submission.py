@@ -53,7 +53,7 @@ class SubmissionServices(Protocol):
 
     def run_after_ack(self, fn: Callable[..., object], *args: object) -> None: ...
 
-    def start(self, job: JobRecord, request: SubmitRequest) -> str | None:
+    def start(self, job: JobRecord, request: SubmitRequest, leased_at: float | None = None) -> str | None:
         """After the ack: create the job; what to tell the requester, if anything."""
         ...
 
@@ -167,7 +167,7 @@ def update_pushed(client: WebClient, external_id: str, view: dict[str, Any]) -> 
 
 def start_accepted(services: SubmissionServices, client: WebClient, accepted: Accepted) -> None:
     """After the ack: start the recorded job; tell the requester what they must know."""
-    say = services.start(accepted.job, accepted.request)
+    say = services.start(accepted.job, accepted.request, accepted.leased_at)
     if say is not None:
         ephemeral(client, accepted.request.channel_id, accepted.request.user_id, say)
 

@@ -25,9 +25,16 @@ log = logging.getLogger(__name__)
 
 class CardUpdates:
     def __init__(
-        self, slack: WebClient, pacer: Pacer, clock: Callable[[], datetime], api_bases: Mapping[str, str]
+        self,
+        slack: WebClient,
+        pacer: Pacer,
+        clock: Callable[[], datetime],
+        api_bases: Mapping[str, str],
+        notes: Callable[[int], CancelRequested | ModelDeleted | None] = lambda _job_id: None,
     ) -> None:
         self._slack = slack
+        # A job's last Cancel or Delete (JobQueries.control_note): shown by every later redraw too.
+        self._notes = notes
         self._pacer = pacer
         self._clock = clock
         self._api_bases = api_bases
@@ -40,6 +47,7 @@ class CardUpdates:
         """Show the job's current state on its card. A card that is gone or not editable is left alone."""
         if job.card_ts is None or job.card_channel_id is None:
             return
+        note = note or self._notes(job.id)
         text, blocks = status_card(job, self._clock(), self.api_base(job), note=note)
         try:
             self._pacer.call(

@@ -147,7 +147,7 @@ class Notifier:
         # Shared through the database: several replicas together keep a channel at about one post a second.
         self._pacer = Pacer(clock, self.config.post_interval_seconds, ChannelSlots(store.engine))
         api_bases = {"openpipe": self.config.openpipe_api_base, **self.config.api_bases}
-        self._cards = CardUpdates(self._slack, self._pacer, clock, api_bases)
+        self._cards = CardUpdates(self._slack, self._pacer, clock, api_bases, store.control_note)
         self._charts = ChartLane(store, owner, self.config, clock, self._slack, self._poster, self._pacer)
         # deliver_job runs in a listener's thread while the scheduler runs deliver_due: one at a time.
         self._lock = threading.Lock()

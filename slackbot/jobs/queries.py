@@ -9,10 +9,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, select
 
+from slackbot.domain.events import CancelRequested, ModelDeleted
 from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs.db import reading
 from slackbot.jobs.records import JobRecord, OutboxRecord
-from slackbot.jobs.schema import UNDELIVERED, jobs, outbox
+from slackbot.jobs.schema import CANCEL_KEY, DELETED_KEY, UNDELIVERED, jobs, outbox
 
 
 class JobQueries:
@@ -80,6 +81,19 @@ class JobQueries:
         query = select(outbox).where(outbox.c.job_id == job_id).order_by(outbox.c.id)
         with reading(self.engine) as conn:
             return [OutboxRecord.from_row(row) for row in conn.execute(query)]
+
+    def control_note(self, job_id: int) -> CancelRequested | ModelDeleted | None:
+        """The job's last Cancel or Delete from its card (who, when), which every redraw of the card shows."""
+        query = (
+            select(outbox)
+            .where(outbox.c.job_id == job_id, outbox.c.dedupe_key.in_((CANCEL_KEY, DELETED_KEY)))
+            .order_by(outbox.c.id.desc())
+            .limit(1)
+        )
+        with reading(self.engine) as conn:
+            row = conn.execute(query).first()
+        event = OutboxRecord.from_row(row).event if row is not None else None
+        return event if isinstance(event, CancelRequested | ModelDeleted) else None
 
     def pending_for_job(self, job_id: int) -> list[OutboxRecord]:
         return [row for row in self.outbox_for_job(job_id) if row.state in UNDELIVERED]

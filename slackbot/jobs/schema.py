@@ -128,6 +128,10 @@ class OutboxState(StrEnum):
     DEAD = "dead"  # given up on, withdrawn or superseded: kept, never sent
 
 
+# The outbox keys of the card's controls: one row per job each (who cancelled or deleted it, and when).
+CANCEL_KEY = "cancel"
+DELETED_KEY = "deleted"
+
 # Rows still to be told: their job is not pruned, and its later rows wait for them.
 UNDELIVERED = (OutboxState.PENDING, OutboxState.IN_FLIGHT)
 

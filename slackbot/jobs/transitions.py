@@ -33,7 +33,7 @@ from slackbot.domain.events import (
 from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs.db import writing
 from slackbot.jobs.outbox_writes import queue, queue_for_job, refresh_cards, reply_key
-from slackbot.jobs.schema import OutboxState, jobs, outbox
+from slackbot.jobs.schema import CANCEL_KEY, DELETED_KEY, OutboxState, jobs, outbox
 
 # What a change queues, read in its transaction once the compare-and-set won: (dedupe key, event).
 Message = Callable[[Connection], tuple[str, OutboxEvent]]
@@ -193,7 +193,7 @@ def record_cancel(engine: Engine, job_id: int, by: str, state: ModelState | None
         row = conn.execute(query).first()
         if row is None or Lifecycle.parse(row.lifecycle).is_terminal:
             return False
-        told = select(outbox.c.id).where(outbox.c.job_id == job_id, outbox.c.dedupe_key == "cancel")
+        told = select(outbox.c.id).where(outbox.c.job_id == job_id, outbox.c.dedupe_key == CANCEL_KEY)
         if conn.execute(told).first() is not None:
             return False  # (the job row is locked: on PostgreSQL no other cancel is between this and the insert)
         # What the cancel answered beyond the status, when it said anything; else what was last read.
@@ -209,7 +209,7 @@ def record_cancel(engine: Engine, job_id: int, by: str, state: ModelState | None
             status=state.status if moved and state is not None else None,
             lifecycle=state.lifecycle if moved and state is not None else None,
         )
-        if not queue(conn, job_id, row.channel_id, "cancel", event, now):
+        if not queue(conn, job_id, row.channel_id, CANCEL_KEY, event, now):
             return False
         if state is not None and moved:
             # The tracker's lease is left to the tracker; its compare-and-set on the old status then fails.
@@ -231,7 +231,7 @@ def mark_deleted(engine: Engine, job_id: int, by: str, now: datetime, existed: b
     conditions = [jobs.c.id == job_id, jobs.c.lifecycle.in_(finished)]
     values = {"lifecycle": Lifecycle.GONE.value, "updated_at": now, "status_changed_at": now, "tracking": False}
     event = ModelDeleted(by=by, at=now, existed=existed)
-    return _change(engine, job_id, conditions, values, now, lambda _c: ("deleted", event))
+    return _change(engine, job_id, conditions, values, now, lambda _c: (DELETED_KEY, event))
 
 
 # --- the compare-and-set ------------------------------------------------------------------------------------------

@@ -121,7 +121,10 @@ def test_cancel_from_the_card_the_requester_may_a_stranger_may_not(bot: Together
     assert keys.count("reply:cancelled") == 1 and keys.count("cancel") == 1
     assert len([t for t in thread_texts(bot, card) if t.endswith("to-cancel: Cancelled")]) == 1
     assert len([t for t in thread_texts(bot, card) if "was cancelled" in t]) == 1
-    assert list(controls(card_now(bot, card))) == [ids.ACTION_JOB_MENU]
+    finished = card_now(bot, card)
+    assert list(controls(finished)) == [ids.ACTION_JOB_MENU]
+    # Redrawn for the end, the card still says who stopped it, now as done.
+    assert f"Cancelled by <@{ALICE}>" in blocks_text(finished) and "Cancel requested by" not in blocks_text(finished)
     assert "post" in contract.spec["paths"]["/fine-tunes/{id}/cancel"]
     check_sent(bot.together, contract)
 

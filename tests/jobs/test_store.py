@@ -6,7 +6,16 @@ from datetime import timedelta
 
 import pytest
 
-from slackbot.domain.events import Expired, Notice, PostCard, Rejected, TrackingStarted, Transition
+from slackbot.domain.events import (
+    CancelRequested,
+    Expired,
+    ModelDeleted,
+    Notice,
+    PostCard,
+    Rejected,
+    TrackingStarted,
+    Transition,
+)
 from slackbot.domain.lifecycle import Lifecycle
 from slackbot.jobs.records import JobRecord
 from slackbot.jobs.store import DuplicateJob, JobStore
@@ -306,3 +315,18 @@ def test_a_notice_is_queued_once_per_key_and_says_so(store: JobStore) -> None:
     assert store.queue_notice(job_id, "notice:list", Notice(text="again"), T0) is False
     assert [row.dedupe_key for row in store.outbox_for_job(job_id)] == ["notice:list"]
     assert store.queue_notice(job_id + 100, "notice:list", Notice(text="no job"), T0) is False
+
+
+def test_the_cards_last_cancel_or_delete_is_kept_for_every_redraw(store: JobStore) -> None:
+    """Who cancelled a job, then who deleted its model: the card's note is the latest of the two, from the outbox."""
+    job = _track(store, "controlled", "TRAINING")
+    assert store.control_note(job.id) is None
+    # The service answered the cancel with a finished status (OpenPipe has no "cancelled": any finished one does).
+    assert store.record_cancel(job.id, "U0BOB", model_state("controlled", "ERROR"), T0)
+    note = store.control_note(job.id)
+    assert isinstance(note, CancelRequested) and note.by == "U0BOB" and note.at == T0
+    later = T0 + timedelta(minutes=5)
+    assert store.mark_deleted(job.id, "U0ALICE", later)
+    deleted = store.control_note(job.id)
+    assert isinstance(deleted, ModelDeleted) and deleted.by == "U0ALICE" and deleted.at == later
+    assert store.control_note(_track(store, "untouched", "TRAINING").id) is None

@@ -391,7 +391,7 @@ class FromFile:
             )
 
     def _started(self, accepted: Accepted, where: Where) -> None:
-        said = self.submissions.start(accepted.job, accepted.request)
+        said = self.submissions.start(accepted)
         if said is not None:
             self.uploads._say(where, said)
 

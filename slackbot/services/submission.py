@@ -218,10 +218,11 @@ class Submissions:
             log.exception("price estimate failed", extra={"slug": request.spec.slug})
             return "something went wrong while asking for it"
 
-    def start(self, job: JobRecord, request: SubmitRequest, leased_at: float | None = None) -> str | None:
+    def start(self, accepted: Accepted) -> str | None:
         """Create the accepted job at its service (after the ack); what to tell the requester, if anything."""
+        request = accepted.request
         try:
-            outcome = self.submitter.start(job, request.spec, leased_at)
+            outcome = self.submitter.start(accepted.job, request.spec, accepted.leased_at)
         except Exception:
             # The job row is followed by the tracker; the user must not be left guessing.
             log.exception("submission failed", extra={"team": request.team_id, "slug": request.spec.slug})

@@ -71,8 +71,8 @@ class FakeSubmissions:
         self.log.events.append(("queued", fn))
         self.later.append((fn, args))
 
-    def start(self, job: JobRecord, request: SubmitRequest, leased_at: float | None = None) -> str | None:
-        self.log.events.append(("start", (job, request)))
+    def start(self, accepted: Accepted) -> str | None:
+        self.log.events.append(("start", (accepted.job, accepted.request)))
         return self.says
 
     def run_later(self) -> None:

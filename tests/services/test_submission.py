@@ -90,7 +90,7 @@ def test_a_valid_form_is_recorded_before_the_ack_and_created_after(setup: Setup,
     assert row is not None and row.id == verdict.job.id and row.dataset_name == "Support tickets"
     # Validation may list the project's models; the create itself waits for after the ack.
     assert "create:my-model" not in setup.backend.calls
-    assert setup.service.start(verdict.job, verdict.request) is None
+    assert setup.service.start(verdict) is None
     assert setup.backend.calls.count("create:my-model") == 1
 
 

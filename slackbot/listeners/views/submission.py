@@ -23,7 +23,6 @@ from slackbot.backends.base import PriceQuote
 from slackbot.backends.registry import declaration
 from slackbot.blocks import price
 from slackbot.forms import FormState, MetadataError, ModalMetadata, form_state_from_view
-from slackbot.jobs.records import JobRecord
 from slackbot.jobs.submit import SubmitRequest
 from slackbot.listeners.context import dig, ephemeral, submissions, team_of, user_of
 from slackbot.services.submission import BUSY, Accepted, Refused, Verdict
@@ -53,7 +52,7 @@ class SubmissionServices(Protocol):
 
     def run_after_ack(self, fn: Callable[..., object], *args: object) -> None: ...
 
-    def start(self, job: JobRecord, request: SubmitRequest, leased_at: float | None = None) -> str | None:
+    def start(self, accepted: Accepted) -> str | None:
         """After the ack: create the job; what to tell the requester, if anything."""
         ...
 
@@ -167,7 +166,7 @@ def update_pushed(client: WebClient, external_id: str, view: dict[str, Any]) -> 
 
 def start_accepted(services: SubmissionServices, client: WebClient, accepted: Accepted) -> None:
     """After the ack: start the recorded job; tell the requester what they must know."""
-    say = services.start(accepted.job, accepted.request, accepted.leased_at)
+    say = services.start(accepted)
     if say is not None:
         ephemeral(client, accepted.request.channel_id, accepted.request.user_id, say)
 

@@ -30,10 +30,10 @@ class CardUpdates:
         pacer: Pacer,
         clock: Callable[[], datetime],
         api_bases: Mapping[str, str],
-        notes: Callable[[int], CancelRequested | ModelDeleted | None] = lambda _job_id: None,
+        notes: Callable[[int], CancelRequested | ModelDeleted | None],
     ) -> None:
         self._slack = slack
-        # A job's last Cancel or Delete (JobQueries.control_note): shown by every later redraw too.
+        # A job's last Cancel or Delete (JobQueries.control_note), shown on every redraw from then on.
         self._notes = notes
         self._pacer = pacer
         self._clock = clock
@@ -43,12 +43,11 @@ class CardUpdates:
         """The job's backend's base URL, for the example request (None: not known)."""
         return self._api_bases.get(job.backend)
 
-    def update(self, job: JobRecord, note: CancelRequested | ModelDeleted | None = None) -> None:
+    def update(self, job: JobRecord) -> None:
         """Show the job's current state on its card. A card that is gone or not editable is left alone."""
         if job.card_ts is None or job.card_channel_id is None:
             return
-        note = note or self._notes(job.id)
-        text, blocks = status_card(job, self._clock(), self.api_base(job), note=note)
+        text, blocks = status_card(job, self._clock(), self.api_base(job), note=self._notes(job.id))
         try:
             self._pacer.call(
                 self._slack,

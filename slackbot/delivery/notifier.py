@@ -236,7 +236,7 @@ class Notifier:
                 case Expired():
                     self._redraw_and_reply(job, row, lambda: expired_reply(job, event), report)
                 case CancelRequested() | ModelDeleted():  # the card's Cancel or Delete: who, and the card redrawn
-                    self._redraw_and_reply(job, row, lambda: control_reply(job, event), report, note=event)
+                    self._redraw_and_reply(job, row, lambda: control_reply(job, event), report)
                 case Notice():  # a fixed text of ours, e.g. the tracker's "model list too large"
                     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": event.text}}]
                     self._sent(row, self._post(job, row, self._reply_target(job), (event.text, blocks)), report)
@@ -311,14 +311,13 @@ class Notifier:
         render: Callable[[], Rendered],
         report: DeliveryReport,
         *,
-        note: CancelRequested | ModelDeleted | None = None,
         broadcast: bool = False,
     ) -> None:
         """Redraw the card, then post the reply (rendered after the redraw) in its thread. The channel's slot is
         taken first, so a row that has to wait costs no API call."""
         target = self._reply_target(job)
         self._pacer.check(target.channel)
-        self._cards.update(job, note=note)
+        self._cards.update(job)
         self._sent(row, self._post(job, row, target, render(), broadcast), report)
 
     def _told_refusal(self, job: JobRecord) -> str | None:

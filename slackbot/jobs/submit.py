@@ -184,12 +184,12 @@ class SubmitService:
         moment: wait for it, up to `lease_wait_seconds`. If the lease still cannot be had, the block runs anyway
         (a create that lands after a rejection is adopted)."""
         deadline = time.monotonic() + self.lease_wait_seconds
-        kept = self._kept(job_id, leased_at)
-        while kept is None:
+        hold = self._kept(job_id, leased_at)
+        while hold is None:
             held = self.store.claim_ids(self.owner, [job_id], self.clock(), self.lease_seconds)
             if held:
-                kept = _Hold(held[0].lifecycle)
-                break
+                hold = _Hold(held[0].lifecycle)
+                continue
             current = self.store.get(job_id)
             if current is None or current.lifecycle is not Lifecycle.SUBMITTING or time.monotonic() >= deadline:
                 lifecycle = None if current is None else current.lifecycle
@@ -197,7 +197,6 @@ class SubmitService:
                 yield _Hold(lifecycle)
                 return
             time.sleep(0.1)
-        hold = kept
         done = threading.Event()
         keeper = threading.Thread(target=self._keep_lease, args=(job_id, done), name="create-lease", daemon=True)
         keeper.start()

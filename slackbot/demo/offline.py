@@ -23,7 +23,8 @@ from slackbot.sandbox.waiting import wait_until
 from slackbot.settings import Settings
 from slackbot.web import HttpServer
 
-SIGNING_SECRET = "offline-signing-secret-0123456789"  # noqa: S105  (the stand-ins' own fake credentials)
+# The offline story's own fake credentials, known to its local Slack only (ruff's S105 takes them for secrets).
+SIGNING_SECRET = "offline-signing-secret-0123456789"  # noqa: S105
 BOT_TOKEN = "xoxb-offline-bot-token-0123456789"  # noqa: S105
 OPENPIPE_KEY = "opk_offline_key_0123456789abcdef"
 TOGETHER_KEY = "tgp_offline_key_0123456789abcdef"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import random
+import sqlite3
 import threading
 import time
 import weakref
@@ -18,6 +21,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import ExceptionContext, make_url
+
+from slackbot.retry import backoff
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 # Any stable 64-bit number works; derived from a name so it is recognisable in pg_locks.
@@ -59,14 +64,34 @@ def _hide_row_details(engine: Engine) -> None:
                 exc.args = (exc.args[0].split("\nDETAIL:", 1)[0], *exc.args[1:])
 
 
+def _use_wal(dbapi_connection: Any, give_up_after: float = 10.0) -> None:
+    """Switch the file to WAL (the file keeps it). While another connection is switching a new file at the same
+    moment (replicas starting together), SQLite answers "database is locked" at once, without the busy timeout's
+    wait: look again shortly, with jitter, until that one is done."""
+    deadline = time.monotonic() + give_up_after
+    rng = random.Random()
+    for attempt in itertools.count(1):
+        cursor = dbapi_connection.cursor()
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        finally:
+            cursor.close()
+        time.sleep(backoff(attempt, base=0.005, cap=0.1, rng=rng))
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event decide how transactions start, instead of pysqlite's implicit BEGIN.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=10000")
+        _use_wal(dbapi_connection)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         # No checkpoint inside a commit: it would land on whichever write crosses the threshold, a Slack-facing

@@ -232,3 +232,31 @@ def test_checkpoints_happen_in_the_background_not_inside_commits(tmp_path: Path)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM channel_slots")).scalar_one() == 300
     engine.dispose()
+
+
+def test_processes_opening_a_new_sqlite_file_together_all_get_wal(tmp_path: Path) -> None:
+    """Replicas starting together on a new file: while one switches it to WAL, SQLite answers the others
+    "database is locked" at once (no busy wait). Each connection still opens, in WAL."""
+    failures: list[BaseException] = []
+    modes: list[str] = []
+
+    def open_it(url: str, barrier: threading.Barrier) -> None:
+        engine = make_engine(url)
+        barrier.wait()
+        try:
+            with engine.connect() as conn:
+                modes.append(str(conn.exec_driver_sql("PRAGMA journal_mode").scalar()))
+        except Exception as exc:
+            failures.append(exc)
+        finally:
+            engine.dispose()
+
+    for i in range(40):  # each round a new file, four connections racing to switch it
+        barrier = threading.Barrier(4)
+        url = f"sqlite:///{tmp_path / f'race-{i}.db'}"
+        threads = [threading.Thread(target=open_it, args=(url, barrier)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    assert failures == [] and modes == ["wal"] * 160
